@@ -1,0 +1,99 @@
+"""The actor: who is acting, for which institution — built once per request and passed down explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .choices import GroupKind, Role, Scope
+from .models import ApiClient, Institution, User
+
+ROLE_SCOPES = {
+    Role.CASEWORKER: {Scope.REFERRALS_READ, Scope.REFERRALS_WRITE},
+    Role.SUPERVISOR: {Scope.REFERRALS_READ, Scope.REFERRALS_WRITE, Scope.REFERRALS_VOID, Scope.AUDIT_READ},
+    Role.ADMIN: {Scope.REFERRALS_READ, Scope.AUDIT_READ, Scope.WEBHOOKS_MANAGE},
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A user or an API client, with its institution, effective scopes and permission groups."""
+
+    institution: Institution
+    user: User | None = None
+    api_client: ApiClient | None = None
+    scopes: frozenset[str] = frozenset()
+    group_ids: tuple[int, ...] = ()
+    request_id: str = ""
+    ip: str | None = None
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def kind(self) -> str:
+        return "user" if self.user is not None else "api_client"
+
+    @property
+    def id(self):
+        return self.user.pk if self.user is not None else self.api_client.pk
+
+    @property
+    def role(self) -> str:
+        return self.user.role if self.user is not None else "service"
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.user is not None and self.user.role == Role.SUPERVISOR
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    @property
+    def label(self) -> str:
+        """A non-personal label: username or client name are staff identifiers, not migrant data."""
+        return self.user.username if self.user is not None else f"api:{self.api_client.name}"
+
+
+def actor_for_user(user: User, *, request_id: str = "", ip: str | None = None) -> Actor:
+    return Actor(
+        institution=user.institution,
+        user=user,
+        scopes=frozenset(ROLE_SCOPES.get(user.role, set())),
+        group_ids=tuple(user.groups.values_list("id", flat=True)),
+        request_id=request_id,
+        ip=ip,
+    )
+
+
+def actor_for_api_client(client: ApiClient, *, request_id: str = "", ip: str | None = None) -> Actor:
+    service_group = client.institution.group(GroupKind.SERVICE)
+    return Actor(
+        institution=client.institution,
+        api_client=client,
+        scopes=frozenset(client.scopes),
+        group_ids=(service_group.id,),
+        request_id=request_id,
+        ip=ip,
+    )
+
+
+def client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+def actor_from_request(request) -> Actor | None:
+    """The actor of a DRF or Django request (cached on the request), or None if anonymous/unaffiliated."""
+    cached = getattr(request, "_actor", None)
+    if cached is not None:
+        return cached
+    request_id = getattr(request, "request_id", "")
+    auth = getattr(request, "auth", None)
+    actor = None
+    if isinstance(auth, ApiClient):
+        actor = actor_for_api_client(auth, request_id=request_id, ip=client_ip(request))
+    else:
+        user = getattr(request, "user", None)
+        if isinstance(user, User) and user.is_authenticated and user.is_active and user.institution_id:
+            actor = actor_for_user(user, request_id=request_id, ip=client_ip(request))
+    request._actor = actor
+    if hasattr(request, "_request"):
+        request._request._actor = actor
+    return actor

@@ -1,0 +1,46 @@
+import sys
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.choices import Role
+from accounts.models import Institution
+from accounts.services import staff_user_create
+
+
+class Command(BaseCommand):
+    help = "Create (or update) a staff user: create_staff_user CODE USERNAME --role ROLE [--password-stdin]"
+
+    def add_arguments(self, parser):
+        parser.add_argument("code")
+        parser.add_argument("username")
+        parser.add_argument("--role", required=True, choices=Role.values)
+        parser.add_argument(
+            "--password-stdin", action="store_true", help="read the password from stdin's first line"
+        )
+        parser.add_argument("--email", default="")
+        parser.add_argument("--language", default="es", choices=["es", "en"])
+
+    def handle(self, *args, code, username, role, password_stdin, email, language, **options):
+        institution = Institution.objects.filter(code=code).first()
+        if institution is None:
+            raise CommandError(f"no institution with code {code!r}; create it with create_institution")
+        password = None
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+            if not password:
+                raise CommandError("no password on stdin")
+            try:
+                validate_password(password)
+            except ValidationError as exc:
+                raise CommandError("password rejected: " + " ".join(exc.messages)) from None
+        user = staff_user_create(
+            institution=institution,
+            username=username,
+            role=role,
+            password=password,
+            email=email,
+            language=language,
+        )
+        self.stderr.write(f"user {user.username} ({user.role}) of {institution.code} saved")

@@ -1,0 +1,50 @@
+"""The audit log: hash-chained, append-only (the database refuses UPDATE and DELETE)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+class AuditEvent(models.Model):
+    """Who did what to which object, when, from where — never with personal data in ``detail``.
+
+    ``hash`` = HMAC-SHA256(AUDIT_HMAC_KEY, canonical(fields) + prev_hash): see ``audit.chain``.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    sequence = models.BigIntegerField(unique=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor_type = models.CharField(max_length=16)  # user | api_client | system | anonymous
+    actor_id = models.CharField(max_length=64, blank=True, default="")
+    actor_label = models.CharField(max_length=160, blank=True, default="")
+    actor_institution = models.CharField(max_length=16, blank=True, default="", db_index=True)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=32, blank=True, default="")
+    object_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    case_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    #: Institutions concerned, as ",IOM,DP," so that one LIKE finds them on every database.
+    institutions = models.CharField(max_length=255, blank=True, default="")
+    ip = models.CharField(max_length=64, blank=True, default="")
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    outcome = models.CharField(max_length=16, default="success")
+    detail = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["sequence"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.action}"
+
+
+class AuditChainHead(models.Model):
+    """The single row that serializes chain writes: every writer updates it first (a row lock)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    sequence = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)

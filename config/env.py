@@ -1,0 +1,84 @@
+"""Reading configuration from the environment, in one place (contract §2)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off", ""}
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    """A string from the environment, or ``default`` when unset or empty."""
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """A boolean written ``true``/``false`` (contract §2)."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    value = value.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false")
+
+
+def env_list(name: str, default: list[str] | None = None) -> list[str]:
+    """A comma-separated list; blanks are dropped."""
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return list(default or [])
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def decode_key(text: str, name: str) -> bytes:
+    """Decode one url-safe base64 32-byte key, or fail with a message naming the variable (not the value)."""
+    try:
+        raw = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
+    except (ValueError, TypeError):
+        raise ImproperlyConfigured(f"{name}: a key is not url-safe base64") from None
+    if len(raw) != 32:
+        raise ImproperlyConfigured(f"{name}: every key must decode to 32 bytes")
+    return raw
+
+
+def new_key_text() -> str:
+    """A fresh random 32-byte key as url-safe base64."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def dev_secrets() -> dict[str, str]:
+    """Development keys, generated once into ``var/dev-keys.json`` (never committed), with a warning."""
+    path = VAR_DIR / "dev-keys.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    values = {
+        "FIELD_ENCRYPTION_KEYS": new_key_text(),
+        "BLIND_INDEX_KEY": new_key_text(),
+        "AUDIT_HMAC_KEY": new_key_text(),
+        "SECRET_KEY": "dev-insecure-" + secrets.token_urlsafe(40),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(values, handle)
+    print(
+        f"WARNING: generated development keys into {path}. Never use them in production; "
+        "set FIELD_ENCRYPTION_KEYS, BLIND_INDEX_KEY and AUDIT_HMAC_KEY in the environment.",
+        file=sys.stderr,
+    )
+    return values

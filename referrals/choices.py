@@ -1,0 +1,102 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Status(models.TextChoices):
+    """FHIR Task status codes (``ready`` is not used)."""
+
+    DRAFT = "draft", _("Draft")
+    REQUESTED = "requested", _("Requested")
+    RECEIVED = "received", _("Received")
+    ACCEPTED = "accepted", _("Accepted")
+    REJECTED = "rejected", _("Rejected")
+    IN_PROGRESS = "in-progress", _("In progress")
+    ON_HOLD = "on-hold", _("On hold")
+    COMPLETED = "completed", _("Completed")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+    ENTERED_IN_ERROR = "entered-in-error", _("Entered in error")
+
+
+TERMINAL_STATUSES = frozenset(
+    {Status.COMPLETED, Status.FAILED, Status.REJECTED, Status.CANCELLED, Status.ENTERED_IN_ERROR}
+)
+#: After these the receiver keeps only the metadata.
+REVOKING_STATUSES = frozenset({Status.REJECTED, Status.CANCELLED, Status.ENTERED_IN_ERROR})
+
+
+class Urgency(models.TextChoices):
+    EMERGENCY = "emergency", _("Emergency (24 h)")
+    URGENT = "urgent", _("Urgent (72 h)")
+    NORMAL = "normal", _("Normal (14 days)")
+
+
+class Service(models.TextChoices):
+    LEGAL_ASSISTANCE = "legal_assistance", _("Legal assistance")
+    HUMAN_RIGHTS_COMPLAINT = "human_rights_complaint", _("Human-rights complaint")
+    PROTECTION = "protection", _("Protection")
+    HEALTH = "health", _("Health")
+    MENTAL_HEALTH_PSYCHOSOCIAL = "mental_health_psychosocial", _("Mental health and psychosocial support")
+    SHELTER = "shelter", _("Shelter")
+    BASIC_NEEDS = "basic_needs", _("Basic needs")
+    DOCUMENTATION_REGULARIZATION = "documentation_regularization", _("Documentation and regularization")
+    FAMILY_REUNIFICATION = "family_reunification", _("Family reunification")
+    CHILD_PROTECTION = "child_protection", _("Child protection")
+    GBV_RESPONSE = "gbv_response", _("Gender-based violence response")
+    ANTI_TRAFFICKING = "anti_trafficking", _("Anti-trafficking")
+    ASSISTED_VOLUNTARY_RETURN = "assisted_voluntary_return", _("Assisted voluntary return")
+    OTHER = "other", _("Other")
+
+
+class Sex(models.TextChoices):
+    FEMALE = "female", _("Female")
+    MALE = "male", _("Male")
+    OTHER = "other", _("Other")
+    UNKNOWN = "unknown", _("Unknown")
+
+
+class DocumentType(models.TextChoices):
+    PASSPORT = "passport", _("Passport")
+    NATIONAL_ID = "national_id", _("National ID")
+    OTHER = "other", _("Other")
+    NONE = "none", _("None")
+
+
+class DataCategory(models.TextChoices):
+    IDENTITY = "identity", _("Identity")
+    CONTACT = "contact", _("Contact")
+    DOCUMENTS = "documents", _("Documents")
+    PROTECTION_NEEDS = "protection_needs", _("Protection needs")
+
+
+#: Which subject fields each consented data category releases to the receiver (contract §4).
+CATEGORY_FIELDS = {
+    DataCategory.IDENTITY: (
+        "given_name",
+        "family_name",
+        "date_of_birth",
+        "sex",
+        "nationality",
+        "languages",
+        "is_minor",
+    ),
+    DataCategory.CONTACT: ("phone", "email", "current_location"),
+    DataCategory.DOCUMENTS: ("document_type", "document_number"),
+    DataCategory.PROTECTION_NEEDS: ("protection_needs",),
+}
+SUBJECT_FIELDS = tuple(f for fields in CATEGORY_FIELDS.values() for f in fields)
+
+
+class ConsentGivenBy(models.TextChoices):
+    SELF = "self", _("The person")
+    GUARDIAN = "guardian", _("Guardian")
+
+
+class ConsentMethod(models.TextChoices):
+    VERBAL = "verbal", _("Verbal")
+    WRITTEN = "written", _("Written")
+
+
+class Side(models.TextChoices):
+    SENDER = "sender", _("Sender")
+    RECEIVER = "receiver", _("Receiver")

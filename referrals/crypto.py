@@ -1,0 +1,159 @@
+"""Envelope encryption (AES-256-GCM) and blind indexes.
+
+* Each case has a random 32-byte data key (DEK). The DEK is stored wrapped by a key-encryption key
+  (KEK) from ``FIELD_ENCRYPTION_KEYS``: the first key wraps, every key unwraps.
+* Wrapped DEK format: ``b"K1" | kek_id(8) | nonce(12) | AES-GCM(kek, dek, aad=b"dek:"+case_id)``.
+* Field ciphertext format (text column): ``"e1:" + base64url(nonce(12) | ciphertext+tag)``, with the
+  associated data ``"app.model.field:pk"`` so that a value copied to another row or column fails.
+* Blind index: HMAC-SHA256 with a per-field key derived (HKDF) from ``BLIND_INDEX_KEY`` over a
+  normalized value, truncated to 32 bits so that values collide a little; callers filter by the
+  index, then decrypt and compare.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import unicodedata
+from functools import lru_cache
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+
+WRAP_VERSION = b"K1"
+FIELD_PREFIX = "e1:"
+NONCE_BYTES = 12
+
+
+class CryptoError(Exception):
+    """Base of encryption errors; messages never include plaintext or key material."""
+
+
+class KeyUnavailable(CryptoError):
+    """The key needed to decrypt is not configured (or the data was tampered with)."""
+
+
+class DataKeyDestroyed(CryptoError):
+    """The case's data key was destroyed (erasure): its data is gone for good."""
+
+
+def kek_id(key: bytes) -> bytes:
+    return hashlib.sha256(b"kek-id:" + key).digest()[:8]
+
+
+def keyring() -> dict[bytes, bytes]:
+    return {kek_id(k): k for k in settings.FIELD_ENCRYPTION_KEYS}
+
+
+def active_kek() -> bytes:
+    if not settings.FIELD_ENCRYPTION_KEYS:
+        raise KeyUnavailable("FIELD_ENCRYPTION_KEYS is not configured")
+    return settings.FIELD_ENCRYPTION_KEYS[0]
+
+
+def new_data_key() -> bytes:
+    return AESGCM.generate_key(bit_length=256)
+
+
+def wrap_data_key(dek: bytes, *, owner_id) -> bytes:
+    kek = active_kek()
+    nonce = os.urandom(NONCE_BYTES)
+    return (
+        WRAP_VERSION + kek_id(kek) + nonce + AESGCM(kek).encrypt(nonce, dek, b"dek:" + str(owner_id).encode())
+    )
+
+
+def wrapped_key_id(wrapped: bytes) -> bytes:
+    return bytes(wrapped[2:10])
+
+
+def unwrap_data_key(wrapped: bytes | memoryview | None, *, owner_id) -> bytes:
+    if wrapped is None:
+        raise DataKeyDestroyed("the data key of this record was destroyed")
+    wrapped = bytes(wrapped)
+    if wrapped[:2] != WRAP_VERSION:
+        raise KeyUnavailable("unknown wrapped-key format")
+    kek = keyring().get(wrapped_key_id(wrapped))
+    if kek is None:
+        raise KeyUnavailable("the key that wrapped this data key is not configured")
+    return _unwrap(kek, wrapped, str(owner_id))
+
+
+@lru_cache(maxsize=4096)
+def _unwrap(kek: bytes, wrapped: bytes, owner_id: str) -> bytes:
+    nonce, body = wrapped[10 : 10 + NONCE_BYTES], wrapped[10 + NONCE_BYTES :]
+    try:
+        return AESGCM(kek).decrypt(nonce, body, b"dek:" + owner_id.encode())
+    except InvalidTag:
+        raise KeyUnavailable("the data key does not decrypt with the configured key") from None
+
+
+def is_active_wrapping(wrapped: bytes | memoryview | None) -> bool:
+    return wrapped is None or wrapped_key_id(bytes(wrapped)) == kek_id(active_kek())
+
+
+@lru_cache(maxsize=4096)
+def _aead(dek: bytes) -> AESGCM:
+    return AESGCM(dek)
+
+
+def encrypt_value(dek: bytes, plaintext: bytes, aad: str) -> str:
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = _aead(dek).encrypt(nonce, plaintext, aad.encode())
+    return FIELD_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def decrypt_value(dek: bytes, ciphertext: str, aad: str) -> bytes:
+    if not ciphertext.startswith(FIELD_PREFIX):
+        raise KeyUnavailable("value is not in a known ciphertext format")
+    try:
+        raw = base64.urlsafe_b64decode(ciphertext[len(FIELD_PREFIX) :])
+        return _aead(dek).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad.encode())
+    except (InvalidTag, ValueError):
+        raise KeyUnavailable("value does not decrypt for this record and field") from None
+
+
+# --- blind indexes -------------------------------------------------------------------------------
+
+BLIND_INDEX_BYTES = 4
+
+
+@lru_cache(maxsize=32)
+def _blind_key(field: str, root: bytes) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"blind-index:" + field.encode()
+    ).derive(root)
+
+
+def blind_index(field: str, normalized: str) -> str:
+    """Truncated HMAC of a normalized value ('' for an empty value: nothing to search)."""
+    if not normalized:
+        return ""
+    if not settings.BLIND_INDEX_KEY:
+        raise KeyUnavailable("BLIND_INDEX_KEY is not configured")
+    key = _blind_key(field, settings.BLIND_INDEX_KEY)
+    return hmac.new(key, normalized.encode(), hashlib.sha256).hexdigest()[: BLIND_INDEX_BYTES * 2]
+
+
+def normalize_document_number(value: str | None) -> str:
+    """Upper case, no spaces or dashes (contract §4)."""
+    return re.sub(r"[\s\-]+", "", (value or "")).upper()
+
+
+def normalize_name(value: str | None) -> str:
+    """Case- and accent-insensitive, single-spaced."""
+    decomposed = unicodedata.normalize("NFKD", value or "")
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(stripped.casefold().split())
+
+
+def name_dob_key(given_name: str | None, family_name: str | None, date_of_birth) -> str:
+    if not (given_name or family_name) or not date_of_birth:
+        return ""
+    return f"{normalize_name(given_name)}|{normalize_name(family_name)}|{date_of_birth}"

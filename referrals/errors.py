@@ -1,0 +1,50 @@
+"""Domain errors raised by services; each carries its contract problem slug and status."""
+
+from config.problems import ProblemError
+
+
+class NotVisible(ProblemError):
+    def __init__(self):
+        super().__init__("not-found", 404, "Not found.")
+
+
+class WrongSide(ProblemError):
+    def __init__(self, detail: str = "This action is reserved to the other institution."):
+        super().__init__("permission-denied", 403, detail)
+
+
+class Forbidden(ProblemError):
+    def __init__(self, detail: str):
+        super().__init__("permission-denied", 403, detail)
+
+
+class MissingField(ProblemError):
+    def __init__(self, field: str):
+        super().__init__(
+            "validation-error",
+            400,
+            f"'{field}' is required for this action.",
+            {field: ["This field is required."]},
+        )
+
+
+class InvalidInput(ProblemError):
+    def __init__(self, errors: dict[str, list[str]], detail: str = "The request body is invalid."):
+        super().__init__("validation-error", 400, detail, errors)
+
+
+class InvalidTransition(ProblemError):
+    def __init__(self, action: str, status: str):
+        super().__init__(
+            "invalid-transition", 409, f"'{action}' is not allowed while the referral is {status}."
+        )
+
+
+class ConsentRequired(ProblemError):
+    def __init__(self):
+        super().__init__("consent-required", 409, "The referral has no given, active consent.")
+
+
+class PreconditionFailed(ProblemError):
+    def __init__(self):
+        super().__init__("precondition-failed", 412, "The referral has changed (If-Match does not match).")

@@ -1,0 +1,146 @@
+"""Reads, always scoped to the actor first (a single permission-filtered query, never a check per row)."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from accounts.actor import Actor
+
+from .choices import Side, Status
+from .models import (
+    Case,
+    CaseGroupObjectPermission,
+    CaseUserObjectPermission,
+    Referral,
+    ReferralGroupObjectPermission,
+    ReferralUserObjectPermission,
+)
+
+
+def _object_ids(user_model, group_model, actor: Actor, codename: str):
+    """A subquery of object ids the actor holds ``codename`` on, directly or through its groups."""
+    q = Q(group_id__in=actor.group_ids)
+    by_group = group_model.objects.filter(q, permission__codename=codename).values("content_object_id")
+    if actor.user is None:
+        return Q(pk__in=by_group)
+    by_user = user_model.objects.filter(user_id=actor.user.pk, permission__codename=codename).values(
+        "content_object_id"
+    )
+    return Q(pk__in=by_group) | Q(pk__in=by_user)
+
+
+def cases_visible_to(actor: Actor) -> QuerySet[Case]:
+    """Cases of the actor's institution that the actor is assigned to (or supervises)."""
+    return Case.objects.filter(
+        _object_ids(CaseUserObjectPermission, CaseGroupObjectPermission, actor, "view_case"),
+        institution=actor.institution,
+    )
+
+
+def referrals_visible_to(actor: Actor) -> QuerySet[Referral]:
+    """Referrals the actor's side sent (and the actor may see the case) or received once sent."""
+    sent = Q(from_institution=actor.institution) & Q(case__in=cases_visible_to(actor).values("pk"))
+    received = (
+        Q(to_institution=actor.institution)
+        & ~Q(status=Status.DRAFT)
+        & _object_ids(ReferralUserObjectPermission, ReferralGroupObjectPermission, actor, "view_referral")
+    )
+    return Referral.objects.filter(sent | received)
+
+
+def side_of(actor: Actor, referral: Referral) -> str:
+    return Side.SENDER if referral.from_institution_id == actor.institution.pk else Side.RECEIVER
+
+
+def has_referral_perm(actor: Actor, referral: Referral, codename: str) -> bool:
+    return Referral.objects.filter(
+        _object_ids(ReferralUserObjectPermission, ReferralGroupObjectPermission, actor, codename),
+        pk=referral.pk,
+    ).exists()
+
+
+def receiver_sees_personal(actor: Actor, referral: Referral) -> bool:
+    """The receiver sees personal data while it holds the permission and consent is active."""
+    consent = getattr(referral, "consent", None)
+    if consent is None or not consent.is_active or referral.receiver_access_revoked_at is not None:
+        return False
+    return has_referral_perm(actor, referral, "view_referral_personal")
+
+
+def can_see_personal(actor: Actor, referral: Referral) -> bool:
+    if side_of(actor, referral) == Side.SENDER:
+        return True
+    return receiver_sees_personal(actor, referral)
+
+
+def get_case(actor: Actor, case_id) -> Case:
+    from .errors import NotVisible
+
+    case = cases_visible_to(actor).select_related("institution", "subject").filter(pk=case_id).first()
+    if case is None:
+        raise NotVisible()
+    return case
+
+
+def get_referral(actor: Actor, referral_id, *, for_update: bool = False) -> Referral:
+    from .errors import NotVisible
+
+    qs = referrals_visible_to(actor)
+    if for_update:
+        # Lock the row itself (no joins in a FOR UPDATE), then load relations.
+        locked = (
+            Referral.objects.select_for_update().filter(pk__in=qs.filter(pk=referral_id).values("pk")).first()
+        )
+        if locked is None:
+            raise NotVisible()
+        return Referral.objects.select_related(
+            "case", "from_institution", "to_institution", "consent", "assignee"
+        ).get(pk=locked.pk)
+    referral = (
+        qs.select_related(
+            "case", "case__subject", "from_institution", "to_institution", "consent", "assignee"
+        )
+        .filter(pk=referral_id)
+        .first()
+    )
+    if referral is None:
+        raise NotVisible()
+    return referral
+
+
+def find_cases_by_document_number(actor: Actor, document_number: str) -> list[Case]:
+    """Exact search through the blind index, then decrypt and compare to rule out collisions."""
+    from .crypto import blind_index, normalize_document_number
+
+    normalized = normalize_document_number(document_number)
+    if not normalized:
+        return []
+    candidates = (
+        cases_visible_to(actor)
+        .filter(
+            subject__document_number_index=blind_index("document_number", normalized), erased_at__isnull=True
+        )
+        .select_related("institution", "subject")
+    )
+    return [c for c in candidates if normalize_document_number(c.subject.document_number) == normalized]
+
+
+def possible_duplicates(actor: Actor, *, given_name, family_name, date_of_birth, exclude=None) -> list[Case]:
+    """Cases of the actor's institution with the same normalized name and date of birth."""
+    from .crypto import blind_index, name_dob_key
+
+    key = name_dob_key(given_name, family_name, date_of_birth)
+    if not key:
+        return []
+    qs = Case.objects.filter(
+        institution=actor.institution,
+        subject__name_dob_index=blind_index("name_dob", key),
+        erased_at__isnull=True,
+    ).select_related("subject")
+    if exclude is not None:
+        qs = qs.exclude(pk=exclude.pk)
+    return [
+        c
+        for c in qs
+        if name_dob_key(c.subject.given_name, c.subject.family_name, c.subject.date_of_birth) == key
+    ]

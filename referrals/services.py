@@ -1,0 +1,386 @@
+"""Every write on cases and referrals: one transaction each, with permission checks, the timeline,
+the audit event and the outbox row written together."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.actor import Actor
+from accounts.choices import Scope
+from accounts.models import Institution, User
+from audit.recorder import record
+from notifications.outbox import emit
+
+from . import crypto, permissions
+from .choices import REVOKING_STATUSES, TERMINAL_STATUSES, Side, Status, Urgency
+from .errors import ConsentRequired, Forbidden, InvalidTransition, MissingField, PreconditionFailed, WrongSide
+from .lifecycle import REASON_ACTIONS, TRANSITIONS
+from .models import Case, Consent, Note, ReferenceCounter, Referral, ReferralEvent, Subject
+from .selectors import get_referral, has_referral_perm, receiver_sees_personal, side_of
+
+RESPONSE_TIME = {
+    Urgency.EMERGENCY: timedelta(hours=24),
+    Urgency.URGENT: timedelta(hours=72),
+    Urgency.NORMAL: timedelta(days=14),
+}
+
+
+def _next_reference(institution: Institution, kind: str) -> str:
+    """``IOM-2026-000123`` (cases) or ``IOM-R-2026-000045`` (referrals): nothing about the person."""
+    year = timezone.now().year
+    counter, _ = ReferenceCounter.objects.get_or_create(institution=institution, kind=kind, year=year)
+    ReferenceCounter.objects.filter(pk=counter.pk).update(value=F("value") + 1)
+    counter.refresh_from_db(fields=["value"])
+    infix = "" if kind == "case" else "R-"
+    return f"{institution.code}-{infix}{year}-{counter.value:06d}"
+
+
+def _require_scope(actor: Actor, scope: str) -> None:
+    if not actor.has_scope(scope):
+        raise Forbidden(f"This account lacks the scope {scope}.")
+
+
+def _set_blind_indexes(subject: Subject) -> None:
+    subject.document_number_index = crypto.blind_index(
+        "document_number", crypto.normalize_document_number(subject.document_number)
+    )
+    subject.name_dob_index = crypto.blind_index(
+        "name_dob", crypto.name_dob_key(subject.given_name, subject.family_name, subject.date_of_birth)
+    )
+
+
+@transaction.atomic
+def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
+    """Open a case for a migrant; the creating caseworker owns it."""
+    _require_scope(actor, Scope.REFERRALS_WRITE)
+    now = timezone.now()
+    case = Case(
+        institution=actor.institution,
+        reference=_next_reference(actor.institution, "case"),
+        owner=actor.user,
+        summary=summary or "",
+        created_at=now,
+        updated_at=now,
+    )
+    case.save(force_insert=True)
+    person = Subject(case=case, **subject)
+    if person.document_number:
+        person.document_number = crypto.normalize_document_number(person.document_number)
+    _set_blind_indexes(person)
+    person.save(force_insert=True)
+    permissions.grant_case_owner_institution(case=case, actor=actor)
+    if actor.user is not None:
+        permissions.grant_case_user(case=case, user=actor.user, actor=actor)
+    record(
+        actor=actor,
+        action="case.created",
+        object_type="case",
+        object_id=case.pk,
+        case_id=case.pk,
+        institutions=[case.institution],
+        detail={"reference": case.reference},
+    )
+    return case
+
+
+@transaction.atomic
+def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summary: str | None = None) -> Case:
+    """Change the subject's data or the summary (the owner institution only)."""
+    _require_scope(actor, Scope.REFERRALS_WRITE)
+    case = Case.objects.select_for_update().get(pk=case.pk)
+    if case.institution_id != actor.institution.pk:
+        raise WrongSide("Only the owner institution may change a case.")
+    changed = []
+    if subject:
+        person = Subject.objects.select_related("case").get(case=case)
+        for name, value in subject.items():
+            setattr(person, name, value)
+        if "document_number" in subject and person.document_number:
+            person.document_number = crypto.normalize_document_number(person.document_number)
+        _set_blind_indexes(person)
+        person.save()
+        changed.extend(sorted(subject))
+    if summary is not None:
+        case.summary = summary
+        changed.append("summary")
+    case.updated_at = timezone.now()
+    case.save(update_fields=["summary", "updated_at"])
+    record(
+        actor=actor,
+        action="case.updated",
+        object_type="case",
+        object_id=case.pk,
+        case_id=case.pk,
+        institutions=[case.institution],
+        detail={"fields": changed},
+    )
+    return case
+
+
+@transaction.atomic
+def case_add_collaborator(*, actor: Actor, case: Case, user: User) -> None:
+    """Share a case with another caseworker of the same institution (need-to-know)."""
+    if user.institution_id != case.institution_id or actor.institution.pk != case.institution_id:
+        raise Forbidden("Collaborators must belong to the case's institution.")
+    case.collaborators.add(user)
+    permissions.grant_case_user(case=case, user=user, actor=actor)
+
+
+def _event(referral: Referral, actor: Actor, action: str, from_status: str, to_status: str) -> ReferralEvent:
+    return ReferralEvent.objects.create(
+        referral=referral,
+        actor_institution=actor.institution,
+        actor_user=actor.user,
+        actor_api_client=actor.api_client,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        sequence=referral.version,
+    )
+
+
+@transaction.atomic
+def referral_create(
+    *,
+    actor: Actor,
+    case: Case,
+    to_institution: Institution,
+    services: list[str],
+    urgency: str,
+    reason: str,
+    consent: dict,
+) -> Referral:
+    """A draft referral of the case to another institution, with the person's consent record."""
+    _require_scope(actor, Scope.REFERRALS_WRITE)
+    if case.institution_id != actor.institution.pk:
+        raise WrongSide("Only the case's institution may refer it.")
+    if to_institution.pk == actor.institution.pk:
+        from .errors import InvalidInput
+
+        raise InvalidInput({"to_institution": ["A referral must go to another institution."]})
+    if case.is_erased:
+        raise Forbidden("The subject of this case was erased.")
+    now = timezone.now()
+    referral = Referral(
+        reference=_next_reference(actor.institution, "ref"),
+        case=case,
+        from_institution=actor.institution,
+        to_institution=to_institution,
+        services=list(dict.fromkeys(services)),
+        urgency=urgency,
+        reason=reason,
+        status=Status.DRAFT,
+        created_by=actor.user,
+        created_at=now,
+        updated_at=now,
+    )
+    referral.save(force_insert=True)
+    Consent.objects.create(
+        referral=referral,
+        recipient=to_institution,
+        given=bool(consent.get("given")),
+        given_by=consent.get("given_by") or "",
+        method=consent.get("method") or "",
+        obtained_at=consent.get("obtained_at"),
+        data_categories=sorted(set(consent.get("data_categories") or [])),
+        details=consent.get("details") or "",
+        recorded_by=actor.user,
+    )
+    _event(referral, actor, "create", "", Status.DRAFT)
+    record(
+        actor=actor,
+        action="referral.created",
+        object_type="referral",
+        object_id=referral.pk,
+        case_id=case.pk,
+        institutions=[referral.from_institution],
+        detail={"reference": referral.reference, "to": to_institution.code},
+    )
+    return referral
+
+
+def _check_void_right(actor: Actor, transition) -> None:
+    if transition.supervisor_only and not (
+        actor.is_supervisor or (actor.api_client is not None and actor.has_scope(Scope.REFERRALS_VOID))
+    ):
+        raise Forbidden("Only supervisors (or clients with referrals:void) may void a referral.")
+
+
+@transaction.atomic
+def referral_transition(
+    *,
+    actor: Actor,
+    referral_id,
+    action: str,
+    reason: str | None = None,
+    outcome: str | None = None,
+    if_match: str | None = None,
+    assign_to_actor: bool = False,
+) -> Referral:
+    """Apply one lifecycle action. Locks the row; checks in the contract's order:
+    visibility (404), side (403), body (400), status (409); then If-Match (412)."""
+    _require_scope(actor, Scope.REFERRALS_WRITE)
+    transition = TRANSITIONS.get(action)
+    referral = get_referral(actor, referral_id, for_update=True)
+    if transition is None:
+        raise InvalidTransition(action, referral.status)
+    side = side_of(actor, referral)
+    if transition.side != side:
+        raise WrongSide()
+    _check_void_right(actor, transition)
+    reason = (reason or "").strip() or None
+    outcome = (outcome or "").strip() or None
+    if transition.needs == "reason" and not reason:
+        raise MissingField("reason")
+    if transition.needs == "outcome" and not outcome:
+        raise MissingField("outcome")
+    if referral.status not in transition.from_statuses:
+        raise InvalidTransition(action, referral.status)
+    if side == Side.RECEIVER and not has_referral_perm(actor, referral, "change_referral"):
+        raise Forbidden("Your institution no longer has access to act on this referral.")
+    if if_match is not None and if_match.strip() != "*" and if_match.strip() != referral.etag:
+        raise PreconditionFailed()
+    if action == "send" and not referral.consent.is_active:
+        raise ConsentRequired()
+
+    now = timezone.now()
+    from_status = referral.status
+    referral.status = transition.to_status
+    fields = ["status", "version", "updated_at"]
+    if action in REASON_ACTIONS:
+        referral.status_reason = reason or ""
+        fields.append("status_reason")
+    elif action == "resume":
+        referral.status_reason = ""
+        fields.append("status_reason")
+    if action == "complete":
+        referral.outcome = outcome
+        fields.append("outcome")
+    if action == "send":
+        referral.sent_at = now
+        referral.response_due_at = now + RESPONSE_TIME[Urgency(referral.urgency)]
+        fields += ["sent_at", "response_due_at"]
+    if side == Side.RECEIVER and referral.answered_at is None and action in ("receive", "accept", "reject"):
+        referral.answered_at = now
+        fields.append("answered_at")
+    if action == "accept" and assign_to_actor and actor.user is not None:
+        referral.assignee = actor.user
+        fields.append("assignee")
+    if transition.to_status in REVOKING_STATUSES and from_status != Status.DRAFT:
+        referral.receiver_access_revoked_at = now
+        fields.append("receiver_access_revoked_at")
+    referral.version = F("version") + 1
+    referral.updated_at = now
+    referral.save(update_fields=fields)
+    referral.refresh_from_db(fields=["version"])
+
+    if action == "send":
+        permissions.grant_receiver(referral=referral, actor=actor)
+    if action == "accept" and referral.assignee_id == getattr(actor.user, "pk", None) and assign_to_actor:
+        permissions.grant_receiver_user(referral=referral, user=actor.user, actor=actor)
+    if transition.to_status in REVOKING_STATUSES and from_status != Status.DRAFT:
+        permissions.revoke_receiver(referral=referral, actor=actor)
+
+    _event(referral, actor, action, from_status, transition.to_status)
+    record(
+        actor=actor,
+        action="referral.transitioned",
+        object_type="referral",
+        object_id=referral.pk,
+        case_id=referral.case_id,
+        institutions=_parties(referral),
+        detail={"action": action, "from": from_status, "to": transition.to_status},
+    )
+    emit(
+        event_type="referral.requested" if action == "send" else "referral.status_changed",
+        referral=referral,
+        payload={
+            "action": action,
+            "from_status": from_status,
+            "to_status": transition.to_status,
+            "actor_institution": actor.institution.code,
+        },
+    )
+    return referral
+
+
+def _parties(referral: Referral) -> list[Institution]:
+    if referral.status == Status.DRAFT and referral.sent_at is None:
+        return [referral.from_institution]
+    return [referral.from_institution, referral.to_institution]
+
+
+@transaction.atomic
+def note_create(*, actor: Actor, referral_id, body: str) -> Note:
+    """A note between the two institutions, while the receiver has access."""
+    _require_scope(actor, Scope.REFERRALS_WRITE)
+    referral = get_referral(actor, referral_id, for_update=True)
+    if side_of(actor, referral) == Side.RECEIVER and not receiver_sees_personal(actor, referral):
+        raise Forbidden("Your institution no longer has access to this referral's notes.")
+    if side_of(actor, referral) == Side.SENDER and referral.status == Status.ENTERED_IN_ERROR:
+        raise InvalidTransition("note", referral.status)
+    note = Note(
+        referral=referral,
+        author_institution=actor.institution,
+        author_user=actor.user,
+        author_api_client=actor.api_client,
+        body=body,
+    )
+    note.save(force_insert=True)
+    Referral.objects.filter(pk=referral.pk).update(version=F("version") + 1, updated_at=timezone.now())
+    record(
+        actor=actor,
+        action="note.created",
+        object_type="note",
+        object_id=note.pk,
+        case_id=referral.case_id,
+        institutions=_parties(referral),
+        detail={"referral_id": str(referral.pk)},
+    )
+    if referral.sent_at is not None:
+        emit(
+            event_type="referral.note_added",
+            referral=referral,
+            payload={"note_id": str(note.pk), "actor_institution": actor.institution.code},
+        )
+    return note
+
+
+@transaction.atomic
+def consent_withdraw(*, actor: Actor, referral_id, reason: str) -> Referral:
+    """The person withdrew consent: record it, cancel the referral if open, revoke the receiver."""
+    _require_scope(actor, Scope.REFERRALS_WRITE)
+    referral = get_referral(actor, referral_id, for_update=True)
+    if side_of(actor, referral) != Side.SENDER:
+        raise WrongSide("Only the sending institution records a withdrawal of consent.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise MissingField("reason")
+    consent = referral.consent
+    if consent.withdrawn_at is not None:
+        raise InvalidTransition("withdraw consent", "already withdrawn")
+    consent.withdrawn_at = timezone.now()
+    consent.withdrawal_reason = reason
+    consent.save(update_fields=["withdrawn_at", "withdrawal_reason"])
+    record(
+        actor=actor,
+        action="consent.withdrawn",
+        object_type="referral",
+        object_id=referral.pk,
+        case_id=referral.case_id,
+        institutions=_parties(referral),
+        detail={"consent_id": str(consent.pk)},
+    )
+    if referral.status not in TERMINAL_STATUSES:
+        referral = referral_transition(actor=actor, referral_id=referral.pk, action="cancel", reason=reason)
+    elif referral.sent_at is not None and referral.receiver_access_revoked_at is None:
+        Referral.objects.filter(pk=referral.pk).update(
+            receiver_access_revoked_at=timezone.now(), version=F("version") + 1, updated_at=timezone.now()
+        )
+        permissions.revoke_receiver(referral=referral, actor=actor)
+        referral.refresh_from_db()
+    return referral

@@ -1,0 +1,151 @@
+"""Shared fixtures: two institutions of the agreement and a third one, their staff and API clients."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.actor import actor_for_api_client, actor_for_user
+from accounts.choices import Role, Scope
+from accounts.services import api_client_create
+from referrals import services
+from tests.factories import InstitutionFactory, UserFactory, subject_data
+
+ALL_SCOPES = [s.value for s in Scope]
+
+
+@pytest.fixture
+def iom(db):
+    return InstitutionFactory(code="IOM", name="IOM")
+
+
+@pytest.fixture
+def dp(db):
+    return InstitutionFactory(code="DP", name="Defensoría del Pueblo")
+
+
+@pytest.fixture
+def third(db):
+    return InstitutionFactory(code="UNHCR", name="UNHCR")
+
+
+@pytest.fixture
+def make_user(db):
+    def make(institution, role=Role.CASEWORKER, **kwargs):
+        return UserFactory(institution=institution, role=role, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def make_token(db):
+    """``make_token(institution, scopes)`` → bearer token string."""
+
+    def make(institution, scopes=None, **kwargs):
+        _client, token = api_client_create(
+            institution=institution,
+            name=f"client-{timezone.now().timestamp()}",
+            scopes=scopes or ALL_SCOPES,
+            **kwargs,
+        )
+        return token
+
+    return make
+
+
+@pytest.fixture
+def api_as(make_token):
+    """``api_as(institution, scopes=None)`` → a DRF APIClient authenticated by a fresh bearer token."""
+
+    def make(institution, scopes=None):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(institution, scopes)}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def user_api():
+    """``user_api(user)`` → an APIClient logged in by session as that user."""
+
+    def make(user):
+        client = APIClient()
+        client.force_authenticate(user=user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def iom_caseworker(iom, make_user):
+    return make_user(iom, Role.CASEWORKER, username="iom.cw")
+
+
+@pytest.fixture
+def dp_caseworker(dp, make_user):
+    return make_user(dp, Role.CASEWORKER, username="dp.cw")
+
+
+@pytest.fixture
+def iom_actor(iom_caseworker):
+    return actor_for_user(iom_caseworker)
+
+
+@pytest.fixture
+def dp_actor(dp_caseworker):
+    return actor_for_user(dp_caseworker)
+
+
+@pytest.fixture
+def service_actor():
+    def make(institution, scopes=None):
+        client, _token = api_client_create(institution=institution, name="svc", scopes=scopes or ALL_SCOPES)
+        return actor_for_api_client(client)
+
+    return make
+
+
+@pytest.fixture
+def make_case():
+    def make(actor, **subject_overrides):
+        return services.case_create(actor=actor, subject=subject_data(**subject_overrides), summary="Resumen")
+
+    return make
+
+
+@pytest.fixture
+def make_referral(make_case):
+    """A referral from ``actor``'s institution to ``to``, moved through ``path`` of (actor, action[, text])."""
+
+    def make(actor, to, categories=("identity",), path=(), urgency="normal"):
+        case = make_case(actor)
+        referral = services.referral_create(
+            actor=actor,
+            case=case,
+            to_institution=to,
+            services=["legal_assistance"],
+            urgency=urgency,
+            reason="Motivo confidencial",
+            consent={
+                "given": True,
+                "given_by": "self",
+                "method": "verbal",
+                "obtained_at": timezone.now(),
+                "data_categories": list(categories),
+            },
+        )
+        for step in path:
+            step_actor, action, *text = step
+            services.referral_transition(
+                actor=step_actor,
+                referral_id=referral.pk,
+                action=action,
+                reason=text[0] if text and action != "complete" else None,
+                outcome=text[0] if text and action == "complete" else None,
+            )
+        referral.refresh_from_db()
+        return referral
+
+    return make
