@@ -117,7 +117,7 @@ def make_case():
 
 @pytest.fixture
 def make_referral(make_case):
-    """A referral from ``actor``'s institution to ``to``, moved through ``path`` of (actor, action[, text])."""
+    """A referral from the actor's institution to ``to``, moved along ``path``: (actor, action[, text])."""
 
     def make(actor, to, categories=("identity",), path=(), urgency="normal"):
         case = make_case(actor)
