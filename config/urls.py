@@ -6,6 +6,8 @@ from config.health import healthz
 
 api_v1 = [
     path("", include("referrals.api.urls")),
+    path("", include("audit.api.urls")),
+    path("", include("notifications.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
 ]
@@ -15,4 +17,5 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("web.urls")),
 ]
