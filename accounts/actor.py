@@ -79,6 +79,18 @@ def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR")
 
 
+def _second_factor_ok(request, user: User) -> bool:
+    """A session of a user whose role requires two-factor counts only once the OTP step is done.
+
+    django-otp's middleware sets ``is_verified`` on every session user; a user object without it was not
+    authenticated by a session (e.g. DRF's force_authenticate in tests).
+    """
+    if not user.requires_2fa:
+        return True
+    is_verified = getattr(user, "is_verified", None)
+    return True if is_verified is None else bool(is_verified())
+
+
 def actor_from_request(request) -> Actor | None:
     """The actor of a DRF or Django request (cached on the request), or None if anonymous/unaffiliated."""
     cached = getattr(request, "_actor", None)
@@ -91,7 +103,13 @@ def actor_from_request(request) -> Actor | None:
         actor = actor_for_api_client(auth, request_id=request_id, ip=client_ip(request))
     else:
         user = getattr(request, "user", None)
-        if isinstance(user, User) and user.is_authenticated and user.is_active and user.institution_id:
+        if (
+            isinstance(user, User)
+            and user.is_authenticated
+            and user.is_active
+            and user.institution_id
+            and _second_factor_ok(request, user)
+        ):
             actor = actor_for_user(user, request_id=request_id, ip=client_ip(request))
     request._actor = actor
     if hasattr(request, "_request"):
