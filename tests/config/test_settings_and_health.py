@@ -1,0 +1,90 @@
+"""Configuration from the environment (contract §2), production refusal, /healthz and request ids."""
+
+import base64
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _key() -> str:
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def _manage(*args, **env):
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL"}
+    }
+    base.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=base, capture_output=True, text=True, timeout=120
+    )
+
+
+def _production_env(**overrides):
+    env = {
+        "DJANGO_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "FIELD_ENCRYPTION_KEYS": _key(),
+        "BLIND_INDEX_KEY": _key(),
+        "AUDIT_HMAC_KEY": _key(),
+        "ALLOWED_HOSTS": "referrals.example.org",
+    }
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v is not None}
+
+
+def test_production_refuses_to_start_without_keys():
+    result = _manage("check", **_production_env(FIELD_ENCRYPTION_KEYS=None, AUDIT_HMAC_KEY=None))
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEYS" in result.stderr and "AUDIT_HMAC_KEY" in result.stderr
+
+
+def test_production_refuses_a_development_secret_key():
+    result = _manage("check", **_production_env(SECRET_KEY="dev-insecure-" + "x" * 60))
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_a_malformed_key_without_printing_it():
+    bad = "not-a-valid-key-" + secrets.token_hex(8)
+    result = _manage("check", **_production_env(FIELD_ENCRYPTION_KEYS=bad))
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEYS" in result.stderr
+    assert bad not in result.stderr + result.stdout
+
+
+def test_production_passes_the_deploy_check():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", **_production_env())
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.django_db
+def test_healthz_reports_database_and_broker(client, settings):
+    settings.REDIS_URL = None
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "none"}
+
+
+@pytest.mark.django_db
+def test_healthz_is_503_when_the_broker_is_down(client, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["broker"] == "down"
+
+
+@pytest.mark.django_db
+def test_request_id_is_echoed_or_generated(client):
+    assert client.get("/healthz", HTTP_X_REQUEST_ID="abc-123")["X-Request-ID"] == "abc-123"
+    generated = client.get("/healthz", HTTP_X_REQUEST_ID="bad id with spaces")["X-Request-ID"]
+    assert generated != "bad id with spaces" and len(generated) == 32
