@@ -103,3 +103,37 @@ class ApiClient(models.Model):
     @classmethod
     def valid_scopes(cls) -> set[str]:
         return set(Scope.values)
+
+
+class IdempotencyKey(models.Model):
+    """A claimed ``Idempotency-Key`` of one API client or user (contract §3), kept 24 h.
+
+    The row is inserted (in its own transaction) before the work, so the unique constraint on
+    (principal, key) makes a concurrent duplicate fail in any process. It never stores the response
+    body: only the request's hash, the created object's type and id and the status code; a repeat is
+    re-rendered from the database.
+    """
+
+    class State(models.TextChoices):
+        IN_FLIGHT = "in_flight", "in flight"
+        DONE = "done", "done"
+
+    id = models.BigAutoField(primary_key=True)
+    #: ``client:<uuid>`` or ``user:<uuid>`` — ids only, never anything personal.
+    principal = models.CharField(max_length=48)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IN_FLIGHT)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    object_type = models.CharField(max_length=16, blank=True, default="")
+    object_id = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["principal", "key"], name="unique_idempotency_key_per_principal")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.principal}:{self.state}"

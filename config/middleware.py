@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
+import io
 import logging
 import re
 import uuid
 
 from django.conf import settings
+from django.core.handlers.wsgi import LimitedStream
+from django.utils import timezone
 
 from config.problems import problem_response
 
@@ -33,20 +37,37 @@ def is_api(request) -> bool:
 
 
 class ApiBodySizeLimitMiddleware:
-    """Bodies over 1 MiB on the API → 413 problem+json, before anything reads them."""
+    """API requests: bodies over 1 MiB → 413 problem+json before anything reads them, and times in UTC.
+
+    A body without ``Content-Length`` (chunked) is read here, at most 1 MiB + 1 byte, and handed on
+    with its length; more than 1 MiB is a 413. Times render in UTC under /api/ (contract §3: RFC 3339
+    UTC), whatever ``TIME_ZONE`` the web UI uses.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if is_api(request):
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            if length > settings.API_MAX_BODY_BYTES:
+        if not is_api(request):
+            return self.get_response(request)
+        limit = settings.API_MAX_BODY_BYTES
+        raw_length = request.META.get("CONTENT_LENGTH") or ""
+        try:
+            length = int(raw_length) if raw_length else None
+        except ValueError:
+            return problem_response("validation-error", 400, "Invalid Content-Length.")
+        if length is not None and length > limit:
+            return problem_response("payload-too-large", 413, "The request body exceeds 1 MiB.")
+        if length is None and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            stream = request.META.get("wsgi.input")
+            body = stream.read(limit + 1) if stream is not None else b""
+            if len(body) > limit:
                 return problem_response("payload-too-large", 413, "The request body exceeds 1 MiB.")
-        return self.get_response(request)
+            request.META["CONTENT_LENGTH"] = str(len(body))
+            request._stream = LimitedStream(io.BytesIO(body), len(body))
+            request._read_started = False
+        with timezone.override(datetime.UTC):
+            return self.get_response(request)
 
 
 class ApiProblemMiddleware:

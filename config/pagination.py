@@ -1,6 +1,13 @@
-"""Cursor pagination for every list (contract §3): page_size defaults to 50, clamped to 100."""
+"""Cursor pagination for every list (contract §3): page_size defaults to 50, clamped to 100.
 
+A cursor is opaque and signed by nothing: a tampered or garbage cursor is a 400 problem, never a 500.
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import pagination
+from rest_framework.exceptions import NotFound
+
+from config.problems import ProblemError
 
 
 class CursorPagination(pagination.CursorPagination):
@@ -14,10 +21,33 @@ class CursorPagination(pagination.CursorPagination):
         if raw is None:
             return self.page_size
         try:
-            value = int(raw)
+            value = int(raw[:12])
         except ValueError:
             return self.page_size
         return max(1, min(value, self.max_page_size))
+
+    def decode_cursor(self, request):
+        raw = request.query_params.get(self.cursor_query_param)
+        if raw is not None and len(raw) > 512:
+            raise self._invalid()
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise self._invalid() from None
+        except (ValueError, TypeError, OverflowError):
+            raise self._invalid() from None
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except DjangoValidationError:  # a forged cursor position that is not a valid value
+            raise self._invalid() from None
+
+    @staticmethod
+    def _invalid():
+        return ProblemError(
+            "validation-error", 400, "The cursor is invalid.", {"cursor": ["Invalid or expired cursor."]}
+        )
 
 
 class OldestFirstCursorPagination(CursorPagination):

@@ -111,6 +111,7 @@ def exception_handler(exc, context):
     """DRF exception handler that answers every error as problem+json, and never leaks internals."""
     from referrals.crypto import KeyUnavailable
 
+    _force_json(context.get("request"))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
@@ -143,6 +144,16 @@ def exception_handler(exc, context):
     if slug == "not-authenticated":
         response["WWW-Authenticate"] = 'Bearer realm="api"'
     return response
+
+
+def _force_json(request) -> None:
+    """Problems are JSON whatever the view's renderers (the schema view also speaks YAML) or ``Accept``."""
+    if request is None:
+        return
+    from rest_framework.renderers import JSONRenderer
+
+    request.accepted_renderer = JSONRenderer()
+    request.accepted_media_type = PROBLEM_CONTENT_TYPE
 
 
 def _response(body: dict, status_code: int) -> Response:

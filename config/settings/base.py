@@ -177,7 +177,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsActor"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["referrals.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "config.pagination.CursorPagination",
@@ -185,6 +185,11 @@ REST_FRAMEWORK = {
     # Escape non-ASCII in JSON output: a lone surrogate in input can never break rendering.
     "UNICODE_JSON": False,
     "UNAUTHENTICATED_USER": None,
+    # Per API client and per user (never by anything personal), counted in the cache below.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "accounts.throttling.ApiClientRateThrottle",
+        "accounts.throttling.UserRateThrottle",
+    ],
     "DEFAULT_THROTTLE_RATES": {
         "api_client": env_str("THROTTLE_API_CLIENT", "1200/min"),
         "user": env_str("THROTTLE_USER", "600/min"),
@@ -204,10 +209,19 @@ SPECTACULAR_SETTINGS = {
     "SECURITY": [{"bearerAuth": []}],
 }
 
+# The cache (throttle counters) shares Redis with Celery's broker but not its keys: its own prefix.
 CACHES = (
-    {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "rcm-cache",
+            "TIMEOUT": 300,
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
     if REDIS_URL
-    else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "KEY_PREFIX": "rcm-cache"}}
 )
 
 # Celery: with REDIS_URL a real worker and beat; without, the web process relays the outbox itself.

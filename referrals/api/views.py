@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -11,6 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.actor import actor_from_request
 from accounts.choices import Scope
+from accounts.idempotency import run_idempotent
 from accounts.models import Institution
 from accounts.permissions import HasScope, IsActor
 from audit.recorder import record
@@ -18,12 +20,26 @@ from config.pagination import CursorPagination, OldestFirstCursorPagination
 
 from .. import selectors, services
 from ..choices import Side, Status
-from ..errors import InvalidInput, NotVisible
+from ..errors import Forbidden, InvalidInput, NotVisible, PreconditionFailed, WrongSide
 from ..lifecycle import TRANSITIONS
 from ..models import Case, Note, Referral, ReferralEvent
 from . import serializers as s
 
 PROBLEM = OpenApiResponse(description="RFC 9457 problem details (application/problem+json)")
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Retry-safe creation: the same key and body within 24 h return the first response.",
+)
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description='The referral\'s ETag (e.g. "3") or *; a stale value → 412 precondition-failed.',
+)
 ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM}
 
 
@@ -86,24 +102,55 @@ class CaseListCreate(ApiView, generics.GenericAPIView):
         page = self.paginate_queryset(queryset.select_related("institution"))
         return self.get_paginated_response(s.CaseListItemOutput(page, many=True).data)
 
-    @extend_schema(request=s.CaseInput, responses={201: s.CaseCreatedOutput, **ERRORS})
+    @extend_schema(
+        request=s.CaseInput, responses={201: s.CaseCreatedOutput, **ERRORS}, parameters=[IDEMPOTENCY_KEY]
+    )
     def post(self, request):
-        data = _validated(s.CaseInput, request)
-        case = services.case_create(
-            actor=self.actor, subject=data["subject"], summary=data.get("summary", "")
+        actor = self.actor
+
+        def perform():
+            data = _validated(s.CaseInput, request)
+            case = services.case_create(actor=actor, subject=data["subject"], summary=data.get("summary", ""))
+            return case, status.HTTP_201_CREATED
+
+        def replay(case_id, code):
+            case = selectors.get_case(actor, case_id)
+            _record_replay(actor, "case.viewed", "case", case.pk, case.pk, [case.institution])
+            return Response(_case_created_body(actor, case), status=code)
+
+        return run_idempotent(
+            request,
+            actor=actor,
+            object_type="case",
+            perform=perform,
+            render=lambda case, code: Response(_case_created_body(actor, case), status=code),
+            replay=replay,
         )
-        subject = data["subject"]
-        duplicates = selectors.possible_duplicates(
-            self.actor,
-            given_name=subject.get("given_name"),
-            family_name=subject.get("family_name"),
-            date_of_birth=subject.get("date_of_birth"),
-            exclude=case,
-        )
-        body = s.CaseCreatedOutput(
-            case, context={"possible_duplicates": [c.reference for c in duplicates]}
-        ).data
-        return Response(body, status=status.HTTP_201_CREATED)
+
+
+def _case_created_body(actor, case) -> dict:
+    subject = case.subject
+    duplicates = selectors.possible_duplicates(
+        actor,
+        given_name=subject.given_name,
+        family_name=subject.family_name,
+        date_of_birth=subject.date_of_birth,
+        exclude=case,
+    )
+    return s.CaseCreatedOutput(case, context={"possible_duplicates": [c.reference for c in duplicates]}).data
+
+
+def _record_replay(actor, action, object_type, object_id, case_id, institutions) -> None:
+    """A repeated creating POST shows personal data again: it is a read, audited as such."""
+    record(
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        case_id=case_id,
+        institutions=institutions,
+        detail={"idempotent_replay": True},
+    )
 
 
 @extend_schema(tags=["cases"])
@@ -205,25 +252,47 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
         data = s.ReferralListItemOutput(page, many=True, context={"actor": actor}).data
         return self.get_paginated_response(data)
 
-    @extend_schema(request=s.ReferralInput, responses={201: s.ReferralOutput, **ERRORS})
+    @extend_schema(
+        request=s.ReferralInput, responses={201: s.ReferralOutput, **ERRORS}, parameters=[IDEMPOTENCY_KEY]
+    )
     def post(self, request):
-        data = _validated(s.ReferralInput, request)
         actor = self.actor
-        try:
-            case = selectors.get_case(actor, data["case"])
-        except NotVisible:
-            raise InvalidInput({"case": ["Unknown case."]}) from None
-        referral = services.referral_create(
-            actor=actor,
-            case=case,
-            to_institution=data["to_institution"],
-            services=data["services"],
-            urgency=data["urgency"],
-            reason=data.get("reason", ""),
-            consent=data["consent"],
+
+        def perform():
+            data = _validated(s.ReferralInput, request)
+            try:
+                case = selectors.get_case(actor, data["case"])
+            except NotVisible:
+                raise InvalidInput({"case": ["Unknown case."]}) from None
+            referral = services.referral_create(
+                actor=actor,
+                case=case,
+                to_institution=data["to_institution"],
+                services=data["services"],
+                urgency=data["urgency"],
+                reason=data.get("reason", ""),
+                consent=data["consent"],
+            )
+            return referral, status.HTTP_201_CREATED
+
+        def render(referral, code):
+            return _referral_response(actor, selectors.get_referral(actor, referral.pk), code=code)
+
+        def replay(referral_id, code):
+            referral = selectors.get_referral(actor, referral_id)
+            _record_replay(
+                actor,
+                "referral.viewed",
+                "referral",
+                referral.pk,
+                referral.case_id,
+                [referral.from_institution, referral.to_institution],
+            )
+            return _referral_response(actor, referral, code=code)
+
+        return run_idempotent(
+            request, actor=actor, object_type="referral", perform=perform, render=render, replay=replay
         )
-        referral = selectors.get_referral(actor, referral.pk)
-        return _referral_response(actor, referral, code=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["referrals"])
@@ -251,17 +320,46 @@ class ReferralActionBase(ApiView):
     body_field: str | None = None
 
     def post(self, request, pk):
+        actor = self.actor
+        # The contract's order: visibility (404), side (403), body (400), status (409), If-Match (412).
+        referral = selectors.get_referral(actor, pk)
+        transition = TRANSITIONS[self.action_name]
+        if transition.side != selectors.side_of(actor, referral):
+            raise WrongSide()
+        if transition.supervisor_only and not (
+            actor.is_supervisor or (actor.api_client is not None and actor.has_scope(Scope.REFERRALS_VOID))
+        ):
+            raise Forbidden("Only supervisors (or clients with referrals:void) may void a referral.")
         data = _validated(self.input_class, request)
         referral = services.referral_transition(
-            actor=self.actor,
+            actor=actor,
             referral_id=pk,
             action=self.action_name,
             reason=data.get("reason"),
             outcome=data.get("outcome"),
-            if_match=request.headers.get("If-Match"),
+            if_match=_if_match(request),
         )
-        referral = selectors.get_referral(self.actor, referral.pk)
-        return _referral_response(self.actor, referral)
+        referral = selectors.get_referral(actor, referral.pk)
+        return _referral_response(actor, referral)
+
+
+def _if_match(request) -> str | None:
+    """The If-Match header; a list of entity tags matches when any of them does (RFC 9110 §13.1.1)."""
+    value = request.headers.get("If-Match")
+    if value is None:
+        return None
+    return value.strip()
+
+
+def _check_if_match(request, referral) -> None:
+    """412 unless If-Match is absent, ``*`` or lists the referral's current ETag (weak tags never match)."""
+    value = _if_match(request)
+    if value is None:
+        return
+    tags = [tag.strip() for tag in value.split(",")]
+    if "*" in tags or referral.etag in tags:
+        return
+    raise PreconditionFailed()
 
 
 def _action_view(action: str):
@@ -279,7 +377,7 @@ def _action_view(action: str):
         tags=["referral lifecycle"],
         request=input_class,
         responses={200: s.ReferralOutput, 409: PROBLEM, 412: PROBLEM, **ERRORS},
-        parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=False)],
+        parameters=[IF_MATCH],
         operation_id=f"referrals_{action.replace('-', '_')}",
         description=doc,
     )
@@ -325,8 +423,6 @@ class ReferralNotes(ApiView, generics.GenericAPIView):
     def _referral_with_access(self, pk):
         referral = selectors.get_referral(self.actor, pk)
         if not selectors.can_see_personal(self.actor, referral):
-            from ..errors import Forbidden
-
             raise Forbidden("Your institution no longer has access to this referral's notes.")
         return referral
 
@@ -351,25 +447,74 @@ class ReferralNotes(ApiView, generics.GenericAPIView):
         )
         return self.get_paginated_response(body)
 
-    @extend_schema(request=s.NoteInput, responses={201: s.NoteOutput, **ERRORS})
+    @extend_schema(
+        request=s.NoteInput,
+        responses={201: s.NoteOutput, 409: PROBLEM, 412: PROBLEM, **ERRORS},
+        parameters=[IDEMPOTENCY_KEY, IF_MATCH],
+    )
     def post(self, request, pk):
-        data = _validated(s.NoteInput, request)
-        note = services.note_create(actor=self.actor, referral_id=pk, body=data["body"])
-        return Response(s.NoteOutput(note).data, status=status.HTTP_201_CREATED)
+        actor = self.actor
+        selectors.get_referral(actor, pk)  # 404 before 400
+
+        def perform():
+            data = _validated(s.NoteInput, request)
+            with transaction.atomic():
+                if _if_match(request) is not None:
+                    _check_if_match(request, selectors.get_referral(actor, pk, for_update=True))
+                note = services.note_create(actor=actor, referral_id=pk, body=data["body"])
+            return note, status.HTTP_201_CREATED
+
+        def replay(note_id, code):
+            referral = self._referral_with_access(pk)
+            note = (
+                Note.objects.select_related("author_institution")
+                .filter(pk=note_id, referral=referral)
+                .first()
+            )
+            if note is None:
+                raise NotVisible()
+            note.referral = referral
+            _record_replay(
+                actor,
+                "note.viewed",
+                "referral",
+                referral.pk,
+                referral.case_id,
+                [referral.from_institution, referral.to_institution],
+            )
+            return Response(s.NoteOutput(note).data, status=code)
+
+        return run_idempotent(
+            request,
+            actor=actor,
+            object_type="note",
+            perform=perform,
+            render=lambda note, code: Response(s.NoteOutput(note).data, status=code),
+            replay=replay,
+        )
 
 
 @extend_schema(tags=["referrals"])
 class ConsentWithdraw(ApiView):
     """The person withdrew consent (sender): cancels the referral if open, revokes the receiver."""
 
-    @extend_schema(request=s.WithdrawInput, responses={200: s.ReferralOutput, 409: PROBLEM, **ERRORS})
+    @extend_schema(
+        request=s.WithdrawInput,
+        responses={200: s.ReferralOutput, 409: PROBLEM, 412: PROBLEM, **ERRORS},
+        parameters=[IF_MATCH],
+    )
     def post(self, request, pk):
+        actor = self.actor
+        referral = selectors.get_referral(actor, pk)
+        if selectors.side_of(actor, referral) != Side.SENDER:
+            raise WrongSide("Only the sending institution records a withdrawal of consent.")
         data = _validated(s.WithdrawInput, request)
-        referral = services.consent_withdraw(
-            actor=self.actor, referral_id=pk, reason=data.get("reason") or ""
-        )
-        referral = selectors.get_referral(self.actor, referral.pk)
-        return _referral_response(self.actor, referral)
+        with transaction.atomic():
+            if _if_match(request) is not None:
+                _check_if_match(request, selectors.get_referral(actor, pk, for_update=True))
+            referral = services.consent_withdraw(actor=actor, referral_id=pk, reason=data.get("reason") or "")
+        referral = selectors.get_referral(actor, referral.pk)
+        return _referral_response(actor, referral)
 
 
 __all__ = ["Referral"]
