@@ -151,3 +151,88 @@ def build_referral(
         )
     referral.refresh_from_db()
     return referral
+
+
+# --- the endpoint catalog ------------------------------------------------------------------------
+
+ACTION_NEEDS = {
+    "send": None,
+    "receive": None,
+    "accept": None,
+    "reject": "reason",
+    "start": None,
+    "hold": "reason",
+    "resume": None,
+    "complete": "outcome",
+    "fail": "reason",
+    "cancel": "reason",
+    "void": "reason",
+}
+ACTIONS = tuple(ACTION_NEEDS)
+READ, WRITE, ANY = "referrals:read", "referrals:write", "any"
+
+
+def action_body(action: str, text: str = "Texto de la acción") -> dict:
+    needs = ACTION_NEEDS[action]
+    return {needs: text} if needs else {}
+
+
+def case_body() -> dict:
+    data = dict(SECRET_SUBJECT)
+    data["date_of_birth"] = data["date_of_birth"].isoformat()
+    return {"subject": data, "summary": SUMMARY}
+
+
+def referral_body(case_id, to="DP", categories=("identity",)) -> dict:
+    return {
+        "case": str(case_id),
+        "to_institution": to,
+        "services": ["legal_assistance"],
+        "urgency": "urgent",
+        "reason": REASON,
+        "consent": {
+            "given": True,
+            "given_by": "self",
+            "method": "written",
+            "obtained_at": "2026-11-27T10:00:00Z",
+            "data_categories": list(categories),
+        },
+    }
+
+
+def endpoints(case_id, referral_id):
+    """Every endpoint of the partner API's referral part: ``{name: (method, path, body, scope)}``."""
+    ref = f"{API}/referrals/{referral_id}"
+    catalog = {
+        "institutions": ("get", f"{API}/institutions/", None, ANY),
+        "schema": ("get", f"{API}/schema/", None, ANY),
+        "case-list": ("get", f"{API}/cases/", None, READ),
+        "case-create": ("post", f"{API}/cases/", case_body(), WRITE),
+        "case-detail": ("get", f"{API}/cases/{case_id}/", None, READ),
+        "referral-list": ("get", f"{API}/referrals/", None, READ),
+        "referral-create": ("post", f"{API}/referrals/", referral_body(case_id), WRITE),
+        "referral-detail": ("get", f"{ref}/", None, READ),
+        "events": ("get", f"{ref}/events/", None, READ),
+        "notes-list": ("get", f"{ref}/notes/", None, READ),
+        "note-create": ("post", f"{ref}/notes/", {"body": NOTE}, WRITE),
+        "consent-withdraw": ("post", f"{ref}/consent/withdraw/", {"reason": "RETIRO-SECRETO"}, WRITE),
+    }
+    for action in ACTIONS:
+        catalog[f"action-{action}"] = ("post", f"{ref}/{action}/", action_body(action), WRITE)
+    return catalog
+
+
+ENDPOINT_NAMES = tuple(endpoints("c", "r"))
+#: Endpoints about one object (a case or a referral): a foreign caller gets 404 on each.
+DETAIL_ENDPOINTS = tuple(
+    n
+    for n in ENDPOINT_NAMES
+    if n not in ("institutions", "schema", "case-list", "case-create", "referral-list", "referral-create")
+)
+
+
+def call(client, endpoint):
+    method, path, body, _scope = endpoint
+    if method == "get":
+        return client.get(path)
+    return client.post(path, body, format="json")
