@@ -185,6 +185,8 @@ REST_FRAMEWORK = {
     # Escape non-ASCII in JSON output: a lone surrogate in input can never break rendering.
     "UNICODE_JSON": False,
     "UNAUTHENTICATED_USER": None,
+    # No OPTIONS metadata (it would describe serializers to anyone): OPTIONS is a 405 problem.
+    "DEFAULT_METADATA_CLASS": None,
     # Per API client and per user (never by anything personal), counted in the cache below.
     "DEFAULT_THROTTLE_CLASSES": [
         "accounts.throttling.ApiClientRateThrottle",
@@ -207,6 +209,10 @@ SPECTACULAR_SETTINGS = {
         "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
     },
     "SECURITY": [{"bearerAuth": []}],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "referrals.api.schema.problem_responses",
+    ],
 }
 
 # The cache (throttle counters) shares Redis with Celery's broker but not its keys: its own prefix.
