@@ -3,11 +3,24 @@
 A cursor is opaque and signed by nothing: a tampered or garbage cursor is a 400 problem, never a 500.
 """
 
+from base64 import b64decode
+from urllib.parse import parse_qs
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound
 
 from config.problems import ProblemError
+
+
+def _well_formed(raw: str) -> bool:
+    """A cursor we issued: base64 of a query string with only the keys o, r, p (DRF's format)."""
+    try:
+        decoded = b64decode(raw.encode("ascii"), validate=True).decode("ascii")
+    except (ValueError, UnicodeError):
+        return False
+    tokens = parse_qs(decoded, keep_blank_values=True)
+    return bool(tokens) and set(tokens) <= {"o", "r", "p"}
 
 
 class CursorPagination(pagination.CursorPagination):
@@ -28,7 +41,7 @@ class CursorPagination(pagination.CursorPagination):
 
     def decode_cursor(self, request):
         raw = request.query_params.get(self.cursor_query_param)
-        if raw is not None and len(raw) > 512:
+        if raw is not None and (len(raw) > 512 or not _well_formed(raw)):
             raise self._invalid()
         try:
             return super().decode_cursor(request)
