@@ -36,6 +36,20 @@ def is_api(request) -> bool:
     return request.path.startswith("/api/")
 
 
+def _read_at_most(stream, size: int) -> bytes:
+    """Up to ``size`` bytes of a WSGI input stream (which may return less than asked per read)."""
+    if stream is None:
+        return b""
+    chunks, total = [], 0
+    while total < size:
+        chunk = stream.read(min(65536, size - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
 class ApiBodySizeLimitMiddleware:
     """API requests: bodies over 1 MiB → 413 problem+json before anything reads them, and times in UTC.
 
@@ -59,8 +73,7 @@ class ApiBodySizeLimitMiddleware:
         if length is not None and length > limit:
             return problem_response("payload-too-large", 413, "The request body exceeds 1 MiB.")
         if length is None and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-            stream = request.META.get("wsgi.input")
-            body = stream.read(limit + 1) if stream is not None else b""
+            body = _read_at_most(request.META.get("wsgi.input"), limit + 1)
             if len(body) > limit:
                 return problem_response("payload-too-large", 413, "The request body exceeds 1 MiB.")
             request.META["CONTENT_LENGTH"] = str(len(body))
