@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from guardian.shortcuts import assign_perm, remove_perm
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 
 from accounts.choices import GroupKind
-from accounts.models import User
+from accounts.models import Institution, User
 from audit.recorder import record
 
-from .models import Case, Referral, ReferralGroupObjectPermission, ReferralUserObjectPermission
+from .models import (
+    Case,
+    CaseGroupObjectPermission,
+    CaseUserObjectPermission,
+    Referral,
+    ReferralGroupObjectPermission,
+    ReferralUserObjectPermission,
+)
 
 CASE_PERMS = ("view_case", "change_case", "view_case_personal")
 RECEIVER_PERMS = ("view_referral", "change_referral", "view_referral_personal")
@@ -30,28 +38,51 @@ def _audit(actor, action: str, obj, case_id, institutions, grantee: str, perms) 
     )
 
 
+def _permissions(model, codenames) -> list[Permission]:
+    """The Permission rows of ``codenames`` on ``model`` (one query; content types are cached)."""
+    content_type = ContentType.objects.get_for_model(model)
+    perms = list(Permission.objects.filter(content_type=content_type, codename__in=codenames))
+    missing = set(codenames) - {p.codename for p in perms}
+    if missing:
+        raise LookupError(f"permissions not migrated: {sorted(missing)}")
+    return perms
+
+
+def _groups(institution: Institution, kinds) -> list[Group]:
+    """The institution's groups of ``kinds`` in one query (created on first use, like ``group()``)."""
+    names = {f"{institution.code}:{GroupKind(kind).value}": kind for kind in kinds}
+    found = {g.name: g for g in Group.objects.filter(name__in=names)}
+    return [found.get(name) or institution.group(kind) for name, kind in names.items()]
+
+
+def _grant(row_model, holder_field: str, holders, obj, codenames) -> None:
+    """Every (holder, permission) row on ``obj`` in one INSERT; existing rows are kept (idempotent)."""
+    perms = _permissions(type(obj), codenames)
+    row_model.objects.bulk_create(
+        [row_model(**{holder_field: h}, permission=p, content_object=obj) for h in holders for p in perms],
+        ignore_conflicts=True,
+    )
+
+
 def grant_case_owner_institution(*, case: Case, actor) -> None:
     """The owner institution's supervisors and service account see every case of it."""
-    for kind in CASE_GROUP_KINDS:
-        group = case.institution.group(kind)
-        for perm in CASE_PERMS:
-            assign_perm(perm, group, case)
+    groups = _groups(case.institution, CASE_GROUP_KINDS)
+    _grant(CaseGroupObjectPermission, "group", groups, case, CASE_PERMS)
+    for group in groups:
         _audit(actor, "permission.granted", case, case.pk, [case.institution], group.name, CASE_PERMS)
 
 
 def grant_case_user(*, case: Case, user: User, actor) -> None:
     """Owner or collaborator: need-to-know access for one caseworker."""
-    for perm in CASE_PERMS:
-        assign_perm(perm, user, case)
+    _grant(CaseUserObjectPermission, "user", [user], case, CASE_PERMS)
     _audit(actor, "permission.granted", case, case.pk, [case.institution], f"user:{user.pk}", CASE_PERMS)
 
 
 def grant_receiver(*, referral: Referral, actor) -> None:
     """Sending grants the receiving institution's intake, supervisors and service account."""
-    for kind in RECEIVER_GROUP_KINDS:
-        group = referral.to_institution.group(kind)
-        for perm in RECEIVER_PERMS:
-            assign_perm(perm, group, referral)
+    groups = _groups(referral.to_institution, RECEIVER_GROUP_KINDS)
+    _grant(ReferralGroupObjectPermission, "group", groups, referral, RECEIVER_PERMS)
+    for group in groups:
         _audit(
             actor,
             "permission.granted",
@@ -65,8 +96,7 @@ def grant_receiver(*, referral: Referral, actor) -> None:
 
 def grant_receiver_user(*, referral: Referral, user: User, actor) -> None:
     """The accepting (assigned) caseworker."""
-    for perm in RECEIVER_PERMS:
-        assign_perm(perm, user, referral)
+    _grant(ReferralUserObjectPermission, "user", [user], referral, RECEIVER_PERMS)
     _audit(
         actor,
         "permission.granted",
@@ -80,10 +110,6 @@ def grant_receiver_user(*, referral: Referral, user: User, actor) -> None:
 
 def revoke_receiver(*, referral: Referral, actor) -> None:
     """Rejection, cancellation, voiding, consent withdrawal: the receiver keeps metadata only."""
-    for kind in RECEIVER_GROUP_KINDS:
-        group = referral.to_institution.group(kind)
-        for perm in RECEIVER_REVOCABLE:
-            remove_perm(perm, group, referral)
     user_ids = list(
         ReferralUserObjectPermission.objects.filter(content_object=referral)
         .values_list("user_id", flat=True)

@@ -131,11 +131,6 @@ def test_send_sets_the_response_deadline_by_urgency(urgency, referral_in, sender
     assert abs(now - sent_at) < datetime.timedelta(minutes=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="times are rendered in TIME_ZONE (America/Panama, -05:00), the contract says RFC 3339 UTC — fix "
-    "needed in config/middleware.py (activate UTC for /api/) or referrals/api/serializers.py",
-)
 def test_times_are_rfc3339_utc(referral_in, receiver_api):
     referral = referral_in("requested")
     body = receiver_api.get(f"{API}/referrals/{referral.pk}/").json()
@@ -358,11 +353,6 @@ def test_check_order_body_before_status(ordering_world):
     assert_problem(response, 400, "validation-error", errors={"outcome"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an invalid body (unknown field) is answered 400 before the 404/403 checks — fix needed in "
-    "referrals/api/views.py ReferralActionBase.post",
-)
 def test_check_order_invalid_body_after_visibility_and_side(ordering_world):
     referral = ordering_world["accepted"]
     assert_problem(
