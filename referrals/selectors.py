@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from functools import lru_cache
+
+from django.contrib.auth.models import Permission
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.signals import post_migrate
 
 from accounts.actor import Actor
 
@@ -17,35 +21,78 @@ from .models import (
 )
 
 
-def _object_ids(user_model, group_model, actor: Actor, codename: str):
-    """A subquery of object ids the actor holds ``codename`` on, directly or through its groups."""
-    q = Q(group_id__in=actor.group_ids)
-    by_group = group_model.objects.filter(q, permission__codename=codename).values("content_object_id")
-    if actor.user is None:
-        return Q(pk__in=by_group)
-    by_user = user_model.objects.filter(user_id=actor.user.pk, permission__codename=codename).values(
-        "content_object_id"
+@lru_cache(maxsize=32)
+def _permission_id(model_name: str, codename: str) -> int | None:
+    """The id of a referrals permission (constant for the life of the process)."""
+    return (
+        Permission.objects.filter(content_type__app_label="referrals", content_type__model=model_name)
+        .filter(codename=codename)
+        .values_list("id", flat=True)
+        .first()
     )
-    return Q(pk__in=by_group) | Q(pk__in=by_user)
+
+
+# Permissions are re-created (with new ids) when a database is flushed and migrated again.
+post_migrate.connect(
+    lambda **_kwargs: _permission_id.cache_clear(), weak=False, dispatch_uid="selectors-perm-ids"
+)
+
+
+def _holds(user_model, group_model, actor: Actor, codename: str, outer: str = "pk") -> Q:
+    """The actor holds ``codename`` on the object whose id is the outer row's ``outer`` column.
+
+    Correlated EXISTS probes on guardian's unique (group, permission, object) index: a page of a list
+    costs the same whatever the size of the permission tables (an ``IN (subquery)`` would read every
+    grant of the actor's groups on each request).
+    """
+    permission_id = _permission_id(
+        group_model._meta.get_field("content_object").related_model._meta.model_name, codename
+    )
+    by_group = group_model.objects.filter(
+        group_id__in=actor.group_ids, permission_id=permission_id, content_object_id=OuterRef(outer)
+    )
+    condition = Q(Exists(by_group))
+    if actor.user is not None:
+        by_user = user_model.objects.filter(
+            user_id=actor.user.pk, permission_id=permission_id, content_object_id=OuterRef(outer)
+        )
+        condition |= Q(Exists(by_user))
+    return condition
 
 
 def cases_visible_to(actor: Actor) -> QuerySet[Case]:
     """Cases of the actor's institution that the actor is assigned to (or supervises)."""
     return Case.objects.filter(
-        _object_ids(CaseUserObjectPermission, CaseGroupObjectPermission, actor, "view_case"),
+        _holds(CaseUserObjectPermission, CaseGroupObjectPermission, actor, "view_case"),
         institution=actor.institution,
     )
 
 
-def referrals_visible_to(actor: Actor) -> QuerySet[Referral]:
-    """Referrals the actor's side sent (and the actor may see the case) or received once sent."""
-    sent = Q(from_institution=actor.institution) & Q(case__in=cases_visible_to(actor).values("pk"))
-    received = (
+def _sent_by(actor: Actor) -> Q:
+    return Q(from_institution=actor.institution) & _holds(
+        CaseUserObjectPermission, CaseGroupObjectPermission, actor, "view_case", outer="case_id"
+    )
+
+
+def _received_by(actor: Actor) -> Q:
+    return (
         Q(to_institution=actor.institution)
         & ~Q(status=Status.DRAFT)
-        & _object_ids(ReferralUserObjectPermission, ReferralGroupObjectPermission, actor, "view_referral")
+        & _holds(ReferralUserObjectPermission, ReferralGroupObjectPermission, actor, "view_referral")
     )
-    return Referral.objects.filter(sent | received)
+
+
+def referrals_visible_to(actor: Actor, *, direction: str | None = None) -> QuerySet[Referral]:
+    """Referrals the actor's side sent (and the actor may see the case) or received once sent.
+
+    ``direction`` (``inbound`` / ``outbound``) keeps only one side: the query then carries one
+    permission probe instead of two.
+    """
+    if direction == "inbound":
+        return Referral.objects.filter(_received_by(actor))
+    if direction == "outbound":
+        return Referral.objects.filter(_sent_by(actor))
+    return Referral.objects.filter(_sent_by(actor) | _received_by(actor))
 
 
 def side_of(actor: Actor, referral: Referral) -> str:
@@ -54,8 +101,7 @@ def side_of(actor: Actor, referral: Referral) -> str:
 
 def has_referral_perm(actor: Actor, referral: Referral, codename: str) -> bool:
     return Referral.objects.filter(
-        _object_ids(ReferralUserObjectPermission, ReferralGroupObjectPermission, actor, codename),
-        pk=referral.pk,
+        _holds(ReferralUserObjectPermission, ReferralGroupObjectPermission, actor, codename), pk=referral.pk
     ).exists()
 
 
@@ -68,9 +114,12 @@ def receiver_sees_personal(actor: Actor, referral: Referral) -> bool:
 
 
 def can_see_personal(actor: Actor, referral: Referral) -> bool:
-    if side_of(actor, referral) == Side.SENDER:
-        return True
-    return receiver_sees_personal(actor, referral)
+    """Whether the actor sees the referral's personal data (remembered on the instance for the request)."""
+    cache = referral.__dict__.setdefault("_personal_for", {})
+    key = (actor.kind, actor.id)
+    if key not in cache:
+        cache[key] = side_of(actor, referral) == Side.SENDER or receiver_sees_personal(actor, referral)
+    return cache[key]
 
 
 def get_case(actor: Actor, case_id) -> Case:

@@ -223,15 +223,11 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
     )
     def get(self, request):
         actor = self.actor
-        queryset = selectors.referrals_visible_to(actor)
         params = request.query_params
         direction = params.get("direction")
-        if direction == "inbound":
-            queryset = queryset.filter(to_institution=actor.institution)
-        elif direction == "outbound":
-            queryset = queryset.filter(from_institution=actor.institution)
-        elif direction is not None:
+        if direction is not None and direction not in ("inbound", "outbound"):
             raise InvalidInput({"direction": ["One of inbound, outbound."]})
+        queryset = selectors.referrals_visible_to(actor, direction=direction)
         if params.get("status"):
             wanted = [v.strip() for v in params["status"].split(",") if v.strip()]
             bad = [v for v in wanted if v not in Status.values]

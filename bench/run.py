@@ -1,0 +1,177 @@
+"""The partner API at scale: seed 100,000 cases and referrals over 5 institutions, then measure the inbound
+list (page of 50), a referral's detail and create+send against plain DRF views over the same rows.
+
+    .venv/bin/python bench/run.py               # 100,000 cases and referrals, SQLite in a temp dir
+    .venv/bin/python bench/run.py --cases 20000 # smaller
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/h_bench .venv/bin/python bench/run.py  # PostgreSQL
+
+Prints medians, ratios and queries per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _setup(database_url: str | None) -> str:
+    if not database_url:
+        database_url = f"sqlite:///{tempfile.mkdtemp(prefix='rcm-bench-')}/bench.sqlite3"
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    import django
+
+    django.setup()
+    return database_url
+
+
+def _timed(fn, repeat: int) -> list[float]:
+    times = []
+    for index in range(repeat):
+        started = time.perf_counter()
+        fn(index)
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def _queries(fn) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        fn(0)
+    return len(ctx.captured_queries)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=300)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    args = parser.parse_args()
+    url = _setup(args.database_url)
+
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+
+    from bench.seed import institutions_and_tokens, seed
+    from referrals.models import Case, Referral
+
+    if connection.vendor == "postgresql":
+        call_command("flush", interactive=False, verbosity=0)
+    call_command("migrate", verbosity=0)
+    print(f"database: {connection.vendor} ({'temp file' if 'rcm-bench-' in url else url.split('@')[-1]})")
+    institutions, tokens = institutions_and_tokens()
+    iom, dp = tokens["IOM"], tokens["DP"]
+    as_dp = {"HTTP_AUTHORIZATION": f"Bearer {dp}"}
+    as_iom = {"HTTP_AUTHORIZATION": f"Bearer {iom}"}
+    client = Client()
+
+    def inbound(page_size):
+        return lambda _i: client.get(f"/api/v1/referrals/?direction=inbound&page_size={page_size}", **as_dp)
+
+    def plain_inbound(page_size):
+        return lambda _i: client.get(f"/bench/plain/referrals/?page_size={page_size}", **as_dp)
+
+    # Queries per page on a small table first, then on the full one.
+    small = min(1000, args.cases)
+    started = time.perf_counter()
+    seed(institutions, small)
+    client.get("/api/v1/institutions/", **as_dp)  # first use of the token (last_used_at)
+    small_queries = {size: _queries(inbound(size)) for size in (5, 50, 100)}
+    seed(institutions, args.cases - small, offset=small)
+    seconds = time.perf_counter() - started
+    print(
+        f"seeded {Case.objects.count():,} cases and {Referral.objects.count():,} referrals over "
+        f"{len(institutions)} institutions in {seconds:.1f} s ({args.cases / seconds:,.0f} cases+referrals/s)"
+    )
+    big_queries = {size: _queries(inbound(size)) for size in (5, 50, 100)}
+    print(f"queries per inbound page, {small:,} cases:  " + ", ".join(f"size {k}: {v}" for k, v in small_queries.items()))
+    print(f"queries per inbound page, {args.cases:,} cases: " + ", ".join(f"size {k}: {v}" for k, v in big_queries.items()))
+
+    dp_pk = institutions[1].pk
+    detail_ids = list(
+        Referral.objects.filter(to_institution_id=dp_pk, status="requested").values_list("pk", flat=True)[:500]
+    )
+    iom_cases = list(Case.objects.filter(institution=institutions[0]).values_list("pk", flat=True)[:2000])
+
+    def detail(i):
+        response = client.get(f"/api/v1/referrals/{detail_ids[i % len(detail_ids)]}/", **as_dp)
+        assert response.status_code == 200, response.content[:200]
+
+    def plain_detail(i):
+        response = client.get(f"/bench/plain/referrals/{detail_ids[i % len(detail_ids)]}/", **as_dp)
+        assert response.status_code == 200
+
+    def create_and_send(i):
+        body = {
+            "case": str(iom_cases[i % len(iom_cases)]),
+            "to_institution": "DP",
+            "services": ["legal_assistance"],
+            "urgency": "urgent",
+            "reason": "Motivo",
+            "consent": {
+                "given": True,
+                "given_by": "self",
+                "method": "verbal",
+                "obtained_at": "2026-01-01T00:00:00Z",
+                "data_categories": ["identity"],
+            },
+        }
+        created = client.post("/api/v1/referrals/", body, content_type="application/json", **as_iom)
+        assert created.status_code == 201, created.content[:300]
+        sent = client.post(
+            f"/api/v1/referrals/{created.json()['id']}/send/", {}, content_type="application/json", **as_iom
+        )
+        assert sent.status_code == 200, sent.content[:300]
+
+    def check(fn):
+        response = fn(0)
+        assert response.status_code == 200, response.content[:300]
+        return fn
+
+    rows = []
+    for name, ours, plain in (
+        ("inbound list (page of 50)", check(inbound(50)), check(plain_inbound(50))),
+        ("referral detail", detail, plain_detail),
+    ):
+        for fn in (ours, plain):  # warm up
+            _timed(fn, 20)
+        # Interleave so that both see the same machine state.
+        ours_t, plain_t = [], []
+        for _round in range(5):
+            ours_t += _timed(ours, args.repeat // 5)
+            plain_t += _timed(plain, args.repeat // 5)
+        rows.append((name, statistics.median(ours_t), statistics.median(plain_t), _queries(ours), _queries(plain)))
+    _timed(create_and_send, 5)
+    cs = _timed(create_and_send, max(50, args.repeat // 3))
+    cs_queries = _queries(create_and_send)
+
+    print()
+    print(f"{'':28} {'API ms':>8} {'plain ms':>9} {'ratio':>6} {'queries':>8} {'plain q':>8}")
+    for name, ours_ms, plain_ms, q, pq in rows:
+        print(f"{name:28} {ours_ms:8.2f} {plain_ms:9.2f} {ours_ms / plain_ms:6.2f} {q:8} {pq:8}")
+    print(f"{'create + send (2 requests)':28} {statistics.median(cs):8.2f} {'':>9} {'':>6} {cs_queries:8}")
+    print()
+    targets = [
+        ("list within 1.3x of plain", rows[0][1] / rows[0][2] <= 1.3),
+        ("detail within 1.3x of plain", rows[1][1] / rows[1][2] <= 1.3),
+        ("queries per page constant", len(set(small_queries.values()) | set(big_queries.values())) == 1),
+        ("create+send median < 50 ms", statistics.median(cs) < 50),
+    ]
+    for label, ok in targets:
+        print(f"  [{'x' if ok else ' '}] {label}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
