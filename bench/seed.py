@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.choices import GroupKind, Scope
+from accounts.choices import Scope
 from accounts.models import Institution
 from accounts.services import api_client_create, institution_create
 from referrals import crypto
@@ -175,7 +175,12 @@ def seed(institutions: list[Institution], count: int, *, offset: int = 0, seed_v
                     for codename in RECEIVER_PERMS:
                         ref_perms.append((group_id, referral_perm[codename], referral_key))
         with transaction.atomic():
-            for model, objects in ((Case, cases), (Subject, subjects), (Referral, referrals), (Consent, consents)):
+            for model, objects in (
+                (Case, cases),
+                (Subject, subjects),
+                (Referral, referrals),
+                (Consent, consents),
+            ):
                 _raw_bulk_insert(model, objects)
             # Permission rows are the bulk (15 per case): plain executemany, no model instances.
             with connection.cursor() as cursor:

@@ -44,15 +44,28 @@ class ProblemError(exceptions.APIException):
         self.errors = errors
 
 
+def _valid_unicode(text) -> str:
+    """Error messages may echo input: a lone surrogate becomes U+FFFD so the body is valid Unicode."""
+    text = str(text)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def problem_body(slug: str, status_code: int, detail: str, errors: dict | None = None) -> dict:
     body = {
         "type": f"/problems/{slug}",
         "title": TITLES.get(slug, slug),
         "status": status_code,
-        "detail": detail,
+        "detail": _valid_unicode(detail),
     }
     if errors:
-        body["errors"] = errors
+        body["errors"] = {
+            _valid_unicode(field): [_valid_unicode(m) for m in (msgs if isinstance(msgs, list) else [msgs])]
+            for field, msgs in errors.items()
+        }
     return body
 
 
