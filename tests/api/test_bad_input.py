@@ -294,11 +294,6 @@ def test_a_lone_surrogate_is_400_wherever_it_is_sent(sender_api, receiver_api, a
     assert _counts() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="problem bodies echo the lone surrogate (unknown field names, 'not a valid choice' messages): "
-    "not valid Unicode for strict JSON clients — fix needed in config/problems.py flatten_errors",
-)
 def test_problem_bodies_are_valid_unicode_even_for_a_lone_surrogate(
     sender_api, receiver_api, accepted, case_id
 ):
