@@ -270,7 +270,13 @@ def referral_transition(
     if action == "accept" and assign_to_actor and actor.user is not None:
         referral.assignee = actor.user
         fields.append("assignee")
-    if transition.to_status in REVOKING_STATUSES and from_status != Status.DRAFT:
+    # Only a referral that was sent ever gave the receiver access (a cancelled draft can still be voided).
+    revokes = (
+        transition.to_status in REVOKING_STATUSES
+        and referral.sent_at is not None
+        and referral.receiver_access_revoked_at is None
+    )
+    if revokes:
         referral.receiver_access_revoked_at = now
         fields.append("receiver_access_revoked_at")
     referral.version = F("version") + 1
@@ -282,7 +288,7 @@ def referral_transition(
         permissions.grant_receiver(referral=referral, actor=actor)
     if action == "accept" and referral.assignee_id == getattr(actor.user, "pk", None) and assign_to_actor:
         permissions.grant_receiver_user(referral=referral, user=actor.user, actor=actor)
-    if transition.to_status in REVOKING_STATUSES and from_status != Status.DRAFT:
+    if revokes:
         permissions.revoke_receiver(referral=referral, actor=actor)
 
     _event(referral, actor, action, from_status, transition.to_status)
@@ -309,7 +315,8 @@ def referral_transition(
 
 
 def _parties(referral: Referral) -> list[Institution]:
-    if referral.status == Status.DRAFT and referral.sent_at is None:
+    """The institutions an event concerns: the receiver only once the referral was sent to it."""
+    if referral.sent_at is None:
         return [referral.from_institution]
     return [referral.from_institution, referral.to_institution]
 
