@@ -153,16 +153,11 @@ def get_referral(actor: Actor, referral_id, *, for_update: bool = False) -> Refe
     from .errors import NotVisible
 
     if for_update:
-        # Lock the row itself (no joins in a FOR UPDATE), then load relations.
-        qs = referrals_visible_to(actor)
-        locked = (
-            Referral.objects.select_for_update().filter(pk__in=qs.filter(pk=referral_id).values("pk")).first()
-        )
-        if locked is None:
+        # Lock the row itself (no joins in a FOR UPDATE) before reading it; visibility is checked below,
+        # and a caller that gets NotVisible rolls back, releasing the lock.
+        locked = Referral.objects.select_for_update().filter(pk=referral_id).order_by().values_list("pk")
+        if not list(locked[:1]):
             raise NotVisible()
-        return Referral.objects.select_related(
-            "case", "from_institution", "to_institution", "consent", "assignee"
-        ).get(pk=locked.pk)
     found = list(
         Referral.objects.select_related(
             "case", "case__subject", "from_institution", "to_institution", "consent", "assignee"
