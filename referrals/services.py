@@ -17,10 +17,18 @@ from notifications.outbox import emit
 
 from . import crypto, permissions
 from .choices import REVOKING_STATUSES, TERMINAL_STATUSES, Side, Status, Urgency
-from .errors import ConsentRequired, Forbidden, InvalidTransition, MissingField, PreconditionFailed, WrongSide
+from .errors import (
+    ConsentRequired,
+    Forbidden,
+    InvalidTransition,
+    MissingField,
+    NotVisible,
+    PreconditionFailed,
+    WrongSide,
+)
 from .lifecycle import REASON_ACTIONS, TRANSITIONS
 from .models import Case, Consent, Note, ReferenceCounter, Referral, ReferralEvent, Subject
-from .selectors import get_referral, has_referral_perm, receiver_sees_personal, side_of
+from .selectors import cases_visible_to, get_referral, has_referral_perm, receiver_sees_personal, side_of
 
 RESPONSE_TIME = {
     Urgency.EMERGENCY: timedelta(hours=24),
@@ -42,6 +50,12 @@ def _next_reference(institution: Institution, kind: str) -> str:
 def _require_scope(actor: Actor, scope: str) -> None:
     if not actor.has_scope(scope):
         raise Forbidden(f"This account lacks the scope {scope}.")
+
+
+def _require_case_access(actor: Actor, case: Case) -> None:
+    """Need-to-know: only those who may see a case may change or share it (404 otherwise, like a read)."""
+    if not cases_visible_to(actor).filter(pk=case.pk).exists():
+        raise NotVisible()
 
 
 def _set_blind_indexes(subject: Subject) -> None:
@@ -91,9 +105,8 @@ def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
 def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summary: str | None = None) -> Case:
     """Change the subject's data or the summary (the owner institution only)."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
+    _require_case_access(actor, case)
     case = Case.objects.select_for_update().get(pk=case.pk)
-    if case.institution_id != actor.institution.pk:
-        raise WrongSide("Only the owner institution may change a case.")
     changed = []
     if subject:
         person = Subject.objects.select_related("case").get(case=case)
@@ -124,7 +137,9 @@ def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summar
 @transaction.atomic
 def case_add_collaborator(*, actor: Actor, case: Case, user: User) -> None:
     """Share a case with another caseworker of the same institution (need-to-know)."""
-    if user.institution_id != case.institution_id or actor.institution.pk != case.institution_id:
+    _require_scope(actor, Scope.REFERRALS_WRITE)
+    _require_case_access(actor, case)
+    if user.institution_id != case.institution_id:
         raise Forbidden("Collaborators must belong to the case's institution.")
     case.collaborators.add(user)
     permissions.grant_case_user(case=case, user=user, actor=actor)

@@ -91,3 +91,47 @@ def test_reads_change_nothing(iom, dp, iom_actor, dp_actor, api_as):
         referral.version,
         referral.updated_at,
     )
+
+
+def test_a_collaborator_gets_need_to_know_access(iom, dp, iom_actor, dp_actor, make_user, user_api):
+    colleague = make_user(iom)
+    referral = build_referral(sender=iom_actor, receiver=dp_actor, to=dp, status="requested")
+    client = user_api(colleague)
+    assert client.get(f"/api/v1/cases/{referral.case_id}/").status_code == 404
+    assert client.get(f"/api/v1/referrals/{referral.pk}/").status_code == 404
+    services.case_add_collaborator(actor=iom_actor, case=referral.case, user=colleague)
+    assert client.get(f"/api/v1/cases/{referral.case_id}/").status_code == 200
+    assert client.get(f"/api/v1/referrals/{referral.pk}/").json()["subject"]["given_name"] == "Zuleikaxq"
+    assert [c["id"] for c in client.get("/api/v1/cases/").json()["results"]] == [str(referral.case_id)]
+
+
+def test_a_collaborator_must_belong_to_the_case_institution(iom, dp, iom_actor, dp_actor, make_user):
+    from config.problems import ProblemError
+
+    referral = build_referral(sender=iom_actor, receiver=dp_actor, to=dp, status="requested")
+    with pytest.raises(ProblemError):
+        services.case_add_collaborator(actor=iom_actor, case=referral.case, user=make_user(dp))
+    with pytest.raises(ProblemError):
+        services.case_add_collaborator(actor=dp_actor, case=referral.case, user=make_user(iom))
+
+
+def test_a_colleague_without_access_can_neither_share_nor_change_a_case(
+    iom, dp, iom_actor, dp_actor, make_user
+):
+    """Need-to-know holds in the services too, not only in the views that call them."""
+    from accounts.actor import actor_for_user
+    from referrals.errors import NotVisible
+
+    referral = build_referral(sender=iom_actor, receiver=dp_actor, to=dp, status="requested")
+    colleague = make_user(iom)
+    outsider = actor_for_user(colleague)
+    with pytest.raises(NotVisible):
+        services.case_add_collaborator(actor=outsider, case=referral.case, user=colleague)
+    with pytest.raises(NotVisible):
+        services.case_update(actor=outsider, case=referral.case, summary="cambiado")
+    with pytest.raises(NotVisible):
+        services.case_update(actor=dp_actor, case=referral.case, summary="cambiado")
+    assert not referral.case.collaborators.exists()
+    services.case_update(actor=iom_actor, case=referral.case, summary="Resumen nuevo")
+    referral.case.refresh_from_db()
+    assert referral.case.summary == "Resumen nuevo"
