@@ -76,3 +76,41 @@ def test_the_same_action_twice_at_once_applies_once(iom, dp, iom_actor, dp_actor
     assert sorted(code for code, _ in results) == [200, 409, 409], results
     assert ReferralEvent.objects.filter(referral=referral, action="complete").count() == 1
     assert Referral.objects.get(pk=referral.pk).version == referral.version + 1
+
+
+def test_withdrawal_racing_an_accept_always_ends_revoked(iom, dp, iom_actor, dp_actor, make_token):
+    """Whichever wins, the person's withdrawal leaves the receiver without access to personal data."""
+    from referrals.models import ReferralGroupObjectPermission, ReferralUserObjectPermission
+
+    iom_token, dp_token = make_token(iom), make_token(dp)
+    for _ in range(3):
+        referral = build_referral(sender=iom_actor, receiver=dp_actor, to=dp, status="received")
+        base = f"/api/v1/referrals/{referral.pk}"
+        results = _race(
+            [
+                (
+                    _client(iom_token),
+                    f"{base}/consent/withdraw/",
+                    {"reason": "La persona retiró su consentimiento"},
+                ),
+                (_client(dp_token), f"{base}/accept/", {}),
+            ]
+        )
+        withdraw, accept = results
+        assert withdraw[0] == 200, results
+        assert accept[0] in (200, 409), results
+        stored = Referral.objects.get(pk=referral.pk)
+        assert stored.status == "cancelled"
+        assert stored.receiver_access_revoked_at is not None
+        kept = set(
+            ReferralGroupObjectPermission.objects.filter(content_object=referral).values_list(
+                "permission__codename", flat=True
+            )
+        ) | set(
+            ReferralUserObjectPermission.objects.filter(content_object=referral).values_list(
+                "permission__codename", flat=True
+            )
+        )
+        assert kept == {"view_referral"}
+        seen = _client(dp_token).get(f"{base}/").json()
+        assert seen["subject"] is None and seen["reason"] is None
