@@ -389,3 +389,20 @@ def test_accept_through_the_ui_assigns_the_caseworker_the_api_does_not(referral_
     assert receiver_api.get(f"{API}/referrals/{via_ui.pk}/").json()["assignee"] == dp_actor.user.username
     via_api = referral_in("requested")
     assert receiver_api.post(_url(via_api.pk, "accept"), {}, format="json").json()["assignee"] is None
+
+
+def test_the_receiving_supervisor_acts_for_the_receiver(referral_in, dp, make_user, user_api):
+    referral = referral_in("requested")
+    supervisor = user_api(make_user(dp, Role.SUPERVISOR))
+    accepted = supervisor.post(_url(referral.pk, "accept"), {}, format="json")
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
+    assert_problem(
+        supervisor.post(_url(referral.pk, "cancel"), {"reason": "x"}, format="json"), 403, "permission-denied"
+    )
+
+
+def test_a_sending_colleague_without_the_case_cannot_act(referral_in, iom, make_user, user_api):
+    referral = referral_in("draft")
+    colleague = user_api(make_user(iom, Role.CASEWORKER))
+    assert_problem(colleague.post(_url(referral.pk, "send"), {}, format="json"), 404, "not-found")
+    assert Referral.objects.get(pk=referral.pk).status == S.DRAFT
