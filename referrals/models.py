@@ -146,6 +146,10 @@ class Referral(EncryptedByCase):
         indexes = [
             models.Index(fields=["to_institution", "status", "-created_at"]),
             models.Index(fields=["from_institution", "-created_at"]),
+            # Pages of the inbound/outbound lists, read in index order for each ``ordering``.
+            models.Index(fields=["to_institution", "-created_at"], name="referral_to_created"),
+            models.Index(fields=["to_institution", "-updated_at"], name="referral_to_updated"),
+            models.Index(fields=["from_institution", "-updated_at"], name="referral_from_updated"),
         ]
 
     def __str__(self) -> str:
