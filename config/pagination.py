@@ -3,10 +3,13 @@
 A cursor is opaque and signed by nothing: a tampered or garbage cursor is a 400 problem, never a 500.
 """
 
+import datetime
 from base64 import b64decode
 from urllib.parse import parse_qs
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
+from django.utils.dateparse import parse_datetime
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound
 
@@ -44,16 +47,25 @@ class CursorPagination(pagination.CursorPagination):
         if raw is not None and (len(raw) > 512 or not _well_formed(raw)):
             raise self._invalid()
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except NotFound:
             raise self._invalid() from None
         except (ValueError, TypeError, OverflowError):
             raise self._invalid() from None
+        if cursor is not None and cursor.position is not None:
+            # Datetime positions are compared in UTC: a forged offset (e.g. +21:00) is not for the database.
+            try:
+                moment = parse_datetime(cursor.position)
+                if moment is not None and moment.tzinfo is not None:
+                    cursor = cursor._replace(position=str(moment.astimezone(datetime.UTC)))
+            except (ValueError, OverflowError):
+                raise self._invalid() from None
+        return cursor
 
     def paginate_queryset(self, queryset, request, view=None):
         try:
             return super().paginate_queryset(queryset, request, view)
-        except DjangoValidationError:  # a forged cursor position that is not a valid value
+        except (DjangoValidationError, DataError):  # a forged cursor position that is not a valid value
             raise self._invalid() from None
 
     @staticmethod

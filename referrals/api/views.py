@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -240,7 +242,12 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
                 if len(params["updated_since"]) < 40
                 else None
             )
-            if since is None or since.tzinfo is None:
+            try:
+                # Compared in UTC: any offset Python accepts, the database accepts once converted.
+                since = since.astimezone(datetime.UTC) if since is not None and since.tzinfo else None
+            except OverflowError:
+                since = None
+            if since is None:
                 raise InvalidInput({"updated_since": ["An RFC 3339 date-time with a time zone."]})
             queryset = queryset.filter(updated_at__gte=since)
         queryset = queryset.select_related("from_institution", "to_institution", "assignee")

@@ -86,3 +86,23 @@ def test_queries_per_page_do_not_grow_with_the_page_size(dp_api, sent_referral):
     small = _queries(dp_api, f"{API}/referrals/?direction=inbound&page_size=2")
     large = _queries(dp_api, f"{API}/referrals/?direction=inbound&page_size=12")
     assert small == large
+
+
+def test_extreme_time_offsets_are_never_a_database_error(iom_api, sent_referral):
+    """Python accepts offsets up to ±23:59 and year 1; PostgreSQL does not: times are compared in UTC."""
+    sent_referral()
+    for stamp in (
+        "0295-07-09T07:42:48.0%2B21:00",
+        "0001-01-01T00:00:00%2B23:59",
+        "9999-12-31T23:59:59-23:59",
+    ):
+        response = iom_api.get(
+            f"{API}/referrals/?direction=outbound&ordering=-updated_at&updated_since={stamp}"
+        )
+        assert response.status_code in (200, 400), (stamp, response.status_code)
+    import base64
+
+    for position in ("0295-07-09 07:42:48+21:00", "0001-01-01 00:00:00+23:59"):
+        cursor = base64.b64encode(f"p={position}".encode()).decode()
+        response = iom_api.get(f"{API}/referrals/", {"cursor": cursor})
+        assert response.status_code in (200, 400), (position, response.status_code)
