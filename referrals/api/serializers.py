@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from django.utils import timezone
@@ -136,9 +137,22 @@ class ConsentInput(StrictSerializer):
         return attrs
 
 
+class InstitutionCodeField(serializers.SlugRelatedField):
+    """An institution by CODE; anything that is not a well-formed code is refused before any query
+    (a NUL byte or a lone surrogate must never reach the database)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="code", queryset=Institution.objects.all(), **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not re.fullmatch(r"[A-Z0-9_]{2,16}", data):
+            self.fail("does_not_exist", slug_name=self.slug_field, value="?")
+        return super().to_internal_value(data)
+
+
 class ReferralInput(StrictSerializer):
     case = serializers.UUIDField()
-    to_institution = serializers.SlugRelatedField(slug_field="code", queryset=Institution.objects.all())
+    to_institution = InstitutionCodeField()
     services = serializers.ListField(
         child=serializers.ChoiceField(choices=Service.choices), min_length=1, max_length=len(Service.values)
     )

@@ -164,3 +164,12 @@ def test_django_level_500_under_api_is_a_problem(iom, make_token):
 def test_times_are_rfc3339_utc(iom_api):
     body = iom_api.post(f"{API}/cases/", case_body(), format="json").json()
     assert body["created_at"].endswith("Z") and body["updated_at"].endswith("Z")
+
+
+@pytest.mark.parametrize("code", ["D\x00P", "\ud800", "dp", "X" * 40, 12, None, ["DP"], {"code": "DP"}])
+def test_malformed_institution_codes_never_reach_the_database(iom_api, code):
+    case_id = iom_api.post(f"{API}/cases/", case_body(), format="json").json()["id"]
+    body = referral_body(case_id)
+    body["to_institution"] = code
+    problem = assert_problem(iom_api.post(f"{API}/referrals/", body, format="json"), 400, "validation-error")
+    assert "to_institution" in problem["errors"]
