@@ -1,0 +1,84 @@
+"""Writes for the notifications app: webhook subscriptions, read marks, preferences."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Notification, NotificationPreference, WebhookEndpoint
+from .selectors import EMAIL_EVENT_TYPES
+from .ssrf import UnsafeUrl, check_url
+
+#: Events a partner may subscribe to (contract §4).
+WEBHOOK_EVENT_TYPES = ("referral.requested", "referral.status_changed", "referral.note_added")
+
+
+class WebhookInvalid(ValueError):
+    """Invalid subscription input; ``errors`` maps a field to messages (no personal data)."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("invalid webhook subscription")
+        self.errors = errors
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def validate_webhook(*, url, events) -> tuple[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if not isinstance(url, str) or not url or len(url) > 500:
+        errors["url"] = ["A URL of at most 500 characters is required."]
+    else:
+        try:
+            check_url(url)
+        except UnsafeUrl as exc:
+            errors["url"] = [str(exc)]
+    if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
+        errors["events"] = ["A non-empty list of event types is required."]
+    else:
+        unknown = sorted(set(events) - set(WEBHOOK_EVENT_TYPES))
+        if unknown:
+            errors["events"] = ["Unknown event types; valid: " + ", ".join(WEBHOOK_EVENT_TYPES)]
+    if errors:
+        raise WebhookInvalid(errors)
+    return url, sorted(set(events), key=WEBHOOK_EVENT_TYPES.index)
+
+
+def webhook_create(*, institution, url, events, actor=None) -> tuple[WebhookEndpoint, str]:
+    """Subscribe ``institution``; returns the endpoint and its secret (shown once, never again)."""
+    url, events = validate_webhook(url=url, events=events)
+    secret = new_secret()
+    endpoint = WebhookEndpoint.objects.create(institution=institution, url=url, events=events, secret=secret)
+    return endpoint, secret
+
+
+def webhook_delete(*, institution, endpoint_id, actor=None) -> bool:
+    """Remove one of ``institution``'s subscriptions; False when there is none with that id."""
+    deleted, _ = WebhookEndpoint.objects.filter(institution=institution, pk=endpoint_id).delete()
+    return deleted > 0
+
+
+def notification_mark_read(*, user, notification_id) -> bool:
+    updated = Notification.objects.filter(user=user, pk=notification_id, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+    return updated > 0 or Notification.objects.filter(user=user, pk=notification_id).exists()
+
+
+def notification_mark_all_read(*, user) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
+
+
+@transaction.atomic
+def preferences_update(*, user, preferences: dict[str, bool]) -> None:
+    """Set e-mail on/off per kind of event; unknown kinds are refused by the caller."""
+    for event_type, enabled in preferences.items():
+        if event_type not in EMAIL_EVENT_TYPES:
+            raise ValueError("unknown event type")
+        NotificationPreference.objects.update_or_create(
+            user=user, event_type=event_type, defaults={"email_enabled": bool(enabled)}
+        )
