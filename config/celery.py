@@ -9,3 +9,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("referrals")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "notifications-sweep": {"task": "notifications.tasks.sweep_outbox", "schedule": 10.0},
+    "notifications-sla-reminders": {"task": "notifications.tasks.send_sla_reminders", "schedule": 300.0},
+    "audit-verify-chain": {"task": "audit.tasks.verify_audit_chain", "schedule": 3600.0},
+    "referrals-retention": {"task": "referrals.tasks.apply_retention", "schedule": 86400.0},
+}

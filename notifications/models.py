@@ -135,3 +135,16 @@ class DeliveryAttempt(models.Model):
 
     class Meta:
         ordering = ["at"]
+
+
+class SlaReminder(models.Model):
+    """One overdue reminder per referral and due date: the row makes each reminder go out once."""
+
+    referral = models.ForeignKey("referrals.Referral", on_delete=models.CASCADE, related_name="+")
+    due_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["referral", "due_at"], name="one_reminder_per_due_date")
+        ]

@@ -1,0 +1,117 @@
+"""Channels: in-app rows, e-mail (Spanish/English templates) and Standard Webhooks v1 deliveries."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import requests
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from .models import Notification
+from .ssrf import UnsafeUrl, check_url
+
+
+def facts(outbox) -> dict:
+    """The non-personal facts of an event: ids, reference, status, action, institution codes."""
+    referral = outbox.referral
+    payload = outbox.payload or {}
+    status = payload.get("to_status") or (
+        "requested" if outbox.event_type == "referral.requested" else (referral.status if referral else "")
+    )
+    return {
+        "referral_id": str(referral.pk) if referral else None,
+        "reference": referral.reference if referral else "",
+        "status": status,
+        "action": payload.get("action", ""),
+        "actor_institution": payload.get("actor_institution", ""),
+    }
+
+
+def link(outbox) -> str:
+    site = getattr(settings, "SITE_URL", "").rstrip("/")
+    return f"{site}/referrals/{outbox.referral_id}/" if outbox.referral_id else site + "/"
+
+
+def deliver_in_app(delivery, user) -> None:
+    Notification.objects.get_or_create(
+        user=user,
+        outbox=delivery.outbox,
+        defaults={
+            "event_type": delivery.outbox.event_type,
+            "referral_id": delivery.outbox.referral_id,
+            "data": facts(delivery.outbox),
+        },
+    )
+
+
+def render_email(outbox, user) -> tuple[str, str]:
+    language = user.language if user.language in ("es", "en") else "es"
+    context = {**facts(outbox), "event_type": outbox.event_type, "link": link(outbox)}
+    with translation.override(language):
+        subject = render_to_string(f"notifications/email_subject.{language}.txt", context).strip()
+        body = render_to_string(f"notifications/email_body.{language}.txt", context)
+    return " ".join(subject.split()), body
+
+
+def deliver_email(delivery, user) -> None:
+    subject, body = render_email(delivery.outbox, user)
+    send_mail(subject, body, None, [user.email], fail_silently=False)
+
+
+def webhook_body(outbox) -> bytes:
+    f = facts(outbox)
+    body = {
+        "type": outbox.event_type,
+        "timestamp": outbox.created_at.isoformat().replace("+00:00", "Z"),
+        "data": {"referral_id": f["referral_id"], "reference": f["reference"], "status": f["status"]},
+    }
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    content = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode("ascii")
+
+
+class WebhookFailed(Exception):
+    def __init__(self, error: str, status_code: int | None = None):
+        super().__init__(error)
+        self.error = error
+        self.status_code = status_code
+
+
+def deliver_webhook(delivery) -> int:
+    """POST the signed event; returns the status code, raises WebhookFailed (no URL, no body in it)."""
+    endpoint = delivery.webhook
+    try:
+        check_url(endpoint.url)
+    except UnsafeUrl as exc:
+        raise WebhookFailed(f"refused: {exc}") from None
+    body = webhook_body(delivery.outbox)
+    timestamp = int(time.time())
+    msg_id = f"msg_{delivery.pk.hex}"
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(endpoint.secret, msg_id, timestamp, body),
+        "user-agent": "referral-case-manager-webhooks/1",
+    }
+    timeout = getattr(settings, "WEBHOOK_TIMEOUT_SECONDS", 10)
+    try:
+        response = requests.post(
+            endpoint.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+        )
+    except requests.RequestException as exc:
+        raise WebhookFailed(type(exc).__name__) from None
+    if not 200 <= response.status_code < 300:
+        raise WebhookFailed(f"HTTP {response.status_code}", response.status_code)
+    return response.status_code
