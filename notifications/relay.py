@@ -197,7 +197,7 @@ def deliver(delivery_id) -> str:
     """
     with transaction.atomic():
         delivery = (
-            Delivery.objects.select_for_update(skip_locked=True)
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("outbox", "outbox__referral", "webhook")
             .filter(pk=delivery_id, state__in=[Delivery.State.PENDING, Delivery.State.RETRYING])
             .first()
