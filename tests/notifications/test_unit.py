@@ -27,6 +27,12 @@ from tests.factories import subject_data
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def embedded(settings):
+    """Embedded mode (no broker) even in CI's pass where REDIS_URL is set: the relay delivers in-process."""
+    settings.REDIS_URL = None
+
+
 class FakeResponse:
     def __init__(self, status_code):
         self.status_code = status_code
