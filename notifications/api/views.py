@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +16,10 @@ from config.problems import ProblemError
 
 from .. import relay, selectors, services
 from ..models import Delivery
+from . import serializers as s
+
+PROBLEM = OpenApiResponse(description="RFC 9457 problem details (application/problem+json)")
+ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM}
 
 
 def _uuid(value):
@@ -46,6 +51,7 @@ def _notification(n):
 class NotificationList(APIView):
     permission_classes = [IsActor]
 
+    @extend_schema(operation_id="notifications_list", responses={200: s.NotificationListSerializer, **ERRORS})
     def get(self, request):
         user = _user(request)
         items = list(selectors.notifications_for(user)[:100])
@@ -57,6 +63,7 @@ class NotificationList(APIView):
 class NotificationRead(APIView):
     permission_classes = [IsActor]
 
+    @extend_schema(operation_id="notifications_read", request=None, responses={204: None, **ERRORS})
     def post(self, request, pk):
         if not services.notification_mark_read(user=_user(request), notification_id=_uuid(pk)):
             raise exceptions.NotFound()
@@ -66,6 +73,9 @@ class NotificationRead(APIView):
 class NotificationReadAll(APIView):
     permission_classes = [IsActor]
 
+    @extend_schema(
+        operation_id="notifications_read_all", request=None, responses={200: s.MarkedSerializer, **ERRORS}
+    )
     def post(self, request):
         return Response({"marked": services.notification_mark_all_read(user=_user(request))})
 
@@ -73,9 +83,17 @@ class NotificationReadAll(APIView):
 class Preferences(APIView):
     permission_classes = [IsActor]
 
+    @extend_schema(
+        operation_id="notifications_preferences_retrieve", responses={200: s.PreferencesSerializer, **ERRORS}
+    )
     def get(self, request):
         return Response({"email": selectors.preferences_for(_user(request))})
 
+    @extend_schema(
+        operation_id="notifications_preferences_update",
+        request=s.PreferencesSerializer,
+        responses={200: s.PreferencesSerializer, **ERRORS},
+    )
     def put(self, request):
         user = _user(request)
         data = request.data.get("email") if isinstance(request.data, dict) else None
@@ -119,9 +137,15 @@ def _endpoint(e):
 
 
 class WebhookList(WebhookView):
+    @extend_schema(operation_id="webhooks_list", responses={200: s.WebhookListSerializer, **ERRORS})
     def get(self, request):
         return Response({"results": [_endpoint(e) for e in selectors.webhooks_for(self.actor.institution)]})
 
+    @extend_schema(
+        operation_id="webhooks_create",
+        request=s.WebhookCreateSerializer,
+        responses={201: s.WebhookCreatedSerializer, **ERRORS},
+    )
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         unknown = sorted(set(data) - {"url", "events"})
@@ -145,9 +169,11 @@ class WebhookList(WebhookView):
 
 
 class WebhookDetail(WebhookView):
+    @extend_schema(operation_id="webhooks_retrieve", responses={200: s.WebhookSerializer, **ERRORS})
     def get(self, request, pk):
         return Response(_endpoint(self.endpoint(pk)))
 
+    @extend_schema(operation_id="webhooks_destroy", responses={204: None, **ERRORS})
     def delete(self, request, pk):
         if not services.webhook_delete(
             institution=self.actor.institution, endpoint_id=_uuid(pk), actor=self.actor
@@ -178,6 +204,9 @@ def _delivery(d):
 
 
 class WebhookDeliveries(WebhookView):
+    @extend_schema(
+        operation_id="webhooks_deliveries_list", responses={200: s.DeliveryListSerializer, **ERRORS}
+    )
     def get(self, request, pk):
         endpoint = self.endpoint(pk)
         qs = (
@@ -190,6 +219,9 @@ class WebhookDeliveries(WebhookView):
 
 
 class WebhookReplay(WebhookView):
+    @extend_schema(
+        operation_id="webhooks_deliveries_replay", request=None, responses={202: s.ReplaySerializer, **ERRORS}
+    )
     def post(self, request, pk, delivery_id):
         endpoint = self.endpoint(pk)
         delivery = Delivery.objects.filter(webhook=endpoint, pk=_uuid(delivery_id)).first()
