@@ -2,12 +2,19 @@
 
 * Each case has a random 32-byte data key (DEK). The DEK is stored wrapped by a key-encryption key
   (KEK) from ``FIELD_ENCRYPTION_KEYS``: the first key wraps, every key unwraps.
-* Wrapped DEK format: ``b"K1" | kek_id(8) | nonce(12) | AES-GCM(kek, dek, aad=b"dek:"+case_id)``.
-* Field ciphertext format (text column): ``"e1:" + base64url(nonce(12) | ciphertext+tag)``, with the
-  associated data ``"app.model.field:pk"`` so that a value copied to another row or column fails.
+* Wrapped DEK format (version ``K1``, 58 bytes):
+  ``b"K1" | kek_id(8) | nonce(12) | AES-GCM(kek, dek, aad=b"dek:"+case_id)`` (32 bytes + 16-byte tag);
+  ``kek_id = SHA-256(b"kek-id:" + kek)[:8]`` names the key without revealing it.
+* Field ciphertext format (version ``e1``, text column): ``"e1:" + base64url(nonce(12) | ciphertext+tag)``,
+  with the associated data ``"app.model.field:pk"`` so that a value copied to another row or column fails.
+  A new format gets a new prefix (``e2:``) and ``decrypt_value`` keeps reading the old ones.
+* Every failure to decrypt (unknown key, wrong key, tampered or moved value, unknown format) is
+  ``KeyUnavailable``: the value is never shown, and the API answers 503 ``key-unavailable``.
 * Blind index: HMAC-SHA256 with a per-field key derived (HKDF) from ``BLIND_INDEX_KEY`` over a
   normalized value, truncated to 32 bits so that values collide a little; callers filter by the
   index, then decrypt and compare.
+
+See ``docs/confidentiality.md`` for the threat model, key rotation and erasure.
 """
 
 from __future__ import annotations
@@ -29,6 +36,10 @@ from django.conf import settings
 WRAP_VERSION = b"K1"
 FIELD_PREFIX = "e1:"
 NONCE_BYTES = 12
+KEY_BYTES = 32
+KEK_ID_BYTES = 8
+#: version + key id + nonce + wrapped 32-byte key + 16-byte tag
+WRAPPED_KEY_BYTES = len(WRAP_VERSION) + KEK_ID_BYTES + NONCE_BYTES + KEY_BYTES + 16
 
 
 class CryptoError(Exception):
@@ -44,11 +55,23 @@ class DataKeyDestroyed(CryptoError):
 
 
 def kek_id(key: bytes) -> bytes:
-    return hashlib.sha256(b"kek-id:" + key).digest()[:8]
+    """The public name of a key-encryption key (a hash prefix; reveals nothing about the key)."""
+    return hashlib.sha256(b"kek-id:" + key).digest()[:KEK_ID_BYTES]
+
+
+def key_fingerprint(key: bytes) -> str:
+    """``kek_id`` as hex, for operators (rotation output, system checks, audit details)."""
+    return kek_id(key).hex()
+
+
+@lru_cache(maxsize=8)
+def _keyring(keys: tuple[bytes, ...]) -> dict[bytes, bytes]:
+    return {kek_id(k): k for k in keys}
 
 
 def keyring() -> dict[bytes, bytes]:
-    return {kek_id(k): k for k in settings.FIELD_ENCRYPTION_KEYS}
+    """Every configured key by its id (read from settings on each call: tests and rotation change them)."""
+    return _keyring(tuple(settings.FIELD_ENCRYPTION_KEYS))
 
 
 def active_kek() -> bytes:
@@ -69,15 +92,16 @@ def wrap_data_key(dek: bytes, *, owner_id) -> bytes:
     )
 
 
-def wrapped_key_id(wrapped: bytes) -> bytes:
-    return bytes(wrapped[2:10])
+def wrapped_key_id(wrapped: bytes | memoryview) -> bytes:
+    """The id of the key that wrapped this data key (readable without any key)."""
+    return bytes(wrapped[2 : 2 + KEK_ID_BYTES])
 
 
 def unwrap_data_key(wrapped: bytes | memoryview | None, *, owner_id) -> bytes:
     if wrapped is None:
         raise DataKeyDestroyed("the data key of this record was destroyed")
     wrapped = bytes(wrapped)
-    if wrapped[:2] != WRAP_VERSION:
+    if wrapped[:2] != WRAP_VERSION or len(wrapped) != WRAPPED_KEY_BYTES:
         raise KeyUnavailable("unknown wrapped-key format")
     kek = keyring().get(wrapped_key_id(wrapped))
     if kek is None:
@@ -98,19 +122,32 @@ def is_active_wrapping(wrapped: bytes | memoryview | None) -> bool:
     return wrapped is None or wrapped_key_id(bytes(wrapped)) == kek_id(active_kek())
 
 
+def rewrap_data_key(wrapped: bytes | memoryview, *, owner_id) -> bytes:
+    """The same data key, wrapped by the active key (key rotation: the field ciphertexts do not change)."""
+    return wrap_data_key(unwrap_data_key(wrapped, owner_id=owner_id), owner_id=owner_id)
+
+
+def forget_cached_keys() -> None:
+    """Drop every unwrapped data key this process holds in memory (after an erasure, and in tests)."""
+    _unwrap.cache_clear()
+    _aead.cache_clear()
+
+
 @lru_cache(maxsize=4096)
 def _aead(dek: bytes) -> AESGCM:
     return AESGCM(dek)
 
 
 def encrypt_value(dek: bytes, plaintext: bytes, aad: str) -> str:
+    """``e1:`` + base64url(nonce | AES-GCM(dek, plaintext, aad)); a fresh random nonce per value."""
     nonce = os.urandom(NONCE_BYTES)
     sealed = _aead(dek).encrypt(nonce, plaintext, aad.encode())
     return FIELD_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
 
 
 def decrypt_value(dek: bytes, ciphertext: str, aad: str) -> bytes:
-    if not ciphertext.startswith(FIELD_PREFIX):
+    """The plaintext, or ``KeyUnavailable`` (never the ciphertext, never a partial value)."""
+    if not isinstance(ciphertext, str) or not ciphertext.startswith(FIELD_PREFIX):
         raise KeyUnavailable("value is not in a known ciphertext format")
     try:
         raw = base64.urlsafe_b64decode(ciphertext[len(FIELD_PREFIX) :])

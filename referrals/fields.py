@@ -1,24 +1,63 @@
-"""Encrypted model fields: ciphertext in the column, plaintext only in memory, bound to model/field/pk."""
+"""Encrypted model fields: ciphertext in the column, plaintext only in memory, bound to model/field/pk.
+
+What the database can do with an encrypted column, and what it cannot:
+
+* ``filter``/``exclude``/``get`` with any lookup or transform but ``isnull`` raise ``EncryptedLookupError``
+  (a comparison with ciphertext would silently match nothing): search through a blind index instead.
+* ``order_by("field")`` (also across relations, and descending) raises too: ciphertext order is random,
+  so an ordering by it would be silently wrong. (An ``F()`` expression is not intercepted: expressions
+  over an encrypted column see only ciphertext — never write them.)
+* ``values()`` / ``values_list()`` / ``only()`` / ``defer()`` / ``annotate(x=F(field))`` / aggregates work,
+  but give ``Sealed`` tokens, never text: ``str(token)`` is ``"[encrypted]"`` and JSON encoders refuse
+  them. Decryption needs the model instance (its case's data key and its primary key, the associated
+  data).
+* ``QuerySet.update(field=...)`` accepts only ``None`` (erasure); writing a value goes through ``save()``,
+  which encrypts.
+"""
 
 from __future__ import annotations
 
 import datetime
 import json
+import sys
+from functools import cached_property
 
 from django.db import models
+from django.db.models.expressions import Col, OrderBy
 from django.db.models.query_utils import DeferredAttribute
 
-from .crypto import DataKeyDestroyed, decrypt_value, encrypt_value
+from .crypto import FIELD_PREFIX, DataKeyDestroyed, decrypt_value, encrypt_value
 
 
 class EncryptedLookupError(TypeError):
     """Raised for any lookup on an encrypted field: it would silently match nothing."""
 
 
-class Sealed(str):
-    """A ciphertext as loaded from the database, not yet decrypted."""
+class Sealed:
+    """A ciphertext as loaded from (or bound for) the database, not yet decrypted.
 
-    __slots__ = ()
+    Deliberately not a ``str``: it cannot be shown, concatenated or serialized as if it were the value.
+    """
+
+    __slots__ = ("ciphertext",)
+
+    def __init__(self, ciphertext: str):
+        self.ciphertext = ciphertext
+
+    def __str__(self) -> str:
+        return "[encrypted]"
+
+    def __repr__(self) -> str:
+        return "<Sealed [encrypted]>"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sealed) and other.ciphertext == self.ciphertext
+
+    def __hash__(self) -> int:
+        return hash(self.ciphertext)
+
+    def __reduce__(self):
+        return (Sealed, (self.ciphertext,))
 
 
 _CODECS = {
@@ -39,7 +78,9 @@ class EncryptedDescriptor(DeferredAttribute):
         if isinstance(value, Sealed):
             field = self.field
             try:
-                raw = decrypt_value(instance.encryption_data_key(), value, field.associated_data(instance))
+                raw = decrypt_value(
+                    instance.encryption_data_key(), value.ciphertext, field.associated_data(instance)
+                )
             except DataKeyDestroyed:
                 return None
             value = field.decode(raw)
@@ -49,6 +90,32 @@ class EncryptedDescriptor(DeferredAttribute):
     def __set__(self, instance, value):
         # A data descriptor (unlike DeferredAttribute), so that reads always pass through __get__.
         instance.__dict__[self.field.attname] = value
+
+
+class EncryptedCol(Col):
+    """The column of an encrypted field: selecting it loads ``Sealed`` tokens; ordering by it raises."""
+
+    def resolve_expression(self, *args, **kwargs):
+        # Lookups resolve their column too (``isnull`` must keep working): only an ORDER BY is refused.
+        # The ordering compiler resolves ``OrderBy(column)``, whose ``resolve_expression`` resolves its
+        # column (from a list comprehension: one more frame before Python 3.12).
+        if isinstance(_resolving_parent(), OrderBy):
+            raise EncryptedLookupError(
+                f"cannot order by encrypted field '{self.target.name}': ciphertext order is meaningless"
+            )
+        return super().resolve_expression(*args, **kwargs)
+
+
+def _resolving_parent():
+    """The expression whose ``resolve_expression`` called ours (None when called from elsewhere)."""
+    frame = sys._getframe(2)
+    for _depth in range(2):
+        if frame is None:
+            return None
+        if frame.f_code.co_name == "resolve_expression":
+            return frame.f_locals.get("self")
+        frame = frame.f_back
+    return None
 
 
 class EncryptedField(models.TextField):
@@ -75,6 +142,7 @@ class EncryptedField(models.TextField):
         return name, path, args, kwargs
 
     def associated_data(self, instance) -> str:
+        """``app.model.field:pk`` — the ciphertext only decrypts in this very row and column."""
         return f"{instance._meta.label_lower}.{self.attname}:{instance.pk}"
 
     def encode(self, value) -> bytes:
@@ -89,18 +157,39 @@ class EncryptedField(models.TextField):
     def to_python(self, value):
         return value
 
+    def get_col(self, alias, output_field=None):
+        if output_field is None:
+            output_field = self
+        if alias == self.model._meta.db_table and output_field is self:
+            # Django caches the plain column of a field on its model's table (``cached_col``).
+            return EncryptedCol(alias, self)
+        return EncryptedCol(alias, self, output_field)
+
+    @cached_property
+    def cached_col(self):
+        return EncryptedCol(self.model._meta.db_table, self)
+
     def pre_save(self, model_instance, add):
         value = model_instance.__dict__.get(self.attname)
         if value is None or isinstance(value, Sealed):
             return value
-        return encrypt_value(
-            model_instance.encryption_data_key(), self.encode(value), self.associated_data(model_instance)
-        )
+        try:
+            data_key = model_instance.encryption_data_key()
+        except DataKeyDestroyed:
+            # The case was erased: nothing personal may be stored about the person again.
+            model_instance.__dict__[self.attname] = None
+            return None
+        return Sealed(encrypt_value(data_key, self.encode(value), self.associated_data(model_instance)))
 
     def get_prep_value(self, value):
-        if value is None or isinstance(value, Sealed) or (isinstance(value, str) and value.startswith("e1:")):
-            return value
-        raise EncryptedLookupError("encrypted fields cannot be compared in the database; use a blind index")
+        if value is None:
+            return None
+        if isinstance(value, Sealed) and value.ciphertext.startswith(FIELD_PREFIX):
+            return value.ciphertext
+        raise EncryptedLookupError(
+            "encrypted fields cannot be compared or bulk-written in the database; "
+            "use a blind index to search and save() to write"
+        )
 
     def get_lookup(self, lookup_name):
         if lookup_name == "isnull":
