@@ -128,6 +128,8 @@ def test_possible_duplicates_by_normalized_name_and_birth_date(iom, dp, api_as):
     )
     assert other_birth["possible_duplicates"] == []
     # Another institution's cases are never offered as duplicates.
-    assert create(api_as(dp), given_name="María José", family_name="Pérez Rondón")["possible_duplicates"] == []
+    assert (
+        create(api_as(dp), given_name="María José", family_name="Pérez Rondón")["possible_duplicates"] == []
+    )
     names = Subject.objects.values_list("name_dob_index", flat=True)
     assert all(len(n) == crypto.BLIND_INDEX_BYTES * 2 for n in names)

@@ -49,7 +49,9 @@ def key_b():
     return new_key()
 
 
-def test_rotation_moves_every_data_key_then_the_old_key_can_be_dropped(key_a, key_b, full_case, iom_actor, make_case):
+def test_rotation_moves_every_data_key_then_the_old_key_can_be_dropped(
+    key_a, key_b, full_case, iom_actor, make_case
+):
     dev_keys = list(crypto.settings.FIELD_ENCRYPTION_KEYS)
     # Everything written under A alone.
     with override_settings(FIELD_ENCRYPTION_KEYS=[key_a]):
@@ -60,9 +62,9 @@ def test_rotation_moves_every_data_key_then_the_old_key_can_be_dropped(key_a, ke
         before = read_everything(ids)
     assert values.SUMMARY in before and values.OUTCOME in before and values.NOTE_RECEIVER in before
 
-    with override_settings(FIELD_ENCRYPTION_KEYS=[key_b]):
-        with pytest.raises(crypto.KeyUnavailable):  # B alone cannot read A's data before the rotation
-            read_everything(ids)
+    # B alone cannot read A's data before the rotation.
+    with override_settings(FIELD_ENCRYPTION_KEYS=[key_b]), pytest.raises(crypto.KeyUnavailable):
+        read_everything(ids)
 
     with override_settings(FIELD_ENCRYPTION_KEYS=[key_b, key_a, *dev_keys]):
         out, err = rotate("--batch-size", "3")
@@ -117,7 +119,10 @@ def test_interrupted_rotation_resumes(key_a, key_b, iom_actor, make_case, monkey
         with pytest.raises(KeyboardInterrupt):
             rotate("--batch-size", "2")
         active = crypto.kek_id(key_b)
-        moved = [crypto.wrapped_key_id(w) == active for w in Case.objects.values_list("wrapped_data_key", flat=True)]
+        moved = [
+            crypto.wrapped_key_id(w) == active
+            for w in Case.objects.values_list("wrapped_data_key", flat=True)
+        ]
         assert sum(moved) == 4  # two committed batches of two
         monkeypatch.setattr(rotate_keys, "rotate_batch", real)
         out, _ = rotate("--batch-size", "2")
