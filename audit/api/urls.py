@@ -1,3 +1,10 @@
-"""URL patterns (filled in by this app)."""
+"""The auditors' API under /api/v1/."""
 
-urlpatterns = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("audit/events/", views.AuditEventList.as_view(), name="audit-event-list"),
+    path("audit/events/export/", views.AuditEventExport.as_view(), name="audit-event-export"),
+]

@@ -1,0 +1,82 @@
+"""Fixtures of the audit suites: auditors (API clients with audit:read) of each institution, and triggers."""
+
+from __future__ import annotations
+
+import importlib
+from contextlib import contextmanager
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+
+from accounts.actor import actor_for_user
+from accounts.choices import Role
+
+SQLITE = importlib.import_module("audit.migrations.0003_append_only_sqlite")
+POSTGRES = importlib.import_module("audit.migrations.0004_append_only_postgresql")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters must not leak from one test into another."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def auditor(api_as):
+    """``auditor(institution)`` → an APIClient of that institution's system with ``audit:read`` only."""
+
+    def make(institution):
+        return api_as(institution, scopes=["audit:read"])
+
+    return make
+
+
+@pytest.fixture
+def iom_supervisor_actor(iom, make_user):
+    return actor_for_user(make_user(iom, Role.SUPERVISOR, username="iom.sup"))
+
+
+def trigger_names(conn=connection) -> set[str]:
+    """The names of the triggers on the audit table, whatever the database."""
+    with conn.cursor() as cursor:
+        if conn.vendor == "sqlite":
+            cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_auditevent'"
+            )
+        else:
+            cursor.execute(
+                "SELECT tgname FROM pg_trigger "
+                "WHERE tgrelid = 'audit_auditevent'::regclass AND NOT tgisinternal"
+            )
+        return {row[0] for row in cursor.fetchall()}
+
+
+@contextmanager
+def triggers_dropped():
+    """Tamper like someone with DDL rights would: drop the append-only triggers by hand, then restore them."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            for name, _sql in SQLITE.TRIGGERS:
+                cursor.execute(f"DROP TRIGGER {name}")
+        else:
+            cursor.execute("DROP TRIGGER audit_auditevent_append_only ON audit_auditevent")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            if connection.vendor == "sqlite":
+                for name, sql in SQLITE.TRIGGERS:
+                    cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+                    cursor.execute(sql)
+            else:
+                cursor.execute("DROP TRIGGER IF EXISTS audit_auditevent_append_only ON audit_auditevent")
+                cursor.execute(POSTGRES.TRIGGER)
+
+
+def raw(sql: str, params=()) -> None:
+    """Plain SQL behind the ORM (table and column names are the contract's)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
