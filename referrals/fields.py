@@ -60,6 +60,8 @@ class Sealed:
         return (Sealed, (self.ciphertext,))
 
 
+_MISSING = object()
+
 _CODECS = {
     "text": (lambda v: str(v).encode(), lambda b: b.decode()),
     "json": (lambda v: json.dumps(v, separators=(",", ":")).encode(), lambda b: json.loads(b)),
@@ -74,17 +76,19 @@ class EncryptedDescriptor(DeferredAttribute):
     def __get__(self, instance, cls=None):
         if instance is None:
             return self
-        value = super().__get__(instance, cls)
-        if isinstance(value, Sealed):
-            field = self.field
+        field = self.field
+        data = instance.__dict__
+        value = data.get(field.attname, _MISSING)
+        if value is _MISSING:  # deferred: DeferredAttribute loads it from the database
+            value = DeferredAttribute.__get__(self, instance, cls)
+        if value.__class__ is Sealed:
             try:
                 raw = decrypt_value(
                     instance.encryption_data_key(), value.ciphertext, field.associated_data(instance)
                 )
             except DataKeyDestroyed:
                 return None
-            value = field.decode(raw)
-            instance.__dict__[field.attname] = value
+            value = data[field.attname] = field.decode(raw)
         return value
 
     def __set__(self, instance, value):
@@ -143,7 +147,16 @@ class EncryptedField(models.TextField):
 
     def associated_data(self, instance) -> str:
         """``app.model.field:pk`` — the ciphertext only decrypts in this very row and column."""
-        return f"{instance._meta.label_lower}.{self.attname}:{instance.pk}"
+        pk = instance.pk
+        cached = instance.__dict__.get("_aad_pk")
+        if cached is None or cached[0] is not pk:
+            # str(UUID) costs as much as a decryption: computed once per instance (and again if pk changes).
+            cached = instance.__dict__["_aad_pk"] = (pk, str(pk))
+        return f"{self._aad_prefix}{cached[1]}"
+
+    @cached_property
+    def _aad_prefix(self) -> str:
+        return f"{self.model._meta.label_lower}.{self.attname}:"
 
     def encode(self, value) -> bytes:
         return _CODECS[self.codec][0](value)
