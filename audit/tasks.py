@@ -50,7 +50,7 @@ def _alert(result) -> int:
     facts = {
         "first_bad_id": result.bad_id or "",
         "first_bad_sequence": result.bad_sequence,
-        "reason": result.reason,
+        "cause": result.reason,
     }
     with transaction.atomic():
         codes = list(Institution.objects.values_list("code", flat=True))
@@ -69,7 +69,7 @@ def _alert(result) -> int:
                         "reference": "",
                         "status": "",
                         "sequence": result.bad_sequence,
-                        "reason": result.reason,
+                        "cause": result.reason,
                     },
                 )
                 for user in supervisors
