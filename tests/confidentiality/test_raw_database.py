@@ -136,11 +136,15 @@ def test_the_scan_finds_a_value_planted_in_clear(sqlite_file, tmp_path):
     shutil.copy(sqlite_file["path"], copy)
     db = sqlite3.connect(copy)
     db.execute("UPDATE accounts_institution SET name = ? WHERE code = 'DP'", ["Oficina de " + values.OUTCOME])
-    db.execute("UPDATE audit_auditevent SET detail = ? WHERE sequence = 1", [json.dumps({"n": "Ñandú"})])
+    db.execute(  # JSON columns escape non-ASCII text: the scanner looks for that form too
+        "UPDATE referrals_referral SET services = ? "
+        "WHERE rowid = (SELECT min(rowid) FROM referrals_referral)",
+        [json.dumps(["Ñandú"])],
+    )
     db.commit()
     db.close()
     hits, _ = scan_sqlite(copy)
-    assert hits == {"accounts_institution.name": [values.OUTCOME], "audit_auditevent.detail": ["Ñandú"]}
+    assert hits == {"accounts_institution.name": [values.OUTCOME], "referrals_referral.services": ["Ñandú"]}
     assert values.find_needles(b"..QZ77812294..") == ["QZ77812294"]
 
 
