@@ -122,3 +122,41 @@ def test_a_failed_flush_still_restores_the_triggers(monkeypatch):
         call_command("flush", interactive=False, verbosity=0)
     monkeypatch.undo()
     assert trigger_names() == EXPECTED_TRIGGERS[connection.vendor]
+
+
+@pytest.mark.postgres
+def test_the_documented_grants_leave_the_app_role_append_only(db):
+    """The REVOKE/GRANT block of docs/audit.md, applied to a throwaway role (rolled back with the test)."""
+    import re
+    import uuid
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "audit.md").read_text()
+    block = re.search(r"```sql\n(.*?)```", doc, re.S).group(1)
+    role = f"audit_check_{uuid.uuid4().hex[:8]}"
+    statements = [
+        line.split("--")[0].strip().replace("rcm_app", role)
+        for line in block.splitlines()
+        if line.startswith(("GRANT", "REVOKE")) and "ON DATABASE" not in line
+    ]
+    assert len(statements) >= 8
+    record(actor_type="system", action="test.one")
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {role}")
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.execute(f"SET ROLE {role}")
+        try:
+            record(actor_type="system", action="test.as_app_role")  # appending works
+            for sql in (
+                "UPDATE audit_auditevent SET action = 'test.forged'",
+                "DELETE FROM audit_auditevent",
+                "TRUNCATE audit_auditevent",
+                "DROP TRIGGER audit_auditevent_append_only ON audit_auditevent",
+            ):
+                with pytest.raises(DatabaseError) as info, transaction.atomic():
+                    cursor.execute(sql)
+                assert "permission denied" in str(info.value) or "must be owner" in str(info.value)
+        finally:
+            cursor.execute("RESET ROLE")
+    assert verify_chain().ok
