@@ -120,15 +120,9 @@ def _insert(event: AuditEvent) -> None:
     columns = ", ".join(ops.quote_name(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
-    insert = f"INSERT INTO {events} ({columns}) VALUES ({placeholders})"  # noqa: S608
-    move_head = f"UPDATE {head} SET last_hash = %s WHERE id = 1"  # noqa: S608
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One statement, one round trip: the INSERT runs as a data-modifying CTE of the head's UPDATE.
-            cursor.execute(f"WITH appended AS ({insert} RETURNING 1) {move_head}", [*values, event.hash])
-        else:
-            cursor.execute(insert, values)
-            cursor.execute(move_head, [event.hash])
+        cursor.execute(f"INSERT INTO {events} ({columns}) VALUES ({placeholders})", values)  # noqa: S608
+        cursor.execute(f"UPDATE {head} SET last_hash = %s WHERE id = 1", [event.hash])  # noqa: S608
     event._state.adding = False
     event._state.db = connection.alias
 

@@ -56,3 +56,4 @@ def test_exit_status_and_output_of_the_command(tmp_path):
     assert broken.returncode == 1
     uuid_text = f"{victim[:8]}-{victim[8:12]}-{victim[12:16]}-{victim[16:20]}-{victim[20:]}"
     assert f"event {uuid_text} (sequence 4)" in broken.stderr
+    assert f"event {uuid_text} (sequence 4)" in broken.stdout

@@ -13,6 +13,6 @@ class Command(BaseCommand):
 
     def handle(self, **options):
         result = verify_chain()
+        self.stdout.write(result.summary())  # on stdout in both cases, for scripts that read one stream
         if not result.ok:
             raise CommandError(result.summary(), returncode=1)
-        self.stdout.write(result.summary())
