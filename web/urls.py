@@ -1,3 +1,60 @@
-"""URL patterns (filled in by this app)."""
+"""The web UI's URLs (included at the site root). Paths carry ids and codes only, never personal data."""
 
-urlpatterns = []
+from django.urls import path
+
+from .views import account, auth, manage, referrals, supervision
+
+app_name = "web"
+
+urlpatterns = [
+    path("accounts/login/", auth.SignInView.as_view(), name="login"),
+    path("accounts/logout/", auth.logout_view, name="logout"),
+    path("accounts/otp/", auth.otp_verify, name="otp-verify"),
+    path("accounts/otp/setup/", auth.otp_setup, name="otp-setup"),
+    path("", referrals.home, name="home"),
+    path("cases/new/", referrals.case_create, name="case-create"),
+    path("cases/search/", referrals.case_search, name="case-search"),
+    path("cases/<uuid:case_id>/", referrals.case_detail, name="case-detail"),
+    path("cases/<uuid:case_id>/refer/", referrals.referral_create, name="referral-create"),
+    path("referrals/<uuid:referral_id>/", referrals.referral_detail, name="referral-detail"),
+    path("referrals/<uuid:referral_id>/preview/", referrals.referral_preview, name="referral-preview"),
+    path(
+        "referrals/<uuid:referral_id>/actions/<slug:action>/",
+        referrals.referral_action,
+        name="referral-action",
+    ),
+    path("referrals/<uuid:referral_id>/notes/", referrals.note_add, name="referral-note"),
+    path(
+        "referrals/<uuid:referral_id>/consent/withdraw/",
+        referrals.consent_withdraw,
+        name="referral-withdraw-consent",
+    ),
+    path("notifications/", account.notification_list, name="notifications"),
+    path("notifications/read-all/", account.notification_read_all, name="notifications-read-all"),
+    path("notifications/<uuid:notification_id>/open/", account.notification_open, name="notification-open"),
+    path("preferences/", account.preferences, name="preferences"),
+    path("preferences/language/", account.language_set, name="language-set"),
+    path("supervision/workload/", supervision.workload, name="workload"),
+    path("supervision/response-times/", supervision.response_times, name="response-times"),
+    path("audit/", supervision.audit_log, name="audit-log"),
+    path("audit/export.csv", supervision.audit_export, name="audit-export"),
+    path("manage/users/", manage.user_list, name="manage-users"),
+    path("manage/users/new/", manage.user_create, name="manage-user-create"),
+    path("manage/users/<uuid:user_id>/", manage.user_edit, name="manage-user-edit"),
+    path("manage/users/<uuid:user_id>/active/", manage.user_set_active, name="manage-user-active"),
+    path(
+        "manage/users/<uuid:user_id>/reset-2fa/",
+        manage.user_reset_second_factor,
+        name="manage-user-reset-2fa",
+    ),
+    path("manage/api-clients/", manage.api_client_list, name="manage-api-clients"),
+    path("manage/api-clients/new/", manage.api_client_new, name="manage-api-client-create"),
+    path(
+        "manage/api-clients/<uuid:client_id>/revoke/",
+        manage.api_client_revoke_view,
+        name="manage-api-client-revoke",
+    ),
+    path("manage/webhooks/", manage.webhook_list, name="manage-webhooks"),
+    path("manage/webhooks/new/", manage.webhook_new, name="manage-webhook-create"),
+    path("manage/webhooks/<uuid:webhook_id>/delete/", manage.webhook_delete, name="manage-webhook-delete"),
+]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import dj_database_url
-from django.utils.translation import gettext_lazy as _
 
 from config.env import BASE_DIR, VAR_DIR, decode_key, dev_secrets, env_bool, env_list, env_str
 
@@ -67,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Web UI: anonymous → sign-in, second factor before anything else, the user's own language.
+    "web.middleware.WebAccessMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -87,6 +88,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "web.context_processors.navigation",
             ],
         },
     }
@@ -123,6 +125,10 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+#: The second step of sign-in (TOTP) and the first-time enrolment of a device.
+OTP_VERIFY_URL = "/accounts/otp/"
+OTP_SETUP_URL = "/accounts/otp/setup/"
+OTP_TOTP_ISSUER = "Referral case manager"
 
 # Sessions: short idle timeout, renewed on activity.
 SESSION_COOKIE_AGE = int(env_str("SESSION_IDLE_SECONDS", "1800"))
@@ -133,7 +139,8 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 
 LANGUAGE_CODE = "es"
-LANGUAGES = [("es", _("Español")), ("en", _("English"))]
+# Each language is named in itself (a Spanish reader looking for "English" finds it).
+LANGUAGES = [("es", "Español"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "America/Panama"
 USE_I18N = True
@@ -155,6 +162,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
+AXES_LOCKOUT_TEMPLATE = "web/auth/locked_out.html"
 
 # Content security policy (django-csp 4): only our own resources.
 CONTENT_SECURITY_POLICY = {

@@ -1,0 +1,40 @@
+"""What every page's header needs: the user's role links and the unread notifications badge."""
+
+from __future__ import annotations
+
+from django.utils.functional import SimpleLazyObject
+
+from accounts.choices import Role
+
+from .middleware import second_factor_pending
+
+
+def unread_notifications(user) -> int:
+    """The badge count (the notifications app's selector; a direct count if it is not there)."""
+    try:
+        from notifications.selectors import unread_count
+    except ImportError:  # pragma: no cover - only before the notifications app had its selector
+        from notifications.models import Notification
+
+        return Notification.objects.filter(user=user, read_at__isnull=True).count()
+    return unread_count(user)
+
+
+def navigation(request) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or second_factor_pending(user):
+        return {"nav": None}
+    role = getattr(user, "role", "")
+    has_institution = bool(getattr(user, "institution_id", None))
+    return {
+        "nav": {
+            "is_caseworker": has_institution and role == Role.CASEWORKER,
+            "is_supervisor": has_institution and role == Role.SUPERVISOR,
+            "is_admin": has_institution and role == Role.ADMIN,
+            "can_refer": has_institution and role in (Role.CASEWORKER, Role.SUPERVISOR),
+            "can_audit": has_institution and role in (Role.SUPERVISOR, Role.ADMIN),
+            "institution": user.institution if has_institution else None,
+            "is_superuser": user.is_superuser,
+            "unread": SimpleLazyObject(lambda: unread_notifications(user)),
+        }
+    }

@@ -1,0 +1,428 @@
+"""Forms of the web UI. Validation mirrors the partner API's input rules; writes stay in services."""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.password_validation import validate_password
+from django.core.validators import RegexValidator
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.choices import Role, Scope
+from accounts.models import Institution, User
+from referrals.choices import (
+    ConsentGivenBy,
+    ConsentMethod,
+    DataCategory,
+    DocumentType,
+    Service,
+    Sex,
+    Urgency,
+)
+
+LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+
+
+def _clean_text(value: str) -> str:
+    """Free text: trimmed, valid Unicode, no NUL (it would never reach the database anyway)."""
+    value = (value or "").strip()
+    if "\x00" in value:
+        raise forms.ValidationError(_("The text contains an invalid character."))
+    return value
+
+
+class SignInForm(AuthenticationForm):
+    """Username and password (contract §5: the fields are ``username`` and ``password``)."""
+
+    error_messages = {
+        "invalid_login": _("The username or password is not correct."),
+        "inactive": _("This account is inactive."),
+    }
+
+
+class OtpTokenForm(forms.Form):
+    otp_token = forms.CharField(
+        label=_("Code from your authenticator app"),
+        min_length=6,
+        max_length=8,
+        validators=[RegexValidator(r"^\d{6,8}$", _("Enter the 6 digits shown by the app."))],
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True, "size": 8}
+        ),
+    )
+
+
+class SubjectForm(forms.Form):
+    """The person's data (every field is personal data, encrypted at rest) and the case summary."""
+
+    given_name = forms.CharField(label=_("Given names"), max_length=200)
+    family_name = forms.CharField(label=_("Family names"), max_length=200, required=False)
+    date_of_birth = forms.DateField(
+        label=_("Date of birth"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    sex = forms.ChoiceField(label=_("Sex"), choices=Sex.choices, initial=Sex.UNKNOWN)
+    nationality = forms.CharField(
+        label=_("Nationality"),
+        required=False,
+        max_length=3,
+        help_text=_("Three-letter country code, e.g. VEN, COL, HTI."),
+        widget=forms.TextInput(attrs={"size": 4, "autocapitalize": "characters"}),
+    )
+    languages = forms.CharField(
+        label=_("Languages"),
+        required=False,
+        max_length=100,
+        help_text=_("Language codes separated by commas, e.g. es, en, ht."),
+    )
+    document_type = forms.ChoiceField(
+        label=_("Document type"), choices=DocumentType.choices, initial=DocumentType.NONE
+    )
+    document_number = forms.CharField(label=_("Document number"), max_length=64, required=False)
+    phone = forms.CharField(
+        label=_("Phone"),
+        max_length=32,
+        required=False,
+        validators=[RegexValidator(r"^[0-9+()\-. ]*$", _("Digits, spaces and + ( ) - . only."))],
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
+    )
+    email = forms.EmailField(
+        label=_("E-mail"), max_length=254, required=False, widget=forms.EmailInput(attrs={"autocomplete": "off"})
+    )
+    current_location = forms.CharField(label=_("Current location"), max_length=200, required=False)
+    protection_needs = forms.CharField(
+        label=_("Protection needs"),
+        max_length=10000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    is_minor = forms.BooleanField(label=_("The person is a minor (under 18)"), required=False)
+    summary = forms.CharField(
+        label=_("Case summary"), max_length=20000, required=False, widget=forms.Textarea(attrs={"rows": 4})
+    )
+    confirm_not_duplicate = forms.BooleanField(
+        label=_("I checked: this is a different person, create the case anyway"), required=False
+    )
+
+    def clean_given_name(self):
+        return _clean_text(self.cleaned_data["given_name"])
+
+    def clean_family_name(self):
+        return _clean_text(self.cleaned_data["family_name"])
+
+    def clean_current_location(self):
+        return _clean_text(self.cleaned_data["current_location"])
+
+    def clean_protection_needs(self):
+        return _clean_text(self.cleaned_data["protection_needs"])
+
+    def clean_summary(self):
+        return _clean_text(self.cleaned_data["summary"])
+
+    def clean_document_number(self):
+        return _clean_text(self.cleaned_data["document_number"])
+
+    def clean_phone(self):
+        return _clean_text(self.cleaned_data["phone"])
+
+    def clean_nationality(self):
+        value = _clean_text(self.cleaned_data["nationality"]).upper()
+        if value and not re.fullmatch(r"[A-Z]{3}", value):
+            raise forms.ValidationError(_("Use the three-letter country code, e.g. VEN."))
+        return value
+
+    def clean_languages(self):
+        codes = [c.strip().lower() for c in (self.cleaned_data["languages"] or "").split(",") if c.strip()]
+        bad = [c for c in codes if not LANGUAGE_CODE.match(c)]
+        if bad:
+            raise forms.ValidationError(_("Use language codes such as es, en or ht, separated by commas."))
+        return list(dict.fromkeys(codes))
+
+    def clean_date_of_birth(self):
+        value = self.cleaned_data["date_of_birth"]
+        if value is not None and value > timezone.localdate():
+            raise forms.ValidationError(_("The date of birth cannot be in the future."))
+        if value is not None and value < datetime.date(1900, 1, 1):
+            raise forms.ValidationError(_("Check the year of birth."))
+        return value
+
+    def clean(self):
+        data = super().clean()
+        dob = data.get("date_of_birth")
+        if dob is not None:
+            today = timezone.localdate()
+            age = today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
+            if age < 18 and not data.get("is_minor"):
+                self.add_error("is_minor", _("By the date of birth the person is a minor: tick this box."))
+            if age >= 18 and data.get("is_minor"):
+                self.add_error("is_minor", _("By the date of birth the person is an adult."))
+        if data.get("document_number") and data.get("document_type") == DocumentType.NONE:
+            self.add_error("document_type", _("Choose the type of the document."))
+        return data
+
+    def subject(self) -> dict:
+        """The subject dict for ``referrals.services.case_create``."""
+        names = [
+            "given_name",
+            "family_name",
+            "date_of_birth",
+            "sex",
+            "nationality",
+            "languages",
+            "document_type",
+            "document_number",
+            "phone",
+            "email",
+            "current_location",
+            "protection_needs",
+            "is_minor",
+        ]
+        return {name: self.cleaned_data[name] for name in names}
+
+
+class DocumentSearchForm(forms.Form):
+    """Sent by POST only: a document number never appears in a URL."""
+
+    document_number = forms.CharField(
+        label=_("Document number"), max_length=64, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+
+    def clean_document_number(self):
+        return _clean_text(self.cleaned_data["document_number"])
+
+
+class ReferralForm(forms.Form):
+    """Refer a case: where, what for, how urgent, why, and the person's consent to share which data."""
+
+    to_institution = forms.ModelChoiceField(
+        label=_("Refer to"), queryset=Institution.objects.none(), empty_label=None, to_field_name="code"
+    )
+    services = forms.MultipleChoiceField(
+        label=_("Services requested"), choices=Service.choices, widget=forms.CheckboxSelectMultiple
+    )
+    urgency = forms.ChoiceField(
+        label=_("Urgency"), choices=Urgency.choices, initial=Urgency.NORMAL, widget=forms.RadioSelect
+    )
+    reason = forms.CharField(
+        label=_("Reason for the referral"),
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("The receiving institution reads this. Write only what it needs to help."),
+    )
+    consent_given = forms.BooleanField(
+        label=_("The person (or their guardian) consents to this referral"),
+        error_messages={"required": _("A referral needs the person's consent.")},
+    )
+    consent_given_by = forms.ChoiceField(
+        label=_("Consent given by"), choices=ConsentGivenBy.choices, widget=forms.RadioSelect
+    )
+    consent_method = forms.ChoiceField(
+        label=_("Consent method"), choices=ConsentMethod.choices, widget=forms.RadioSelect
+    )
+    consent_obtained_at = forms.DateTimeField(
+        label=_("Consent obtained at"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    data_categories = forms.MultipleChoiceField(
+        label=_("Data the person agrees to share"),
+        choices=DataCategory.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Share only what the receiving institution needs. Nothing else leaves your institution."),
+        error_messages={"required": _("Choose at least one category of data.")},
+    )
+
+    def __init__(self, *args, institution: Institution, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to_institution"].queryset = Institution.objects.exclude(pk=institution.pk).order_by("code")
+        self.fields["to_institution"].label_from_instance = lambda i: f"{i.code} — {i.name}"
+        if not self.is_bound:
+            self.initial.setdefault(
+                "consent_obtained_at", timezone.localtime().replace(second=0, microsecond=0)
+            )
+
+    def clean_reason(self):
+        return _clean_text(self.cleaned_data["reason"])
+
+    def clean_consent_obtained_at(self):
+        value = self.cleaned_data["consent_obtained_at"]
+        if value > timezone.now() + datetime.timedelta(minutes=5):
+            raise forms.ValidationError(_("Consent cannot be obtained in the future."))
+        return value
+
+    def consent(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "given": True,
+            "given_by": data["consent_given_by"],
+            "method": data["consent_method"],
+            "obtained_at": data["consent_obtained_at"],
+            "data_categories": list(data["data_categories"]),
+        }
+
+
+class ActionForm(forms.Form):
+    """The text a lifecycle action may need (reason or outcome)."""
+
+    reason = forms.CharField(required=False, max_length=20000)
+    outcome = forms.CharField(required=False, max_length=20000)
+
+    def clean_reason(self):
+        return _clean_text(self.cleaned_data["reason"])
+
+    def clean_outcome(self):
+        return _clean_text(self.cleaned_data["outcome"])
+
+
+class NoteForm(forms.Form):
+    body = forms.CharField(
+        label=_("New note"), max_length=20000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def clean_body(self):
+        value = _clean_text(self.cleaned_data["body"])
+        if not value:
+            raise forms.ValidationError(_("Write the note first."))
+        return value
+
+
+class WithdrawConsentForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why was consent withdrawn?"), max_length=20000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def clean_reason(self):
+        return _clean_text(self.cleaned_data["reason"])
+
+
+EMAIL_EVENT_LABELS = {
+    "referral.requested": _("A referral arrives for my institution"),
+    "referral.status_changed": _("A referral I take part in changes status"),
+    "referral.note_added": _("A note is added to a referral"),
+    "referral.overdue": _("A referral is overdue"),
+}
+
+
+class PreferencesForm(forms.Form):
+    language = forms.ChoiceField(
+        label=_("Language"), choices=[("es", "Español"), ("en", "English")], widget=forms.RadioSelect
+    )
+
+    def __init__(self, *args, event_types=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        for event_type in event_types:
+            self.fields[self.field_name(event_type)] = forms.BooleanField(
+                label=EMAIL_EVENT_LABELS.get(event_type, event_type), required=False
+            )
+        self.event_types = list(event_types)
+
+    @staticmethod
+    def field_name(event_type: str) -> str:
+        return "email_" + event_type.replace(".", "_")
+
+    def email_fields(self):
+        return [self[self.field_name(t)] for t in self.event_types]
+
+    def email_preferences(self) -> dict[str, bool]:
+        return {t: bool(self.cleaned_data.get(self.field_name(t))) for t in self.event_types}
+
+
+class AuditFilterForm(forms.Form):
+    """Filters of the audit log (codes, staff usernames, dates and ids only: safe in a URL)."""
+
+    action = forms.CharField(
+        label=_("Action"),
+        required=False,
+        max_length=64,
+        validators=[RegexValidator(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$", _("An action code."))],
+    )
+    actor = forms.CharField(
+        label=_("User or client"),
+        required=False,
+        max_length=160,
+        validators=[RegexValidator(r"^[\w.@+:\- ]+$", _("A username."))],
+    )
+    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    object_id = forms.CharField(
+        label=_("Object id"),
+        required=False,
+        max_length=64,
+        validators=[RegexValidator(r"^[A-Za-z0-9_.:-]+$", _("An id."))],
+    )
+
+
+USERNAME_VALIDATOR = RegexValidator(r"^[a-z0-9._-]{3,150}$", _("3–150 lower-case letters, digits, . _ or -."))
+
+
+class StaffUserForm(forms.Form):
+    username = forms.CharField(label=_("Username"), max_length=150, validators=[USERNAME_VALIDATOR])
+    email = forms.EmailField(label=_("Work e-mail"), required=False)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, widget=forms.RadioSelect)
+    language = forms.ChoiceField(label=_("Language"), choices=[("es", "Español"), ("en", "English")])
+    password1 = forms.CharField(
+        label=_("Initial password"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    password2 = forms.CharField(
+        label=_("Repeat the password"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def __init__(self, *args, editing: User | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.editing = editing
+        if editing is not None:
+            self.fields["username"].disabled = True
+            self.fields["password1"].required = False
+            self.fields["password2"].required = False
+            self.fields["password1"].label = _("New password (leave empty to keep it)")
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        if self.editing is None and User.objects.filter(username=username).exists():
+            raise forms.ValidationError(_("This username is already taken."))
+        return username
+
+    def clean(self):
+        data = super().clean()
+        p1, p2 = data.get("password1"), data.get("password2")
+        if p1 or p2:
+            if p1 != p2:
+                self.add_error("password2", _("The two passwords differ."))
+            else:
+                probe = self.editing or User(username=data.get("username", ""), email=data.get("email", ""))
+                try:
+                    validate_password(p1, probe)
+                except forms.ValidationError as exc:
+                    self.add_error("password1", exc)
+        return data
+
+
+class ApiClientForm(forms.Form):
+    name = forms.CharField(
+        label=_("Name of the partner system"),
+        max_length=200,
+        validators=[RegexValidator(r"^[\w .()\-]+$", _("Letters, digits, spaces and . ( ) - only."))],
+    )
+    scopes = forms.MultipleChoiceField(
+        label=_("Permissions (scopes)"), choices=Scope.choices, widget=forms.CheckboxSelectMultiple
+    )
+    expires_on = forms.DateField(
+        label=_("Expires on"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean_expires_on(self):
+        value = self.cleaned_data["expires_on"]
+        if value is not None and value <= timezone.localdate():
+            raise forms.ValidationError(_("Choose a date in the future."))
+        return value
+
+
+class WebhookForm(forms.Form):
+    url = forms.URLField(label=_("URL"), max_length=500, assume_scheme="https")
+    events = forms.MultipleChoiceField(label=_("Events"), choices=(), widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, event_types=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["events"].choices = [(e, e) for e in event_types]

@@ -1,0 +1,59 @@
+"""The web UI's gate: anonymous visitors go to the sign-in page, users whose role needs a second factor
+finish the TOTP step before anything else, and every page speaks the user's own language."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import redirect
+from django.utils import translation
+from django.utils.http import urlencode
+
+#: Served without a web session: the partner API authenticates itself, health and static are public.
+EXEMPT_PREFIXES = ("/api/", "/static/", "/healthz", "/i18n/")
+
+
+def needs_second_factor(user) -> bool:
+    """Supervisors, admins, caseworkers whose institution requires it, and superusers."""
+    return bool(user.requires_2fa or user.is_superuser)
+
+
+def second_factor_pending(user) -> bool:
+    """Signed in with a password, but the TOTP step is still to do."""
+    if not needs_second_factor(user):
+        return False
+    is_verified = getattr(user, "is_verified", None)
+    return not (is_verified is not None and is_verified())
+
+
+def has_confirmed_device(user) -> bool:
+    from django_otp import user_has_device
+
+    return user_has_device(user, confirmed=True)
+
+
+class WebAccessMiddleware:
+    """Runs after authentication and django-otp's middleware (which sets ``user.is_verified``)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.otp_paths = {settings.OTP_VERIFY_URL, settings.OTP_SETUP_URL, "/accounts/logout/"}
+
+    def __call__(self, request):
+        path = request.path_info
+        if path.startswith(EXEMPT_PREFIXES):
+            return self.get_response(request)
+        user = request.user
+        if not user.is_authenticated:
+            if path == settings.LOGIN_URL:
+                return self.get_response(request)
+            return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+        language = getattr(user, "language", "")
+        if language in dict(settings.LANGUAGES):
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
+        if second_factor_pending(user) and path not in self.otp_paths:
+            target = settings.OTP_VERIFY_URL if has_confirmed_device(user) else settings.OTP_SETUP_URL
+            nxt = request.get_full_path() if request.method == "GET" and path != settings.LOGIN_URL else "/"
+            return redirect(f"{target}?{urlencode({'next': nxt})}")
+        return self.get_response(request)

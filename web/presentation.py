@@ -1,0 +1,110 @@
+"""Labels for codes (actions, subject fields, choices), translated at render time."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.utils import formats
+from django.utils.translation import gettext_lazy as _
+
+from referrals.choices import DocumentType, Sex
+
+SUBJECT_LABELS = {
+    "given_name": _("Given names"),
+    "family_name": _("Family names"),
+    "date_of_birth": _("Date of birth"),
+    "sex": _("Sex"),
+    "nationality": _("Nationality"),
+    "languages": _("Languages"),
+    "is_minor": _("Minor"),
+    "phone": _("Phone"),
+    "email": _("E-mail"),
+    "current_location": _("Current location"),
+    "document_type": _("Document type"),
+    "document_number": _("Document number"),
+    "protection_needs": _("Protection needs"),
+}
+
+ACTION_LABELS = {
+    "create": _("Created"),
+    "send": _("Send"),
+    "receive": _("Mark as received"),
+    "accept": _("Accept"),
+    "reject": _("Reject"),
+    "start": _("Start the service"),
+    "hold": _("Put on hold"),
+    "resume": _("Resume"),
+    "complete": _("Complete"),
+    "fail": _("Mark as failed"),
+    "cancel": _("Cancel the referral"),
+    "void": _("Void (entered in error)"),
+}
+
+#: Past-tense labels for the timeline.
+EVENT_LABELS = {
+    "create": _("Draft created"),
+    "send": _("Sent"),
+    "receive": _("Received"),
+    "accept": _("Accepted"),
+    "reject": _("Rejected"),
+    "start": _("Service started"),
+    "hold": _("Put on hold"),
+    "resume": _("Resumed"),
+    "complete": _("Completed"),
+    "fail": _("Failed"),
+    "cancel": _("Cancelled"),
+    "void": _("Voided"),
+}
+
+AUDIT_ACTION_LABELS = {
+    "case.created": _("created the case"),
+    "case.viewed": _("viewed the case"),
+    "case.updated": _("changed the case"),
+    "case.searched": _("searched by document number"),
+    "referral.created": _("created a referral"),
+    "referral.viewed": _("viewed a referral with personal data"),
+    "referral.metadata_viewed": _("viewed a referral's metadata"),
+    "referral.transitioned": _("changed a referral's status"),
+    "note.created": _("wrote a note"),
+    "note.viewed": _("read the notes"),
+    "consent.withdrawn": _("recorded the withdrawal of consent"),
+    "subject.exported": _("exported the person's data"),
+    "subject.erased": _("erased the person's data"),
+    "permission.granted": _("access granted"),
+    "permission.revoked": _("access revoked"),
+    "access.denied": _("access denied"),
+    "auth.login": _("signed in"),
+    "auth.login_failed": _("failed to sign in"),
+    "auth.logout": _("signed out"),
+    "audit.exported": _("exported the audit log"),
+}
+
+
+def action_label(action: str) -> str:
+    return str(ACTION_LABELS.get(action, action))
+
+
+def _display(name: str, value) -> str:
+    if value is None or value == "" or value == []:
+        return "—"
+    if name == "sex":
+        return str(Sex(value).label) if value in Sex.values else str(value)
+    if name == "document_type":
+        return str(DocumentType(value).label) if value in DocumentType.values else str(value)
+    if name == "is_minor":
+        return str(_("Yes")) if value else str(_("No"))
+    if name == "languages":
+        return ", ".join(value)
+    if name == "date_of_birth":
+        if isinstance(value, str):
+            value = datetime.date.fromisoformat(value)
+        return formats.date_format(value, "SHORT_DATE_FORMAT")
+    return str(value)
+
+
+def subject_rows(subject: dict) -> list[dict]:
+    """``[{"name", "label", "value"}]`` in the order of the data categories (for a ``<dl>``)."""
+    return [
+        {"name": name, "label": SUBJECT_LABELS.get(name, name), "value": _display(name, value)}
+        for name, value in subject.items()
+    ]

@@ -1,0 +1,100 @@
+"""Template filters for codes and durations (translated labels, never raw codes for people to decode)."""
+
+from __future__ import annotations
+
+import datetime
+
+from django import template
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from referrals.choices import DataCategory, Service, Status, Urgency
+
+from ..presentation import AUDIT_ACTION_LABELS, EVENT_LABELS
+
+register = template.Library()
+
+
+@register.filter
+def status_label(code: str) -> str:
+    return str(Status(code).label) if code in Status.values else code
+
+
+@register.filter
+def status_class(code: str) -> str:
+    return "status status-" + (code or "none")
+
+
+@register.filter
+def urgency_label(code: str) -> str:
+    return str(Urgency(code).label) if code in Urgency.values else code
+
+
+@register.filter
+def service_labels(codes) -> str:
+    return ", ".join(str(Service(c).label) if c in Service.values else c for c in codes or [])
+
+
+@register.filter
+def category_label(code: str) -> str:
+    return str(DataCategory(code).label) if code in DataCategory.values else code
+
+
+@register.filter
+def event_label(action: str) -> str:
+    return str(EVENT_LABELS.get(action, action))
+
+
+@register.filter
+def audit_label(action: str) -> str:
+    label = AUDIT_ACTION_LABELS.get(action)
+    return str(label) if label else action
+
+
+def _span(delta: datetime.timedelta) -> str:
+    seconds = int(abs(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return ngettext("%(n)d day", "%(n)d days", days) % {"n": days} + (
+            " " + ngettext("%(n)d hour", "%(n)d hours", hours) % {"n": hours} if hours else ""
+        )
+    if hours:
+        return ngettext("%(n)d hour", "%(n)d hours", hours) % {"n": hours} + (
+            " " + ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes} if minutes else ""
+        )
+    return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
+
+
+@register.filter
+def duration(delta) -> str:
+    """A plain duration ("2 days 3 hours")."""
+    if delta is None:
+        return "—"
+    return _span(delta)
+
+
+@register.filter
+def time_left(delta) -> str:
+    """Time before a deadline, or how late it is."""
+    if delta is None:
+        return "—"
+    if delta.total_seconds() < 0:
+        return _("overdue by %(span)s") % {"span": _span(delta)}
+    return _("%(span)s left") % {"span": _span(delta)}
+
+
+@register.filter
+def is_overdue(delta) -> bool:
+    return delta is not None and delta.total_seconds() < 0
+
+
+@register.filter
+def short_id(value) -> str:
+    return str(value)[:8] if value else ""
+
+
+@register.filter
+def minutes(delta) -> int:
+    return int(delta.total_seconds() // 60) if delta else 0

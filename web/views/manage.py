@@ -1,0 +1,219 @@
+"""Institution admins' pages: staff and roles, API clients (token shown once), webhooks (secret shown once)."""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import ApiClient, User
+from accounts.services import api_client_create, api_client_revoke
+
+from .. import services
+from ..access import admin_required
+from ..forms import ApiClientForm, StaffUserForm, WebhookForm
+
+
+@admin_required
+@require_GET
+def user_list(request):
+    institution = request.actor.institution
+    users = list(User.objects.filter(institution=institution).order_by("username"))
+    with_device = set(
+        TOTPDevice.objects.filter(user__in=users, confirmed=True).values_list("user_id", flat=True)
+    )
+    for user in users:
+        user.has_device = user.pk in with_device
+    return render(request, "web/manage/users.html", {"users": users})
+
+
+@never_cache
+@admin_required
+@require_http_methods(["GET", "POST"])
+def user_create(request):
+    form = StaffUserForm(request.POST or None, initial={"role": "caseworker", "language": "es"})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        user = services.staff_user_save(
+            actor=request.actor,
+            username=data["username"],
+            role=data["role"],
+            email=data["email"],
+            language=data["language"],
+            password=data["password1"],
+            is_new=True,
+        )
+        messages.success(request, _("User %(username)s created.") % {"username": user.username})
+        return redirect("web:manage-users")
+    return render(request, "web/manage/user_form.html", {"form": form, "editing": None})
+
+
+def _own_user(request, user_id) -> User:
+    return get_object_or_404(User, pk=user_id, institution=request.actor.institution)
+
+
+@never_cache
+@admin_required
+@require_http_methods(["GET", "POST"])
+def user_edit(request, user_id):
+    user = _own_user(request, user_id)
+    initial = {"username": user.username, "email": user.email, "role": user.role, "language": user.language}
+    form = StaffUserForm(request.POST or None, initial=initial, editing=user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        services.staff_user_save(
+            actor=request.actor,
+            username=user.username,
+            role=data["role"],
+            email=data["email"],
+            language=data["language"],
+            password=data["password1"] or None,
+            is_new=False,
+        )
+        messages.success(request, _("User %(username)s updated.") % {"username": user.username})
+        return redirect("web:manage-users")
+    return render(request, "web/manage/user_form.html", {"form": form, "editing": user})
+
+
+@admin_required
+@require_POST
+def user_set_active(request, user_id):
+    user = _own_user(request, user_id)
+    active = request.POST.get("active") == "1"
+    try:
+        services.staff_user_set_active(actor=request.actor, user=user, active=active)
+    except ValueError:
+        messages.error(request, _("You cannot deactivate your own account."))
+    else:
+        messages.success(
+            request,
+            (_("User %(username)s reactivated.") if active else _("User %(username)s deactivated."))
+            % {"username": user.username},
+        )
+    return redirect("web:manage-users")
+
+
+@admin_required
+@require_POST
+def user_reset_second_factor(request, user_id):
+    user = _own_user(request, user_id)
+    services.staff_user_reset_second_factor(actor=request.actor, user=user)
+    messages.success(
+        request,
+        _("Two-factor sign-in of %(username)s was reset: they set it up again at their next sign-in.")
+        % {"username": user.username},
+    )
+    return redirect("web:manage-users")
+
+
+@admin_required
+@require_GET
+def api_client_list(request):
+    clients = ApiClient.objects.filter(institution=request.actor.institution).order_by("-created_at")
+    return render(request, "web/manage/api_clients.html", {"clients": clients, "now": timezone.now()})
+
+
+@never_cache
+@admin_required
+@require_http_methods(["GET", "POST"])
+def api_client_new(request):
+    """Create a client: the token is in this one response only (never stored, never shown again)."""
+    form = ApiClientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        expires_at = None
+        if data["expires_on"]:
+            expires_at = datetime.datetime.combine(
+                data["expires_on"], datetime.time.min, tzinfo=timezone.get_current_timezone()
+            )
+        client, token = api_client_create(
+            institution=request.actor.institution,
+            name=data["name"],
+            scopes=list(data["scopes"]),
+            expires_at=expires_at,
+            actor=request.actor,
+        )
+        response = render(request, "web/manage/api_client_token.html", {"client": client, "token": token})
+        response["Cache-Control"] = "no-store"
+        return response
+    return render(request, "web/manage/api_client_form.html", {"form": form})
+
+
+@admin_required
+@require_POST
+def api_client_revoke_view(request, client_id):
+    client = get_object_or_404(ApiClient, pk=client_id, institution=request.actor.institution)
+    if client.revoked_at is None:
+        api_client_revoke(client=client, actor=request.actor)
+        messages.success(request, _("API client %(name)s revoked.") % {"name": client.name})
+    return redirect("web:manage-api-clients")
+
+
+def _webhooks():
+    from notifications import selectors as n_selectors
+    from notifications import services as n_services
+
+    return n_selectors, n_services
+
+
+@admin_required
+@require_GET
+def webhook_list(request):
+    n_selectors, _n = _webhooks()
+    return render(
+        request, "web/manage/webhooks.html", {"webhooks": n_selectors.webhooks_for(request.actor.institution)}
+    )
+
+
+@never_cache
+@admin_required
+@require_http_methods(["GET", "POST"])
+def webhook_new(request):
+    """Subscribe a partner URL: the signing secret is in this one response only."""
+    _s, n_services = _webhooks()
+    event_types = getattr(n_services, "WEBHOOK_EVENT_TYPES", ())
+    form = WebhookForm(request.POST or None, event_types=event_types)
+    if request.method == "POST" and form.is_valid():
+        try:
+            endpoint, secret = n_services.webhook_create(
+                institution=request.actor.institution,
+                url=form.cleaned_data["url"],
+                events=list(form.cleaned_data["events"]),
+                actor=request.actor,
+            )
+        except ValueError as exc:
+            for field, errors in (getattr(exc, "errors", None) or {"url": [_("Invalid URL.")]}).items():
+                target = field if field in form.fields else None
+                for error in errors:
+                    form.add_error(target, error)
+        else:
+            response = render(request, "web/manage/webhook_secret.html", {"endpoint": endpoint, "secret": secret})
+            response["Cache-Control"] = "no-store"
+            return response
+    return render(request, "web/manage/webhook_form.html", {"form": form})
+
+
+@admin_required
+@require_POST
+def webhook_delete(request, webhook_id):
+    n_selectors, n_services = _webhooks()
+    endpoint = n_selectors.webhooks_for(request.actor.institution).filter(pk=webhook_id).first()
+    if endpoint is None:
+        raise Http404
+    params = inspect.signature(n_services.webhook_delete).parameters
+    if "endpoint" in params:
+        n_services.webhook_delete(endpoint=endpoint, actor=request.actor)
+    else:
+        n_services.webhook_delete(
+            institution=request.actor.institution, endpoint_id=endpoint.pk, actor=request.actor
+        )
+    messages.success(request, _("Webhook removed."))
+    return redirect("web:manage-webhooks")

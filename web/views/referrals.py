@@ -1,0 +1,357 @@
+"""Caseworkers' pages: the start page, cases, the document search, referring, and the referral page."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.choices import Role
+from audit.recorder import record
+from config.problems import ProblemError
+from referrals import selectors as ref_selectors
+from referrals import services
+from referrals.api.serializers import subject_dict
+from referrals.choices import CATEGORY_FIELDS, DataCategory, Side, Status
+from referrals.errors import NotVisible
+from referrals.lifecycle import TRANSITIONS, allowed_actions
+from referrals.models import Note, ReferralEvent
+
+from .. import selectors
+from ..access import actor_required, caseworker_required, report_problem
+from ..forms import ActionForm, DocumentSearchForm, NoteForm, ReferralForm, SubjectForm, WithdrawConsentForm
+from ..presentation import action_label, subject_rows
+
+START_LIST_SIZE = 25
+
+
+@actor_required()
+def home(request):
+    """The start page: what awaits an answer, what is in my hands, what I sent, my cases."""
+    actor = request.actor
+    if actor.role == Role.ADMIN:
+        return redirect("web:manage-users")
+    now = timezone.now()
+    awaiting = list(selectors.inbound_awaiting_answer(actor)[:100])
+    for referral in awaiting:
+        referral.time_left = referral.response_due_at - now if referral.response_due_at else None
+    context = {
+        "awaiting": awaiting,
+        "assigned": list(selectors.inbound_assigned_to_me(actor)[:START_LIST_SIZE]),
+        "outbound": list(selectors.outbound_recent(actor)[:START_LIST_SIZE]),
+        "cases": list(selectors.my_cases(actor)[:START_LIST_SIZE]),
+    }
+    return render(request, "web/home.html", context)
+
+
+def _record_case_view(actor, case) -> None:
+    record(
+        actor=actor,
+        action="case.viewed",
+        object_type="case",
+        object_id=case.pk,
+        case_id=case.pk,
+        institutions=[case.institution],
+    )
+
+
+@never_cache
+@caseworker_required
+@require_http_methods(["GET", "POST"])
+def case_create(request):
+    """The subject form; a possible duplicate (same name and date of birth) asks for a confirmation."""
+    actor = request.actor
+    form = SubjectForm(request.POST or None)
+    duplicates = []
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        duplicates = ref_selectors.possible_duplicates(
+            actor,
+            given_name=data["given_name"],
+            family_name=data["family_name"],
+            date_of_birth=data["date_of_birth"],
+        )
+        if not duplicates or data["confirm_not_duplicate"]:
+            try:
+                case = services.case_create(actor=actor, subject=form.subject(), summary=data["summary"])
+            except ProblemError as exc:
+                report_problem(request, exc)
+            else:
+                messages.success(request, _("Case %(reference)s created.") % {"reference": case.reference})
+                return redirect("web:case-detail", case_id=case.pk)
+    return render(request, "web/case_form.html", {"form": form, "duplicates": duplicates})
+
+
+@never_cache
+@actor_required()
+def case_detail(request, case_id):
+    """The case, the person's data, its referrals and who accessed it (an audited read)."""
+    actor = request.actor
+    try:
+        case = ref_selectors.get_case(actor, case_id)
+    except NotVisible:
+        raise Http404 from None
+    referrals = list(
+        ref_selectors.referrals_visible_to(actor, direction="outbound")
+        .filter(case=case)
+        .select_related("to_institution")
+        .order_by("-created_at")
+    )
+    subject = None if case.is_erased else subject_dict(case.subject)
+    _record_case_view(actor, case)
+    context = {
+        "case": case,
+        "subject_rows": subject_rows(subject) if subject else [],
+        "referrals": referrals,
+        "access_log": selectors.case_access_log(actor, case),
+        "can_refer": actor.role in (Role.CASEWORKER, Role.SUPERVISOR) and not case.is_erased,
+    }
+    return render(request, "web/case_detail.html", context)
+
+
+@never_cache
+@actor_required(roles=(Role.CASEWORKER, Role.SUPERVISOR))
+@require_http_methods(["GET", "POST"])
+def case_search(request):
+    """Search by document number: a POST form, so the number never lands in a URL, a log or history."""
+    actor = request.actor
+    form = DocumentSearchForm(request.POST or None)
+    results = None
+    if request.method == "POST" and form.is_valid():
+        results = ref_selectors.find_cases_by_document_number(actor, form.cleaned_data["document_number"])
+        record(
+            actor=actor,
+            action="case.searched",
+            object_type="case",
+            institutions=[actor.institution],
+            detail={"by": "document_number", "matches": len(results)},
+        )
+    return render(request, "web/case_search.html", {"form": form, "results": results})
+
+
+@never_cache
+@caseworker_required
+@require_http_methods(["GET", "POST"])
+def referral_create(request, case_id):
+    """Refer a case: creates a draft, then the preview shows exactly what the receiver will see."""
+    actor = request.actor
+    try:
+        case = ref_selectors.get_case(actor, case_id)
+    except NotVisible:
+        raise Http404 from None
+    if case.is_erased:
+        raise Http404
+    form = ReferralForm(request.POST or None, institution=actor.institution)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            referral = services.referral_create(
+                actor=actor,
+                case=case,
+                to_institution=data["to_institution"],
+                services=list(data["services"]),
+                urgency=data["urgency"],
+                reason=data["reason"],
+                consent=form.consent(),
+            )
+        except ProblemError as exc:
+            report_problem(request, exc)
+        else:
+            return redirect("web:referral-preview", referral_id=referral.pk)
+    return render(request, "web/referral_form.html", {"form": form, "case": case})
+
+
+def _get_referral(actor, referral_id):
+    try:
+        return ref_selectors.get_referral(actor, referral_id)
+    except NotVisible:
+        raise Http404 from None
+
+
+def _record_referral_view(actor, referral, *, personal: bool, page: str) -> None:
+    record(
+        actor=actor,
+        action="referral.viewed" if personal else "referral.metadata_viewed",
+        object_type="referral",
+        object_id=referral.pk,
+        case_id=referral.case_id,
+        institutions=[referral.from_institution, referral.to_institution],
+        detail={"side": ref_selectors.side_of(actor, referral), "page": page},
+    )
+
+
+@never_cache
+@caseworker_required
+def referral_preview(request, referral_id):
+    """A draft as the receiver will see it (the consented categories only), before it is sent."""
+    actor = request.actor
+    referral = _get_referral(actor, referral_id)
+    if ref_selectors.side_of(actor, referral) != Side.SENDER or referral.status != Status.DRAFT:
+        return redirect("web:referral-detail", referral_id=referral.pk)
+    categories = referral.consent.data_categories
+    shared = subject_dict(referral.case.subject, categories) or {}
+    withheld = [c for c in DataCategory if c.value not in categories]
+    withheld_fields = [f for c in withheld for f in CATEGORY_FIELDS[c]]
+    _record_referral_view(actor, referral, personal=True, page="preview")
+    context = {
+        "referral": referral,
+        "shared_rows": subject_rows(shared),
+        "withheld": withheld,
+        "withheld_rows": subject_rows({f: None for f in withheld_fields}),
+    }
+    return render(request, "web/referral_preview.html", context)
+
+
+def _action_buttons(actor, referral, side) -> list[dict]:
+    """Exactly the actions the lifecycle gives this side in this status (void: supervisors only)."""
+    if side == Side.RECEIVER and not ref_selectors.has_referral_perm(actor, referral, "change_referral"):
+        return []
+    buttons = []
+    for action in allowed_actions(referral.status, side):
+        transition = TRANSITIONS[action]
+        if transition.supervisor_only and not actor.is_supervisor:
+            continue
+        if action == "send" and referral.status == Status.DRAFT:
+            continue  # sent from the preview page, after reading what will be shared
+        buttons.append(
+            {
+                "action": action,
+                "label": action_label(action),
+                "needs": transition.needs,
+                "optional_reason": transition.optional_reason,
+                "danger": action in ("reject", "cancel", "fail", "void"),
+            }
+        )
+    return buttons
+
+
+@never_cache
+@actor_required()
+def referral_detail(request, referral_id):
+    """The referral: metadata, the person (as consented), timeline, notes, and the allowed actions."""
+    actor = request.actor
+    referral = _get_referral(actor, referral_id)
+    side = ref_selectors.side_of(actor, referral)
+    personal = ref_selectors.can_see_personal(actor, referral)
+    subject = None
+    if personal:
+        categories = None if side == Side.SENDER else referral.consent.data_categories
+        subject = subject_dict(referral.case.subject, categories)
+    events = ReferralEvent.objects.filter(referral=referral).select_related("actor_institution", "actor_user")
+    if side == Side.RECEIVER:
+        events = events.exclude(action="create")
+    notes = []
+    if personal:
+        notes = list(Note.objects.filter(referral=referral).select_related("author_institution", "author_user"))
+        for note in notes:
+            note.referral = referral  # one unwrapped data key for the whole page
+    _record_referral_view(actor, referral, personal=personal, page="detail")
+    if notes:
+        record(
+            actor=actor,
+            action="note.viewed",
+            object_type="referral",
+            object_id=referral.pk,
+            case_id=referral.case_id,
+            institutions=[referral.from_institution, referral.to_institution],
+            detail={"count": len(notes)},
+        )
+    can_write = actor.role in (Role.CASEWORKER, Role.SUPERVISOR)
+    now = timezone.now()
+    context = {
+        "referral": referral,
+        "side": side,
+        "is_sender": side == Side.SENDER,
+        "personal": personal,
+        "subject_rows": subject_rows(subject) if subject else [],
+        "events": list(events),
+        "notes": notes,
+        "buttons": _action_buttons(actor, referral, side) if can_write else [],
+        "note_form": NoteForm() if personal and can_write and referral.status != Status.ENTERED_IN_ERROR else None,
+        "withdraw_form": WithdrawConsentForm()
+        if can_write and side == Side.SENDER and referral.consent.withdrawn_at is None
+        else None,
+        "time_left": referral.response_due_at - now
+        if referral.response_due_at and referral.status in (Status.REQUESTED, Status.RECEIVED)
+        else None,
+        "access_log": selectors.case_access_log(actor, referral.case)[:30] if side == Side.SENDER else [],
+    }
+    return render(request, "web/referral_detail.html", context)
+
+
+@caseworker_required
+@require_POST
+def referral_action(request, referral_id, action):
+    """One lifecycle action from a button; accepting through the UI assigns the accepting caseworker."""
+    actor = request.actor
+    if action not in TRANSITIONS:
+        raise Http404
+    referral = _get_referral(actor, referral_id)
+    if TRANSITIONS[action].supervisor_only and not actor.is_supervisor:
+        raise PermissionDenied
+    form = ActionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Please correct the data and try again."))
+        return redirect("web:referral-detail", referral_id=referral.pk)
+    try:
+        services.referral_transition(
+            actor=actor,
+            referral_id=referral.pk,
+            action=action,
+            reason=form.cleaned_data["reason"] or None,
+            outcome=form.cleaned_data["outcome"] or None,
+            assign_to_actor=action == "accept",
+        )
+    except ProblemError as exc:
+        report_problem(request, exc)
+        if action == "send":
+            return redirect("web:referral-preview", referral_id=referral.pk)
+    else:
+        if action == "send":
+            messages.success(
+                request, _("Referral %(reference)s was sent.") % {"reference": referral.reference}
+            )
+        else:
+            messages.success(request, _("Done: %(action)s.") % {"action": action_label(action)})
+    return redirect("web:referral-detail", referral_id=referral.pk)
+
+
+@caseworker_required
+@require_POST
+def note_add(request, referral_id):
+    actor = request.actor
+    referral = _get_referral(actor, referral_id)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Write the note first."))
+    else:
+        try:
+            services.note_create(actor=actor, referral_id=referral.pk, body=form.cleaned_data["body"])
+        except ProblemError as exc:
+            report_problem(request, exc)
+        else:
+            messages.success(request, _("Note added."))
+    return redirect("web:referral-detail", referral_id=referral.pk)
+
+
+@caseworker_required
+@require_POST
+def consent_withdraw(request, referral_id):
+    actor = request.actor
+    referral = _get_referral(actor, referral_id)
+    form = WithdrawConsentForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("A reason is required for this action."))
+    else:
+        try:
+            services.consent_withdraw(actor=actor, referral_id=referral.pk, reason=form.cleaned_data["reason"])
+        except ProblemError as exc:
+            report_problem(request, exc)
+        else:
+            messages.success(request, _("Consent withdrawn: the receiving institution no longer sees the data."))
+    return redirect("web:referral-detail", referral_id=referral.pk)

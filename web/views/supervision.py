@@ -1,0 +1,145 @@
+"""Supervisors' pages: team workload, response times (with a server-drawn chart), and the audit log."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+
+from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from audit.recorder import record
+
+from .. import selectors
+from ..access import auditor_required, supervisor_required
+from ..charts import horizontal_bars
+from ..forms import AuditFilterForm
+from ..presentation import AUDIT_ACTION_LABELS
+
+AUDIT_PAGE_SIZE = 50
+STATUS_CSS = {
+    "requested": "bar-waiting",
+    "received": "bar-waiting",
+    "accepted": "bar-active",
+    "in-progress": "bar-active",
+    "on-hold": "bar-active",
+    "completed": "bar-done",
+    "failed": "bar-bad",
+    "rejected": "bar-bad",
+    "cancelled": "bar-muted",
+    "entered-in-error": "bar-muted",
+    "draft": "bar-muted",
+}
+
+
+@supervisor_required
+@require_GET
+def workload(request):
+    rows, queue = selectors.team_workload(request.actor)
+    return render(request, "web/supervision/workload.html", {"rows": rows, "queue": queue})
+
+
+@supervisor_required
+@require_GET
+def response_times(request):
+    direction = "outbound" if request.GET.get("direction") == "outbound" else "inbound"
+    stats = selectors.response_times(request.actor, direction=direction)
+    status_items = [
+        (label, n, STATUS_CSS.get(code, "")) for code, label, n in stats.by_status if n or code != "draft"
+    ]
+    context = {
+        "stats": stats,
+        "direction": direction,
+        "status_chart": horizontal_bars(status_items, title=_("Referrals by status")),
+        "answer_chart": horizontal_bars(stats.buckets, title=_("Time to answer"), label_width=90),
+        "now": timezone.now(),
+    }
+    return render(request, "web/supervision/response_times.html", context)
+
+
+def _audit_filters(request) -> tuple[AuditFilterForm, dict]:
+    form = AuditFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    return form, filters
+
+
+@auditor_required
+@require_GET
+def audit_log(request):
+    """The institution's audit log, newest first, with filters; the CSV export takes the same filters."""
+    form, filters = _audit_filters(request)
+    events = selectors.audit_events_filtered(request.actor, filters).order_by("-sequence")
+    page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "action_labels": AUDIT_ACTION_LABELS,
+        "known_actions": sorted(AUDIT_ACTION_LABELS),
+    }
+    return render(request, "web/supervision/audit_log.html", context)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+CSV_COLUMNS = [
+    "sequence",
+    "at",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "actor_institution",
+    "action",
+    "object_type",
+    "object_id",
+    "case_id",
+    "outcome",
+    "ip",
+    "request_id",
+    "hash",
+]
+
+
+def _csv_safe(value: str) -> str:
+    """No spreadsheet formulas: a cell starting with = + - @ is prefixed with a quote."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+@auditor_required
+@require_GET
+def audit_export(request):
+    """The filtered log as CSV (oldest first); the export itself is recorded."""
+    actor = request.actor
+    _form, filters = _audit_filters(request)
+    events = selectors.audit_events_filtered(actor, filters).order_by("sequence")
+    safe = {k: (v.isoformat() if isinstance(v, datetime.date) else v) for k, v in filters.items() if v}
+    record(
+        actor=actor,
+        action="audit.exported",
+        object_type="audit",
+        institutions=[actor.institution],
+        detail={"filters": safe, "format": "csv"},
+    )
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(CSV_COLUMNS)
+        for event in events.iterator(chunk_size=500):
+            values = [event.sequence, event.at.astimezone(datetime.UTC).isoformat()]
+            values += [_csv_safe(str(getattr(event, name))) for name in CSV_COLUMNS[2:]]
+            yield writer.writerow(values)
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="audit-{actor.institution.code}-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
