@@ -24,6 +24,16 @@ class BarChart:
     label_width: int
     plot_width: int
     title: str
+    bar_height: int = 22
+
+    @property
+    def label_x(self) -> int:
+        """Where the labels end (they are right-aligned against the bars)."""
+        return max(self.label_width - 8, 0)
+
+    @property
+    def total(self) -> int:
+        return sum(bar.value for bar in self.bars)
 
 
 def horizontal_bars(
@@ -42,13 +52,13 @@ def horizontal_bars(
         label, value = item[0], item[1]
         css = item[2] if len(item) > 2 else ""
         y = index * (bar_height + gap)
-        width = round(plot_width * value / top) if value else 0
+        width = max(round(plot_width * value / top), 1) if value > 0 else 0
         bars.append(
             Bar(
                 label=label,
                 value=value,
                 y=y,
-                width=max(width, 1 if value else 0),
+                width=width,
                 text_y=y + bar_height - 6,
                 value_x=label_width + width + 6,
                 css=css,
@@ -62,4 +72,5 @@ def horizontal_bars(
         label_width=label_width,
         plot_width=plot_width,
         title=title,
+        bar_height=bar_height,
     )

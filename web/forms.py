@@ -90,7 +90,10 @@ class SubjectForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
     )
     email = forms.EmailField(
-        label=_("E-mail"), max_length=254, required=False, widget=forms.EmailInput(attrs={"autocomplete": "off"})
+        label=_("E-mail"),
+        max_length=254,
+        required=False,
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
     )
     current_location = forms.CharField(label=_("Current location"), max_length=200, required=False)
     protection_needs = forms.CharField(
@@ -236,7 +239,9 @@ class ReferralForm(forms.Form):
 
     def __init__(self, *args, institution: Institution, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["to_institution"].queryset = Institution.objects.exclude(pk=institution.pk).order_by("code")
+        self.fields["to_institution"].queryset = Institution.objects.exclude(pk=institution.pk).order_by(
+            "code"
+        )
         self.fields["to_institution"].label_from_instance = lambda i: f"{i.code} — {i.name}"
         if not self.is_bound:
             self.initial.setdefault(
@@ -277,9 +282,7 @@ class ActionForm(forms.Form):
 
 
 class NoteForm(forms.Form):
-    body = forms.CharField(
-        label=_("New note"), max_length=20000, widget=forms.Textarea(attrs={"rows": 3})
-    )
+    body = forms.CharField(label=_("New note"), max_length=20000, widget=forms.Textarea(attrs={"rows": 3}))
 
     def clean_body(self):
         value = _clean_text(self.cleaned_data["body"])
@@ -344,7 +347,9 @@ class AuditFilterForm(forms.Form):
         max_length=160,
         validators=[RegexValidator(r"^[\w.@+:\- ]+$", _("A username."))],
     )
-    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
     date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     object_id = forms.CharField(
         label=_("Object id"),

@@ -3,11 +3,15 @@ finish the TOTP step before anything else, and every page speaks the user's own 
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.http import urlencode
+
+logger = logging.getLogger(__name__)
 
 #: Served without a web session: the partner API authenticates itself, health and static are public.
 EXEMPT_PREFIXES = ("/api/", "/static/", "/healthz", "/i18n/")
@@ -57,3 +61,16 @@ class WebAccessMiddleware:
             nxt = request.get_full_path() if request.method == "GET" and path != settings.LOGIN_URL else "/"
             return redirect(f"{target}?{urlencode({'next': nxt})}")
         return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        """A missing or wrong encryption key: a clear 503 page, never ciphertext and never a 500.
+
+        The partner API answers the same condition with problem+json (config/problems.py)."""
+        from referrals.crypto import CryptoError
+
+        if request.path_info.startswith("/api/") or not isinstance(exception, CryptoError):
+            return None
+        logger.error("Personal data could not be decrypted (%s); check the keys.", type(exception).__name__)
+        response = render(request, "503_keys.html", status=503)
+        response["Retry-After"] = "300"
+        return response

@@ -80,6 +80,14 @@ AUDIT_ACTION_LABELS = {
 }
 
 
+NOTIFICATION_LABELS = {
+    "referral.requested": _("New referral for your institution"),
+    "referral.status_changed": _("A referral changed status"),
+    "referral.note_added": _("New note on a referral"),
+    "referral.overdue": _("A referral is overdue"),
+}
+
+
 def action_label(action: str) -> str:
     return str(ACTION_LABELS.get(action, action))
 

@@ -10,7 +10,7 @@ from django.utils.translation import ngettext
 
 from referrals.choices import DataCategory, Service, Status, Urgency
 
-from ..presentation import AUDIT_ACTION_LABELS, EVENT_LABELS
+from ..presentation import AUDIT_ACTION_LABELS, EVENT_LABELS, NOTIFICATION_LABELS
 
 register = template.Library()
 
@@ -43,6 +43,11 @@ def category_label(code: str) -> str:
 @register.filter
 def event_label(action: str) -> str:
     return str(EVENT_LABELS.get(action, action))
+
+
+@register.filter
+def notification_label(event_type: str) -> str:
+    return str(NOTIFICATION_LABELS.get(event_type, event_type))
 
 
 @register.filter

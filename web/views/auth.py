@@ -74,7 +74,10 @@ def otp_verify(request):
         token = form.cleaned_data["otp_token"]
         device = next((d for d in devices if d.verify_token(token)), None)
         services.record_otp(
-            user=user, ok=device is not None, ip=request.META.get("REMOTE_ADDR"), request_id=request.request_id
+            user=user,
+            ok=device is not None,
+            ip=request.META.get("REMOTE_ADDR"),
+            request_id=request.request_id,
         )
         if device is not None:
             otp_login(request, device)

@@ -1,4 +1,4 @@
-"""Institution admins' pages: staff and roles, API clients (token shown once), webhooks (secret shown once)."""
+"""Institution admins' pages: staff and roles, API clients (token shown once), webhooks (secret once)."""
 
 from __future__ import annotations
 
@@ -195,7 +195,9 @@ def webhook_new(request):
                 for error in errors:
                     form.add_error(target, error)
         else:
-            response = render(request, "web/manage/webhook_secret.html", {"endpoint": endpoint, "secret": secret})
+            response = render(
+                request, "web/manage/webhook_secret.html", {"endpoint": endpoint, "secret": secret}
+            )
             response["Cache-Control"] = "no-store"
             return response
     return render(request, "web/manage/webhook_form.html", {"form": form})

@@ -247,7 +247,9 @@ def referral_detail(request, referral_id):
         events = events.exclude(action="create")
     notes = []
     if personal:
-        notes = list(Note.objects.filter(referral=referral).select_related("author_institution", "author_user"))
+        notes = list(
+            Note.objects.filter(referral=referral).select_related("author_institution", "author_user")
+        )
         for note in notes:
             note.referral = referral  # one unwrapped data key for the whole page
     _record_referral_view(actor, referral, personal=personal, page="detail")
@@ -272,7 +274,9 @@ def referral_detail(request, referral_id):
         "events": list(events),
         "notes": notes,
         "buttons": _action_buttons(actor, referral, side) if can_write else [],
-        "note_form": NoteForm() if personal and can_write and referral.status != Status.ENTERED_IN_ERROR else None,
+        "note_form": NoteForm()
+        if personal and can_write and referral.status != Status.ENTERED_IN_ERROR
+        else None,
         "withdraw_form": WithdrawConsentForm()
         if can_write and side == Side.SENDER and referral.consent.withdrawn_at is None
         else None,
@@ -349,9 +353,13 @@ def consent_withdraw(request, referral_id):
         messages.error(request, _("A reason is required for this action."))
     else:
         try:
-            services.consent_withdraw(actor=actor, referral_id=referral.pk, reason=form.cleaned_data["reason"])
+            services.consent_withdraw(
+                actor=actor, referral_id=referral.pk, reason=form.cleaned_data["reason"]
+            )
         except ProblemError as exc:
             report_problem(request, exc)
         else:
-            messages.success(request, _("Consent withdrawn: the receiving institution no longer sees the data."))
+            messages.success(
+                request, _("Consent withdrawn: the receiving institution no longer sees the data.")
+            )
     return redirect("web:referral-detail", referral_id=referral.pk)

@@ -6,12 +6,13 @@ import csv
 import datetime
 
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from audit.models import AuditEvent
 from audit.recorder import record
 
 from .. import selectors
@@ -61,10 +62,12 @@ def response_times(request):
     return render(request, "web/supervision/response_times.html", context)
 
 
-def _audit_filters(request) -> tuple[AuditFilterForm, dict]:
+def _audit_filters(request) -> tuple[AuditFilterForm, dict | None]:
+    """The form and its filters; ``None`` when a filter is invalid (never the unfiltered log instead)."""
     form = AuditFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
-    return form, filters
+    if not form.is_bound:
+        return form, {}
+    return form, (form.cleaned_data if form.is_valid() else None)
 
 
 @auditor_required
@@ -72,7 +75,10 @@ def _audit_filters(request) -> tuple[AuditFilterForm, dict]:
 def audit_log(request):
     """The institution's audit log, newest first, with filters; the CSV export takes the same filters."""
     form, filters = _audit_filters(request)
-    events = selectors.audit_events_filtered(request.actor, filters).order_by("-sequence")
+    if filters is None:
+        events = AuditEvent.objects.none()
+    else:
+        events = selectors.audit_events_filtered(request.actor, filters).order_by("-sequence")
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -81,7 +87,7 @@ def audit_log(request):
         "page": page,
         "query": query.urlencode(),
         "action_labels": AUDIT_ACTION_LABELS,
-        "known_actions": sorted(AUDIT_ACTION_LABELS),
+        "known_actions": sorted(set(AUDIT_ACTION_LABELS) | set(selectors.audit_actions(request.actor))),
     }
     return render(request, "web/supervision/audit_log.html", context)
 
@@ -109,9 +115,13 @@ CSV_COLUMNS = [
 ]
 
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
 def _csv_safe(value: str) -> str:
-    """No spreadsheet formulas: a cell starting with = + - @ is prefixed with a quote."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+    """No spreadsheet formulas: a cell starting with = + - @ (or a tab or line break, or their full-width
+    forms) is prefixed with a quote, so that a spreadsheet shows it as text."""
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
 
 
 @auditor_required
@@ -120,6 +130,10 @@ def audit_export(request):
     """The filtered log as CSV (oldest first); the export itself is recorded."""
     actor = request.actor
     _form, filters = _audit_filters(request)
+    if filters is None:
+        return HttpResponseBadRequest(
+            _("Correct the filters of the audit log first."), content_type="text/plain"
+        )
     events = selectors.audit_events_filtered(actor, filters).order_by("sequence")
     safe = {k: (v.isoformat() if isinstance(v, datetime.date) else v) for k, v in filters.items() if v}
     record(
