@@ -105,7 +105,7 @@ def staff_user_reset_second_factor(*, actor: Actor, user: User) -> int:
 
 @transaction.atomic
 def totp_enrolment_device(*, user: User) -> TOTPDevice:
-    """The unconfirmed device of a first enrolment (the same one until confirmed, so a reload keeps the QR)."""
+    """The unconfirmed device of a first enrolment (the same one until confirmed: a reload keeps the QR)."""
     device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("id").first()
     if device is None:
         device = TOTPDevice.objects.create(user=user, name="app", confirmed=False)

@@ -13,8 +13,8 @@ from django.test import Client
 
 from accounts.choices import Role
 from audit.models import AuditEvent
-from referrals.models import Case, Referral
 from referrals.choices import Status
+from referrals.models import Case, Referral
 
 PERSON = {
     "given_name": "Ana Demo",
