@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect, render
 from django.utils import translation
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,11 @@ class WebAccessMiddleware:
             target = settings.OTP_VERIFY_URL if has_confirmed_device(user) else settings.OTP_SETUP_URL
             nxt = request.get_full_path() if request.method == "GET" and path != settings.LOGIN_URL else "/"
             return redirect(f"{target}?{urlencode({'next': nxt})}")
-        return self.get_response(request)
+        response = self.get_response(request)
+        if not response.has_header("Cache-Control"):
+            # Signed-in pages may show personal data: never kept by a browser or a proxy.
+            add_never_cache_headers(response)
+        return response
 
     def process_exception(self, request, exception):
         """A missing or wrong encryption key: a clear 503 page, never ciphertext and never a 500.
