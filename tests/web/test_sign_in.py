@@ -175,3 +175,21 @@ def test_security_headers_on_pages(person):
     assert response["X-Frame-Options"] == "DENY"
     # Signed-in pages are never kept by the browser or a proxy (shared computers at reception points).
     assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+
+
+def test_demo_otp_code_signs_a_supervisor_in_and_is_refused_in_production(person):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+    from django.test import override_settings
+
+    person(Role.SUPERVISOR, username="sup.demo")
+    out = StringIO()
+    call_command("demo_otp_code", "sup.demo", stdout=out)
+    code = out.getvalue().strip()
+    assert re.fullmatch(r"\d{6}", code)
+    client = Client()
+    sign_in(client, "sup.demo")
+    assert client.post(settings.OTP_VERIFY_URL, {"otp_token": code})["Location"] == "/"
+    with override_settings(IS_PRODUCTION=True), pytest.raises(CommandError):
+        call_command("demo_otp_code", "sup.demo", stdout=StringIO())

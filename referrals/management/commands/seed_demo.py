@@ -149,3 +149,8 @@ class Command(BaseCommand):
         for code, username, role in USERS:
             if User.objects.filter(username=username).exists():
                 self.stdout.write(f"  {code:4} {role:11} {username}")
+        self.stdout.write(
+            "Supervisors and admins also need a second factor: scan the QR code shown at their first "
+            "sign-in with an authenticator app, or (demo only) print the current code with "
+            "`.venv/bin/python manage.py demo_otp_code iom.supervisor`."
+        )
