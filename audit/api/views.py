@@ -10,7 +10,6 @@ import uuid
 
 from django.http import StreamingHttpResponse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, renderers
@@ -21,6 +20,7 @@ from accounts.choices import Scope
 from accounts.permissions import HasScope
 from config.pagination import CursorPagination
 from config.problems import ProblemError
+from config.query import parse_aware_datetime
 
 from ..recorder import record
 from ..selectors import events_visible_to
@@ -82,13 +82,7 @@ def parse_filters(params) -> dict:
             raise _invalid("action", "An action code such as referral.viewed.")
         lookups["action"] = value
     if "since" in params:
-        raw = params["since"].replace(" ", "+")
-        try:
-            since = parse_datetime(raw) if len(raw) < 40 else None
-            # Compared in UTC: any offset Python accepts, the database accepts once converted.
-            since = since.astimezone(datetime.UTC) if since is not None and since.tzinfo else None
-        except (ValueError, OverflowError):  # e.g. an offset of +99:00
-            since = None
+        since = parse_aware_datetime(params["since"])
         if since is None:
             raise _invalid("since", "An RFC 3339 date-time with a time zone.")
         lookups["at__gte"] = since

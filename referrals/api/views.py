@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
-
 from django.db import transaction
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -19,6 +16,7 @@ from accounts.models import Institution
 from accounts.permissions import HasScope, IsActor
 from audit.recorder import record
 from config.pagination import CursorPagination, OldestFirstCursorPagination
+from config.query import parse_aware_datetime
 
 from .. import selectors, services
 from ..choices import Side, Status
@@ -237,16 +235,7 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
                 raise InvalidInput({"status": ["Unknown status: " + ", ".join(v[:40] for v in bad[:5])]})
             queryset = queryset.filter(status__in=wanted)
         if params.get("updated_since"):
-            since = (
-                parse_datetime(params["updated_since"].replace(" ", "+"))
-                if len(params["updated_since"]) < 40
-                else None
-            )
-            try:
-                # Compared in UTC: any offset Python accepts, the database accepts once converted.
-                since = since.astimezone(datetime.UTC) if since is not None and since.tzinfo else None
-            except OverflowError:
-                since = None
+            since = parse_aware_datetime(params["updated_since"])
             if since is None:
                 raise InvalidInput({"updated_since": ["An RFC 3339 date-time with a time zone."]})
             queryset = queryset.filter(updated_at__gte=since)

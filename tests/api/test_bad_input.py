@@ -5,11 +5,12 @@ Unicode is data: stored and returned verbatim, never interpreted."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
 
 import pytest
+from rest_framework import serializers
 
+from referrals.api.serializers import InstitutionCodeField
 from referrals.models import Case, Note, Referral
 
 from .helpers import API, assert_problem, case_body, referral_body
@@ -323,16 +324,33 @@ def test_nul_bytes_are_400(sender_api, receiver_api, accepted, case_id):
     assert _counts() == before
 
 
-@pytest.mark.xfail(
-    os.environ.get("DATABASE_URL", "").startswith("postgres"),
-    strict=True,
-    reason="PostgreSQL refuses NUL in the institution lookup → 500 — fix needed in "
-    "referrals/api/serializers.py "
-    "ReferralInput.to_institution (check the code format ^[A-Z0-9_]{2,16}$ before the lookup)",
-)
 def test_nul_in_an_institution_code_is_400(sender_api, case_id):
+    """SQLite and PostgreSQL alike: the format is checked before the lookup (PostgreSQL refuses NUL)."""
+    before = _counts()
     response = sender_api.post(REFERRALS, _referral_with(case_id, to_institution="DP\x00"), format="json")
     assert_problem(response, 400, "validation-error", errors={"to_institution"})
+    assert _counts() == before
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["DP\x00", "\x00", "dp", "D", "X" * 17, "DP ", "DP\n", "D-P", "\ud800DP", 12, None, ["DP"], {"a": 1}],
+)
+def test_a_malformed_institution_code_is_refused_without_a_query(code, db, django_assert_num_queries):
+    """The format ^[A-Z0-9_]{2,16}$ is checked before any database lookup, with a message echoing nothing."""
+    field = InstitutionCodeField()
+    with django_assert_num_queries(0), pytest.raises(serializers.ValidationError) as caught:
+        field.run_validation(code)
+    message = str(caught.value.detail[0])
+    assert ("?" in message or code is None) and "\x00" not in message and "\ud800" not in message
+
+
+def test_a_well_formed_unknown_institution_code_is_looked_up(django_assert_num_queries, iom):
+    field = InstitutionCodeField()
+    with django_assert_num_queries(1), pytest.raises(serializers.ValidationError):
+        field.run_validation("NOPE")
+    with django_assert_num_queries(1):
+        assert field.run_validation("IOM") == iom
 
 
 def test_an_oversized_body_is_413(sender_api):
@@ -388,6 +406,12 @@ BAD_QUERIES = [
     ("updated_since=yesterday", {"updated_since"}),
     ("updated_since=2026-11-27T10:00:00", {"updated_since"}),  # no time zone
     ("updated_since=" + "9" * 500, {"updated_since"}),
+    # Offsets beyond ±24 h: parse_datetime raises ValueError (was a 500), escaped or sent as a space.
+    ("updated_since=2026-01-01T00:00:00%2B99:00", {"updated_since"}),
+    ("updated_since=2026-01-01T00:00:00+99:00", {"updated_since"}),
+    ("updated_since=2026-01-01T00:00:00-24:00", {"updated_since"}),
+    ("updated_since=9999-12-31T23:59:59-23:59", {"updated_since"}),  # beyond year 9999 in UTC
+    ("updated_since=2026-02-30T00:00:00Z", {"updated_since"}),
     ("ordering=-id", {"ordering"}),
     ("ordering=reason", {"ordering"}),
 ]
