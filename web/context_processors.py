@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from django.utils.functional import SimpleLazyObject
-
 from accounts.choices import Role
 
 from .middleware import second_factor_pending
@@ -20,6 +18,20 @@ def unread_notifications(user) -> int:
     return unread_count(user)
 
 
+class Navigation(dict):
+    """The header's data; the unread count is queried once, and only by a page that shows it."""
+
+    def __init__(self, user, **values):
+        super().__init__(**values)
+        self._user = user
+
+    def __missing__(self, key):
+        if key != "unread":
+            raise KeyError(key)
+        self[key] = unread_notifications(self._user)
+        return self[key]
+
+
 def navigation(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or second_factor_pending(user):
@@ -27,14 +39,14 @@ def navigation(request) -> dict:
     role = getattr(user, "role", "")
     has_institution = bool(getattr(user, "institution_id", None))
     return {
-        "nav": {
-            "is_caseworker": has_institution and role == Role.CASEWORKER,
-            "is_supervisor": has_institution and role == Role.SUPERVISOR,
-            "is_admin": has_institution and role == Role.ADMIN,
-            "can_refer": has_institution and role in (Role.CASEWORKER, Role.SUPERVISOR),
-            "can_audit": has_institution and role in (Role.SUPERVISOR, Role.ADMIN),
-            "institution": user.institution if has_institution else None,
-            "is_superuser": user.is_superuser,
-            "unread": SimpleLazyObject(lambda: unread_notifications(user)),
-        }
+        "nav": Navigation(
+            user,
+            is_caseworker=has_institution and role == Role.CASEWORKER,
+            is_supervisor=has_institution and role == Role.SUPERVISOR,
+            is_admin=has_institution and role == Role.ADMIN,
+            can_refer=has_institution and role in (Role.CASEWORKER, Role.SUPERVISOR),
+            can_audit=has_institution and role in (Role.SUPERVISOR, Role.ADMIN),
+            institution=user.institution if has_institution else None,
+            is_superuser=user.is_superuser,
+        )
     }

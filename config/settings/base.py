@@ -149,7 +149,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
-STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Embedded and development runs serve static files straight from the source folders (no collectstatic).
+WHITENOISE_USE_FINDERS = not IS_PRODUCTION
 
 # Guardian: direct foreign-key permission models; no anonymous user row.
 GUARDIAN_ANONYMOUS_USER_NAME = None
