@@ -112,7 +112,9 @@ def _display(name: str, value) -> str:
 
 def subject_rows(subject: dict) -> list[dict]:
     """``[{"name", "label", "value"}]`` in the order of the data categories (for a ``<dl>``)."""
+    order = list(SUBJECT_LABELS)
+    names = sorted(subject, key=lambda n: order.index(n) if n in order else len(order))
     return [
-        {"name": name, "label": SUBJECT_LABELS.get(name, name), "value": _display(name, value)}
-        for name, value in subject.items()
+        {"name": name, "label": SUBJECT_LABELS.get(name, name), "value": _display(name, subject[name])}
+        for name in names
     ]
