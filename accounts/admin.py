@@ -1,0 +1,200 @@
+"""The Django admin: for superusers only (staff who are not superusers are refused), and never personal data.
+
+Institutions' day-to-day administration (staff, API clients, webhooks) is in the web UI, where every change is
+audited; the Django admin is the operators' view of the installation: institutions, accounts, API clients
+(metadata only: a token is shown once, at creation in the web UI) and the TOTP devices (no keys, no QR codes).
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from .models import ApiClient, Institution, User
+
+# --- the site: superusers only ----------------------------------------------------------------------
+
+
+def superuser_only(request) -> bool:
+    """Active superusers who finished the second sign-in step (the web middleware enforces it too)."""
+    user = request.user
+    if not (user.is_active and user.is_staff and user.is_superuser):
+        return False
+    is_verified = getattr(user, "is_verified", None)
+    return bool(is_verified is not None and is_verified())
+
+
+def _refusing_admin_view(original):
+    """Wrap ``AdminSite.admin_view``: a signed-in user who is not a superuser gets a 403, not a login form."""
+
+    def admin_view(view, cacheable=False):
+        inner = original(view, cacheable)
+
+        @wraps(view)
+        def refuse_others(request, *args, **kwargs):
+            if request.user.is_authenticated and not superuser_only(request):
+                raise PermissionDenied
+            return inner(request, *args, **kwargs)
+
+        return refuse_others
+
+    return admin_view
+
+
+def _login(request, extra_context=None):
+    """The admin has no sign-in form of its own: the web sign-in (password, then TOTP) is the only one."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.GET.get("next") or "/admin/", settings.LOGIN_URL)
+    if superuser_only(request):
+        return redirect("admin:index")
+    raise PermissionDenied
+
+
+site = admin.site
+site.has_permission = superuser_only
+site.admin_view = _refusing_admin_view(site.admin_view)
+site.login = _login
+site.site_header = _("Referral case manager: operators")
+site.site_title = _("Operators")
+site.index_title = _("Installation")
+site.enable_nav_sidebar = False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Lists and detail pages only: writes go through the services (audited, encrypted)."""
+
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- institutions and their staff ---------------------------------------------------------------------
+
+
+@admin.register(Institution)
+class InstitutionAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "require_2fa_for_caseworkers", "created_at"]
+    search_fields = ["code", "name"]
+    fields = ["code", "name", "require_2fa_for_caseworkers", "created_at"]
+    readonly_fields = ["created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The code is in every reference, audit event and permission group name: fixed once created.
+        return [*self.readonly_fields, "code"] if obj is not None else self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(User)
+class StaffUserAdmin(UserAdmin):
+    """Staff accounts (staff identifiers only; migrants are never users)."""
+
+    list_display = ["username", "institution", "role", "is_active", "is_superuser", "last_login"]
+    list_filter = ["institution", "role", "is_active", "is_superuser"]
+    search_fields = ["username"]
+    ordering = ["username"]
+    readonly_fields = ["last_login", "date_joined"]
+    filter_horizontal = ()
+    fieldsets = [
+        (None, {"fields": ["username", "password"]}),
+        (_("Institution"), {"fields": ["institution", "role", "language", "email"]}),
+        (_("Access"), {"fields": ["is_active", "is_staff", "is_superuser"]}),
+        (_("Dates"), {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [
+        (
+            None,
+            {
+                "classes": ["wide"],
+                "fields": ["username", "institution", "role", "password1", "password2"],
+            },
+        )
+    ]
+
+    def has_delete_permission(self, request, obj=None):
+        # Deactivate instead: cases, referrals and the audit log keep pointing at the account.
+        return False
+
+
+@admin.register(ApiClient)
+class ApiClientAdmin(ReadOnlyAdmin):
+    """Metadata of partner systems' clients; created in the web UI (the token is shown there, once)."""
+
+    list_display = [
+        "name",
+        "institution",
+        "token_prefix",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    ]
+    list_filter = ["institution"]
+    search_fields = ["name", "token_prefix"]
+    fields = ["id", "name", "institution", "scopes", "token_prefix", "created_at", "expires_at", "revoked_at"]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    @admin.action(description=_("Revoke the selected API clients"))
+    def revoke(self, request, queryset):
+        from audit.recorder import record
+
+        count = 0
+        for client in queryset.filter(revoked_at__isnull=True).select_related("institution"):
+            client.revoked_at = timezone.now()
+            client.save(update_fields=["revoked_at"])
+            record(
+                action="api_client.revoked",
+                actor_type="user",
+                actor_id=str(request.user.pk),
+                actor_label=request.user.username,
+                object_type="api_client",
+                object_id=client.pk,
+                institutions=[client.institution],
+                detail={"via": "django-admin"},
+            )
+            count += 1
+        messages.success(request, _("%(count)d API client(s) revoked.") % {"count": count})
+
+
+# --- second-factor devices: list and remove, never the keys ----------------------------------------
+
+
+class DeviceAdmin(admin.ModelAdmin):
+    """A lost phone: delete the device and the user enrols a new one at the next sign-in."""
+
+    list_display = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    list_filter = ["confirmed"]
+    search_fields = ["user__username"]
+    fields = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+for _model in (TOTPDevice, StaticDevice):
+    if site.is_registered(_model):
+        site.unregister(_model)
+    site.register(_model, DeviceAdmin)

@@ -1,0 +1,229 @@
+"""The Django admin: superusers only (with their second factor); no personal data on any page; the audit
+log read-only; secrets (TOTP keys, webhook secrets, token hashes) never shown."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.actor import actor_for_user
+from accounts.choices import Role
+from audit.models import AuditEvent
+from notifications.services import webhook_create
+from referrals import services
+from referrals.fields import EncryptedField
+from referrals.models import Consent, Note, Subject
+
+from .conftest import confirmed_device
+
+MARK = "Zyxqwert"  # in every encrypted value below: it must appear on no admin page
+SUBJECT = {
+    "given_name": f"{MARK} Wilfrida",
+    "family_name": f"{MARK}-Apellido",
+    "date_of_birth": None,
+    "sex": "female",
+    "nationality": "VEN",
+    "languages": ["es"],
+    "document_type": "passport",
+    "document_number": f"{MARK}998877",
+    "phone": "+507 6999-4242",
+    "email": f"{MARK.lower()}@example.org",
+    "current_location": f"Albergue {MARK}",
+    "protection_needs": f"Necesidad {MARK}",
+    "is_minor": False,
+}
+ENCRYPTED_TEXTS = [
+    MARK,
+    MARK.lower(),
+    "6999-4242",
+    "998877",
+]
+
+
+def consent(details: str = "") -> dict:
+    return {
+        "given": True,
+        "given_by": "self",
+        "method": "verbal",
+        "obtained_at": timezone.now(),
+        "data_categories": ["identity", "contact", "protection"],
+        "details": details,
+    }
+
+
+@pytest.fixture
+def sensitive(iom, dp, iom_caseworker, dp_caseworker, settings):
+    """Cases and referrals whose every encrypted field carries MARK, in every state that fills one."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    sender, receiver = actor_for_user(iom_caseworker), actor_for_user(dp_caseworker)
+    case = services.case_create(actor=sender, subject=SUBJECT, summary=f"Resumen {MARK}")
+
+    def refer(reason):
+        referral = services.referral_create(
+            actor=sender,
+            case=case,
+            to_institution=dp,
+            services=["legal_assistance"],
+            urgency="urgent",
+            reason=f"{reason} {MARK}",
+            consent=consent(f"Detalles {MARK}"),
+        )
+        services.referral_transition(actor=sender, referral_id=referral.pk, action="send")
+        return referral
+
+    done = refer("Motivo")
+    for action in ("receive", "accept", "start"):
+        services.referral_transition(actor=receiver, referral_id=done.pk, action=action, assign_to_actor=True)
+    services.note_create(actor=receiver, referral_id=done.pk, body=f"Nota {MARK}")
+    services.note_create(actor=sender, referral_id=done.pk, body=f"Respuesta {MARK}")
+    services.referral_transition(
+        actor=receiver, referral_id=done.pk, action="complete", outcome=f"Fin {MARK}"
+    )
+    rejected = refer("Otro motivo")
+    services.referral_transition(
+        actor=receiver, referral_id=rejected.pk, action="reject", reason=f"Rechazo {MARK}"
+    )
+    withdrawn = refer("Tercer motivo")
+    services.consent_withdraw(actor=sender, referral_id=withdrawn.pk, reason=f"Retiro {MARK}")
+    endpoint, secret = webhook_create(
+        institution=iom, url="https://hooks.example.org/x", events=["referral.requested"]
+    )
+    return {"case": case, "referrals": [done, rejected, withdrawn], "webhook_secret": secret}
+
+
+def admin_urls_of_every_registered_model() -> list[tuple[str, object]]:
+    """(changelist URL, ModelAdmin) for every model of the admin site."""
+    urls = []
+    for model, model_admin in admin.site._registry.items():
+        opts = model._meta
+        urls.append((reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"), model_admin))
+    return urls
+
+
+def test_no_admin_lists_shows_or_searches_an_encrypted_field():
+    assert Subject not in admin.site._registry
+    assert Note not in admin.site._registry
+    assert Consent not in admin.site._registry
+    for model, model_admin in admin.site._registry.items():
+        encrypted = {f.name for f in model._meta.get_fields() if isinstance(f, EncryptedField)}
+        named = (
+            set(model_admin.list_display) | set(model_admin.readonly_fields) | set(model_admin.list_filter)
+        )
+        named |= {s.lstrip("=^@") for s in model_admin.search_fields}
+        named |= set(model_admin.fields or [])
+        for _name, options in model_admin.fieldsets or []:
+            named |= set(options.get("fields", []))
+        assert not (encrypted & named), (model, encrypted & named)
+        if encrypted:
+            assert model_admin.fields, f"{model.__name__} must list its fields explicitly"
+
+
+def test_superuser_sees_every_list_and_page_without_personal_data(sensitive, superuser, superuser_client):
+    device = confirmed_device(superuser)
+    assert superuser_client.get("/admin/").status_code == 200
+    pages = 0
+    for changelist, model_admin in admin_urls_of_every_registered_model():
+        response = superuser_client.get(changelist)
+        assert response.status_code == 200, changelist
+        bodies = [response.content.decode()]
+        if model_admin.search_fields:  # the encrypted values are not searchable (the page echoes the query)
+            searched = superuser_client.get(changelist, {"q": MARK})
+            assert searched.status_code == 200
+            assert searched.context["cl"].result_count == 0, changelist
+        opts = model_admin.model._meta
+        for obj in model_admin.model._default_manager.all()[:5]:
+            page = superuser_client.get(
+                reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+            )
+            assert page.status_code == 200, (changelist, obj.pk)
+            bodies.append(page.content.decode())
+        for body in bodies:
+            for text in ENCRYPTED_TEXTS:
+                assert text not in body, (changelist, text)
+            assert sensitive["webhook_secret"] not in body
+            assert device.key not in body
+        pages += len(bodies)
+    assert pages > 30
+    # The lists did show the non-personal facts.
+    referrals = superuser_client.get("/admin/referrals/referral/").content.decode()
+    for referral in sensitive["referrals"]:
+        assert referral.reference in referrals
+    assert sensitive["case"].reference in superuser_client.get("/admin/referrals/case/").content.decode()
+
+
+def test_the_audit_log_is_read_only_in_the_admin(sensitive, superuser_client):
+    event = AuditEvent.objects.order_by("sequence").first()
+    base = "/admin/audit/auditevent/"
+    page = superuser_client.get(f"{base}{event.pk}/change/")
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    assert superuser_client.get(f"{base}add/").status_code == 403
+    assert superuser_client.post(f"{base}add/", {"action": "x.y"}).status_code == 403
+    assert superuser_client.post(f"{base}{event.pk}/change/", {"action": "x.y"}).status_code == 403
+    assert superuser_client.post(f"{base}{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert superuser_client.post(
+        base, {"action": "delete_selected", "_selected_action": [str(event.pk)], "post": "yes"}
+    ).status_code in (200, 302)
+    assert AuditEvent.objects.filter(pk=event.pk, action=event.action).exists()
+
+
+def test_cases_and_referrals_cannot_be_edited_in_the_admin(sensitive, superuser_client):
+    case = sensitive["case"]
+    assert superuser_client.get("/admin/referrals/case/add/").status_code == 403
+    page = superuser_client.get(f"/admin/referrals/case/{case.pk}/change/").content.decode()
+    assert 'name="_save"' not in page
+    assert (
+        superuser_client.post(f"/admin/referrals/case/{case.pk}/delete/", {"post": "yes"}).status_code == 403
+    )
+
+
+@pytest.mark.parametrize("role", [Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN])
+def test_staff_who_are_not_superusers_are_refused(iom, make_user, web_client, role):
+    user = make_user(iom, role, username=f"staff.{role}", is_staff=True)
+    client = web_client(user)
+    for url in ("/admin/", "/admin/referrals/case/", "/admin/audit/auditevent/", "/admin/login/"):
+        response = client.get(url)
+        assert response.status_code == 403, (url, response.status_code)
+
+
+def test_superuser_without_the_second_factor_goes_to_the_totp_step(superuser):
+    confirmed_device(superuser)
+    client = Client()
+    client.force_login(superuser)
+    response = client.get("/admin/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/otp/")
+
+
+def test_anonymous_visitors_go_to_the_web_sign_in(db):
+    for url in ("/admin/", "/admin/login/"):
+        response = Client().get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_superuser_through_the_real_sign_in(superuser, web_sign_in):
+    client = web_sign_in(superuser)
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/login/")["Location"] == "/admin/"
+
+
+def test_superuser_without_an_institution_is_sent_to_the_admin(superuser_client):
+    response = superuser_client.get("/supervision/workload/")
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+
+
+def test_api_clients_are_revoked_from_the_admin_with_an_audit_event(iom, make_token, superuser_client):
+    from accounts.models import ApiClient
+
+    make_token(iom)
+    client = ApiClient.objects.get()
+    response = superuser_client.post(
+        "/admin/accounts/apiclient/", {"action": "revoke", "_selected_action": [str(client.pk)]}
+    )
+    assert response.status_code == 302
+    client.refresh_from_db()
+    assert client.revoked_at is not None
+    event = AuditEvent.objects.get(action="api_client.revoked")
+    assert event.actor_label == "root.operator" and event.institutions == ",IOM,"
