@@ -11,6 +11,7 @@ from django.db.models.signals import post_migrate
 from accounts.actor import Actor
 
 from .choices import Side, Status
+from .errors import NotVisible
 from .models import (
     Case,
     CaseGroupObjectPermission,
@@ -135,29 +136,54 @@ def can_see_personal(actor: Actor, referral: Referral) -> bool:
     return cache[key]
 
 
-def get_case(actor: Actor, case_id) -> Case:
-    from .errors import NotVisible
+def _deny(actor: Actor, object_type: str, object_id, *, institutions=(), case_id="") -> NotVisible:
+    """Record ``access.denied`` for an object the actor asked for but may not see; returns the 404 to raise.
 
+    Recorded alike for an object that does not exist, with the same action, ids and detail: the event
+    the actor's own institution reads (it is the actor's) must not tell the two apart. Only when the
+    object exists are its institutions (and its case, for the data subject's access log) added, so that
+    they see the attempt. Inside a transaction that then rolls back (a service's locked re-read) the
+    event goes with it: the API views and web pages check visibility first, outside any transaction.
+    """
+    from audit.recorder import record
+
+    record(
+        actor=actor,
+        action="access.denied",
+        object_type=object_type,
+        object_id=str(object_id)[:64],
+        case_id=case_id,
+        institutions=institutions,
+        outcome="denied",
+        detail={"cause": "not-visible"},
+    )
+    return NotVisible()
+
+
+def get_case(actor: Actor, case_id) -> Case:
+    """The case if the actor may see it; else ``access.denied`` is recorded and ``NotVisible`` raised."""
     case = cases_visible_to(actor).select_related("institution", "subject").filter(pk=case_id).first()
     if case is None:
-        raise NotVisible()
+        owner = Case.objects.filter(pk=case_id).values_list("pk", "institution__code").first()
+        if owner is None:
+            raise _deny(actor, "case", case_id)
+        raise _deny(actor, "case", case_id, institutions=[owner[1]], case_id=owner[0])
     return case
 
 
 def get_referral(actor: Actor, referral_id, *, for_update: bool = False) -> Referral:
-    """The referral if the actor may see it (else ``NotVisible``, the same 404 as a missing one).
+    """The referral if the actor may see it (else ``NotVisible``, the same 404 as a missing one, after
+    recording ``access.denied``).
 
     Same rule as ``referrals_visible_to``, in two small queries: the row (with what its representation
     needs), then the actor's grants on it — cheaper than compiling the two-sided permission filter.
     """
-    from .errors import NotVisible
-
     if for_update:
         # Lock the row itself (no joins in a FOR UPDATE) before reading it; visibility is checked below,
         # and a caller that gets NotVisible rolls back, releasing the lock.
         locked = Referral.objects.select_for_update().filter(pk=referral_id).order_by().values_list("pk")
         if not list(locked[:1]):
-            raise NotVisible()
+            raise _deny(actor, "referral", referral_id)
     found = list(
         Referral.objects.select_related(
             "case", "case__subject", "from_institution", "to_institution", "consent", "assignee"
@@ -166,7 +192,7 @@ def get_referral(actor: Actor, referral_id, *, for_update: bool = False) -> Refe
         .order_by()[:1]
     )
     if not found:
-        raise NotVisible()
+        raise _deny(actor, "referral", referral_id)
     referral = found[0]
     institution_id = actor.institution.pk
     if referral.from_institution_id == institution_id:
@@ -181,7 +207,12 @@ def get_referral(actor: Actor, referral_id, *, for_update: bool = False) -> Refe
     else:
         visible = False
     if not visible:
-        raise NotVisible()
+        # The institutions the referral concerns: the receiver only once it was sent (a draft is the
+        # sender's alone, as for every other event).
+        parties = [referral.from_institution]
+        if referral.sent_at is not None:
+            parties.append(referral.to_institution)
+        raise _deny(actor, "referral", referral.pk, institutions=parties, case_id=referral.case_id)
     return referral
 
 
