@@ -40,6 +40,15 @@ class InvalidTransition(ProblemError):
         )
 
 
+class CaseErased(ProblemError):
+    """The case's subject was erased (crypto-shredded): nothing may be written about the person again."""
+
+    def __init__(self):
+        super().__init__(
+            "case-erased", 409, "The subject of this case was erased; it can no longer be changed."
+        )
+
+
 class ConsentRequired(ProblemError):
     def __init__(self):
         super().__init__("consent-required", 409, "The referral has no given, active consent.")

@@ -18,6 +18,7 @@ from notifications.outbox import emit
 from . import crypto, permissions
 from .choices import REVOKING_STATUSES, TERMINAL_STATUSES, Side, Status, Urgency
 from .errors import (
+    CaseErased,
     ConsentRequired,
     Forbidden,
     InvalidTransition,
@@ -103,10 +104,12 @@ def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
 
 @transaction.atomic
 def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summary: str | None = None) -> Case:
-    """Change the subject's data or the summary (the owner institution only)."""
+    """Change the subject's data or the summary (the owner institution only; never once erased)."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
     _require_case_access(actor, case)
     case = Case.objects.select_for_update().get(pk=case.pk)
+    if case.is_erased:
+        raise CaseErased()
     changed = []
     if subject:
         person = Subject.objects.select_related("case").get(case=case)
@@ -178,7 +181,7 @@ def referral_create(
 
         raise InvalidInput({"to_institution": ["A referral must go to another institution."]})
     if case.is_erased:
-        raise Forbidden("The subject of this case was erased.")
+        raise CaseErased()
     now = timezone.now()
     referral = Referral(
         reference=_next_reference(actor.institution, "ref"),
@@ -338,11 +341,14 @@ def _parties(referral: Referral) -> list[Institution]:
 
 @transaction.atomic
 def note_create(*, actor: Actor, referral_id, body: str) -> Note:
-    """A note between the two institutions, while the receiver has access."""
+    """A note between the two institutions, while the receiver has access and the case is not erased."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
     referral = get_referral(actor, referral_id, for_update=True)
     if side_of(actor, referral) == Side.RECEIVER and not receiver_sees_personal(actor, referral):
         raise Forbidden("Your institution no longer has access to this referral's notes.")
+    if referral.case.is_erased:
+        # Refused rather than stored empty: a note is nothing but its text, which can no longer be kept.
+        raise CaseErased()
     if side_of(actor, referral) == Side.SENDER and referral.status == Status.ENTERED_IN_ERROR:
         raise InvalidTransition("note", referral.status)
     note = Note(

@@ -26,7 +26,7 @@ DESCRIPTIONS = {
     "404": "Not found, or not visible to the caller (not-found).",
     "405": "Method not allowed.",
     "406": "Not acceptable: the API speaks JSON.",
-    "409": "Not allowed in the current status (invalid-transition, consent-required) or "
+    "409": "Not allowed in the current status (invalid-transition, consent-required, case-erased) or "
     "idempotency-key-in-flight.",
     "412": "If-Match does not match the referral's ETag (precondition-failed).",
     "413": "The request body exceeds 1 MiB (payload-too-large).",
