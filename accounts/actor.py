@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+
+from django.contrib.auth.models import Group
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 from .choices import GroupKind, Role, Scope
 from .models import ApiClient, Institution, User
@@ -63,13 +67,56 @@ def actor_for_user(user: User, *, request_id: str = "", ip: str | None = None) -
     )
 
 
+#: How long a process trusts its remembered service-group id (bounds staleness after another process
+#: deleted and re-created a group; within this process every change clears the cache at once).
+SERVICE_GROUP_TTL_SECONDS = 300.0
+
+#: ``(institution id, code) → (service group id, expiry on the monotonic clock)``, per process.
+_service_group_ids: dict[tuple[int, str], tuple[int, float]] = {}
+
+
+def service_group_id(institution: Institution) -> int:
+    """The id of the institution's service group (API clients act through it), remembered per process.
+
+    Saves a ``get_or_create`` query on every API request. The group of an institution never changes in
+    normal operation; when a group or an institution is saved or deleted, or the database is migrated
+    (tests flush and re-create them with new ids), the whole cache is dropped (signals below).
+    """
+    key = (institution.pk, institution.code)
+    now = time.monotonic()
+    cached = _service_group_ids.get(key)
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    group_id = institution.group(GroupKind.SERVICE).id
+    _service_group_ids[key] = (group_id, now + SERVICE_GROUP_TTL_SECONDS)
+    return group_id
+
+
+def clear_service_group_cache(**_kwargs) -> None:
+    _service_group_ids.clear()
+
+
+for _signal, _sender in (
+    (post_save, Group),
+    (post_delete, Group),
+    (post_save, Institution),
+    (post_delete, Institution),
+):
+    _signal.connect(
+        clear_service_group_cache,
+        sender=_sender,
+        weak=False,
+        dispatch_uid=f"actor-service-group-{_signal is post_save}-{_sender.__name__}",
+    )
+post_migrate.connect(clear_service_group_cache, weak=False, dispatch_uid="actor-service-group-migrate")
+
+
 def actor_for_api_client(client: ApiClient, *, request_id: str = "", ip: str | None = None) -> Actor:
-    service_group = client.institution.group(GroupKind.SERVICE)
     return Actor(
         institution=client.institution,
         api_client=client,
         scopes=frozenset(client.scopes),
-        group_ids=(service_group.id,),
+        group_ids=(service_group_id(client.institution),),
         request_id=request_id,
         ip=ip,
     )
