@@ -270,3 +270,31 @@ def test_another_institutions_webhook_cannot_be_deleted(iom_admin_client, dp, se
     assert iom_admin_client.post(f"/manage/webhooks/{endpoint.pk}/delete/").status_code == 404
     assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
     assert "dp.example.org" not in html(iom_admin_client.get("/manage/webhooks/"))
+
+
+def test_admin_cannot_change_their_own_role(iom_admin, iom_admin_client):
+    response = iom_admin_client.post(
+        f"/manage/users/{iom_admin.pk}/",
+        {"email": "", "role": "caseworker", "language": "es", "password1": "", "password2": ""},
+    )
+    assert response.status_code == 200
+    assert 'class="error"' in html(response)
+    iom_admin.refresh_from_db()
+    assert iom_admin.role == Role.ADMIN
+    # Their language, though, they may change.
+    response = iom_admin_client.post(
+        f"/manage/users/{iom_admin.pk}/",
+        {"email": "", "role": "admin", "language": "en", "password1": "", "password2": ""},
+    )
+    assert response.status_code == 302
+    iom_admin.refresh_from_db()
+    assert iom_admin.language == "en"
+
+
+def test_users_list_query_count_does_not_grow_with_the_team(
+    iom, make_user, iom_admin_client, django_assert_max_num_queries
+):
+    for i in range(15):
+        make_user(iom, Role.CASEWORKER if i % 2 else Role.SUPERVISOR, username=f"member{i:02d}")
+    with django_assert_max_num_queries(15):
+        assert iom_admin_client.get("/manage/users/").status_code == 200

@@ -26,7 +26,9 @@ from ..forms import ApiClientForm, StaffUserForm, WebhookForm
 @require_GET
 def user_list(request):
     institution = request.actor.institution
-    users = list(User.objects.filter(institution=institution).order_by("username"))
+    users = list(
+        User.objects.filter(institution=institution).select_related("institution").order_by("username")
+    )
     with_device = set(
         TOTPDevice.objects.filter(user__in=users, confirmed=True).values_list("user_id", flat=True)
     )
@@ -67,6 +69,10 @@ def user_edit(request, user_id):
     user = _own_user(request, user_id)
     initial = {"username": user.username, "email": user.email, "role": user.role, "language": user.language}
     form = StaffUserForm(request.POST or None, initial=initial, editing=user)
+    demotes_self = user.pk == request.user.pk and request.POST.get("role", user.role) != user.role
+    if request.method == "POST" and demotes_self and form.is_valid():
+        # An admin who demotes themselves loses this page at once (and may leave nobody to manage staff).
+        form.add_error("role", _("You cannot change your own role."))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         services.staff_user_save(
