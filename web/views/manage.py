@@ -196,10 +196,18 @@ def webhook_new(request):
                 actor=request.actor,
             )
         except ValueError as exc:
-            for field, errors in (getattr(exc, "errors", None) or {"url": [_("Invalid URL.")]}).items():
-                target = field if field in form.fields else None
-                for error in errors:
-                    form.add_error(target, error)
+            # The service's messages are English and technical: the page says it in the user's language.
+            fields = set(getattr(exc, "errors", None) or {"url": None})
+            if "url" in fields or not fields & {"events"}:
+                form.add_error(
+                    "url",
+                    _(
+                        "This address cannot receive webhooks: use a public https address, reachable from "
+                        "the internet, without a user name or password."
+                    ),
+                )
+            if "events" in fields:
+                form.add_error("events", _("Choose at least one of the events listed."))
         else:
             response = render(
                 request, "web/manage/webhook_secret.html", {"endpoint": endpoint, "secret": secret}
