@@ -17,10 +17,6 @@ from types import SimpleNamespace
 
 import pytest
 
-# Playwright's sync API runs an asyncio loop in the test thread; the ORM calls made by the tests
-# (fixtures, assertions on the database) would otherwise be refused as "called from an async context".
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -41,8 +37,10 @@ TIMEOUT_MS = 15_000
 # --- the browser -------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    """One Chromium for this folder's tests. Package scope: Playwright's sync API keeps an asyncio loop
+    running in the test thread while it is started, so it is stopped before the rest of the suite runs."""
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         pytest.fail(
             f"Chromium not found at {CHROMIUM}: the browser tests need it. Run ./scripts/test-prepare "
@@ -53,13 +51,23 @@ def browser():
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.fail("The 'playwright' Python package is missing: run ./scripts/bootstrap.", pytrace=False)
-    with sync_playwright() as pw:
-        try:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        except Exception as exc:  # noqa: BLE001 - turned into a clear failure
-            pytest.fail(f"Chromium at {CHROMIUM} did not start: {exc}", pytrace=False)
-        yield browser
-        browser.close()
+    # With that loop running, Django refuses ORM calls from the test thread (fixtures, assertions on the
+    # database) as "called from an async context" unless this is set; restored afterwards.
+    saved = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as pw:
+            try:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            except Exception as exc:  # noqa: BLE001 - turned into a clear failure
+                pytest.fail(f"Chromium at {CHROMIUM} did not start: {exc}", pytrace=False)
+            yield browser
+            browser.close()
+    finally:
+        if saved is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = saved
 
 
 class Pages:
