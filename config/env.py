@@ -37,6 +37,36 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false")
 
 
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    """An integer (at least ``minimum``), or ``default`` when unset or empty."""
+    value = env_str(name)
+    if value is None:
+        return default
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}")
+    return number
+
+
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    """A number of seconds or the like (at least ``minimum``), or ``default`` when unset or empty."""
+    value = env_str(name)
+    if value is None:
+        return default
+    try:
+        number = float(value.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ImproperlyConfigured(f"{name} must be a finite number")
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum:g}")
+    return number
+
+
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
     """A comma-separated list; blanks are dropped."""
     value = os.environ.get(name)

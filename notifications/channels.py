@@ -105,7 +105,7 @@ def deliver_webhook(delivery) -> int:
         "webhook-signature": sign(endpoint.secret, msg_id, timestamp, body),
         "user-agent": "referral-case-manager-webhooks/1",
     }
-    timeout = getattr(settings, "WEBHOOK_TIMEOUT_SECONDS", 10)
+    timeout = float(settings.WEBHOOK_TIMEOUT_SECONDS)
     try:
         response = requests.post(
             endpoint.url, data=body, headers=headers, timeout=timeout, allow_redirects=False

@@ -180,14 +180,14 @@ def process_outbox(outbox_id) -> int:
 
 def backoff_seconds(attempts: int) -> float:
     """Exponential backoff with full jitter: base·2^(n−1), capped, times a random factor in [0.5, 1]."""
-    base = float(setting("NOTIFICATIONS_RETRY_BASE_SECONDS", 30))
-    cap = float(setting("NOTIFICATIONS_RETRY_MAX_SECONDS", 3600))
+    base = float(settings.NOTIFICATIONS_RETRY_BASE_SECONDS)
+    cap = float(settings.NOTIFICATIONS_RETRY_MAX_SECONDS)
     delay = min(cap, base * (2 ** max(0, attempts - 1)))
     return delay * random.uniform(0.5, 1.0)  # noqa: S311 — jitter, not a secret
 
 
 def max_attempts() -> int:
-    return int(setting("NOTIFICATIONS_MAX_ATTEMPTS", 8))
+    return int(settings.NOTIFICATIONS_MAX_ATTEMPTS)
 
 
 def deliver(delivery_id) -> str:
@@ -272,7 +272,7 @@ def _count_failure(endpoint_id) -> None:
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint_id)
     endpoint.consecutive_failures += 1
     if endpoint.disabled_at is None and endpoint.consecutive_failures >= int(
-        setting("WEBHOOK_DISABLE_AFTER_FAILURES", 15)
+        settings.WEBHOOK_DISABLE_AFTER_FAILURES
     ):
         endpoint.disabled_at = timezone.now()
         logger.warning(

@@ -6,7 +6,17 @@ from datetime import timedelta
 
 import dj_database_url
 
-from config.env import BASE_DIR, VAR_DIR, decode_key, dev_secrets, env_bool, env_list, env_str
+from config.env import (
+    BASE_DIR,
+    VAR_DIR,
+    decode_key,
+    dev_secrets,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
 
 DJANGO_ENV = env_str("DJANGO_ENV", "development")
 IS_PRODUCTION = DJANGO_ENV == "production"
@@ -255,6 +265,17 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.Emai
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(env_str("EMAIL_PORT", "25"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "referrals@localhost")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+
+# Notifications: retries (exponential backoff with jitter, then dead), webhooks, the embedded relay's pace.
+NOTIFICATIONS_RETRY_BASE_SECONDS = env_float("NOTIFICATIONS_RETRY_BASE_SECONDS", 30.0, minimum=0)
+NOTIFICATIONS_RETRY_MAX_SECONDS = env_float("NOTIFICATIONS_RETRY_MAX_SECONDS", 3600.0, minimum=0)
+NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8, minimum=1)
+WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 15, minimum=1)
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+NOTIFICATIONS_RELAY_INTERVAL = env_float("NOTIFICATIONS_RELAY_INTERVAL", 3.0, minimum=0.1)
 
 RETENTION_DAYS = int(env_str("RETENTION_DAYS", str(365 * 5)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
