@@ -1,0 +1,98 @@
+"""Expired Idempotency-Key claims are purged: hourly by beat with a broker, by the web process's relay
+thread in embedded mode; live claims (in flight or done) are kept."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import IdempotencyKey
+from notifications import apps as notification_apps
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def keys():
+    now = timezone.now()
+
+    def claim(name, expires_at, state=IdempotencyKey.State.DONE):
+        return IdempotencyKey.objects.create(
+            principal=f"client:{uuid.uuid4()}",
+            key=name,
+            request_hash="0" * 64,
+            state=state,
+            status_code=201 if state == IdempotencyKey.State.DONE else None,
+            object_type="case",
+            object_id=uuid.uuid4(),
+            created_at=expires_at - timedelta(hours=24),
+            expires_at=expires_at,
+        )
+
+    claim("expired-long-ago", now - timedelta(days=3))
+    claim("expired-just-now", now - timedelta(seconds=1))
+    claim("expired-in-flight", now - timedelta(minutes=1), IdempotencyKey.State.IN_FLIGHT)
+    claim("live", now + timedelta(hours=23))
+    claim("live-in-flight", now + timedelta(minutes=1), IdempotencyKey.State.IN_FLIGHT)
+    return {"live", "live-in-flight"}
+
+
+def _left() -> set[str]:
+    return set(IdempotencyKey.objects.values_list("key", flat=True))
+
+
+def test_the_task_purges_only_expired_keys(keys):
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    task = app.tasks["accounts.tasks.purge_idempotency_keys"]
+    assert task.apply().get() == 3
+    assert _left() == keys
+    assert task.apply().get() == 0  # idempotent
+    assert _left() == keys
+
+
+def test_beat_runs_it_hourly():
+    from config.celery import app
+
+    entry = app.conf.beat_schedule["accounts-purge-idempotency-keys"]
+    assert entry == {"task": "accounts.tasks.purge_idempotency_keys", "schedule": 3600.0}
+
+
+def test_embedded_mode_purges_in_the_relay_thread_when_housekeeping_is_due(keys, settings):
+    settings.REDIS_URL = None
+    notification_apps.relay_once(housekeeping=False)
+    assert len(_left()) == 5
+    notification_apps.relay_once(housekeeping=True)
+    assert _left() == keys
+
+
+def test_the_relay_loop_does_housekeeping_at_start_then_hourly(monkeypatch):
+    """Runs the loop itself with a fake clock: housekeeping on the first pass, then once per hour."""
+    calls = []
+    clock = {"now": 1000.0}
+    passes = iter(range(6))
+
+    class FakeStop:
+        def wait(self, _interval):
+            try:
+                next(passes)
+            except StopIteration:
+                return True
+            clock["now"] += 1200.0  # each pass 20 minutes apart
+            return False
+
+    monkeypatch.setattr(notification_apps, "relay_once", lambda housekeeping: calls.append(housekeeping))
+    # In a thread of its own, as in the web process (the loop closes its thread's connections on exit).
+    thread = threading.Thread(
+        target=notification_apps._relay_loop, args=(0, FakeStop()), kwargs={"clock": lambda: clock["now"]}
+    )
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive()
+    # passes at +20, +40, +60, +80, +100, +120 min; first pass due at once, then every 60 min
+    assert calls == [True, False, False, True, False, False]
