@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .choices import GroupKind, Role, Scope
@@ -101,9 +102,25 @@ def staff_user_create(
     email: str = "",
     language: str = "es",
 ) -> User:
-    """Create or update a staff member of an institution with one role."""
+    """Create a staff member of an institution with one role, or update one of that institution.
+
+    An existing username of another institution (or of none, e.g. a superuser) is refused with a
+    ``ValidationError`` (code ``other-institution``), never moved: moving a person between institutions
+    would silently hand over their grants and history.
+    """
     role = Role(role)
-    user, _created = User.objects.get_or_create(username=username, defaults={"institution": institution})
+    user, _created = (
+        User.objects.select_for_update()
+        .select_related("institution")
+        .get_or_create(username=username, defaults={"institution": institution})
+    )
+    if not _created and user.institution_id != institution.pk:
+        current = user.institution.code if user.institution_id else "no institution"
+        raise ValidationError(
+            f"The user {username} already exists and belongs to {current}, not {institution.code}; "
+            "a user is never moved to another institution. Choose another username.",
+            code="other-institution",
+        )
     user.institution = institution
     user.role = role
     user.email = email or user.email

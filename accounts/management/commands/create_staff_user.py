@@ -10,7 +10,10 @@ from accounts.services import staff_user_create
 
 
 class Command(BaseCommand):
-    help = "Create (or update) a staff user: create_staff_user CODE USERNAME --role ROLE [--password-stdin]"
+    help = (
+        "Create (or update) a staff user of an institution: create_staff_user CODE USERNAME --role ROLE "
+        "[--password-stdin]. A username of another institution is refused (never moved)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("code")
@@ -35,12 +38,15 @@ class Command(BaseCommand):
                 validate_password(password)
             except ValidationError as exc:
                 raise CommandError("password rejected: " + " ".join(exc.messages)) from None
-        user = staff_user_create(
-            institution=institution,
-            username=username,
-            role=role,
-            password=password,
-            email=email,
-            language=language,
-        )
+        try:
+            user = staff_user_create(
+                institution=institution,
+                username=username,
+                role=role,
+                password=password,
+                email=email,
+                language=language,
+            )
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
         self.stderr.write(f"user {user.username} ({user.role}) of {institution.code} saved")
