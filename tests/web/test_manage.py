@@ -163,11 +163,11 @@ def test_state_changes_are_post_only(iom_admin_client, iom_caseworker):
 # --- API clients -------------------------------------------------------------------------------------
 
 
-def test_api_client_token_is_shown_once_and_works(iom, iom_admin_client):
+def test_api_client_token_is_shown_once_and_works(iom, iom_admin_client, assert_accessible):
     response = iom_admin_client.post(
         "/manage/api-clients/new/", {"name": "Sistema DP (pruebas)", "scopes": ["referrals:read"]}
     )
-    assert response.status_code == 200
+    assert_accessible(response)
     assert "no-store" in response["Cache-Control"]
     page = html(response)
     token = TOKEN.search(page).group(1)
@@ -230,7 +230,9 @@ def test_private_webhook_urls_are_refused(iom_admin_client, settings, assert_acc
     assert not WebhookEndpoint.objects.exists()
 
 
-def test_webhook_with_a_public_address_is_created_and_deleted(iom, iom_admin_client, settings):
+def test_webhook_with_a_public_address_is_created_and_deleted(
+    iom, iom_admin_client, settings, assert_accessible
+):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
     response = iom_admin_client.post(
         "/manage/webhooks/new/",
@@ -239,7 +241,7 @@ def test_webhook_with_a_public_address_is_created_and_deleted(iom, iom_admin_cli
             "events": ["referral.requested", "referral.status_changed"],
         },
     )
-    assert response.status_code == 200
+    assert_accessible(response)
     assert "no-store" in response["Cache-Control"]
     secret = SECRET.search(html(response)).group(1)
     endpoint = WebhookEndpoint.objects.get()

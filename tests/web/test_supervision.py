@@ -211,11 +211,14 @@ def test_response_times_of_an_empty_institution(third_supervisor_client, assert_
 # --- audit log ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def dp_read(iom, dp, iom_actor, dp_caseworker, make_referral, user_api):
-    """IOM sends a referral to DP and a DP caseworker reads it (through the API, with a session)."""
+@pytest.fixture(params=["web", "api"])
+def dp_read(request, iom, dp, iom_actor, dp_caseworker, make_referral, user_api, web_client):
+    """IOM sends a referral to DP and a DP caseworker reads it (on its web page, or through the API)."""
     referral = make_referral(iom_actor, dp, path=[(iom_actor, "send")])
-    response = user_api(dp_caseworker).get(f"/api/v1/referrals/{referral.pk}/")
+    if request.param == "web":
+        response = web_client(dp_caseworker).get(f"/referrals/{referral.pk}/")
+    else:
+        response = user_api(dp_caseworker).get(f"/api/v1/referrals/{referral.pk}/")
     assert response.status_code == 200
     return referral
 
