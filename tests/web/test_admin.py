@@ -227,3 +227,27 @@ def test_api_clients_are_revoked_from_the_admin_with_an_audit_event(iom, make_to
     assert client.revoked_at is not None
     event = AuditEvent.objects.get(action="api_client.revoked")
     assert event.actor_label == "root.operator" and event.institutions == ",IOM,"
+
+
+def test_superuser_creates_a_staff_account_in_the_admin(iom, superuser_client):
+    from accounts.models import User
+
+    assert superuser_client.get("/admin/accounts/user/add/").status_code == 200
+    response = superuser_client.post(
+        "/admin/accounts/user/add/",
+        {
+            "username": "ops.created",
+            "institution": iom.pk,
+            "role": "supervisor",
+            "password1": "Tr0pical-Lluvia-2026",
+            "password2": "Tr0pical-Lluvia-2026",
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    user = User.objects.get(username="ops.created")
+    assert (user.institution, user.role) == (iom, Role.SUPERVISOR)
+    assert user.groups.filter(name="IOM:supervisors").exists()
+    page = superuser_client.get(f"/admin/accounts/user/{user.pk}/change/")
+    assert page.status_code == 200
+    assert user.password not in page.content.decode()  # only the hash's summary
