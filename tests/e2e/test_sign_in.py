@@ -95,3 +95,13 @@ def test_a_supervisor_needs_the_code_from_the_app(page, people):
         otp.locator("button[type=submit]").click()
     assert page.url.endswith("/audit/")
     assert page.locator("form.logout-form button").count() == 1
+
+
+def test_the_sign_in_page_offers_english_before_signing_in(page):
+    page.goto("/accounts/login/")
+    assert page.locator("html").get_attribute("lang") == "es"
+    with page.expect_navigation():
+        page.locator("form.lang-choice button[value=en]").click()
+    assert "/accounts/login/" in page.url
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("#login-form").count() == 1
