@@ -109,10 +109,8 @@ def staff_user_create(
     would silently hand over their grants and history.
     """
     role = Role(role)
-    user, _created = (
-        User.objects.select_for_update()
-        .select_related("institution")
-        .get_or_create(username=username, defaults={"institution": institution})
+    user, _created = User.objects.select_for_update().get_or_create(
+        username=username, defaults={"institution": institution}
     )
     if not _created and user.institution_id != institution.pk:
         current = user.institution.code if user.institution_id else "no institution"
