@@ -63,8 +63,10 @@ def test_beat_runs_it_hourly():
     assert entry == {"task": "accounts.tasks.purge_idempotency_keys", "schedule": 3600.0}
 
 
-def test_embedded_mode_purges_in_the_relay_thread_when_housekeeping_is_due(keys, settings):
+def test_embedded_mode_purges_in_the_relay_thread_when_housekeeping_is_due(keys, settings, monkeypatch):
     settings.REDIS_URL = None
+    # A pass closes its thread's stale connections; here it runs in the test's thread and transaction.
+    monkeypatch.setattr("django.db.close_old_connections", lambda **kwargs: None)
     notification_apps.relay_once(housekeeping=False)
     assert len(_left()) == 5
     notification_apps.relay_once(housekeeping=True)
