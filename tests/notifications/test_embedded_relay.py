@@ -1,0 +1,74 @@
+"""Embedded mode end to end: without REDIS_URL nothing is handed to a broker, and the web process's relay
+thread — started exactly as ``NotificationsConfig.ready`` starts it — delivers the in-app notification of a
+sent referral within seconds. Committed data (``transactional_db``): the thread has its own connection."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db import close_old_connections
+
+from notifications import apps as notification_apps
+from notifications import relay
+from notifications.models import Delivery, Notification, OutboxMessage
+
+pytestmark = [pytest.mark.timeout(60)]
+
+DEADLINE_SECONDS = 10.0
+
+
+def _notified(user, referral) -> bool:
+    close_old_connections()
+    return Notification.objects.filter(
+        user=user, referral_id=referral.pk, event_type="referral.requested"
+    ).exists()
+
+
+@pytest.fixture
+def embedded(settings):
+    settings.REDIS_URL = None
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.NOTIFICATIONS_RELAY_INTERVAL = 0.5
+    assert not relay.broker_enabled()
+
+
+@pytest.fixture
+def relay_thread(embedded):
+    """The thread as the app starts it in embedded mode (``start_relay_thread()``), stopped afterwards."""
+    thread, stop = notification_apps.start_relay_thread()
+    assert thread.is_alive() and thread.daemon and thread.name == "notifications-relay"
+    yield thread
+    stop.set()
+    thread.join(10)
+    assert not thread.is_alive(), "the relay thread did not stop"
+
+
+def test_without_the_thread_nothing_is_delivered(
+    transactional_db, embedded, iom_actor, dp, dp_caseworker, make_referral
+):
+    """The control: in embedded mode a send is not delivered in the request; only the relay delivers."""
+    referral = make_referral(iom_actor, dp, path=[(iom_actor, "send")])
+    time.sleep(1.0)
+    assert not _notified(dp_caseworker, referral)
+    assert OutboxMessage.objects.filter(referral=referral).exclude(state=OutboxMessage.State.DONE).exists()
+
+
+def test_the_relay_thread_delivers_a_sent_referral_within_10_seconds(
+    transactional_db, relay_thread, iom_actor, dp, dp_caseworker, make_referral
+):
+    referral = make_referral(iom_actor, dp, path=[(iom_actor, "send")])
+    sent = time.monotonic()
+    while time.monotonic() - sent < DEADLINE_SECONDS and not _notified(dp_caseworker, referral):
+        time.sleep(0.1)
+    elapsed = time.monotonic() - sent
+    assert _notified(dp_caseworker, referral), f"no in-app notification after {elapsed:.1f} s"
+    notification = Notification.objects.get(user=dp_caseworker, referral_id=referral.pk)
+    assert notification.read_at is None and notification.data["reference"] == referral.reference
+    assert (
+        not OutboxMessage.objects.filter(referral=referral).exclude(state=OutboxMessage.State.DONE).exists()
+    )
+    in_app = Delivery.objects.get(
+        outbox__referral=referral, channel=Delivery.Channel.IN_APP, target=str(dp_caseworker.pk)
+    )
+    assert in_app.state == Delivery.State.SUCCEEDED
