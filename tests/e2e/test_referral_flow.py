@@ -52,8 +52,17 @@ REFERENCE = re.compile(r"IOM-R-\d{4}-\d{6}")  # referrals: IOM-R-2026-000001; ca
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
+#: One translated word or two per language (locale/es): the language is the one in <html lang>.
+SIGN_OUT = {"es": "Cerrar sesión", "en": "Sign out"}
+
+
 def html_lang(page) -> str:
     return page.locator("html").get_attribute("lang")
+
+
+def assert_language(page, language: str) -> None:
+    assert html_lang(page) == language
+    assert page.locator("form.logout-form button").inner_text().strip() == SIGN_OUT[language]
 
 
 def switch_language(page, expected: str) -> None:
@@ -61,7 +70,7 @@ def switch_language(page, expected: str) -> None:
     assert button.get_attribute("value") == expected
     with page.expect_navigation():
         button.click()
-    assert html_lang(page) == expected
+    assert_language(page, expected)
 
 
 def click_and_wait(page, selector: str) -> None:
@@ -141,10 +150,12 @@ def test_refer_to_dp_answer_complete_and_audit(pages, people, shot):
     iom.goto("/")
     assert "/accounts/login/" in iom.url
     assert html_lang(iom) == "es"
+    assert iom.locator("main h1").inner_text().strip() == "Iniciar sesión"
     shot(iom, "01-login")
     sign_in(iom, people.iom_cw)
     assert iom.url.endswith("/")
-    assert html_lang(iom) == "es"
+    assert_language(iom, "es")
+    assert "pendientes de respuesta" in iom.locator("#awaiting h2").inner_text()
 
     click_and_wait(iom, "main a[href='/cases/new/']")  # the start page's "new case" button
     form = iom.locator("#case-form")
@@ -213,19 +224,20 @@ def test_refer_to_dp_answer_complete_and_audit(pages, people, shot):
     # --- DP caseworker: switch to English, remembered across sign-ins --------------------------------
     dp = pages.new()
     sign_in(dp, people.dp_cw)
-    assert html_lang(dp) == "es"
+    assert_language(dp, "es")
     switch_language(dp, "en")
     people.dp_cw.refresh_from_db()
     assert people.dp_cw.language == "en"
     sign_out(dp)
     sign_in(dp, people.dp_cw)
-    assert html_lang(dp) == "en"
+    assert_language(dp, "en")
     assert dp.locator("form.lang-switch button[name=language]").get_attribute("value") == "es"
 
     # The start page: the referral awaits an answer, with the time left.
     dp.goto("/")
     row = dp.locator(f"#awaiting tr[data-referral='{referral.pk}']")
     assert row.count() == 1
+    assert "awaiting an answer" in dp.locator("#awaiting h2").inner_text()
     assert referral.reference in row.inner_text()
     assert re.search(r"\d", row.locator(".time-left").inner_text()), row.locator(".time-left").inner_text()
     assert "overdue" not in (row.locator(".time-left").get_attribute("class") or "")

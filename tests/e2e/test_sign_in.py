@@ -100,8 +100,10 @@ def test_a_supervisor_needs_the_code_from_the_app(page, people):
 def test_the_sign_in_page_offers_english_before_signing_in(page):
     page.goto("/accounts/login/")
     assert page.locator("html").get_attribute("lang") == "es"
+    assert page.locator("main h1").inner_text().strip() == "Iniciar sesión"
     with page.expect_navigation():
         page.locator("form.lang-choice button[value=en]").click()
     assert "/accounts/login/" in page.url
     assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("main h1").inner_text().strip() == "Sign in"
     assert page.locator("#login-form").count() == 1
