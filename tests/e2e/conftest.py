@@ -127,6 +127,7 @@ def shot():
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
         page.wait_for_load_state("load")
+        page.evaluate("document.activeElement && document.activeElement.blur()")  # no focus ring
         page.screenshot(path=str(path / f"{name}.png"), full_page=full_page, animations="disabled")
 
     take.enabled = bool(directory)
