@@ -171,7 +171,7 @@ def people(transactional_db):
     return SimpleNamespace(**data)
 
 
-def totp_code(user) -> str:
+def totp_code(user, *, confirmed: bool = True) -> str:
     """The current code of the user's confirmed device, as the authenticator app would show it.
 
     django-otp refuses a code of a time step already used: wait for the next step when needed.
@@ -179,7 +179,7 @@ def totp_code(user) -> str:
     from django_otp.oath import totp
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    device = TOTPDevice.objects.get(user=user, confirmed=confirmed)
     while True:
         step_now = int((time.time() - device.t0) // device.step)
         if device.last_t is None or step_now > device.last_t:

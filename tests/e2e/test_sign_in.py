@@ -107,3 +107,34 @@ def test_the_sign_in_page_offers_english_before_signing_in(page):
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.locator("main h1").inner_text().strip() == "Sign in"
     assert page.locator("#login-form").count() == 1
+
+
+def test_a_new_supervisor_enrols_the_authenticator_app_on_first_sign_in(page, people):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.choices import Role
+    from accounts.services import staff_user_create
+
+    newcomer = staff_user_create(
+        institution=people.iom, username="iom.supervisor2", role=Role.SUPERVISOR, password=PASSWORD
+    )
+    page.goto("/accounts/login/")
+    form = page.locator("#login-form")
+    form.locator("[name=username]").fill(newcomer.username)
+    form.locator("[name=password]").fill(PASSWORD)
+    with page.expect_navigation():
+        form.locator("button[type=submit]").click()
+    assert "/accounts/otp/setup/" in page.url
+    assert page.locator(".qr-image svg").count() == 1
+    secret = page.locator("code.secret").inner_text().replace(" ", "").strip()
+    device = TOTPDevice.objects.get(user=newcomer, confirmed=False)
+    assert secret in device.config_url  # the key shown is the device's key (base32)
+
+    otp = page.locator("#otp-form")
+    otp.locator("[name=otp_token]").fill(totp_code(newcomer, confirmed=False))
+    with page.expect_navigation():
+        otp.locator("button[type=submit]").click()
+    assert page.url.endswith("/")
+    assert page.locator("form.logout-form button").count() == 1
+    device.refresh_from_db()
+    assert device.confirmed
