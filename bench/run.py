@@ -105,7 +105,7 @@ def main() -> int:
         return lambda _i: client.get(f"/api/v1/referrals/?direction=inbound&page_size={page_size}", **as_dp)
 
     def plain_inbound(page_size):
-        return lambda _i: client.get(f"/bench/plain/referrals/?page_size={page_size}", **as_dp)
+        return lambda _i: client.get(f"/api/bench/plain/referrals/?page_size={page_size}", **as_dp)
 
     # Queries per page on a small table first, then on the full one.
     small = min(1000, args.cases)
@@ -144,7 +144,7 @@ def main() -> int:
         assert response.status_code == 200, response.content[:200]
 
     def plain_detail(i):
-        response = client.get(f"/bench/plain/referrals/{detail_ids[i % len(detail_ids)]}/", **as_dp)
+        response = client.get(f"/api/bench/plain/referrals/{detail_ids[i % len(detail_ids)]}/", **as_dp)
         assert response.status_code == 200
 
     def create_and_send(i):

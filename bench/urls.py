@@ -5,7 +5,7 @@ from config.urls import urlpatterns as real
 from .plain import PlainReferralDetail, PlainReferralList
 
 urlpatterns = [
-    path("bench/plain/referrals/", PlainReferralList.as_view()),
-    path("bench/plain/referrals/<uuid:pk>/", PlainReferralDetail.as_view()),
+    path("api/bench/plain/referrals/", PlainReferralList.as_view()),
+    path("api/bench/plain/referrals/<uuid:pk>/", PlainReferralDetail.as_view()),
     *real,
 ]
