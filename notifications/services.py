@@ -52,14 +52,37 @@ def webhook_create(*, institution, url, events, actor=None) -> tuple[WebhookEndp
     """Subscribe ``institution``; returns the endpoint and its secret (shown once, never again)."""
     url, events = validate_webhook(url=url, events=events)
     secret = new_secret()
-    endpoint = WebhookEndpoint.objects.create(institution=institution, url=url, events=events, secret=secret)
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.create(
+            institution=institution, url=url, events=events, secret=secret
+        )
+        _record_webhook(actor, "webhook.created", endpoint, {"events": events})
     return endpoint, secret
+
+
+def _record_webhook(actor, action: str, endpoint, detail: dict) -> None:
+    """Subscriptions change where events about referrals go: recorded (ids and event codes only)."""
+    from audit.recorder import record
+
+    record(
+        actor=actor,
+        action=action,
+        object_type="webhook",
+        object_id=endpoint.pk,
+        institutions=[endpoint.institution],
+        detail=detail,
+    )
 
 
 def webhook_delete(*, institution, endpoint_id, actor=None) -> bool:
     """Remove one of ``institution``'s subscriptions; False when there is none with that id."""
-    deleted, _ = WebhookEndpoint.objects.filter(institution=institution, pk=endpoint_id).delete()
-    return deleted > 0
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.filter(institution=institution, pk=endpoint_id).first()
+        if endpoint is None:
+            return False
+        _record_webhook(actor, "webhook.deleted", endpoint, {})
+        endpoint.delete()
+    return True
 
 
 def notification_mark_read(*, user, notification_id) -> bool:

@@ -71,6 +71,8 @@ def problem_message(exc: ProblemError) -> str:
         if "outcome" in errors:
             return _("An outcome is required to complete the referral.")
         return _("Please correct the data and try again.")
+    if slug == "case-erased":
+        return _("The personal data of this case was erased: it can no longer be changed or noted.")
     if slug == "precondition-failed":
         return _("The referral changed meanwhile. Please review it again.")
     return _("The action could not be completed.")

@@ -348,9 +348,11 @@ class AuditFilterForm(forms.Form):
         validators=[RegexValidator(r"^[\w.@+:\- ]+$", _("A username."))],
     )
     date_from = forms.DateField(
-        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Since"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(
+        label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
     object_id = forms.CharField(
         label=_("Object id"),
         required=False,

@@ -48,7 +48,7 @@ EVENT_LABELS = {
     "accept": _("Accepted"),
     "reject": _("Rejected"),
     "start": _("Service started"),
-    "hold": _("Put on hold"),
+    "hold": _("Placed on hold"),
     "resume": _("Resumed"),
     "complete": _("Completed"),
     "fail": _("Failed"),
@@ -77,6 +77,19 @@ AUDIT_ACTION_LABELS = {
     "auth.login_failed": _("failed to sign in"),
     "auth.logout": _("signed out"),
     "audit.exported": _("exported the audit log"),
+    "auth.otp_enrolled": _("set up two-factor sign-in"),
+    "auth.otp_verified": _("passed the two-factor step"),
+    "auth.otp_failed": _("entered a wrong two-factor code"),
+    "auth.token_refused": _("an API token was refused"),
+    "user.created": _("created a staff account"),
+    "user.updated": _("changed a staff account"),
+    "user.activated": _("reactivated a staff account"),
+    "user.deactivated": _("deactivated a staff account"),
+    "user.second_factor_reset": _("reset a user's two-factor sign-in"),
+    "api_client.created": _("created an API client"),
+    "api_client.revoked": _("revoked an API client"),
+    "webhook.created": _("subscribed a webhook"),
+    "webhook.deleted": _("removed a webhook"),
 }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import inspect
 
 from django.contrib import messages
 from django.http import Http404
@@ -224,12 +223,8 @@ def webhook_delete(request, webhook_id):
     endpoint = n_selectors.webhooks_for(request.actor.institution).filter(pk=webhook_id).first()
     if endpoint is None:
         raise Http404
-    params = inspect.signature(n_services.webhook_delete).parameters
-    if "endpoint" in params:
-        n_services.webhook_delete(endpoint=endpoint, actor=request.actor)
-    else:
-        n_services.webhook_delete(
-            institution=request.actor.institution, endpoint_id=endpoint.pk, actor=request.actor
-        )
+    n_services.webhook_delete(
+        institution=request.actor.institution, endpoint_id=endpoint.pk, actor=request.actor
+    )
     messages.success(request, _("Webhook removed."))
     return redirect("web:manage-webhooks")

@@ -321,7 +321,11 @@ def referral_action(request, referral_id, action):
                 request, _("Referral %(reference)s was sent.") % {"reference": referral.reference}
             )
         else:
-            messages.success(request, _("Done: %(action)s.") % {"action": action_label(action)})
+            referral.refresh_from_db(fields=["status"])
+            messages.success(
+                request,
+                _("Done. The referral is now: %(status)s.") % {"status": referral.get_status_display()},
+            )
     return redirect("web:referral-detail", referral_id=referral.pk)
 
 
