@@ -51,10 +51,18 @@ def deliver_in_app(delivery, user) -> None:
     )
 
 
+def _status_label(code: str) -> str:
+    """The status in the reader's language ("Solicitada"), the code itself if unknown."""
+    from referrals.choices import Status
+
+    return str(Status(code).label) if code in Status.values else code
+
+
 def render_email(outbox, user) -> tuple[str, str]:
     language = user.language if user.language in ("es", "en") else "es"
     context = {**facts(outbox), "event_type": outbox.event_type, "link": link(outbox)}
     with translation.override(language):
+        context["status_label"] = _status_label(context["status"])
         subject = render_to_string(f"notifications/email_subject.{language}.txt", context).strip()
         body = render_to_string(f"notifications/email_body.{language}.txt", context)
     return " ".join(subject.split()), body

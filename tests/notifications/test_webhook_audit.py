@@ -29,3 +29,15 @@ def test_deleting_an_unknown_webhook_records_nothing(dp):
 
     assert services.webhook_delete(institution=dp, endpoint_id=uuid.uuid4()) is False
     assert not AuditEvent.objects.filter(action="webhook.deleted").exists()
+
+
+def test_emails_name_the_status_in_the_readers_language(dp, make_user):
+    from notifications.channels import render_email
+    from notifications.models import OutboxMessage
+
+    outbox = OutboxMessage(event_type="referral.status_changed", payload={"to_status": "completed"})
+    es = make_user(dp, language="es")
+    en = make_user(dp, language="en")
+    assert "Estado: Completada" in render_email(outbox, es)[1]
+    assert "Status: Completed" in render_email(outbox, en)[1]
+    assert render_email(outbox, es)[0].endswith("estado Completada")
