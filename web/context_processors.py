@@ -8,13 +8,9 @@ from .middleware import second_factor_pending
 
 
 def unread_notifications(user) -> int:
-    """The badge count (the notifications app's selector; a direct count if it is not there)."""
-    try:
-        from notifications.selectors import unread_count
-    except ImportError:  # pragma: no cover - only before the notifications app had its selector
-        from notifications.models import Notification
+    """The badge count."""
+    from notifications.selectors import unread_count
 
-        return Notification.objects.filter(user=user, read_at__isnull=True).count()
     return unread_count(user)
 
 

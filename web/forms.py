@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.choices import Role, Scope
 from accounts.models import Institution, User
 from referrals.choices import (
+    SUBJECT_FIELDS,
     ConsentGivenBy,
     ConsentMethod,
     DataCategory,
@@ -168,22 +169,7 @@ class SubjectForm(forms.Form):
 
     def subject(self) -> dict:
         """The subject dict for ``referrals.services.case_create``."""
-        names = [
-            "given_name",
-            "family_name",
-            "date_of_birth",
-            "sex",
-            "nationality",
-            "languages",
-            "document_type",
-            "document_number",
-            "phone",
-            "email",
-            "current_location",
-            "protection_needs",
-            "is_minor",
-        ]
-        return {name: self.cleaned_data[name] for name in names}
+        return {name: self.cleaned_data[name] for name in SUBJECT_FIELDS}
 
 
 class DocumentSearchForm(forms.Form):
