@@ -78,30 +78,27 @@ def team_workload(actor: Actor) -> tuple[list[WorkloadRow], int]:
         )
     )
     rows = {u.pk: WorkloadRow(user=u) for u in caseworkers}
-    cases = (
-        Case.objects.filter(institution=institution, closed_at__isnull=True, erased_at__isnull=True)
-        .values("owner")
-        .annotate(n=Count("id"))
+    counts = (
+        (
+            "cases_open",
+            "owner",
+            Case.objects.filter(institution=institution, closed_at__isnull=True, erased_at__isnull=True),
+        ),
+        (
+            "outbound_open",
+            "created_by",
+            Referral.objects.filter(from_institution=institution, status__in=OPEN_STATUSES),
+        ),
+        (
+            "inbound_in_service",
+            "assignee",
+            Referral.objects.filter(to_institution=institution, status__in=IN_SERVICE),
+        ),
     )
-    for item in cases:
-        if item["owner"] in rows:
-            rows[item["owner"]].cases_open = item["n"]
-    outbound = (
-        Referral.objects.filter(from_institution=institution, status__in=OPEN_STATUSES)
-        .values("created_by")
-        .annotate(n=Count("id"))
-    )
-    for item in outbound:
-        if item["created_by"] in rows:
-            rows[item["created_by"]].outbound_open = item["n"]
-    inbound = (
-        Referral.objects.filter(to_institution=institution, status__in=IN_SERVICE)
-        .values("assignee")
-        .annotate(n=Count("id"))
-    )
-    for item in inbound:
-        if item["assignee"] in rows:
-            rows[item["assignee"]].inbound_in_service = item["n"]
+    for attribute, per_user, queryset in counts:
+        for user_id, n in queryset.values(per_user).annotate(n=Count("id")).values_list(per_user, "n"):
+            if user_id in rows:
+                setattr(rows[user_id], attribute, n)
     queue = Referral.objects.filter(to_institution=institution, status__in=AWAITING_ANSWER).count()
     return list(rows.values()), queue
 
