@@ -9,6 +9,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.signals import post_migrate
 
 from accounts.actor import Actor
+from config.prepared import PreparedQuery
 
 from .choices import Side, Status
 from .errors import NotVisible
@@ -100,14 +101,39 @@ def side_of(actor: Actor, referral: Referral) -> str:
     return Side.SENDER if referral.from_institution_id == actor.institution.pk else Side.RECEIVER
 
 
-def _held_codenames(actor: Actor, user_model, group_model, object_id) -> set[str]:
+def _grants_queries(user_model, group_model) -> tuple[PreparedQuery, PreparedQuery]:
+    """The codenames held on one object through groups, and through groups or directly (for users)."""
+
+    def by_groups(group_ids, object_id):
+        return group_model.objects.filter(group_id__in=group_ids, content_object_id=object_id).values_list(
+            "permission__codename"
+        )
+
+    def by_groups_or_user(group_ids, user_id, object_id):
+        by_user = user_model.objects.filter(user_id=user_id, content_object_id=object_id)
+        return by_groups(group_ids, object_id).union(by_user.values_list("permission__codename"))
+
+    return (
+        PreparedQuery(by_groups, ["int", "uuid"]),
+        PreparedQuery(by_groups_or_user, ["int", "uuid", "uuid"]),
+    )
+
+
+_GRANTS = {
+    "case": _grants_queries(CaseUserObjectPermission, CaseGroupObjectPermission),
+    "referral": _grants_queries(ReferralUserObjectPermission, ReferralGroupObjectPermission),
+}
+
+
+def _held_codenames(actor: Actor, object_type: str, object_id) -> set[str]:
     """The permission codenames the actor holds on one object, directly or through its groups (1 query)."""
-    by_group = group_model.objects.filter(group_id__in=actor.group_ids, content_object_id=object_id)
-    held = by_group.values_list("permission__codename", flat=True)
-    if actor.user is not None:
-        by_user = user_model.objects.filter(user_id=actor.user.pk, content_object_id=object_id)
-        held = held.union(by_user.values_list("permission__codename", flat=True))
-    return set(held)
+    by_groups, by_groups_or_user = _GRANTS[object_type]
+    group_ids = list(actor.group_ids)
+    if actor.user is None:
+        rows = by_groups.rows(group_ids, object_id)
+    else:
+        rows = by_groups_or_user.rows(group_ids, actor.user.pk, object_id)
+    return {row[0] for row in rows}
 
 
 def has_referral_perm(actor: Actor, referral: Referral, codename: str) -> bool:
@@ -171,6 +197,19 @@ def get_case(actor: Actor, case_id) -> Case:
     return case
 
 
+#: The referral with everything its representation needs, compiled once per connection (config/prepared.py).
+_REFERRAL_WITH_RELATED = PreparedQuery(
+    lambda pk: (
+        Referral.objects.select_related(
+            "case", "case__subject", "from_institution", "to_institution", "consent", "assignee"
+        )
+        .filter(pk=pk)
+        .order_by()[:1]
+    ),
+    ["uuid"],
+)
+
+
 def get_referral(actor: Actor, referral_id, *, for_update: bool = False) -> Referral:
     """The referral if the actor may see it (else ``NotVisible``, the same 404 as a missing one, after
     recording ``access.denied``).
@@ -184,24 +223,16 @@ def get_referral(actor: Actor, referral_id, *, for_update: bool = False) -> Refe
         locked = Referral.objects.select_for_update().filter(pk=referral_id).order_by().values_list("pk")
         if not list(locked[:1]):
             raise _deny(actor, "referral", referral_id)
-    found = list(
-        Referral.objects.select_related(
-            "case", "case__subject", "from_institution", "to_institution", "consent", "assignee"
-        )
-        .filter(pk=referral_id)
-        .order_by()[:1]
-    )
+    found = _REFERRAL_WITH_RELATED.objects(referral_id)
     if not found:
         raise _deny(actor, "referral", referral_id)
     referral = found[0]
     institution_id = actor.institution.pk
     if referral.from_institution_id == institution_id:
-        held = _held_codenames(actor, CaseUserObjectPermission, CaseGroupObjectPermission, referral.case_id)
+        held = _held_codenames(actor, "case", referral.case_id)
         visible = "view_case" in held
     elif referral.to_institution_id == institution_id and referral.status != Status.DRAFT:
-        held = _held_codenames(
-            actor, ReferralUserObjectPermission, ReferralGroupObjectPermission, referral.pk
-        )
+        held = _held_codenames(actor, "referral", referral.pk)
         referral.__dict__["_held_for"] = ((actor.kind, actor.id), held)
         visible = "view_referral" in held
     else:
