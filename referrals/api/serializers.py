@@ -256,6 +256,23 @@ class CaseListItemOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+# The referral representations are the API's hot path (a list page renders 50 of them, a detail one
+# with its consent). DRF renders a serializer by deep-copying each declared field for every instance
+# (~30 field objects for a detail: ~0.3 ms); these three render the same values directly instead. The
+# declared fields stay: they are the OpenAPI schema, and tests/api/test_fast_representations.py renders
+# every kind of referral both ways and requires identical JSON.
+_DATETIME = serializers.DateTimeField()
+
+
+def _datetime(value) -> str | None:
+    """As ``serializers.DateTimeField`` renders it (ISO 8601 in the current time zone, ``Z`` for UTC)."""
+    return None if value is None else _DATETIME.to_representation(value)
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
 class ConsentOutput(serializers.Serializer):
     given = serializers.BooleanField()
     given_by = serializers.CharField(allow_blank=True)
@@ -263,6 +280,18 @@ class ConsentOutput(serializers.Serializer):
     obtained_at = serializers.DateTimeField(allow_null=True)
     data_categories = serializers.ListField(child=serializers.ChoiceField(choices=DataCategory.choices))
     withdrawn_at = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, consent):
+        """The declared fields' rendering, without copying them per instance (see above)."""
+        categories = consent.data_categories
+        return {
+            "given": None if consent.given is None else bool(consent.given),
+            "given_by": _text(consent.given_by),
+            "method": _text(consent.method),
+            "obtained_at": _datetime(consent.obtained_at),
+            "data_categories": None if categories is None else [_text(c) for c in categories],
+            "withdrawn_at": _datetime(consent.withdrawn_at),
+        }
 
 
 class ReferralListItemOutput(serializers.Serializer):
@@ -292,6 +321,25 @@ class ReferralListItemOutput(serializers.Serializer):
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_assignee(self, referral):
         return referral.assignee.username if referral.assignee_id else None
+
+    def to_representation(self, referral):
+        """The declared fields' rendering, without copying them per instance (see ``ConsentOutput``)."""
+        services = referral.services
+        return {
+            "id": _text(referral.id),
+            "reference": _text(referral.reference),
+            "case": self.get_case(referral),
+            "from_institution": _text(referral.from_institution.code),
+            "to_institution": _text(referral.to_institution.code),
+            "services": None if services is None else [_text(v) for v in services],
+            "urgency": _text(referral.urgency),
+            "status": _text(referral.status),
+            "assignee": self.get_assignee(referral),
+            "sent_at": _datetime(referral.sent_at),
+            "response_due_at": _datetime(referral.response_due_at),
+            "created_at": _datetime(referral.created_at),
+            "updated_at": _datetime(referral.updated_at),
+        }
 
 
 class ReferralOutput(ReferralListItemOutput):
@@ -328,6 +376,16 @@ class ReferralOutput(ReferralListItemOutput):
         if self._is_sender(referral):
             return subject_dict(referral.case.subject)
         return subject_dict(referral.case.subject, referral.consent.data_categories)
+
+    def to_representation(self, referral):
+        """The declared fields' rendering, without copying them per instance (see ``ConsentOutput``)."""
+        data = super().to_representation(referral)
+        data["reason"] = self.get_reason(referral)
+        data["status_reason"] = self.get_status_reason(referral)
+        data["outcome"] = self.get_outcome(referral)
+        data["consent"] = ConsentOutput(context=self.context).to_representation(referral.consent)
+        data["subject"] = self.get_subject(referral)
+        return data
 
 
 class EventOutput(serializers.Serializer):
