@@ -22,9 +22,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def _create_postgres_database(database_url: str) -> None:
+    """Create the benchmark's PostgreSQL database when it does not exist yet (it is flushed anyway)."""
+    import psycopg
+    from psycopg import sql
+
+    base, _, name = database_url.rpartition("/")
+    name = name.split("?")[0]
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            print(f"created PostgreSQL database {name}")
+
+
 def _setup(database_url: str | None) -> str:
     if not database_url:
         database_url = f"sqlite:///{tempfile.mkdtemp(prefix='rcm-bench-')}/bench.sqlite3"
+    elif database_url.startswith(("postgres://", "postgresql://")):
+        _create_postgres_database(database_url)
     os.environ["DATABASE_URL"] = database_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     import django
