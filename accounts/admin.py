@@ -70,6 +70,71 @@ site.index_title = _("Installation")
 site.enable_nav_sidebar = False
 
 
+def _record_admin_change(
+    request, *, action: str, object_type: str, object_id, institution, detail: dict
+) -> None:
+    """One audit event for a change made in the Django admin, by the signed-in superuser.
+
+    Besides Django's own admin history: the audit chain is what supervisors read and ``verify_audit``
+    checks. Field names only, never values (a new password is "password", not the password).
+    """
+    from audit.recorder import record
+
+    from .actor import client_ip
+
+    user = request.user
+    record(
+        action=action,
+        actor_type="user",
+        actor_id=str(user.pk),
+        actor_label=user.username,
+        actor_institution=user.institution.code if user.institution_id else "",
+        object_type=object_type,
+        object_id=object_id,
+        institutions=[institution] if institution is not None else [],
+        ip=client_ip(request),
+        request_id=getattr(request, "request_id", ""),
+        detail={"via": "django-admin", **detail},
+    )
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Every addition and change saved here is also an audit event: ``<audit_object_type>.created`` or
+    ``.updated``, with the names of the fields the form changed."""
+
+    audit_object_type = ""
+
+    def audit_institution(self, obj):
+        """The institution whose supervisors see the event."""
+        return None
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        # Called for every save of a form (add, change, a user's password form) before it is logged.
+        request._admin_changed_fields = sorted(getattr(form, "changed_data", []))
+        return super().construct_change_message(request, form, formsets, add)
+
+    def _audit(self, request, obj, verb: str) -> None:
+        fields = getattr(request, "_admin_changed_fields", [])
+        _record_admin_change(
+            request,
+            action=f"{self.audit_object_type}.{verb}",
+            object_type=self.audit_object_type,
+            object_id=obj.pk,
+            institution=self.audit_institution(obj),
+            detail={"fields": fields},
+        )
+
+    def log_addition(self, request, obj, message):
+        entry = super().log_addition(request, obj, message)
+        self._audit(request, obj, "created")
+        return entry
+
+    def log_change(self, request, obj, message):
+        entry = super().log_change(request, obj, message)
+        self._audit(request, obj, "updated")
+        return entry
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Lists and detail pages only: writes go through the services (audited, encrypted)."""
 
@@ -89,11 +154,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Institution)
-class InstitutionAdmin(admin.ModelAdmin):
+class InstitutionAdmin(AuditedAdmin):
+    audit_object_type = "institution"
     list_display = ["code", "name", "require_2fa_for_caseworkers", "created_at"]
     search_fields = ["code", "name"]
     fields = ["code", "name", "require_2fa_for_caseworkers", "created_at"]
     readonly_fields = ["created_at"]
+
+    def audit_institution(self, obj):
+        return obj
 
     def get_readonly_fields(self, request, obj=None):
         # The code is in every reference, audit event and permission group name: fixed once created.
@@ -104,8 +173,13 @@ class InstitutionAdmin(admin.ModelAdmin):
 
 
 @admin.register(User)
-class StaffUserAdmin(UserAdmin):
+class StaffUserAdmin(AuditedAdmin, UserAdmin):
     """Staff accounts (staff identifiers only; migrants are never users)."""
+
+    audit_object_type = "user"
+
+    def audit_institution(self, obj):
+        return obj.institution
 
     list_display = ["username", "institution", "role", "is_active", "is_superuser", "last_login"]
     list_filter = ["institution", "role", "is_active", "is_superuser"]
@@ -192,6 +266,20 @@ class DeviceAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def log_deletions(self, request, queryset):
+        entries = super().log_deletions(request, queryset)
+        for device in queryset:
+            user = device.user
+            _record_admin_change(
+                request,
+                action="user.second_factor_reset",
+                object_type="user",
+                object_id=user.pk,
+                institution=user.institution if user.institution_id else None,
+                detail={"devices": 1, "device_type": device._meta.model_name},
+            )
+        return entries
 
 
 for _model in (TOTPDevice, StaticDevice):

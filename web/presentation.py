@@ -86,6 +86,8 @@ AUDIT_ACTION_LABELS = {
     "user.activated": _("reactivated a staff account"),
     "user.deactivated": _("deactivated a staff account"),
     "user.second_factor_reset": _("reset a user's two-factor sign-in"),
+    "institution.created": _("created an institution"),
+    "institution.updated": _("changed an institution"),
     "api_client.created": _("created an API client"),
     "api_client.revoked": _("revoked an API client"),
     "webhook.created": _("subscribed a webhook"),

@@ -16,8 +16,10 @@ from notifications.services import webhook_create
 from referrals import services
 from referrals.fields import EncryptedField
 from referrals.models import Consent, Note, Subject
+from tests.factories import UserFactory
+from web.presentation import action_label
 
-from .conftest import confirmed_device
+from .conftest import confirmed_device, logged_in_client
 
 MARK = "Zyxqwert"  # in every encrypted value below: it must appear on no admin page
 SUBJECT = {
@@ -251,3 +253,123 @@ def test_superuser_creates_a_staff_account_in_the_admin(iom, superuser_client):
     page = superuser_client.get(f"/admin/accounts/user/{user.pk}/change/")
     assert page.status_code == 200
     assert user.password not in page.content.decode()  # only the hash's summary
+
+
+# --- changes made in the admin are in the audit chain ------------------------------------------------
+
+
+def _admin_events(action):
+    return list(AuditEvent.objects.filter(action=action, detail__via="django-admin").order_by("sequence"))
+
+
+def test_staff_account_changes_in_the_admin_are_audited_with_field_names_only(
+    iom, iom_caseworker, superuser, superuser_client
+):
+    from django.core.management import call_command
+
+    password = "Tr0pical-Lluvia-2026"
+    created = superuser_client.post(
+        "/admin/accounts/user/add/",
+        {
+            "username": "ops.audited",
+            "institution": iom.pk,
+            "role": "caseworker",
+            "password1": password,
+            "password2": password,
+            "usable_password": "true",
+        },
+    )
+    assert created.status_code == 302, created.content.decode()[-2000:]
+    [event] = _admin_events("user.created")
+    from accounts.models import User
+
+    user = User.objects.get(username="ops.audited")
+    assert (event.object_type, event.object_id) == ("user", str(user.pk))
+    assert (event.actor_type, event.actor_id, event.actor_label) == (
+        "user",
+        str(superuser.pk),
+        "root.operator",
+    )
+    assert event.institutions == ",IOM," and event.request_id
+
+    # A change of role and a grant of superuser: the fields, never their values.
+    change = superuser_client.get(f"/admin/accounts/user/{iom_caseworker.pk}/change/")
+    assert change.status_code == 200
+    form = {
+        "username": iom_caseworker.username,
+        "institution": iom.pk,
+        "role": "supervisor",
+        "language": iom_caseworker.language,
+        "email": iom_caseworker.email,
+        "is_active": "on",
+        "is_staff": "on",
+        "is_superuser": "on",
+        "last_login_0": "",
+        "last_login_1": "",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+    }
+    changed = superuser_client.post(f"/admin/accounts/user/{iom_caseworker.pk}/change/", form)
+    assert changed.status_code == 302, changed.content.decode()[-2000:]
+    [event] = _admin_events("user.updated")
+    assert event.object_id == str(iom_caseworker.pk)
+    assert {"role", "is_staff", "is_superuser"} <= set(event.detail["fields"])
+    assert "supervisor" not in str(event.detail)
+
+    # A new password set by the operator: "password" is named, the password is nowhere.
+    new_password = "Otra-Clave-Segura-2026"
+    reset = superuser_client.post(
+        f"/admin/accounts/user/{iom_caseworker.pk}/password/",
+        {"password1": new_password, "password2": new_password, "usable_password": "true"},
+    )
+    assert reset.status_code == 302, reset.content.decode()[-2000:]
+    events = _admin_events("user.updated")
+    assert len(events) == 2 and events[-1].detail["fields"] == ["password"]
+    assert all(password not in str(e.detail) and new_password not in str(e.detail) for e in events)
+    assert not AuditEvent.objects.filter(detail__icontains=new_password).exists()
+    call_command("verify_audit")  # the admin's events are part of an intact chain
+
+
+def test_institution_changes_in_the_admin_are_audited(iom, superuser_client):
+    from accounts.models import Institution
+
+    added = superuser_client.post(
+        "/admin/accounts/institution/add/",
+        {"code": "UNICEF", "name": "UNICEF", "require_2fa_for_caseworkers": "on"},
+    )
+    assert added.status_code == 302, added.content.decode()[-2000:]
+    unicef = Institution.objects.get(code="UNICEF")
+    [event] = _admin_events("institution.created")
+    assert (event.object_type, event.object_id, event.institutions) == (
+        "institution",
+        str(unicef.pk),
+        ",UNICEF,",
+    )
+    changed = superuser_client.post(
+        f"/admin/accounts/institution/{iom.pk}/change/",
+        {"name": "OIM Panamá", "require_2fa_for_caseworkers": "on"},
+    )
+    assert changed.status_code == 302, changed.content.decode()[-2000:]
+    [event] = _admin_events("institution.updated")
+    assert event.object_id == str(iom.pk) and event.institutions == ",IOM,"
+    assert set(event.detail["fields"]) == {"name", "require_2fa_for_caseworkers"}
+    # IOM's supervisors read it in their audit log.
+    supervisor = UserFactory(institution=iom, role=Role.SUPERVISOR)
+    page = logged_in_client(supervisor).get("/audit/")
+    assert page.status_code == 200
+    assert str(action_label("institution.updated")) in page.content.decode()
+
+
+def test_removing_a_second_factor_device_in_the_admin_is_audited(iom, iom_caseworker, superuser_client):
+    device = confirmed_device(iom_caseworker)
+    url = f"/admin/otp_totp/totpdevice/{device.pk}/delete/"
+    assert superuser_client.get(url).status_code == 200
+    response = superuser_client.post(url, {"post": "yes"})
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    [event] = _admin_events("user.second_factor_reset")
+    assert (event.object_type, event.object_id, event.institutions) == (
+        "user",
+        str(iom_caseworker.pk),
+        ",IOM,",
+    )
+    assert event.detail["device_type"] == "totpdevice"
