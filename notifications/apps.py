@@ -3,15 +3,21 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterable
 
 from django.apps import AppConfig
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 _started = False
 
-#: Embedded mode's stand-in for beat's hourly housekeeping (expired Idempotency-Key claims).
-HOUSEKEEPING_INTERVAL_SECONDS = 3600.0
+#: Embedded mode's stand-in for beat's housekeeping (config/celery.py): job name → (every seconds, callable).
+HOUSEKEEPING: dict[str, tuple[float, str]] = {
+    "purge_idempotency_keys": (3600.0, "accounts.idempotency.purge_expired"),
+    "verify_audit_chain": (3600.0, "audit.tasks.verify_audit_chain"),
+    "apply_retention": (86400.0, "referrals.tasks.apply_retention"),
+}
 
 
 def _serving() -> bool:
@@ -21,39 +27,41 @@ def _serving() -> bool:
     return "runserver" in sys.argv and os.environ.get("RUN_MAIN") == "true" or "--noreload" in sys.argv
 
 
-def relay_once(*, housekeeping: bool = False) -> None:
-    """One pass of the embedded relay: outbox sweep, SLA reminders, and the hourly housekeeping when due.
+def relay_once(*, housekeeping: Iterable[str] = ()) -> None:
+    """One pass of the embedded relay: outbox sweep, SLA reminders, then the housekeeping jobs that are due.
 
-    Never raises: a failed pass is logged by exception type only and the next one tries again.
+    Never raises: a failed step is logged by exception type only, the other steps still run, and the
+    next pass tries again.
     """
     from django.db import close_old_connections
 
-    from accounts.idempotency import purge_expired
-
     from . import relay
 
+    steps = [("sweep", relay.sweep), ("sla_reminders", relay.sla_reminders)]
+    steps += [(name, import_string(HOUSEKEEPING[name][1])) for name in housekeeping]
     try:
-        close_old_connections()
-        relay.sweep()
-        relay.sla_reminders()
-        if housekeeping:
-            purge_expired()
-    except Exception as exc:  # noqa: BLE001 — keep relaying; log the type only
-        logger.warning("embedded relay sweep failed (%s)", type(exc).__name__)
+        for name, step in steps:
+            close_old_connections()
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 — keep relaying; log the type only
+                logger.warning("embedded relay: %s failed (%s)", name, type(exc).__name__)
     finally:
         close_old_connections()
 
 
 def _relay_loop(interval: float, stop: threading.Event, clock=time.monotonic) -> None:
-    """Sweep every ``interval`` seconds until ``stop`` is set; housekeeping on the first pass, then hourly."""
+    """Sweep every ``interval`` seconds until ``stop`` is set; each housekeeping job on the first pass, then
+    at its own period."""
     from django.db import connections
 
-    next_housekeeping = clock()
+    next_due = dict.fromkeys(HOUSEKEEPING, clock())
     try:
         while not stop.wait(interval):
-            due = clock() >= next_housekeeping
-            if due:
-                next_housekeeping = clock() + HOUSEKEEPING_INTERVAL_SECONDS
+            now = clock()
+            due = [name for name, at in next_due.items() if now >= at]
+            for name in due:
+                next_due[name] = now + HOUSEKEEPING[name][0]
             relay_once(housekeeping=due)
     finally:
         connections.close_all()  # this thread's own connections (none left open for the next test or exit)

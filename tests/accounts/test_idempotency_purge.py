@@ -67,17 +67,18 @@ def test_embedded_mode_purges_in_the_relay_thread_when_housekeeping_is_due(keys,
     settings.REDIS_URL = None
     # A pass closes its thread's stale connections; here it runs in the test's thread and transaction.
     monkeypatch.setattr("django.db.close_old_connections", lambda **kwargs: None)
-    notification_apps.relay_once(housekeeping=False)
+    notification_apps.relay_once()
     assert len(_left()) == 5
-    notification_apps.relay_once(housekeeping=True)
+    notification_apps.relay_once(housekeeping=["purge_idempotency_keys"])
     assert _left() == keys
 
 
-def test_the_relay_loop_does_housekeeping_at_start_then_hourly(monkeypatch):
-    """Runs the loop itself with a fake clock: housekeeping on the first pass, then once per hour."""
+def test_the_relay_loop_does_housekeeping_at_start_then_at_each_jobs_period(monkeypatch):
+    """Runs the loop itself with a fake clock: every job on the first pass, then the hourly ones once per
+    hour and retention once a day."""
     calls = []
     clock = {"now": 1000.0}
-    passes = iter(range(6))
+    passes = iter(range(75))
 
     class FakeStop:
         def wait(self, _interval):
@@ -88,7 +89,7 @@ def test_the_relay_loop_does_housekeeping_at_start_then_hourly(monkeypatch):
             clock["now"] += 1200.0  # each pass 20 minutes apart
             return False
 
-    monkeypatch.setattr(notification_apps, "relay_once", lambda housekeeping: calls.append(housekeeping))
+    monkeypatch.setattr(notification_apps, "relay_once", lambda housekeeping: calls.append(set(housekeeping)))
     # In a thread of its own, as in the web process (the loop closes its thread's connections on exit).
     thread = threading.Thread(
         target=notification_apps._relay_loop, args=(0, FakeStop()), kwargs={"clock": lambda: clock["now"]}
@@ -96,5 +97,8 @@ def test_the_relay_loop_does_housekeeping_at_start_then_hourly(monkeypatch):
     thread.start()
     thread.join(10)
     assert not thread.is_alive()
-    # passes at +20, +40, +60, +80, +100, +120 min; first pass due at once, then every 60 min
-    assert calls == [True, False, False, True, False, False]
+    # passes every 20 min for 25 h; the first is due at once, hourly jobs every 60 min, retention daily
+    hourly = {"purge_idempotency_keys", "verify_audit_chain"}
+    assert calls[:6] == [hourly | {"apply_retention"}, set(), set(), hourly, set(), set()]
+    assert [i for i, jobs in enumerate(calls) if "apply_retention" in jobs] == [0, 72]
+    assert [i for i, jobs in enumerate(calls) if "verify_audit_chain" in jobs] == list(range(0, 75, 3))

@@ -112,3 +112,37 @@ def test_the_celery_task_is_registered_under_its_name_and_erases(cases):
         result = task.apply().get()
     assert result["erased"] == 4 and result["held_open"] == 2 and result["retention_days"] == 0
     assert erased(cases) == {"completed", "cancelled", "draft_only", "no_referral"}
+
+
+def test_embedded_mode_runs_retention_and_the_audit_check_in_the_relay_thread(cases, monkeypatch):
+    """Without Redis there is no beat: the embedded relay's housekeeping runs the same jobs, for real."""
+    from notifications import apps as notification_apps
+
+    # A pass closes its thread's stale connections; here it runs in the test's thread and transaction.
+    monkeypatch.setattr("django.db.close_old_connections", lambda **kwargs: None)
+    assert set(notification_apps.HOUSEKEEPING) == {
+        "purge_idempotency_keys",
+        "verify_audit_chain",
+        "apply_retention",
+    }
+    with override_settings(RETENTION_DAYS=0):
+        notification_apps.relay_once()  # nothing due: nothing erased
+        assert erased(cases) == set()
+        notification_apps.relay_once(housekeeping=["apply_retention", "verify_audit_chain"])
+    assert erased(cases) == {"completed", "cancelled", "draft_only", "no_referral"}
+    assert not AuditEvent.objects.filter(action="audit.verification_failed").exists()
+
+
+def test_a_failing_housekeeping_job_does_not_stop_the_others(cases, monkeypatch, caplog):
+    from notifications import apps as notification_apps
+
+    monkeypatch.setattr("django.db.close_old_connections", lambda **kwargs: None)
+
+    def broken():
+        raise RuntimeError("simulated")
+
+    monkeypatch.setattr("audit.tasks.verify_audit_chain", broken)
+    with override_settings(RETENTION_DAYS=0):
+        notification_apps.relay_once(housekeeping=["verify_audit_chain", "apply_retention"])
+    assert erased(cases) == {"completed", "cancelled", "draft_only", "no_referral"}
+    assert "verify_audit_chain failed (RuntimeError)" in caplog.text
