@@ -1,0 +1,126 @@
+"""axe-core (through axe-playwright-python) on every kind of page, in the real browser with the real CSS:
+no WCAG 2.1 A/AA violation — colour contrast included, which the HTML checks of tests/web cannot see.
+
+Each role's pages are visited with data on them (a case, a referral sent and answered, notes, audit
+events), in Spanish (the default) and, for the caseworker's pages, in English too.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from .conftest import PHONE_VIEWPORT, sign_in
+
+pytestmark = pytest.mark.browser
+
+WCAG_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+
+
+def _axe():
+    try:
+        from axe_playwright_python.sync_playwright import Axe
+    except ImportError:
+        pytest.fail("The 'axe-playwright-python' package is missing: run ./scripts/bootstrap.", pytrace=False)
+    return Axe()
+
+
+def _violations(axe, page) -> list[str]:
+    # Open every <details> (the actions' forms, the category help): their content is checked as shown
+    # when opened (Chromium lays a closed one's content out at the page's top, which axe misreads).
+    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
+    results = axe.run(page, options=WCAG_AA)
+    found = []
+    for violation in results.response["violations"]:
+        nodes = violation["nodes"][:3]
+        targets = [f"{', '.join(n['target'])}: {n.get('failureSummary', '')}" for n in nodes]
+        rule = f"{violation['id']} ({violation['impact']}): {violation['help']}"
+        found.append(f"{page.url}: {rule} — {targets}")
+    return found
+
+
+@pytest.fixture
+def referral_with_history(people):
+    """A case of IOM referred to DP, received, accepted and started, with a note from each side."""
+    from accounts.actor import actor_for_user
+    from referrals import services
+    from tests.factories import subject_data
+
+    iom, dp = actor_for_user(people.iom_cw), actor_for_user(people.dp_cw)
+    case = services.case_create(actor=iom, subject=subject_data(), summary="Resumen de prueba")
+    referral = services.referral_create(
+        actor=iom,
+        case=case,
+        to_institution=people.dp,
+        services=["legal_assistance"],
+        urgency="urgent",
+        reason="Motivo de prueba",
+        consent={
+            "given": True,
+            "given_by": "self",
+            "method": "verbal",
+            "obtained_at": timezone.now(),
+            "data_categories": ["identity", "contact"],
+        },
+    )
+    services.referral_transition(actor=iom, referral_id=referral.pk, action="send")
+    for action in ("receive", "accept", "start"):
+        services.referral_transition(actor=dp, referral_id=referral.pk, action=action, assign_to_actor=True)
+    services.note_create(actor=dp, referral_id=referral.pk, body="Nota de la Defensoría")
+    services.note_create(actor=iom, referral_id=referral.pk, body="Respuesta de la OIM")
+    return case, referral
+
+
+def test_every_kind_of_page_meets_wcag_aa(pages, people, referral_with_history):
+    axe = _axe()
+    case, referral = referral_with_history
+    problems: list[str] = []
+
+    anonymous = pages.new()
+    anonymous.goto("/accounts/login/")
+    problems += _violations(axe, anonymous)
+
+    caseworker = pages.new()
+    sign_in(caseworker, people.iom_cw)
+    caseworker_pages = [
+        "/",
+        "/cases/new/",
+        "/cases/search/",
+        f"/cases/{case.pk}/",
+        f"/cases/{case.pk}/refer/",
+        f"/referrals/{referral.pk}/",
+        "/notifications/",
+        "/preferences/",
+    ]
+    for url in caseworker_pages:
+        caseworker.goto(url)
+        problems += _violations(axe, caseworker)
+
+    receiver = pages.new()
+    sign_in(receiver, people.dp_cw)
+    with receiver.expect_navigation():
+        receiver.locator("form.lang-switch button[name=language]").click()  # the header's switch → English
+    for url in ("/", f"/referrals/{referral.pk}/"):
+        receiver.goto(url)
+        assert receiver.locator("html").get_attribute("lang") == "en"
+        problems += _violations(axe, receiver)
+
+    supervisor = pages.new()
+    sign_in(supervisor, people.iom_sup)
+    for url in ("/supervision/workload/", "/supervision/response-times/", "/audit/", f"/cases/{case.pk}/"):
+        supervisor.goto(url)
+        problems += _violations(axe, supervisor)
+
+    admin = pages.new()
+    sign_in(admin, people.iom_admin)
+    for url in ("/manage/users/", "/manage/users/new/", "/manage/api-clients/", "/manage/webhooks/"):
+        admin.goto(url)
+        problems += _violations(axe, admin)
+
+    phone = pages.new(viewport=PHONE_VIEWPORT)
+    sign_in(phone, people.iom_cw)
+    for url in ("/", f"/referrals/{referral.pk}/"):
+        phone.goto(url)
+        problems += _violations(axe, phone)
+
+    assert not problems, "axe-core found WCAG 2.1 A/AA violations:\n" + "\n".join(problems)
