@@ -283,15 +283,19 @@ class ConsentOutput(serializers.Serializer):
 
     def to_representation(self, consent):
         """The declared fields' rendering, without copying them per instance (see above)."""
-        categories = consent.data_categories
-        return {
-            "given": None if consent.given is None else bool(consent.given),
-            "given_by": _text(consent.given_by),
-            "method": _text(consent.method),
-            "obtained_at": _datetime(consent.obtained_at),
-            "data_categories": None if categories is None else [_text(c) for c in categories],
-            "withdrawn_at": _datetime(consent.withdrawn_at),
-        }
+        return _consent_dict(consent)
+
+
+def _consent_dict(consent) -> dict:
+    categories = consent.data_categories
+    return {
+        "given": None if consent.given is None else bool(consent.given),
+        "given_by": _text(consent.given_by),
+        "method": _text(consent.method),
+        "obtained_at": _datetime(consent.obtained_at),
+        "data_categories": None if categories is None else [_text(c) for c in categories],
+        "withdrawn_at": _datetime(consent.withdrawn_at),
+    }
 
 
 class ReferralListItemOutput(serializers.Serializer):
@@ -383,7 +387,7 @@ class ReferralOutput(ReferralListItemOutput):
         data["reason"] = self.get_reason(referral)
         data["status_reason"] = self.get_status_reason(referral)
         data["outcome"] = self.get_outcome(referral)
-        data["consent"] = ConsentOutput(context=self.context).to_representation(referral.consent)
+        data["consent"] = _consent_dict(referral.consent)
         data["subject"] = self.get_subject(referral)
         return data
 

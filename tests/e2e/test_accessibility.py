@@ -8,7 +8,6 @@ events), in Spanish (the default) and, for the caseworker's pages, in English to
 from __future__ import annotations
 
 import pytest
-from django.utils import timezone
 
 from .conftest import PHONE_VIEWPORT, sign_in
 
@@ -40,35 +39,17 @@ def _violations(axe, page) -> list[str]:
 
 
 @pytest.fixture
-def referral_with_history(people):
+def referral_with_history(people, make_referral):
     """A case of IOM referred to DP, received, accepted and started, with a note from each side."""
     from accounts.actor import actor_for_user
     from referrals import services
-    from tests.factories import subject_data
 
     iom, dp = actor_for_user(people.iom_cw), actor_for_user(people.dp_cw)
-    case = services.case_create(actor=iom, subject=subject_data(), summary="Resumen de prueba")
-    referral = services.referral_create(
-        actor=iom,
-        case=case,
-        to_institution=people.dp,
-        services=["legal_assistance"],
-        urgency="urgent",
-        reason="Motivo de prueba",
-        consent={
-            "given": True,
-            "given_by": "self",
-            "method": "verbal",
-            "obtained_at": timezone.now(),
-            "data_categories": ["identity", "contact"],
-        },
-    )
-    services.referral_transition(actor=iom, referral_id=referral.pk, action="send")
-    for action in ("receive", "accept", "start"):
-        services.referral_transition(actor=dp, referral_id=referral.pk, action=action, assign_to_actor=True)
+    steps = [(iom, "send"), (dp, "receive"), (dp, "accept"), (dp, "start")]
+    referral = make_referral(iom, people.dp, categories=("identity", "contact"), path=steps, urgency="urgent")
     services.note_create(actor=dp, referral_id=referral.pk, body="Nota de la Defensoría")
     services.note_create(actor=iom, referral_id=referral.pk, body="Respuesta de la OIM")
-    return case, referral
+    return referral.case, referral
 
 
 def test_every_kind_of_page_meets_wcag_aa(pages, people, referral_with_history):
