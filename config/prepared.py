@@ -11,9 +11,8 @@ compiler's converters — decryption wrappers, UUIDs, aware datetimes — and th
 Safety: the result is the queryset's own result or nothing else. If a placeholder is not among the
 compiled parameters (a value the ORM folded into the SQL text) or two placeholders collide, the query
 is not prepared and each call evaluates the queryset normally, as it does for a value that is not of
-its kind. Only shapes whose SQL depends
-on nothing but the parameters belong here: no ``__in`` lists of varying length (one ``PreparedQuery``
-per length, see ``shape``), no empty-result short-cuts.
+its kind and for an empty-result short-cut (``__in=[]``). A list value (``__in``) is compiled once per
+length.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet, FullResultSet
@@ -43,6 +42,11 @@ class _Compiled:
     params: tuple
     positions: tuple[tuple[int, ...], ...]  # where each value goes (a value may be used twice)
     prep: tuple[Callable[[Any], Any], ...]
+    # How ``QuerySet.__iter__`` builds instances from a row (model queries only; the same for every call).
+    model: Any = None
+    fields: slice | None = None
+    init_list: tuple[str, ...] = ()
+    populators: tuple = ()
 
 
 _NOT_PREPARABLE = object()
@@ -103,13 +107,25 @@ class PreparedQuery:
             return _NOT_PREPARABLE
         positions, prep = [], []
         for placeholder in flat:
-            prepared = _prepare(placeholder, connection)
-            found = tuple(i for i, p in enumerate(params) if p == prepared)
+            preparer = _preparer(type(placeholder), connection)
+            found = tuple(i for i, p in enumerate(params) if p == preparer(placeholder))
             if not found:
                 return _NOT_PREPARABLE
             positions.append(found)
-            prep.append(_preparer(type(placeholder), connection))
-        return _Compiled(compiler, sql, params, tuple(positions), tuple(prep))
+            prep.append(preparer)
+        compiled = _Compiled(compiler, sql, params, tuple(positions), tuple(prep))
+        klass_info = compiler.klass_info
+        if not klass_info or not klass_info.get("select_fields"):  # values_list: rows, no instances
+            return compiled
+        select = compiler.select
+        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        return replace(
+            compiled,
+            model=klass_info["model"],
+            fields=slice(start, end),
+            init_list=tuple(column[0].target.attname for column in select[start:end]),
+            populators=tuple(get_related_populators(klass_info, select, alias)),
+        )
 
     def _execute(self, compiled: _Compiled, alias, values) -> list | None:
         """The raw rows; None when a value is not of its kind (the ORM then says what is wrong)."""
@@ -139,16 +155,10 @@ class PreparedQuery:
         rows = None if compiled is _NOT_PREPARABLE else self._execute(compiled, using, values)
         if rows is None:
             return list(self._build(*values).using(using))
-        compiler = compiled.compiler
-        select, klass_info = compiler.select, compiler.klass_info
-        model = klass_info["model"]
-        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
-        init_list = [column[0].target.attname for column in select[start:end]]
-        populators = get_related_populators(klass_info, select, using)
         found = []
-        for row in compiler.results_iter([rows]):
-            obj = model.from_db(using, init_list, row[start:end])
-            for populator in populators:
+        for row in compiled.compiler.results_iter([rows]):
+            obj = compiled.model.from_db(using, compiled.init_list, row[compiled.fields])
+            for populator in compiled.populators:
                 populator.populate(row, obj)
             found.append(obj)
         return found
@@ -161,10 +171,6 @@ class PreparedQuery:
         if rows is None:
             return [tuple(row) for row in self._build(*values).using(using)]
         return [tuple(row) for row in compiled.compiler.results_iter([rows])]
-
-
-def _prepare(value, connection):
-    return _preparer(type(value), connection)(value)
 
 
 def _preparer(kind: type, connection) -> Callable[[Any], Any]:
