@@ -12,12 +12,22 @@ from django.utils.module_loading import import_string
 logger = logging.getLogger(__name__)
 _started = False
 
-#: Embedded mode's stand-in for beat's housekeeping (config/celery.py): job name → (every seconds, callable).
-HOUSEKEEPING: dict[str, tuple[float, str]] = {
-    "purge_idempotency_keys": (3600.0, "accounts.idempotency.purge_expired"),
-    "verify_audit_chain": (3600.0, "audit.tasks.verify_audit_chain"),
-    "apply_retention": (86400.0, "referrals.tasks.apply_retention"),
-}
+#: Beat's entries that every relay pass already does (the outbox sweep, the SLA reminders).
+RELAY_PASS_ENTRIES = frozenset({"notifications-sweep", "notifications-sla-reminders"})
+
+
+def _housekeeping() -> dict[str, tuple[float, str]]:
+    """Embedded mode's stand-in for beat: beat's other entries (config/celery.py), name → (period, task)."""
+    from config.celery import app
+
+    return {
+        name: (float(entry["schedule"]), entry["task"])
+        for name, entry in app.conf.beat_schedule.items()
+        if name not in RELAY_PASS_ENTRIES
+    }
+
+
+HOUSEKEEPING = _housekeeping()
 
 
 def _serving() -> bool:

@@ -69,7 +69,7 @@ def test_embedded_mode_purges_in_the_relay_thread_when_housekeeping_is_due(keys,
     monkeypatch.setattr("django.db.close_old_connections", lambda **kwargs: None)
     notification_apps.relay_once()
     assert len(_left()) == 5
-    notification_apps.relay_once(housekeeping=["purge_idempotency_keys"])
+    notification_apps.relay_once(housekeeping=["accounts-purge-idempotency-keys"])
     assert _left() == keys
 
 
@@ -98,7 +98,7 @@ def test_the_relay_loop_does_housekeeping_at_start_then_at_each_jobs_period(monk
     thread.join(10)
     assert not thread.is_alive()
     # passes every 20 min for 25 h; the first is due at once, hourly jobs every 60 min, retention daily
-    hourly = {"purge_idempotency_keys", "verify_audit_chain"}
-    assert calls[:6] == [hourly | {"apply_retention"}, set(), set(), hourly, set(), set()]
-    assert [i for i, jobs in enumerate(calls) if "apply_retention" in jobs] == [0, 72]
-    assert [i for i, jobs in enumerate(calls) if "verify_audit_chain" in jobs] == list(range(0, 75, 3))
+    hourly = {"accounts-purge-idempotency-keys", "audit-verify-chain"}
+    assert calls[:6] == [hourly | {"referrals-retention"}, set(), set(), hourly, set(), set()]
+    assert [i for i, jobs in enumerate(calls) if "referrals-retention" in jobs] == [0, 72]
+    assert [i for i, jobs in enumerate(calls) if "audit-verify-chain" in jobs] == list(range(0, 75, 3))

@@ -121,14 +121,14 @@ def test_embedded_mode_runs_retention_and_the_audit_check_in_the_relay_thread(ca
     # A pass closes its thread's stale connections; here it runs in the test's thread and transaction.
     monkeypatch.setattr("django.db.close_old_connections", lambda **kwargs: None)
     assert set(notification_apps.HOUSEKEEPING) == {
-        "purge_idempotency_keys",
-        "verify_audit_chain",
-        "apply_retention",
+        "accounts-purge-idempotency-keys",
+        "audit-verify-chain",
+        "referrals-retention",
     }
     with override_settings(RETENTION_DAYS=0):
         notification_apps.relay_once()  # nothing due: nothing erased
         assert erased(cases) == set()
-        notification_apps.relay_once(housekeeping=["apply_retention", "verify_audit_chain"])
+        notification_apps.relay_once(housekeeping=["referrals-retention", "audit-verify-chain"])
     assert erased(cases) == {"completed", "cancelled", "draft_only", "no_referral"}
     assert not AuditEvent.objects.filter(action="audit.verification_failed").exists()
 
@@ -143,6 +143,6 @@ def test_a_failing_housekeeping_job_does_not_stop_the_others(cases, monkeypatch,
 
     monkeypatch.setattr("audit.tasks.verify_audit_chain", broken)
     with override_settings(RETENTION_DAYS=0):
-        notification_apps.relay_once(housekeeping=["verify_audit_chain", "apply_retention"])
+        notification_apps.relay_once(housekeeping=["audit-verify-chain", "referrals-retention"])
     assert erased(cases) == {"completed", "cancelled", "draft_only", "no_referral"}
-    assert "verify_audit_chain failed (RuntimeError)" in caplog.text
+    assert "audit-verify-chain failed (RuntimeError)" in caplog.text
