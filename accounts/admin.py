@@ -229,21 +229,17 @@ class ApiClientAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Revoke the selected API clients"))
     def revoke(self, request, queryset):
-        from audit.recorder import record
-
         count = 0
         for client in queryset.filter(revoked_at__isnull=True).select_related("institution"):
             client.revoked_at = timezone.now()
             client.save(update_fields=["revoked_at"])
-            record(
+            _record_admin_change(
+                request,
                 action="api_client.revoked",
-                actor_type="user",
-                actor_id=str(request.user.pk),
-                actor_label=request.user.username,
                 object_type="api_client",
                 object_id=client.pk,
-                institutions=[client.institution],
-                detail={"via": "django-admin"},
+                institution=client.institution,
+                detail={},
             )
             count += 1
         messages.success(request, _("%(count)d API client(s) revoked.") % {"count": count})
