@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import idempotency
+from plumbing import idempotency
 
 
 @shared_task(name="accounts.tasks.purge_idempotency_keys", acks_late=True)

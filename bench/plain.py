@@ -7,7 +7,7 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 
 from accounts.authentication import BearerTokenAuthentication
-from config.pagination import CursorPagination
+from plumbing.pagination import CursorPagination
 from referrals.models import Referral
 
 LIST_FIELDS = [

@@ -1,6 +1,6 @@
 """Domain errors raised by services; each carries its contract problem slug and status."""
 
-from config.problems import ProblemError
+from plumbing.problems import ProblemError
 
 
 class NotVisible(ProblemError):

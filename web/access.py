@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from accounts.actor import Actor, actor_from_request
 from accounts.choices import Role, Scope
-from config.problems import ProblemError
+from plumbing.problems import ProblemError
 
 
 def web_actor(request) -> Actor:

@@ -18,9 +18,9 @@ from rest_framework.views import APIView
 from accounts.actor import actor_from_request
 from accounts.choices import Scope
 from accounts.permissions import HasScope
-from config.pagination import CursorPagination
-from config.problems import ProblemError
-from config.query import parse_aware_datetime
+from plumbing.pagination import CursorPagination
+from plumbing.problems import ProblemError
+from plumbing.query import parse_aware_datetime
 
 from ..recorder import record
 from ..selectors import events_visible_to

@@ -67,8 +67,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "config.middleware.RequestIdMiddleware",
-    "config.middleware.ApiBodySizeLimitMiddleware",
+    "plumbing.middleware.RequestIdMiddleware",
+    "plumbing.middleware.ApiBodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -81,7 +81,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
-    "config.middleware.ApiProblemMiddleware",
+    "plumbing.middleware.ApiProblemMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -197,11 +197,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsActor"],
-    "DEFAULT_PARSER_CLASSES": ["referrals.api.parsers.StrictJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["plumbing.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "config.pagination.CursorPagination",
-    "EXCEPTION_HANDLER": "config.problems.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "plumbing.pagination.CursorPagination",
+    "EXCEPTION_HANDLER": "plumbing.problems.exception_handler",
     # Escape non-ASCII in JSON output: a lone surrogate in input can never break rendering.
     "UNICODE_JSON": False,
     "UNAUTHENTICATED_USER": None,
@@ -209,8 +209,8 @@ REST_FRAMEWORK = {
     "DEFAULT_METADATA_CLASS": None,
     # Per API client and per user (never by anything personal), counted in the cache below.
     "DEFAULT_THROTTLE_CLASSES": [
-        "accounts.throttling.ApiClientRateThrottle",
-        "accounts.throttling.UserRateThrottle",
+        "plumbing.throttling.ApiClientRateThrottle",
+        "plumbing.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "api_client": env_str("THROTTLE_API_CLIENT", "1200/min"),

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from accounts.actor import actor_from_request
 from accounts.choices import Scope
 from accounts.permissions import HasScope, IsActor
-from config.problems import ProblemError
+from plumbing.problems import ProblemError
 
 from .. import relay, selectors, services
 from ..models import Delivery

@@ -11,12 +11,12 @@ from rest_framework.views import APIView
 
 from accounts.actor import actor_from_request
 from accounts.choices import Scope
-from accounts.idempotency import run_idempotent
 from accounts.models import Institution
 from accounts.permissions import HasScope, IsActor
 from audit.recorder import record
-from config.pagination import CursorPagination, OldestFirstCursorPagination
-from config.query import parse_aware_datetime
+from plumbing.idempotency import run_idempotent
+from plumbing.pagination import CursorPagination, OldestFirstCursorPagination
+from plumbing.query import parse_aware_datetime
 
 from .. import selectors, services
 from ..choices import Side, Status

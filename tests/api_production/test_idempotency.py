@@ -10,9 +10,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from accounts.idempotency import purge_expired
 from accounts.models import IdempotencyKey
 from audit.models import AuditEvent
+from plumbing.idempotency import purge_expired
 from referrals.models import Case, Note, Referral
 
 from .conftest import API, assert_problem, case_body, referral_body
@@ -86,8 +86,8 @@ def test_same_key_on_another_endpoint_is_422(iom_api, sent_referral):
 
 def test_key_in_flight_is_409(iom_api, iom):
     """A claim that is still running (its row says in_flight) answers 409 and creates nothing."""
-    from accounts.idempotency import principal_of, request_hash
     from accounts.models import ApiClient
+    from plumbing.idempotency import principal_of, request_hash
 
     client = ApiClient.objects.filter(institution=iom).latest("created_at")
     from accounts.actor import actor_for_api_client

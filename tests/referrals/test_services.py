@@ -106,7 +106,7 @@ def test_a_collaborator_gets_need_to_know_access(iom, dp, iom_actor, dp_actor, m
 
 
 def test_a_collaborator_must_belong_to_the_case_institution(iom, dp, iom_actor, dp_actor, make_user):
-    from config.problems import ProblemError
+    from plumbing.problems import ProblemError
 
     referral = build_referral(sender=iom_actor, receiver=dp_actor, to=dp, status="requested")
     with pytest.raises(ProblemError):

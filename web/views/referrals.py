@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.choices import Role
 from audit.recorder import record
-from config.problems import ProblemError
+from plumbing.problems import ProblemError
 from referrals import selectors as ref_selectors
 from referrals import services
 from referrals.api.serializers import subject_dict

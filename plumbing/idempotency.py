@@ -22,9 +22,8 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.problems import ProblemError
-
-from .models import IdempotencyKey
+from accounts.models import IdempotencyKey
+from plumbing.problems import ProblemError
 
 HEADER = "Idempotency-Key"
 TTL = timedelta(hours=24)

@@ -12,7 +12,7 @@ import logging
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from .models import ApiClient, User
+from accounts.models import ApiClient, User
 
 logger = logging.getLogger(__name__)
 

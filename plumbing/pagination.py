@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_datetime
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound
 
-from config.problems import ProblemError
+from plumbing.problems import ProblemError
 
 
 def _well_formed(raw: str) -> bool:

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.utils import timezone
 
-from config.problems import problem_response
+from plumbing.problems import problem_response
 
 logger = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
