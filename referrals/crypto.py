@@ -189,8 +189,8 @@ def blind_index(field: str, normalized: str) -> str:
 
 
 def normalize_document_number(value: str | None) -> str:
-    """Upper case, no spaces or dashes (contract §4)."""
-    return re.sub(r"[\s\-]+", "", (value or "")).upper()
+    """Upper case, no spaces, dashes, dots or slashes (contract §6.1): ``v-12.345.678`` = ``V12345678``."""
+    return re.sub(r"[\s\-./]+", "", (value or "")).upper()
 
 
 def normalize_name(value: str | None) -> str:

@@ -14,9 +14,10 @@ from accounts.choices import Scope
 from accounts.models import Institution, User
 from audit.recorder import record
 from notifications.outbox import emit
+from plumbing.etag import if_match_satisfied
 
-from . import crypto, permissions
-from .choices import REVOKING_STATUSES, TERMINAL_STATUSES, Side, Status, Urgency
+from . import crypto, permissions, rules
+from .choices import REVOKING_STATUSES, SUBJECT_FIELDS, TERMINAL_STATUSES, Side, Status, Urgency
 from .errors import (
     CaseErased,
     ConsentRequired,
@@ -27,7 +28,7 @@ from .errors import (
     PreconditionFailed,
     WrongSide,
 )
-from .lifecycle import REASON_ACTIONS, TRANSITIONS
+from .lifecycle import REASON_ACTIONS, TRANSITIONS, allowed_actions
 from .models import Case, Consent, Note, ReferenceCounter, Referral, ReferralEvent, Subject
 from .selectors import cases_visible_to, get_referral, has_referral_perm, receiver_sees_personal, side_of
 
@@ -82,9 +83,7 @@ def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
         updated_at=now,
     )
     case.save(force_insert=True)
-    person = Subject(case=case, **subject)
-    if person.document_number:
-        person.document_number = crypto.normalize_document_number(person.document_number)
+    person = Subject(case=case, **rules.check_subject(subject))
     _set_blind_indexes(person)
     person.save(force_insert=True)
     permissions.grant_case_owner_institution(case=case, actor=actor)
@@ -113,10 +112,9 @@ def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summar
     changed = []
     if subject:
         person = Subject.objects.select_related("case").get(case=case)
-        for name, value in subject.items():
+        merged = {name: getattr(person, name) for name in SUBJECT_FIELDS} | dict(subject)
+        for name, value in rules.check_subject(merged).items():
             setattr(person, name, value)
-        if "document_number" in subject and person.document_number:
-            person.document_number = crypto.normalize_document_number(person.document_number)
         _set_blind_indexes(person)
         person.save()
         changed.extend(sorted(subject))
@@ -221,11 +219,43 @@ def referral_create(
     return referral
 
 
-def _check_void_right(actor: Actor, transition) -> None:
-    if transition.supervisor_only and not (
-        actor.is_supervisor or (actor.api_client is not None and actor.has_scope(Scope.REFERRALS_VOID))
-    ):
+def may_void(actor: Actor) -> bool:
+    """Voiding is for supervisors, or API clients holding ``referrals:void`` (the one place of this rule)."""
+    return actor.is_supervisor or (actor.api_client is not None and actor.has_scope(Scope.REFERRALS_VOID))
+
+
+def authorize_transition(*, actor: Actor, referral: Referral, action: str):
+    """The lifecycle's who-may checks for ``action`` on a visible referral, in the contract's order:
+    the action is the other side's (403), or a void by someone without the right (403). Returns the
+    transition. Doors call it before reading a body (403 before 400); the service calls it again."""
+    transition = TRANSITIONS.get(action)
+    if transition is None:
+        raise InvalidTransition(action, referral.status)
+    if transition.side != side_of(actor, referral):
+        raise WrongSide()
+    if transition.supervisor_only and not may_void(actor):
         raise Forbidden("Only supervisors (or clients with referrals:void) may void a referral.")
+    return transition
+
+
+def actions_available(*, actor: Actor, referral: Referral) -> list[str]:
+    """The actions ``actor`` may take now on ``referral``: the lifecycle's for its side and status, less
+    what it lacks the right to (void) or the access to (a receiver whose access was revoked)."""
+    side = side_of(actor, referral)
+    if not actor.has_scope(Scope.REFERRALS_WRITE):
+        return []
+    if side == Side.RECEIVER and not has_referral_perm(actor, referral, "change_referral"):
+        return []
+    return [
+        action
+        for action in allowed_actions(referral.status, side)
+        if not TRANSITIONS[action].supervisor_only or may_void(actor)
+    ]
+
+
+def _check_if_match(if_match: str | None, referral: Referral) -> None:
+    if not if_match_satisfied(if_match, referral.etag):
+        raise PreconditionFailed()
 
 
 @transaction.atomic
@@ -242,14 +272,9 @@ def referral_transition(
     """Apply one lifecycle action. Locks the row; checks in the contract's order:
     visibility (404), side (403), body (400), status (409); then If-Match (412)."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
-    transition = TRANSITIONS.get(action)
     referral = get_referral(actor, referral_id, for_update=True)
-    if transition is None:
-        raise InvalidTransition(action, referral.status)
+    transition = authorize_transition(actor=actor, referral=referral, action=action)
     side = side_of(actor, referral)
-    if transition.side != side:
-        raise WrongSide()
-    _check_void_right(actor, transition)
     reason = (reason or "").strip() or None
     outcome = (outcome or "").strip() or None
     if transition.needs == "reason" and not reason:
@@ -260,8 +285,7 @@ def referral_transition(
         raise InvalidTransition(action, referral.status)
     if side == Side.RECEIVER and not has_referral_perm(actor, referral, "change_referral"):
         raise Forbidden("Your institution no longer has access to act on this referral.")
-    if if_match is not None and if_match.strip() != "*" and if_match.strip() != referral.etag:
-        raise PreconditionFailed()
+    _check_if_match(if_match, referral)
     if action == "send" and not referral.consent.is_active:
         raise ConsentRequired()
 
@@ -340,7 +364,7 @@ def _parties(referral: Referral) -> list[Institution]:
 
 
 @transaction.atomic
-def note_create(*, actor: Actor, referral_id, body: str) -> Note:
+def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = None) -> Note:
     """A note between the two institutions, while the receiver has access and the case is not erased."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
     referral = get_referral(actor, referral_id, for_update=True)
@@ -351,6 +375,7 @@ def note_create(*, actor: Actor, referral_id, body: str) -> Note:
         raise CaseErased()
     if side_of(actor, referral) == Side.SENDER and referral.status == Status.ENTERED_IN_ERROR:
         raise InvalidTransition("note", referral.status)
+    _check_if_match(if_match, referral)
     note = Note(
         referral=referral,
         author_institution=actor.institution,
@@ -379,7 +404,7 @@ def note_create(*, actor: Actor, referral_id, body: str) -> Note:
 
 
 @transaction.atomic
-def consent_withdraw(*, actor: Actor, referral_id, reason: str) -> Referral:
+def consent_withdraw(*, actor: Actor, referral_id, reason: str, if_match: str | None = None) -> Referral:
     """The person withdrew consent: record it, cancel the referral if open, revoke the receiver."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
     referral = get_referral(actor, referral_id, for_update=True)
@@ -391,6 +416,7 @@ def consent_withdraw(*, actor: Actor, referral_id, reason: str) -> Referral:
     consent = referral.consent
     if consent.withdrawn_at is not None:
         raise InvalidTransition("withdraw consent", "already withdrawn")
+    _check_if_match(if_match, referral)
     consent.withdrawn_at = timezone.now()
     consent.withdrawal_reason = reason
     consent.save(update_fields=["withdrawn_at", "withdrawal_reason"])

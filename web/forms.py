@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.choices import Role, Scope
 from accounts.models import Institution, User
+from referrals import rules
 from referrals.choices import (
     SUBJECT_FIELDS,
     ConsentGivenBy,
@@ -87,7 +88,6 @@ class SubjectForm(forms.Form):
         label=_("Phone"),
         max_length=32,
         required=False,
-        validators=[RegexValidator(r"^[0-9+()\-. ]*$", _("Digits, spaces and + ( ) - . only."))],
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
     )
     email = forms.EmailField(
@@ -145,26 +145,12 @@ class SubjectForm(forms.Form):
             raise forms.ValidationError(_("Use language codes such as es, en or ht, separated by commas."))
         return list(dict.fromkeys(codes))
 
-    def clean_date_of_birth(self):
-        value = self.cleaned_data["date_of_birth"]
-        if value is not None and value > timezone.localdate():
-            raise forms.ValidationError(_("The date of birth cannot be in the future."))
-        if value is not None and value < datetime.date(1900, 1, 1):
-            raise forms.ValidationError(_("Check the year of birth."))
-        return value
-
     def clean(self):
+        """The domain's subject rules (referrals.rules), shown next to their fields."""
         data = super().clean()
-        dob = data.get("date_of_birth")
-        if dob is not None:
-            today = timezone.localdate()
-            age = today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
-            if age < 18 and not data.get("is_minor"):
-                self.add_error("is_minor", _("By the date of birth the person is a minor: tick this box."))
-            if age >= 18 and data.get("is_minor"):
-                self.add_error("is_minor", _("By the date of birth the person is an adult."))
-        if data.get("document_number") and data.get("document_type") == DocumentType.NONE:
-            self.add_error("document_type", _("Choose the type of the document."))
+        for name, messages in rules.subject_errors(data).items():
+            for message in messages:
+                self.add_error(name if name in self.fields else None, message)
         return data
 
     def subject(self) -> dict:
