@@ -5,11 +5,12 @@ from __future__ import annotations
 from functools import lru_cache
 
 from django.contrib.auth.models import Permission
+from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.signals import post_migrate
 
 from accounts.actor import Actor
-from config.prepared import PreparedQuery
+from audit.deferred import record_surviving
 
 from .choices import Side, Status
 from .errors import NotVisible
@@ -101,39 +102,22 @@ def side_of(actor: Actor, referral: Referral) -> str:
     return Side.SENDER if referral.from_institution_id == actor.institution.pk else Side.RECEIVER
 
 
-def _grants_queries(user_model, group_model) -> tuple[PreparedQuery, PreparedQuery]:
-    """The codenames held on one object through groups, and through groups or directly (for users)."""
-
-    def by_groups(group_ids, object_id):
-        return group_model.objects.filter(group_id__in=group_ids, content_object_id=object_id).values_list(
-            "permission__codename"
-        )
-
-    def by_groups_or_user(group_ids, user_id, object_id):
-        by_user = user_model.objects.filter(user_id=user_id, content_object_id=object_id)
-        return by_groups(group_ids, object_id).union(by_user.values_list("permission__codename"))
-
-    return (
-        PreparedQuery(by_groups, ["int", "uuid"]),
-        PreparedQuery(by_groups_or_user, ["int", "uuid", "uuid"]),
-    )
-
-
-_GRANTS = {
-    "case": _grants_queries(CaseUserObjectPermission, CaseGroupObjectPermission),
-    "referral": _grants_queries(ReferralUserObjectPermission, ReferralGroupObjectPermission),
+_GRANT_MODELS = {
+    "case": (CaseUserObjectPermission, CaseGroupObjectPermission),
+    "referral": (ReferralUserObjectPermission, ReferralGroupObjectPermission),
 }
 
 
 def _held_codenames(actor: Actor, object_type: str, object_id) -> set[str]:
     """The permission codenames the actor holds on one object, directly or through its groups (1 query)."""
-    by_groups, by_groups_or_user = _GRANTS[object_type]
-    group_ids = list(actor.group_ids)
-    if actor.user is None:
-        rows = by_groups.rows(group_ids, object_id)
-    else:
-        rows = by_groups_or_user.rows(group_ids, actor.user.pk, object_id)
-    return {row[0] for row in rows}
+    user_model, group_model = _GRANT_MODELS[object_type]
+    held = group_model.objects.filter(
+        group_id__in=list(actor.group_ids), content_object_id=object_id
+    ).values_list("permission__codename")
+    if actor.user is not None:
+        by_user = user_model.objects.filter(user_id=actor.user.pk, content_object_id=object_id)
+        held = held.union(by_user.values_list("permission__codename"))
+    return {row[0] for row in held}
 
 
 def has_referral_perm(actor: Actor, referral: Referral, codename: str) -> bool:
@@ -168,12 +152,10 @@ def _deny(actor: Actor, object_type: str, object_id, *, institutions=(), case_id
     Recorded alike for an object that does not exist, with the same action, ids and detail: the event
     the actor's own institution reads (it is the actor's) must not tell the two apart. Only when the
     object exists are its institutions (and its case, for the data subject's access log) added, so that
-    they see the attempt. Inside a transaction that then rolls back (a service's locked re-read) the
-    event goes with it: the API views and web pages check visibility first, outside any transaction.
+    they see the attempt. Noticed inside a transaction that then rolls back (a service's locked re-read,
+    an idempotent create), the event is recorded all the same once it ended (``audit.deferred``).
     """
-    from audit.recorder import record
-
-    record(
+    record_surviving(
         actor=actor,
         action="access.denied",
         object_type=object_type,
@@ -197,17 +179,8 @@ def get_case(actor: Actor, case_id) -> Case:
     return case
 
 
-#: The referral with everything its representation needs, compiled once per connection (config/prepared.py).
-_REFERRAL_WITH_RELATED = PreparedQuery(
-    lambda pk: (
-        Referral.objects.select_related(
-            "case", "case__subject", "from_institution", "to_institution", "consent", "assignee"
-        )
-        .filter(pk=pk)
-        .order_by()[:1]
-    ),
-    ["uuid"],
-)
+#: What a referral's representation needs, in the row's one query.
+REFERRAL_RELATED = ("case", "case__subject", "from_institution", "to_institution", "consent", "assignee")
 
 
 def get_referral(actor: Actor, referral_id, *, for_update: bool = False) -> Referral:
@@ -223,10 +196,10 @@ def get_referral(actor: Actor, referral_id, *, for_update: bool = False) -> Refe
         locked = Referral.objects.select_for_update().filter(pk=referral_id).order_by().values_list("pk")
         if not list(locked[:1]):
             raise _deny(actor, "referral", referral_id)
-    found = _REFERRAL_WITH_RELATED.objects(referral_id)
-    if not found:
-        raise _deny(actor, "referral", referral_id)
-    referral = found[0]
+    try:
+        referral = Referral.objects.select_related(*REFERRAL_RELATED).get(pk=referral_id)
+    except (Referral.DoesNotExist, ValidationError, ValueError):
+        raise _deny(actor, "referral", referral_id) from None
     institution_id = actor.institution.pk
     if referral.from_institution_id == institution_id:
         held = _held_codenames(actor, "case", referral.case_id)

@@ -171,3 +171,18 @@ def pytest_collection_modifyitems(config, items):
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def _audit_unit_of_work(request):
+    """A test is a unit of work like a request (audit.deferred): its own database transaction is the
+    baseline, so an event noticed in a service's transaction that rolls back is recorded at its end."""
+    from audit import deferred
+
+    for name in ("_django_db_helper", "db", "transactional_db"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name)
+            break
+    baseline = deferred.begin()
+    yield
+    deferred.end(baseline)

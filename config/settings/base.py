@@ -82,6 +82,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
     "plumbing.middleware.ApiProblemMiddleware",
+    "audit.deferred.DeferredAuditMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
