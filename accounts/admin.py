@@ -20,6 +20,8 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from audit.recorder import record
+
 from .models import ApiClient, Institution, User
 
 # --- the site: superusers only ----------------------------------------------------------------------
@@ -78,8 +80,6 @@ def _record_admin_change(
     Besides Django's own admin history: the audit chain is what supervisors read and ``verify_audit``
     checks. Field names only, never values (a new password is "password", not the password).
     """
-    from audit.recorder import record
-
     from .actor import client_ip
 
     user = request.user

@@ -18,7 +18,7 @@ RELAY_PASS_ENTRIES = frozenset({"notifications-sweep", "notifications-sla-remind
 
 def _housekeeping() -> dict[str, tuple[float, str]]:
     """Embedded mode's stand-in for beat: beat's other entries (config/celery.py), name → (period, task)."""
-    from config.celery import app
+    from celery import current_app as app
 
     return {
         name: (float(entry["schedule"]), entry["task"])

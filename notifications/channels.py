@@ -51,11 +51,19 @@ def deliver_in_app(delivery, user) -> None:
     )
 
 
+#: Status codes → their label in the active language; registered by the referrals app at start-up
+#: (``register_status_labels``), so that notifications never import referral code.
+_status_labels = None
+
+
+def register_status_labels(labels) -> None:
+    global _status_labels
+    _status_labels = labels
+
+
 def _status_label(code: str) -> str:
     """The status in the reader's language ("Solicitada"), the code itself if unknown."""
-    from referrals.choices import Status
-
-    return str(Status(code).label) if code in Status.values else code
+    return str(_status_labels(code)) if _status_labels is not None else code
 
 
 def render_email(outbox, user) -> tuple[str, str]:

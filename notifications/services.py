@@ -8,6 +8,8 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
+from audit.recorder import record
+
 from .models import Notification, NotificationPreference, WebhookEndpoint
 from .selectors import EMAIL_EVENT_TYPES
 from .ssrf import UnsafeUrl, check_url
@@ -62,8 +64,6 @@ def webhook_create(*, institution, url, events, actor=None) -> tuple[WebhookEndp
 
 def _record_webhook(actor, action: str, endpoint, detail: dict) -> None:
     """Subscriptions change where events about referrals go: recorded (ids and event codes only)."""
-    from audit.recorder import record
-
     record(
         actor=actor,
         action=action,

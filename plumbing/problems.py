@@ -123,18 +123,15 @@ def _slug_for(exc: exceptions.APIException) -> str:
 
 def exception_handler(exc, context):
     """DRF exception handler that answers every error as problem+json, and never leaks internals."""
-    from referrals.crypto import KeyUnavailable
-
     _force_json(context.get("request"))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
-    elif isinstance(exc, KeyUnavailable):
-        return _response(
-            problem_body("key-unavailable", 503, "The data cannot be decrypted with the configured keys."),
-            503,
-        )
+    elif getattr(exc, "problem", None):
+        # A lower layer's error that knows its problem (e.g. referrals.crypto.KeyUnavailable → 503).
+        slug, status_code, detail = exc.problem
+        return _response(problem_body(slug, status_code, detail), status_code)
 
     if isinstance(exc, ProblemError):
         return _response(

@@ -49,6 +49,9 @@ class CryptoError(Exception):
 class KeyUnavailable(CryptoError):
     """The key needed to decrypt is not configured (or the data was tampered with)."""
 
+    #: How the API answers it (plumbing.problems maps any exception that carries a ``problem``).
+    problem = ("key-unavailable", 503, "The data cannot be decrypted with the configured keys.")
+
 
 class DataKeyDestroyed(CryptoError):
     """The case's data key was destroyed (erasure): its data is gone for good."""

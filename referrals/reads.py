@@ -182,10 +182,14 @@ def referral_read(
     )
 
 
-def referral_shown_after_write(*, actor: Actor, referral_id, detail: dict | None = None) -> ReferralView:
-    """The referral as a write's response shows it: re-read with the actor's permissions (the write may
-    have revoked them), personal data only to ``referrals:read`` callers, recorded like a GET."""
-    referral = get_referral(actor, referral_id)
+def referral_shown_after_write(
+    *, actor: Actor, referral: Referral, detail: dict | None = None
+) -> ReferralView:
+    """The referral a write service just returned, as the write's response shows it: personal data only
+    to ``referrals:read`` callers and only if the write left the actor's side its access (a rejection or
+    a withdrawal revokes the receiver's: permissions are looked up afresh), recorded like a GET."""
+    for remembered in ("_held_for", "_personal_for"):
+        referral.__dict__.pop(remembered, None)
     return show_referral(actor=actor, referral=referral, record_metadata=False, detail=detail)
 
 

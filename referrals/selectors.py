@@ -8,6 +8,7 @@ from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.signals import post_migrate
+from django.utils import timezone
 
 from accounts.actor import Actor
 from audit.deferred import record_surviving
@@ -190,14 +191,13 @@ def get_referral(actor: Actor, referral_id, *, for_update: bool = False) -> Refe
     Same rule as ``referrals_visible_to``, in two small queries: the row (with what its representation
     needs), then the actor's grants on it — cheaper than compiling the two-sided permission filter.
     """
+    query = Referral.objects.select_related(*REFERRAL_RELATED)
     if for_update:
-        # Lock the row itself (no joins in a FOR UPDATE) before reading it; visibility is checked below,
-        # and a caller that gets NotVisible rolls back, releasing the lock.
-        locked = Referral.objects.select_for_update().filter(pk=referral_id).order_by().values_list("pk")
-        if not list(locked[:1]):
-            raise _deny(actor, "referral", referral_id)
+        # Lock the referral's row only (FOR UPDATE OF, not the joined rows), in the same query;
+        # visibility is checked below, and a caller that gets NotVisible rolls back, releasing the lock.
+        query = query.select_for_update(of=("self",))
     try:
-        referral = Referral.objects.select_related(*REFERRAL_RELATED).get(pk=referral_id)
+        referral = query.get(pk=referral_id)
     except (Referral.DoesNotExist, ValidationError, ValueError):
         raise _deny(actor, "referral", referral_id) from None
     institution_id = actor.institution.pk
@@ -256,3 +256,14 @@ def possible_duplicates(actor: Actor, *, given_name, family_name, date_of_birth,
         for c in qs
         if name_dob_key(c.subject.given_name, c.subject.family_name, c.subject.date_of_birth) == key
     ]
+
+
+def overdue_unanswered(limit: int) -> list[Referral]:
+    """Referrals past ``response_due_at`` that the receiver has not answered yet, most overdue first."""
+    return list(
+        Referral.objects.filter(
+            status__in=[Status.REQUESTED, Status.RECEIVED],
+            response_due_at__isnull=False,
+            response_due_at__lt=timezone.now(),
+        ).order_by("response_due_at")[:limit]
+    )

@@ -3,15 +3,18 @@ the audit event and the outbox row written together."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.actor import Actor
 from accounts.choices import Scope
 from accounts.models import Institution, User
+from audit.recorder import batch as audit_batch
 from audit.recorder import record
 from notifications.outbox import emit
 from plumbing.etag import if_match_satisfied
@@ -32,6 +35,19 @@ from .lifecycle import REASON_ACTIONS, TRANSITIONS, allowed_actions
 from .models import Case, Consent, Note, ReferenceCounter, Referral, ReferralEvent, Subject
 from .selectors import cases_visible_to, get_referral, has_referral_perm, receiver_sees_personal, side_of
 
+
+def unit_of_work(service):
+    """A write service: one transaction, and its audit events appended together at its end (still inside
+    the transaction: they commit or roll back with the work they describe)."""
+
+    @functools.wraps(service)
+    def run(*args, **kwargs):
+        with transaction.atomic(), audit_batch():
+            return service(*args, **kwargs)
+
+    return run
+
+
 RESPONSE_TIME = {
     Urgency.EMERGENCY: timedelta(hours=24),
     Urgency.URGENT: timedelta(hours=72),
@@ -42,11 +58,26 @@ RESPONSE_TIME = {
 def _next_reference(institution: Institution, kind: str) -> str:
     """``IOM-2026-000123`` (cases) or ``IOM-R-2026-000045`` (referrals): nothing about the person."""
     year = timezone.now().year
-    counter, _ = ReferenceCounter.objects.get_or_create(institution=institution, kind=kind, year=year)
-    ReferenceCounter.objects.filter(pk=counter.pk).update(value=F("value") + 1)
-    counter.refresh_from_db(fields=["value"])
+    value = _advance_counter(institution, kind, year)
+    if value is None:
+        ReferenceCounter.objects.get_or_create(institution=institution, kind=kind, year=year)
+        value = _advance_counter(institution, kind, year)
     infix = "" if kind == "case" else "R-"
-    return f"{institution.code}-{infix}{year}-{counter.value:06d}"
+    return f"{institution.code}-{infix}{year}-{value:06d}"
+
+
+def _advance_counter(institution: Institution, kind: str, year: int) -> int | None:
+    """Add one to the counter and read it back in one statement (locks the row until the transaction
+    ends, so references are never handed out twice); ``None`` when the year's counter does not exist."""
+    table = connection.ops.quote_name(ReferenceCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET value = value + 1 WHERE institution_id = %s AND kind = %s AND year = %s "  # noqa: S608
+            "RETURNING value",
+            [institution.pk, kind, year],
+        )
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 def _require_scope(actor: Actor, scope: str) -> None:
@@ -69,7 +100,7 @@ def _set_blind_indexes(subject: Subject) -> None:
     )
 
 
-@transaction.atomic
+@unit_of_work
 def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
     """Open a case for a migrant; the creating caseworker owns it."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
@@ -101,7 +132,7 @@ def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
     return case
 
 
-@transaction.atomic
+@unit_of_work
 def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summary: str | None = None) -> Case:
     """Change the subject's data or the summary (the owner institution only; never once erased)."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
@@ -135,7 +166,7 @@ def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summar
     return case
 
 
-@transaction.atomic
+@unit_of_work
 def case_add_collaborator(*, actor: Actor, case: Case, user: User) -> None:
     """Share a case with another caseworker of the same institution (need-to-know)."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
@@ -159,7 +190,7 @@ def _event(referral: Referral, actor: Actor, action: str, from_status: str, to_s
     )
 
 
-@transaction.atomic
+@unit_of_work
 def referral_create(
     *,
     actor: Actor,
@@ -258,7 +289,7 @@ def _check_if_match(if_match: str | None, referral: Referral) -> None:
         raise PreconditionFailed()
 
 
-@transaction.atomic
+@unit_of_work
 def referral_transition(
     *,
     actor: Actor,
@@ -268,13 +299,21 @@ def referral_transition(
     outcome: str | None = None,
     if_match: str | None = None,
     assign_to_actor: bool = False,
+    read_body: Callable[[], dict] | None = None,
 ) -> Referral:
     """Apply one lifecycle action. Locks the row; checks in the contract's order:
-    visibility (404), side (403), body (400), status (409); then If-Match (412)."""
+    visibility (404), side (403), body (400), status (409); then If-Match (412).
+
+    ``read_body`` lets a door parse its request body at the body's place in that order (a malformed
+    body of a request that may not act at all is a 403, not a 400): it returns ``reason``/``outcome``.
+    """
     _require_scope(actor, Scope.REFERRALS_WRITE)
     referral = get_referral(actor, referral_id, for_update=True)
     transition = authorize_transition(actor=actor, referral=referral, action=action)
     side = side_of(actor, referral)
+    if read_body is not None:
+        body = read_body()
+        reason, outcome = body.get("reason"), body.get("outcome")
     reason = (reason or "").strip() or None
     outcome = (outcome or "").strip() or None
     if transition.needs == "reason" and not reason:
@@ -321,10 +360,9 @@ def referral_transition(
     if revokes:
         referral.receiver_access_revoked_at = now
         fields.append("receiver_access_revoked_at")
-    referral.version = F("version") + 1
+    referral.version += 1  # the row is locked (get_referral(for_update=True)) until the transaction ends
     referral.updated_at = now
     referral.save(update_fields=fields)
-    referral.refresh_from_db(fields=["version"])
 
     if action == "send":
         permissions.grant_receiver(referral=referral, actor=actor)
@@ -363,7 +401,7 @@ def _parties(referral: Referral) -> list[Institution]:
     return [referral.from_institution, referral.to_institution]
 
 
-@transaction.atomic
+@unit_of_work
 def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = None) -> Note:
     """A note between the two institutions, while the receiver has access and the case is not erased."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
@@ -403,7 +441,7 @@ def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = 
     return note
 
 
-@transaction.atomic
+@unit_of_work
 def consent_withdraw(*, actor: Actor, referral_id, reason: str, if_match: str | None = None) -> Referral:
     """The person withdrew consent: record it, cancel the referral if open, revoke the receiver."""
     _require_scope(actor, Scope.REFERRALS_WRITE)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from accounts.choices import Role
+from notifications.selectors import unread_count
 
 from .middleware import second_factor_pending
 
 
 def unread_notifications(user) -> int:
     """The badge count."""
-    from notifications.selectors import unread_count
-
     return unread_count(user)
 
 

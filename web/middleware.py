@@ -12,6 +12,8 @@ from django.utils import translation
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
 
+from referrals.crypto import CryptoError
+
 logger = logging.getLogger(__name__)
 
 #: Served without a web session: the partner API authenticates itself, health and static are public.
@@ -71,8 +73,6 @@ class WebAccessMiddleware:
         """A missing or wrong encryption key: a clear 503 page, never ciphertext and never a 500.
 
         The partner API answers the same condition with problem+json (config/problems.py)."""
-        from referrals.crypto import CryptoError
-
         if request.path_info.startswith("/api/") or not isinstance(exception, CryptoError):
             return None
         logger.error("Personal data could not be decrypted (%s); check the keys.", type(exception).__name__)

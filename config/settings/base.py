@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "axes",
+    "plumbing",
     "accounts",
     "audit",
     "referrals",

@@ -226,7 +226,7 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
             return referral, status.HTTP_201_CREATED
 
         def render(referral, code, detail=None):
-            view = reads.referral_shown_after_write(actor=actor, referral_id=referral.pk, detail=detail)
+            view = reads.referral_shown_after_write(actor=actor, referral=referral, detail=detail)
             return _referral_response(actor, view, code=code)
 
         def replay(referral_id, code):
@@ -250,19 +250,16 @@ class ReferralActionBase(ApiView):
 
     def post(self, request, pk):
         actor = self.actor
-        # The contract's order: visibility (404), side (403), body (400), status (409), If-Match (412).
-        referral = selectors.get_referral(actor, pk)
-        services.authorize_transition(actor=actor, referral=referral, action=self.action_name)
-        data = _validated(self.input_class, request)
-        services.referral_transition(
+        # The contract's order — visibility (404), side (403), body (400), status (409), If-Match (412) —
+        # is the service's: it reads the body at its place.
+        referral = services.referral_transition(
             actor=actor,
             referral_id=pk,
             action=self.action_name,
-            reason=data.get("reason"),
-            outcome=data.get("outcome"),
             if_match=request.headers.get("If-Match"),
+            read_body=lambda: _validated(self.input_class, request),
         )
-        return _referral_response(actor, reads.referral_shown_after_write(actor=actor, referral_id=pk))
+        return _referral_response(actor, reads.referral_shown_after_write(actor=actor, referral=referral))
 
 
 def _action_view(action: str):
@@ -372,13 +369,13 @@ class ConsentWithdraw(ApiView):
         if selectors.side_of(actor, referral) != Side.SENDER:
             raise WrongSide("Only the sending institution records a withdrawal of consent.")
         data = _validated(s.WithdrawInput, request)
-        services.consent_withdraw(
+        referral = services.consent_withdraw(
             actor=actor,
             referral_id=pk,
             reason=data.get("reason") or "",
             if_match=request.headers.get("If-Match"),
         )
-        return _referral_response(actor, reads.referral_shown_after_write(actor=actor, referral_id=pk))
+        return _referral_response(actor, reads.referral_shown_after_write(actor=actor, referral=referral))
 
 
 __all__ = ["Referral"]

@@ -21,7 +21,7 @@ from .helpers import API, build_referral
 #: notes: + referral row, grants, personal-access check, audit of the read.
 PINNED = {"referrals": (2, 2), "cases": (2, 2), "events": (4, 4)}
 #: notes by side (token).
-PINNED_NOTES = {"sender": 9, "receiver": 9}
+PINNED_NOTES = {"sender": 7, "receiver": 7}
 
 
 def _count(client, url):

@@ -1,10 +1,10 @@
-"""Celery tasks of the accounts app: counts only in results."""
+"""Celery tasks of the HTTP plumbing: counts only in results (the task keeps its historical name)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from plumbing import idempotency
+from . import idempotency
 
 
 @shared_task(name="accounts.tasks.purge_idempotency_keys", acks_late=True)
