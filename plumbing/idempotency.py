@@ -17,6 +17,7 @@ import json
 import random
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -111,17 +112,20 @@ def run_idempotent(
     perform: Callable[[], tuple[object, int]],
     render: Callable[[object, int], object],
     replay: Callable[[object, int], object],
+    unit: Callable[[], AbstractContextManager] = nullcontext,
 ):
     """Run ``perform`` at most once per (caller, key).
 
     ``perform()`` does the work and returns ``(created object, status code)``; it runs in the same
     transaction as the claim's completion. ``render(obj, status)`` builds the response of the first
-    request; ``replay(object_id, status)`` re-renders it from the database for a repeat.
+    request, in the same ``unit()`` of work (the core's: one transaction, one append of audit events);
+    ``replay(object_id, status)`` re-renders it from the database for a repeat.
     """
     key = key_from(request)
     if key is None:
-        obj, code = perform()
-        return render(obj, code)
+        with unit():
+            obj, code = perform()
+            return render(obj, code)
     digest = request_hash(request.method, request.path, request.data)
     principal = principal_of(actor)
     if random.randrange(_PURGE_ONE_IN) == 0:  # noqa: S311 - load spreading, not security
@@ -134,13 +138,13 @@ def run_idempotent(
             raise KeyInFlight()
         return replay(row.object_id, row.status_code)
     try:
-        with transaction.atomic():
+        with transaction.atomic(), unit():
             obj, code = perform()
             IdempotencyKey.objects.filter(pk=row.pk).update(
                 state=IdempotencyKey.State.DONE, status_code=code, object_type=object_type, object_id=obj.pk
             )
+            return render(obj, code)
     except BaseException:
         # Errors are not remembered: the work was rolled back, so a retry may run it again.
         IdempotencyKey.objects.filter(pk=row.pk, state=IdempotencyKey.State.IN_FLIGHT).delete()
         raise
-    return render(obj, code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -36,13 +37,21 @@ from .models import Case, Consent, Note, ReferenceCounter, Referral, ReferralEve
 from .selectors import cases_visible_to, get_referral, has_referral_perm, receiver_sees_personal, side_of
 
 
+@contextmanager
+def unit():
+    """One unit of work: a transaction whose audit events are appended together at its end (still inside
+    it: they commit or roll back with the work they describe). A door answering a write with a read of
+    what it wrote (the write's response) runs both in one unit: one append for all their events."""
+    with transaction.atomic(), audit_batch():
+        yield
+
+
 def unit_of_work(service):
-    """A write service: one transaction, and its audit events appended together at its end (still inside
-    the transaction: they commit or roll back with the work they describe)."""
+    """A write service runs in a :func:`unit` (joining the caller's, if there is one)."""
 
     @functools.wraps(service)
     def run(*args, **kwargs):
-        with transaction.atomic(), audit_batch():
+        with unit():
             return service(*args, **kwargs)
 
     return run

@@ -120,7 +120,13 @@ class CaseListCreate(ApiView, generics.GenericAPIView):
             return render(selectors.get_case(actor, case_id), code, {"idempotent_replay": True})
 
         return run_idempotent(
-            request, actor=actor, object_type="case", perform=perform, render=render, replay=replay
+            request,
+            actor=actor,
+            object_type="case",
+            perform=perform,
+            render=render,
+            replay=replay,
+            unit=services.unit,
         )
 
 
@@ -233,7 +239,13 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
             return render(selectors.get_referral(actor, referral_id), code, {"idempotent_replay": True})
 
         return run_idempotent(
-            request, actor=actor, object_type="referral", perform=perform, render=render, replay=replay
+            request,
+            actor=actor,
+            object_type="referral",
+            perform=perform,
+            render=render,
+            replay=replay,
+            unit=services.unit,
         )
 
 
@@ -252,14 +264,15 @@ class ReferralActionBase(ApiView):
         actor = self.actor
         # The contract's order — visibility (404), side (403), body (400), status (409), If-Match (412) —
         # is the service's: it reads the body at its place.
-        referral = services.referral_transition(
-            actor=actor,
-            referral_id=pk,
-            action=self.action_name,
-            if_match=request.headers.get("If-Match"),
-            read_body=lambda: _validated(self.input_class, request),
-        )
-        return _referral_response(actor, reads.referral_shown_after_write(actor=actor, referral=referral))
+        with services.unit():  # the write and the read of its response: one transaction, one audit append
+            referral = services.referral_transition(
+                actor=actor,
+                referral_id=pk,
+                action=self.action_name,
+                if_match=request.headers.get("If-Match"),
+                read_body=lambda: _validated(self.input_class, request),
+            )
+            return _referral_response(actor, reads.referral_shown_after_write(actor=actor, referral=referral))
 
 
 def _action_view(action: str):
@@ -350,7 +363,13 @@ class ReferralNotes(ApiView, generics.GenericAPIView):
             return render(Note(pk=note_id), code, {"idempotent_replay": True})
 
         return run_idempotent(
-            request, actor=actor, object_type="note", perform=perform, render=render, replay=replay
+            request,
+            actor=actor,
+            object_type="note",
+            perform=perform,
+            render=render,
+            replay=replay,
+            unit=services.unit,
         )
 
 
@@ -369,13 +388,14 @@ class ConsentWithdraw(ApiView):
         if selectors.side_of(actor, referral) != Side.SENDER:
             raise WrongSide("Only the sending institution records a withdrawal of consent.")
         data = _validated(s.WithdrawInput, request)
-        referral = services.consent_withdraw(
-            actor=actor,
-            referral_id=pk,
-            reason=data.get("reason") or "",
-            if_match=request.headers.get("If-Match"),
-        )
-        return _referral_response(actor, reads.referral_shown_after_write(actor=actor, referral=referral))
+        with services.unit():
+            referral = services.consent_withdraw(
+                actor=actor,
+                referral_id=pk,
+                reason=data.get("reason") or "",
+                if_match=request.headers.get("If-Match"),
+            )
+            return _referral_response(actor, reads.referral_shown_after_write(actor=actor, referral=referral))
 
 
 __all__ = ["Referral"]
