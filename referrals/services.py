@@ -13,6 +13,7 @@ from accounts.actor import Actor
 from accounts.choices import Scope
 from accounts.models import Institution, User
 from audit.recorder import record
+from matching.indexing import index_case
 from notifications.outbox import emit
 
 from . import crypto, permissions
@@ -87,6 +88,7 @@ def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
         person.document_number = crypto.normalize_document_number(person.document_number)
     _set_blind_indexes(person)
     person.save(force_insert=True)
+    index_case(case=case, subject=person)
     permissions.grant_case_owner_institution(case=case, actor=actor)
     if actor.user is not None:
         permissions.grant_case_user(case=case, user=actor.user, actor=actor)
@@ -119,6 +121,7 @@ def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summar
             person.document_number = crypto.normalize_document_number(person.document_number)
         _set_blind_indexes(person)
         person.save()
+        index_case(case=case, subject=person)
         changed.extend(sorted(subject))
     if summary is not None:
         case.summary = summary

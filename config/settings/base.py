@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "accounts",
     "audit",
     "referrals",
+    "matching",
     "notifications",
     "web",
 ]
