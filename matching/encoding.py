@@ -11,8 +11,9 @@ per field and per index, truncated:
 * **the date of birth** gives a keyed full-date token and a one-byte keyed year token; the *query* side
   derives the tolerated variants (day/month swap, year ± 1, 1 January placeholder) from its own date;
 * **the document number** gives a keyed token of its normalized form and of its digits;
-* **blocking tokens** (indexed rows, ``models.MatchToken``) combine a name token's phonetic code with the
-  year of birth, so that a lookup reads only people of about the same age with a similar name token.
+* **blocking tokens** (indexed rows, ``models.MatchToken``) combine a name token's Spanish-aware phonetic
+  code with the year of birth, so that a lookup reads only people of about the same age with a similar
+  name token (NYSIIS and the Bloom filters serve the scoring, not the lookup: fewer rows per case).
 
 See docs/confidentiality.md ("Matching: what the keyed indexes leak") for what these reveal without keys.
 """
@@ -280,13 +281,14 @@ def as_date(value) -> datetime.date | None:
     return datetime.date.fromisoformat(str(value))
 
 
-def profile_data(subject) -> dict:
-    """What a case's profile row stores (all keyed): compared with a query to score it."""
-    count, units = name_units(subject.given_name, subject.family_name)
+def encode_subject(subject) -> tuple[dict, set[tuple[int, int]]]:
+    """What a case's index holds: its profile (all keyed; a query is scored against it) and its blocking
+    tokens ``(kind, token)`` (indexed rows that let a query find the case)."""
+    count, units = name_units(subject.given_name, subject.family_name, keep_codes=True)
     dob = as_date(subject.date_of_birth)
     document, digits = document_forms(subject.document_number)
     sex = subject.sex if subject.sex and subject.sex != "unknown" else ""
-    return {
+    profile = {
         "n": count,
         "u": [[u.part, list(u.members), u.exact, u.sp, u.ny, u.bloom] for u in units],
         "d": dob_token(dob) if dob else None,
@@ -296,40 +298,31 @@ def profile_data(subject) -> dict:
         "doc": keyed("document", document) if document else None,
         "dig": keyed("document_digits", digits) if digits else None,
     }
+    tokens: set[tuple[int, int]] = set()
+    for code in {unit.codes[0] for unit in units}:
+        tokens.add((BLOCK_NAME, _block(BLOCK_NAME, code)))
+        if dob:
+            tokens.add((BLOCK_NAME_YEAR, _block(BLOCK_NAME_YEAR, f"{code}|{dob.year}")))
+        else:
+            tokens.add((BLOCK_NAME_NO_DOB, _block(BLOCK_NAME_NO_DOB, code)))
+    if document:
+        tokens.add((BLOCK_DOCUMENT, _block(BLOCK_DOCUMENT, document)))
+    if digits:
+        tokens.add((BLOCK_DOCUMENT_DIGITS, _block(BLOCK_DOCUMENT_DIGITS, digits)))
+    return profile, tokens
 
 
 def _block(kind: int, value: str) -> int:
     return keyed(f"block:{kind}", value)
 
 
-def _codes(given, family) -> set[str]:
-    _count, units = name_units(given, family, keep_codes=True)
-    return {code for unit in units for code in unit.codes if code}
-
-
-def blocking_tokens(subject) -> set[tuple[int, int]]:
-    """``(kind, token)`` rows that let a query find this case by index."""
-    tokens: set[tuple[int, int]] = set()
-    dob = as_date(subject.date_of_birth)
-    for code in _codes(subject.given_name, subject.family_name):
-        tokens.add((BLOCK_NAME, _block(BLOCK_NAME, code)))
-        if dob:
-            tokens.add((BLOCK_NAME_YEAR, _block(BLOCK_NAME_YEAR, f"{code}|{dob.year}")))
-        else:
-            tokens.add((BLOCK_NAME_NO_DOB, _block(BLOCK_NAME_NO_DOB, code)))
-    document, digits = document_forms(subject.document_number)
-    if document:
-        tokens.add((BLOCK_DOCUMENT, _block(BLOCK_DOCUMENT, document)))
-    if digits:
-        tokens.add((BLOCK_DOCUMENT_DIGITS, _block(BLOCK_DOCUMENT_DIGITS, digits)))
-    return tokens
-
-
 def query_blocking_tokens(*, given, family, date_of_birth, document_number) -> list[int]:
     """The tokens to look up for a query: its name codes for the years around its year of birth (or any
     year without one), people without a recorded date of birth, and its document number."""
     tokens: set[int] = set()
-    codes = _codes(given, family) if (given or family) else set()
+    codes = set()
+    if given or family:
+        codes = {unit.codes[0] for unit in name_units(given, family, keep_codes=True)[1]}
     for code in codes:
         if date_of_birth:
             for year in (date_of_birth.year - 1, date_of_birth.year, date_of_birth.year + 1):

@@ -15,28 +15,31 @@ from .models import MatchProfile, MatchToken
 
 
 def _rows(case_id, institution_id, subject) -> tuple[MatchProfile, list[MatchToken]]:
+    data, blocking = encoding.encode_subject(subject)
     profile = MatchProfile(
         case_id=case_id,
         institution_id=institution_id,
-        data=encoding.profile_data(subject),
+        data=data,
         key_version=encoding.key_version(),
         updated_at=timezone.now(),
     )
     tokens = [
         MatchToken(case_id=case_id, institution_id=institution_id, kind=kind, token=token)
-        for kind, token in sorted(encoding.blocking_tokens(subject))
+        for kind, token in sorted(blocking)
     ]
     return profile, tokens
 
 
-def index_case(*, case: Case, subject: Subject) -> None:
-    """(Re)compute the case's profile and blocking tokens from its (decrypted, in memory) subject."""
+@transaction.atomic
+def index_case(*, case: Case, subject: Subject, new: bool = False) -> None:
+    """(Re)compute the case's profile and blocking tokens from its (decrypted, in memory) subject; ``new``:
+    the case was just created (nothing to replace). Called inside the service's transaction."""
     profile, tokens = _rows(case.pk, case.institution_id, subject)
-    with transaction.atomic():
+    if not new:
         MatchToken.objects.filter(case_id=case.pk).delete()
         MatchProfile.objects.filter(case_id=case.pk).delete()
-        profile.save(force_insert=True)
-        MatchToken.objects.bulk_create(tokens)
+    profile.save(force_insert=True)
+    MatchToken.objects.bulk_create(tokens)
 
 
 def forget_case(*, case_id) -> None:

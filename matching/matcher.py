@@ -26,6 +26,8 @@ THRESHOLD = 0.5
 #: Candidates scored per query (those sharing the most blocking tokens with it).
 CANDIDATES = 60
 MAX_RESULTS = 10
+#: The terms a query may carry (every one optional).
+TERMS = ("given_name", "family_name", "date_of_birth", "sex", "nationality", "document_number")
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ def find_matches(
     min_score: float = 0.0,
 ) -> list[Match]:
     """The best-scoring cases the actor may see (each once, best first, at most ``limit``)."""
+    date_of_birth = encoding.as_date(date_of_birth)
     tokens = encoding.query_blocking_tokens(
         given=given_name, family=family_name, date_of_birth=date_of_birth, document_number=document_number
     )

@@ -88,7 +88,7 @@ def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
         person.document_number = crypto.normalize_document_number(person.document_number)
     _set_blind_indexes(person)
     person.save(force_insert=True)
-    index_case(case=case, subject=person)
+    index_case(case=case, subject=person, new=True)
     permissions.grant_case_owner_institution(case=case, actor=actor)
     if actor.user is not None:
         permissions.grant_case_user(case=case, user=actor.user, actor=actor)
