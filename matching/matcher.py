@@ -24,7 +24,7 @@ from .scoring import Query, score
 #: Scores at or above this mean "probably the same person" (contract §6.2).
 THRESHOLD = 0.5
 #: Candidates scored per query (those sharing the most blocking tokens with it).
-CANDIDATES = 60
+CANDIDATES = 30
 MAX_RESULTS = 10
 #: The terms a query may carry (every one optional).
 TERMS = ("given_name", "family_name", "date_of_birth", "sex", "nationality", "document_number")

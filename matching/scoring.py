@@ -11,8 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .encoding import bloom_dice
-
 #: Odds, before comparing anything, that a blocked candidate is the person (log2).
 PRIOR = -7.0
 
@@ -43,28 +41,32 @@ class Query:
     digits: int | None
 
 
-def _unit_similarity(a, b) -> float:
-    if a[2] == b[2]:
-        return 1.0
-    if a[3] == b[3] or a[4] == b[4]:
-        return PHONETIC_SIMILARITY
-    similarity = bloom_dice(a[5], b[5])
-    return similarity if similarity >= MIN_BLOOM_SIMILARITY else 0.0
-
-
 def name_level(query_count: int, query_units: list, count: int, units: list) -> str:
     """Align the two names token by token (greedy, best pairs first; joined tokens count for both of
-    their members; the parts are ignored so that given and family names may be swapped), then grade."""
+    their members; the parts are ignored so that given and family names may be swapped), then grade.
+
+    Two units are alike when their keyed exact tokens are equal (1.0), else when a keyed phonetic code is
+    (``PHONETIC_SIMILARITY``), else by the Dice coefficient of their keyed bigram Bloom filters.
+    """
     if not query_count:
         return "missing"
     if not count:
         return "none"
     pairs = []
     for qu in query_units:
+        _qp, q_members, q_exact, q_sp, q_ny, q_bloom = qu
+        q_bits = q_bloom.bit_count()
         for cu in units:
-            similarity = _unit_similarity(qu, cu)
-            if similarity:
-                pairs.append((similarity, len(qu[1]) + len(cu[1]), qu, cu))
+            if q_exact == cu[2]:
+                similarity = 1.0
+            elif q_sp == cu[3] or q_ny == cu[4]:
+                similarity = PHONETIC_SIMILARITY
+            else:
+                c_bloom = cu[5]
+                similarity = 2 * (q_bloom & c_bloom).bit_count() / (q_bits + c_bloom.bit_count() or 1)
+                if similarity < MIN_BLOOM_SIMILARITY:
+                    continue
+            pairs.append((similarity, len(q_members) + len(cu[1]), qu, cu))
     pairs.sort(key=lambda p: (-p[0], p[1]))
     used_q: dict[int, float] = {}
     used_c: dict[int, float] = {}
