@@ -4,6 +4,8 @@ match_backfill``) and after a change of ``BLIND_INDEX_KEY`` (``manage.py rotate_
 
 from __future__ import annotations
 
+import time
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -98,3 +100,24 @@ def stale_count() -> int:
         key_version=encoding.key_version(), case__erased_at__isnull=True
     ).count()
     return max(live - current, 0)
+
+
+def reindex_all(progress, *, batch_size: int, dry_run: bool = False, force: bool = False) -> dict:
+    """Every batch in turn (shared with ``rotate_keys --reindex``); a progress line per batch."""
+    totals = {"seen": 0, "indexed": 0, "up_to_date": 0, "unavailable": 0}
+    after, batches, started = None, 0, time.monotonic()
+    while True:
+        after, counts = reindex_batch(after=after, batch_size=batch_size, dry_run=dry_run, force=force)
+        if not counts["seen"]:
+            break
+        batches += 1
+        for name, value in counts.items():
+            totals[name] += value
+        progress.write(
+            f"matching indexes: batch {batches}: seen {totals['seen']}, indexed {totals['indexed']}, "
+            f"up to date {totals['up_to_date']} ({time.monotonic() - started:.1f} s)"
+        )
+        progress.flush()
+        if counts["seen"] < batch_size:
+            break
+    return totals
