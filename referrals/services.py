@@ -17,6 +17,7 @@ from accounts.choices import Scope
 from accounts.models import Institution, User
 from audit.recorder import batch as audit_batch
 from audit.recorder import record
+from matching.indexing import index_case
 from notifications.outbox import emit
 from plumbing.etag import if_match_satisfied
 
@@ -126,6 +127,7 @@ def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
     person = Subject(case=case, **rules.check_subject(subject))
     _set_blind_indexes(person)
     person.save(force_insert=True)
+    index_case(case=case, subject=person, new=True)
     permissions.grant_case_owner_institution(case=case, actor=actor)
     if actor.user is not None:
         permissions.grant_case_user(case=case, user=actor.user, actor=actor)
@@ -157,6 +159,7 @@ def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summar
             setattr(person, name, value)
         _set_blind_indexes(person)
         person.save()
+        index_case(case=case, subject=person)
         changed.extend(sorted(subject))
     if summary is not None:
         case.summary = summary

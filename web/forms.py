@@ -169,6 +169,55 @@ class DocumentSearchForm(forms.Form):
         return _clean_text(self.cleaned_data["document_number"])
 
 
+class CaseSearchForm(forms.Form):
+    """Search by document number, or by name and date of birth (possible matches, keyed indexes only).
+
+    Sent by POST only: the terms never appear in a URL, a log or the browser's history.
+    """
+
+    given_name = forms.CharField(
+        label=_("Given names"),
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    family_name = forms.CharField(
+        label=_("Family names"),
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    date_of_birth = forms.DateField(
+        label=_("Date of birth"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    document_number = forms.CharField(
+        label=_("Document number"),
+        max_length=64,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    def clean_given_name(self):
+        return _clean_text(self.cleaned_data["given_name"])
+
+    def clean_family_name(self):
+        return _clean_text(self.cleaned_data["family_name"])
+
+    def clean_document_number(self):
+        return _clean_text(self.cleaned_data["document_number"])
+
+    def clean(self):
+        data = super().clean()
+        names = data.get("given_name") and data.get("family_name")
+        if not names and not data.get("document_number") and not self.errors:
+            raise forms.ValidationError(_("Enter a document number, or the given and family names."))
+        return data
+
+    @property
+    def by_name(self) -> bool:
+        return bool(self.cleaned_data.get("given_name") and self.cleaned_data.get("family_name"))
+
+
 class ReferralForm(forms.Form):
     """Refer a case: where, what for, how urgent, why, and the person's consent to share which data."""
 

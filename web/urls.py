@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import account, auth, manage, referrals, supervision
+from .views import account, auth, case_links, manage, referrals, supervision
 
 app_name = "web"
 
@@ -15,6 +15,8 @@ urlpatterns = [
     path("cases/new/", referrals.case_create, name="case-create"),
     path("cases/search/", referrals.case_search, name="case-search"),
     path("cases/<uuid:case_id>/", referrals.case_detail, name="case-detail"),
+    path("cases/<uuid:case_id>/links/", case_links.case_link, name="case-link"),
+    path("cases/<uuid:case_id>/links/<uuid:link_id>/unlink/", case_links.case_unlink, name="case-unlink"),
     path("cases/<uuid:case_id>/refer/", referrals.referral_create, name="referral-create"),
     path("referrals/<uuid:referral_id>/", referrals.referral_detail, name="referral-detail"),
     path("referrals/<uuid:referral_id>/preview/", referrals.referral_preview, name="referral-preview"),

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "accounts",
     "audit",
     "referrals",
+    "matching",
     "notifications",
     "web",
 ]

@@ -24,6 +24,8 @@ NO_PERSONAL_DATA = {
     "case-create": "the empty form; the POST writes through a service that records case.created",
     "referral-create": "the form; the POST writes through a service that records referral.created",
     "referral-action": "POST only: the service records referral.transitioned",
+    "case-link": "POST only: the service records case.linked",
+    "case-unlink": "POST only: the service records case.unlinked",
     "referral-note": "POST only: the service records note.created",
     "referral-withdraw-consent": "POST only: the service records consent.withdrawn",
     "notifications": "references and statuses",

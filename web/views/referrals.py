@@ -12,6 +12,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.choices import Role
 from audit.recorder import record
+from matching import matcher
+from matching import services as matching_services
+from matching.presentation import match_rows
 from plumbing.problems import ProblemError
 from referrals import reads, services
 from referrals import selectors as ref_selectors
@@ -21,7 +24,7 @@ from referrals.lifecycle import TRANSITIONS
 
 from .. import selectors
 from ..access import actor_required, caseworker_required, report_problem
-from ..forms import ActionForm, DocumentSearchForm, NoteForm, ReferralForm, SubjectForm, WithdrawConsentForm
+from ..forms import ActionForm, CaseSearchForm, NoteForm, ReferralForm, SubjectForm, WithdrawConsentForm
 from ..presentation import action_label, subject_rows
 
 START_LIST_SIZE = 25
@@ -50,17 +53,18 @@ def home(request):
 @caseworker_required
 @require_http_methods(["GET", "POST"])
 def case_create(request):
-    """The subject form; a possible duplicate (same name and date of birth) asks for a confirmation."""
+    """The subject form; possible matches of the person (keyed matching, score ≥ 0.5) are shown with
+    their reasons and ask for a confirmation before a new case is created."""
     actor = request.actor
     form = SubjectForm(request.POST or None)
     duplicates = []
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        duplicates = ref_selectors.possible_duplicates(
+        duplicates = matcher.search(
             actor,
-            given_name=data["given_name"],
-            family_name=data["family_name"],
-            date_of_birth=data["date_of_birth"],
+            by="duplicate_check",
+            terms={name: data[name] for name in matcher.TERMS},
+            min_score=matcher.THRESHOLD,
         )
         if not duplicates or data["confirm_not_duplicate"]:
             try:
@@ -70,7 +74,7 @@ def case_create(request):
             else:
                 messages.success(request, _("Case %(reference)s created.") % {"reference": case.reference})
                 return redirect("web:case-detail", case_id=case.pk)
-    return render(request, "web/case_form.html", {"form": form, "duplicates": duplicates})
+    return render(request, "web/case_form.html", {"form": form, "duplicates": match_rows(duplicates)})
 
 
 @never_cache
@@ -89,12 +93,28 @@ def case_detail(request, case_id):
         .select_related("to_institution")
         .order_by("-created_at")
     )
+    duplicates = []
+    if view.subject:
+        duplicates = matcher.search(
+            actor,
+            by="possible_duplicates",
+            terms={name: view.subject.get(name) for name in matcher.TERMS},
+            exclude=case.pk,
+            min_score=matcher.THRESHOLD,
+        )
+    links = matching_services.links_of(actor, case)
+    linked_ids = {link.other(case.pk).pk for link in links}
+    can_write = actor.role in (Role.CASEWORKER, Role.SUPERVISOR)
     context = {
         "case": case,
         "subject_rows": subject_rows(view.subject) if view.subject else [],
         "referrals": referrals,
         "access_log": selectors.case_access_log(actor, case),
-        "can_refer": actor.role in (Role.CASEWORKER, Role.SUPERVISOR) and not case.is_erased,
+        "can_refer": can_write and not case.is_erased,
+        "duplicates": [row for row in match_rows(duplicates) if row["case_id"] not in linked_ids],
+        "links": [{"link": link, "other": link.other(case.pk)} for link in links],
+        "can_link": can_write,
+        "can_unlink": actor.is_supervisor,
     }
     return render(request, "web/case_detail.html", context)
 
@@ -103,20 +123,53 @@ def case_detail(request, case_id):
 @actor_required(roles=(Role.CASEWORKER, Role.SUPERVISOR))
 @require_http_methods(["GET", "POST"])
 def case_search(request):
-    """Search by document number: a POST form, so the number never lands in a URL, a log or history."""
+    """Search by document number (exact), or by name and date of birth (possible matches, best first):
+    a POST form, so the terms never land in a URL, a log or history."""
     actor = request.actor
-    form = DocumentSearchForm(request.POST or None)
+    form = CaseSearchForm(request.POST or None)
     results = None
+    matches = None
     if request.method == "POST" and form.is_valid():
-        results = ref_selectors.find_cases_by_document_number(actor, form.cleaned_data["document_number"])
+        data = form.cleaned_data
+        if form.by_name:
+            found = matcher.search(actor, by="name", terms={name: data.get(name) for name in matcher.TERMS})
+            matches = match_rows(found)
+            _name_rows(actor, matches)
+        else:
+            results = ref_selectors.find_cases_by_document_number(actor, data["document_number"])
+            record(
+                actor=actor,
+                action="case.searched",
+                object_type="case",
+                institutions=[actor.institution],
+                detail={"by": "document_number", "matches": len(results)},
+            )
+    return render(request, "web/case_search.html", {"form": form, "results": results, "matches": matches})
+
+
+def _name_rows(actor, rows: list[dict]) -> None:
+    """Add the person's names to each match the reader may see (all of them: matches are drawn from the
+    cases visible to the reader); showing them is a read of the case, recorded like a case page."""
+    cases = {
+        c.pk: c
+        for c in ref_selectors.cases_visible_to(actor)
+        .filter(pk__in=[row["case_id"] for row in rows], erased_at__isnull=True)
+        .select_related("institution", "subject")
+    }
+    for row in rows:
+        case = cases.get(row["case_id"])
+        if case is None:
+            continue
+        row["name"] = f"{case.subject.given_name or ''} {case.subject.family_name or ''}".strip()
         record(
             actor=actor,
-            action="case.searched",
+            action="case.viewed",
             object_type="case",
-            institutions=[actor.institution],
-            detail={"by": "document_number", "matches": len(results)},
+            object_id=case.pk,
+            case_id=case.pk,
+            institutions=[case.institution],
+            detail={"page": "search"},
         )
-    return render(request, "web/case_search.html", {"form": form, "results": results})
 
 
 @never_cache

@@ -5,8 +5,9 @@ stay as they are. Batches are committed one by one (``SELECT … FOR UPDATE`` on
 already wrapped by the active key is skipped, so an interrupted run is resumed by running it again.
 When it reports ``left on older keys: 0``, the older keys can be removed from ``FIELD_ENCRYPTION_KEYS``.
 
-``--reindex`` also recomputes the blind indexes with the current ``BLIND_INDEX_KEY`` (after a change of
-that key; search misses the not yet reindexed cases until then).
+``--reindex`` also recomputes the blind indexes and the keyed matching indexes (``matching``) with the
+current ``BLIND_INDEX_KEY`` (after a change of that key; search and matching miss the not yet reindexed
+cases until then).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from audit.recorder import record
+from matching.indexing import reindex_all as reindex_matching
 from referrals import crypto
 from referrals.models import Case, Subject
 
@@ -130,6 +132,12 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{prefix}{'would reindex' if dry_run else 'reindexed'} {index_totals['reindexed']} "
                 f"subject(s) of {index_totals['seen']}; {index_totals['unavailable']} not decryptable"
+            )
+            matching = reindex_matching(self.stderr, batch_size=batch_size, dry_run=dry_run)
+            self.stdout.write(
+                f"{prefix}{'would recompute' if dry_run else 'recomputed'} the matching indexes of "
+                f"{matching['indexed']} case(s) of {matching['seen']}; "
+                f"{matching['unavailable']} not decryptable"
             )
         if totals["unavailable"]:
             raise CommandError(
