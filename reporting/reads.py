@@ -27,11 +27,12 @@ from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 from accounts.actor import Actor
 from accounts.models import Institution
 from audit.recorder import record
+from referrals import crypto
 from referrals.choices import DataCategory, Status
+from referrals.fields import Sealed
 from referrals.models import Referral, ReferralEvent, Subject
 
 from .statistics import (
-    PERSONAL_DIMENSIONS,
     UNKNOWN,
     ReferralFacts,
     StatisticsQuery,
@@ -44,6 +45,13 @@ CACHE_VERSION = 1
 #: Cached results are keyed by the data itself; the timeout only bounds the memory they take.
 CACHE_SECONDS = 6 * 3600
 ANSWER_ACTIONS = ("accept", "reject")
+#: The referral's column each non-personal dimension needs (month and the answer time are always read).
+OPTIONAL_COLUMNS = {
+    "from_institution": "from_institution_id",
+    "service": "services",
+    "urgency": "urgency",
+    "status": "status",
+}
 
 
 @dataclass(frozen=True)
@@ -112,92 +120,106 @@ def _receiver_sees_identity(categories, given: bool | None, withdrawn_at) -> boo
     return bool(given) and withdrawn_at is None and DataCategory.IDENTITY.value in (categories or ())
 
 
-def _person_codes(scope: QuerySet[Referral]) -> dict:
-    """``case id → (sex, date of birth, nationality, is_minor)`` decrypted, for the cases in scope.
+#: The subject's fields each personal dimension needs (nothing else is decrypted).
+SUBJECT_FIELDS_BY_DIMENSION = {
+    "sex": ("sex",),
+    "nationality": ("nationality",),
+    "age_band": ("date_of_birth",),
+    "is_minor": ("is_minor",),
+}
 
-    One query; each subject decrypted once however many referrals it has. An erased case reads as
-    ``None`` everywhere (its data key is gone), i.e. ``unknown``.
-    """
-    subjects = (
-        Subject.objects.filter(case_id__in=scope.values("case_id"))
-        .select_related("case")
-        .only(
-            "id",
-            "case_id",
-            "sex",
-            "date_of_birth",
-            "nationality",
-            "is_minor",
-            "case__id",
-            "case__wrapped_data_key",
-            "case__erased_at",
-        )
-    )
-    return {
-        subject.case_id: (subject.sex, subject.date_of_birth, subject.nationality, subject.is_minor)
-        for subject in subjects.iterator(chunk_size=2000)
-    }
+
+class _RowRef:
+    """Stands for a subject row when building its associated data: the field needs only its ``pk``."""
+
+    def __init__(self, pk):
+        self.pk = pk
+
+
+class _SubjectDecrypter:
+    """Decrypts chosen subject fields from ``values_list`` rows, as ``EncryptedDescriptor`` does from an
+    instance — the same data key (the case's, unwrapped by ``crypto.unwrap_data_key``), the same associated
+    data (the field's own ``associated_data``) and the same codec — without building two model instances
+    per referral (which would triple the cost of a cold report: see docs/performance.md)."""
+
+    def __init__(self, names: tuple[str, ...]):
+        self.fields = [Subject._meta.get_field(name) for name in names]
+
+    def values(self, case_id, wrapped_key, subject_id, sealed: tuple) -> dict:
+        """``{field name: value}``; ``None`` for each when the case was erased (its data key is gone)."""
+        try:
+            data_key = crypto.unwrap_data_key(wrapped_key, owner_id=case_id)
+        except crypto.DataKeyDestroyed:
+            return {}
+        row = _RowRef(subject_id)
+        out = {}
+        for field, token in zip(self.fields, sealed, strict=True):
+            if isinstance(token, Sealed):
+                raw = crypto.decrypt_value(data_key, token.ciphertext, field.associated_data(row))
+                out[field.name] = field.decode(raw)
+        return out
 
 
 def referral_facts(institution: Institution, query: StatisticsQuery) -> list[ReferralFacts]:
-    """Every counted referral as ``ReferralFacts``, projected for the institution's side."""
+    """Every counted referral as ``ReferralFacts``, projected for the institution's side.
+
+    One query over the period's referrals, selecting only the columns the requested dimensions need. The
+    person's fields are decrypted in memory only for a requested personal dimension, and never for a
+    received referral whose consent did not give ``identity`` (it counts as ``unknown``).
+    """
     scope = referrals_in_scope(institution, query).exclude(status=Status.ENTERED_IN_ERROR)
     first_answer = (
         ReferralEvent.objects.filter(referral=OuterRef("pk"), action__in=ANSWER_ACTIONS)
         .order_by("at")
         .values("at")[:1]
     )
-    rows = (
-        scope.annotate(answered=Subquery(first_answer))
-        .order_by()
-        .values_list(
-            "case_id",
-            "from_institution_id",
-            "to_institution_id",
-            "services",
-            "urgency",
-            "status",
-            "sent_at",
-            "answered",
-            "consent__data_categories",
-            "consent__given",
-            "consent__withdrawn_at",
-        )
-    )
+    wanted = set(query.by)
+    columns = ["sent_at", "answered", "to_institution_id"]
+    columns += [column for dimension, column in OPTIONAL_COLUMNS.items() if dimension in wanted]
+    subject_fields = tuple(f for d in query.by for f in SUBJECT_FIELDS_BY_DIMENSION.get(d, ()))
+    personal = [
+        "case_id",
+        "case__wrapped_data_key",
+        "case__subject__id",
+        "consent__data_categories",
+        "consent__given",
+        "consent__withdrawn_at",
+        *(f"case__subject__{name}" for name in subject_fields),
+    ]
+    if subject_fields:
+        columns += personal
+    rows = scope.annotate(answered=Subquery(first_answer)).order_by().values_list(*columns)
     codes = dict(Institution.objects.values_list("id", "code"))
-    people = _person_codes(scope) if PERSONAL_DIMENSIONS.intersection(query.by) else {}
-    nobody = (None, None, None, None)
+    decrypter = _SubjectDecrypter(subject_fields)
+    width = len(subject_fields)
     facts = []
-    for (
-        case_id,
-        from_id,
-        to_id,
-        services,
-        urgency,
-        status,
-        sent_at,
-        answered,
-        categories,
-        given,
-        withdrawn,
-    ) in rows.iterator(chunk_size=5000):
-        sent_utc = sent_at.astimezone(datetime.UTC)
-        sex, born, nationality, is_minor = people.get(case_id, nobody)
-        if to_id == institution.pk and not _receiver_sees_identity(categories, given, withdrawn):
-            sex, born, nationality, is_minor = nobody
+    for row in rows.iterator(chunk_size=5000):
+        value = dict(zip(columns, row, strict=True))
+        sent_utc = value["sent_at"].astimezone(datetime.UTC)
+        person = {}
+        if subject_fields and (
+            value["to_institution_id"] != institution.pk
+            or _receiver_sees_identity(
+                value["consent__data_categories"], value["consent__given"], value["consent__withdrawn_at"]
+            )
+        ):
+            person = decrypter.values(
+                value["case_id"], value["case__wrapped_data_key"], value["case__subject__id"], row[-width:]
+            )
+        is_minor = person.get("is_minor")
         facts.append(
             ReferralFacts(
                 month=sent_utc.strftime("%Y-%m"),
-                from_institution=codes.get(from_id, UNKNOWN),
-                to_institution=codes.get(to_id, UNKNOWN),
-                services=tuple(services or ()),
-                urgency=urgency,
-                status=status,
-                sex=sex or UNKNOWN,
-                age_band=age_band(born, sent_utc.date()),
-                nationality=nationality or UNKNOWN,
+                from_institution=codes.get(value.get("from_institution_id"), UNKNOWN),
+                to_institution=codes.get(value["to_institution_id"], UNKNOWN),
+                services=tuple(value.get("services") or ()),
+                urgency=value.get("urgency", UNKNOWN),
+                status=value.get("status", UNKNOWN),
+                sex=person.get("sex") or UNKNOWN,
+                age_band=age_band(person.get("date_of_birth"), sent_utc.date()),
+                nationality=person.get("nationality") or UNKNOWN,
                 is_minor=UNKNOWN if is_minor is None else bool(is_minor),
-                hours_to_answer=_hours(sent_at, answered),
+                hours_to_answer=_hours(value["sent_at"], value["answered"]),
             )
         )
     return facts
