@@ -221,7 +221,8 @@ def main() -> int:
     )
     print(
         f"  one referral accepted through the services → cached={after.cached}, "
-        f"recomputed in {after.seconds:.2f} s: accepted {counts_after['accepted']:,}  requested {counts_after['requested']:,}"
+        f"recomputed in {after.seconds:.2f} s: accepted {counts_after['accepted']:,}  "
+        f"requested {counts_after['requested']:,}"
     )
     final = cached_statistics(iom, by_status)
     print(f"  next request: cached={final.cached} in {final.seconds * 1000:.1f} ms")
