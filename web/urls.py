@@ -1,6 +1,6 @@
 """The web UI's URLs (included at the site root). Paths carry ids and codes only, never personal data."""
 
-from django.urls import path
+from django.urls import include, path
 
 from .views import account, auth, case_links, manage, referrals, supervision
 
@@ -38,6 +38,7 @@ urlpatterns = [
     path("preferences/language/", account.language_set, name="language-set"),
     path("supervision/workload/", supervision.workload, name="workload"),
     path("supervision/response-times/", supervision.response_times, name="response-times"),
+    path("supervision/statistics/", include("reporting.urls")),
     path("audit/", supervision.audit_log, name="audit-log"),
     path("audit/export.csv", supervision.audit_export, name="audit-export"),
     path("manage/users/", manage.user_list, name="manage-users"),

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "referrals",
     "matching",
     "notifications",
+    "reporting",
     "web",
 ]
 
@@ -279,6 +280,9 @@ NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8, minimum=1)
 WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 15, minimum=1)
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 NOTIFICATIONS_RELAY_INTERVAL = env_float("NOTIFICATIONS_RELAY_INTERVAL", 3.0, minimum=0.1)
+
+# Statistics (contract §6.4): counts from 1 to STATISTICS_MIN_CELL - 1 are suppressed.
+STATISTICS_MIN_CELL = env_int("STATISTICS_MIN_CELL", 5, minimum=2)
 
 RETENTION_DAYS = int(env_str("RETENTION_DAYS", str(365 * 5)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
