@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from config.health import healthz
 
 api_v1 = [
+    path("", include("matching.api_urls")),
     path("", include("referrals.api.urls")),
     path("", include("audit.api.urls")),
     path("", include("notifications.api.urls")),

@@ -17,11 +17,10 @@ from accounts.choices import Scope
 from accounts.models import Institution, User
 from audit.recorder import batch as audit_batch
 from audit.recorder import record
-from matching.indexing import index_case
 from notifications.outbox import emit
 from plumbing.etag import if_match_satisfied
 
-from . import crypto, permissions, rules
+from . import crypto, permissions, rules, signals
 from .choices import REVOKING_STATUSES, SUBJECT_FIELDS, TERMINAL_STATUSES, Side, Status, Urgency
 from .errors import (
     CaseErased,
@@ -127,7 +126,7 @@ def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
     person = Subject(case=case, **rules.check_subject(subject))
     _set_blind_indexes(person)
     person.save(force_insert=True)
-    index_case(case=case, subject=person, new=True)
+    signals.subject_saved.send(sender=Subject, case=case, subject=person, new=True)
     permissions.grant_case_owner_institution(case=case, actor=actor)
     if actor.user is not None:
         permissions.grant_case_user(case=case, user=actor.user, actor=actor)
@@ -159,7 +158,7 @@ def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summar
             setattr(person, name, value)
         _set_blind_indexes(person)
         person.save()
-        index_case(case=case, subject=person)
+        signals.subject_saved.send(sender=Subject, case=case, subject=person, new=False)
         changed.extend(sorted(subject))
     if summary is not None:
         case.summary = summary
