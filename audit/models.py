@@ -48,3 +48,28 @@ class AuditChainHead(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     sequence = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement of the chain's head (contract §6.3): ``{sequence, hash, at, signature}``.
+
+    ``signature`` = standard base64 of Ed25519(``AUDIT_SIGNING_KEY``, ``"{sequence}.{hash}.{at}"``), ``at``
+    as served (RFC 3339 UTC, whole seconds, ending in ``Z``). Partners keep copies (API, webhook): a copy
+    outside this database is what proves that nothing was cut off the end of the log.
+    ``verified_at`` marks the checkpoints that the periodic job verified against the chain (it then only
+    verifies what came after the latest of them); it is not part of what is signed.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    sequence = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    at = models.DateTimeField()
+    signature = models.CharField(max_length=128)
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["sequence"], name="audit_checkpoint_sequence")]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.sequence}"
