@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import struct
 from datetime import UTC
 
 from django.conf import settings
@@ -42,23 +43,55 @@ ROW_FIELDS = ("id", *HASHED_FIELDS, "hash")
 
 def _text(name: str, value) -> str:
     if name == "at":
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if value.utcoffset():
+            value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if name == "detail":
         if isinstance(value, str):  # a JSON text (an archived segment, a raw row)
             value = json.loads(value)
-        return json.dumps(value or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if not value:
+            return "{}"
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return str(value if value is not None else "")
 
 
-def _part(name: str, text: str) -> bytes:
-    data = text.encode()
-    return len(name).to_bytes(2, "big") + name.encode() + len(data).to_bytes(4, "big") + data
+def _label(name: str) -> bytes:
+    return len(name).to_bytes(2, "big") + name.encode()
+
+
+#: The length-prefixed names, computed once (the encoding is verified millions of times).
+_LABELS = {name: _label(name) for name in ("hash_version", "id", *HASHED_FIELDS)}
+_VERSION_2 = _LABELS["hash_version"] + (1).to_bytes(4, "big") + b"2"
+
+
+#: The columns between ``at`` and ``detail``: plain text, encoded as they are.
+_TEXT_FIELDS = HASHED_FIELDS[2:-2]
+assert HASHED_FIELDS[:2] == ("sequence", "at") and HASHED_FIELDS[-2:] == ("detail", "prev_hash")
+_TEXT_LABELS = tuple((name, _LABELS[name]) for name in _TEXT_FIELDS)
+_pack = struct.Struct(">I").pack
 
 
 def canonical_values(values: dict, version: int = CURRENT_VERSION) -> bytes:
-    """The encoding of an event given as a mapping of column name → value."""
-    parts = [_part("hash_version", "2"), _part("id", str(values["id"]))] if version >= 2 else []
-    parts += [_part(name, _text(name, values[name])) for name in HASHED_FIELDS]
+    """The encoding of an event given as a mapping of column name → value: for each field, its name's
+    length (2 bytes), its name, its value's length (4 bytes) and its value (UTF-8); version 2 starts with
+    the version marker and the id. Written out field by field: it runs millions of times per verification."""
+    parts = []
+    if version >= 2:
+        parts.append(_VERSION_2)
+        data = str(values["id"]).encode()
+        parts += (_LABELS["id"], _pack(len(data)), data)
+    data = str(values["sequence"]).encode()
+    parts += (_LABELS["sequence"], _pack(len(data)), data)
+    data = _text("at", values["at"]).encode()
+    parts += (_LABELS["at"], _pack(len(data)), data)
+    for name, label in _TEXT_LABELS:
+        value = values[name]
+        data = (value if isinstance(value, str) else str(value if value is not None else "")).encode()
+        parts += (label, _pack(len(data)), data)
+    data = _text("detail", values["detail"]).encode()
+    parts += (_LABELS["detail"], _pack(len(data)), data)
+    data = str(values["prev_hash"] or "").encode()
+    parts += (_LABELS["prev_hash"], _pack(len(data)), data)
     return b"".join(parts)
 
 

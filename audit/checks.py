@@ -52,7 +52,7 @@ def check_append_only(app_configs=None, databases=None, **kwargs) -> list[checks
         connection = connections[alias]
         try:
             applied = set(MigrationRecorder(connection).applied_migrations())
-            if not TRIGGER_MIGRATIONS <= applied:
+            if not applied >= TRIGGER_MIGRATIONS:
                 continue  # not migrated yet: `migrate` installs them
             ok = append_only_triggers_ok(connection)
         except DatabaseError:

@@ -242,7 +242,7 @@ def audit_filters(actor: Actor, cleaned: dict) -> audit_selectors.EventFilters:
     if cleaned.get("date_to"):
         end = datetime.datetime.combine(cleaned["date_to"], datetime.time.min, tzinfo=tz)
         values["until"] = end + datetime.timedelta(days=1)
-    return audit_selectors.EventFilters(nothing=nothing, **values)
+    return audit_selectors.EventFilters(nothing=nothing, with_case_events=True, **values)
 
 
 def audit_events_filtered(actor: Actor, cleaned: dict) -> QuerySet[AuditEvent]:
