@@ -21,7 +21,12 @@ from tests.api.helpers import assert_problem
 #: RFC 8032 §7.1, TEST 1: the secret key (seed), its public key and the signature of the empty message.
 RFC8032_SEED = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
 RFC8032_PUBLIC = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
-RFC8032_SIGNATURE = "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+RFC8032_SIGNATURE = "".join(
+    (
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155",
+        "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+    )
+)
 API = "/api/v1/audit/checkpoints/"
 
 
