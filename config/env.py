@@ -91,24 +91,49 @@ def new_key_text() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
-def dev_secrets() -> dict[str, str]:
-    """Development keys, generated once into ``var/dev-keys.json`` (never committed), with a warning."""
-    path = VAR_DIR / "dev-keys.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    values = {
+def _dev_values() -> dict[str, str]:
+    return {
         "FIELD_ENCRYPTION_KEYS": new_key_text(),
         "BLIND_INDEX_KEY": new_key_text(),
         "AUDIT_HMAC_KEY": new_key_text(),
+        "AUDIT_SIGNING_KEY": new_key_text(),
         "SECRET_KEY": "dev-insecure-" + secrets.token_urlsafe(40),
     }
+
+
+def dev_secrets() -> dict[str, str]:
+    """Development keys, generated once into ``var/dev-keys.json`` (never committed), with a warning.
+
+    A key added to the project later (e.g. ``AUDIT_SIGNING_KEY``) is generated into an existing file the
+    first time it is needed; the keys already there are kept.
+    """
+    path = VAR_DIR / "dev-keys.json"
+    if path.exists():
+        values = json.loads(path.read_text())
+        missing = {name: value for name, value in _dev_values().items() if name not in values}
+        if not missing:
+            return values
+        values.update(missing)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(values, handle)
+        os.replace(tmp, path)
+        print(
+            f"WARNING: generated development keys {', '.join(sorted(missing))} into {path}. "
+            "Never use them in production.",
+            file=sys.stderr,
+        )
+        return json.loads(path.read_text())
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    values = _dev_values()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(values, handle)
     print(
         f"WARNING: generated development keys into {path}. Never use them in production; "
-        "set FIELD_ENCRYPTION_KEYS, BLIND_INDEX_KEY and AUDIT_HMAC_KEY in the environment.",
+        "set FIELD_ENCRYPTION_KEYS, BLIND_INDEX_KEY, AUDIT_HMAC_KEY and AUDIT_SIGNING_KEY "
+        "in the environment.",
         file=sys.stderr,
     )
     return values

@@ -100,6 +100,8 @@ class NotificationsConfig(AppConfig):
 
     def ready(self):
         global _started
+        from . import audit_hooks  # noqa: F401 — connects the receivers of the audit app's signals
+
         if _started or not getattr(settings, "NOTIFICATIONS_RELAY_THREAD", True):
             return
         if getattr(settings, "REDIS_URL", None) or not _serving():

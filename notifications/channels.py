@@ -82,11 +82,15 @@ def deliver_email(delivery, user) -> None:
 
 
 def webhook_body(outbox) -> bytes:
-    f = facts(outbox)
+    if outbox.event_type == "audit.checkpoint":  # data = the checkpoint as served (§6.3)
+        data = {k: outbox.payload[k] for k in ("sequence", "hash", "at", "signature")}
+    else:
+        f = facts(outbox)
+        data = {"referral_id": f["referral_id"], "reference": f["reference"], "status": f["status"]}
     body = {
         "type": outbox.event_type,
         "timestamp": outbox.created_at.isoformat().replace("+00:00", "Z"),
-        "data": {"referral_id": f["referral_id"], "reference": f["reference"], "status": f["status"]},
+        "data": data,
     }
     return json.dumps(body, separators=(",", ":")).encode("utf-8")
 

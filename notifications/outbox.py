@@ -7,7 +7,13 @@ from django.db import transaction
 from .dispatch import dispatch_after_commit
 from .models import OutboxMessage
 
-EVENT_TYPES = ("referral.requested", "referral.status_changed", "referral.note_added", "referral.overdue")
+EVENT_TYPES = (
+    "referral.requested",
+    "referral.status_changed",
+    "referral.note_added",
+    "referral.overdue",
+    "audit.checkpoint",
+)
 
 
 def emit(*, event_type: str, referral, payload: dict | None = None) -> OutboxMessage:

@@ -84,6 +84,9 @@ def recipients(outbox) -> list[User]:
 
 
 def webhook_targets(outbox) -> list[WebhookEndpoint]:
+    if outbox.event_type == "audit.checkpoint":  # every institution keeps every checkpoint (§6.3)
+        endpoints = WebhookEndpoint.objects.filter(disabled_at__isnull=True)
+        return [e for e in endpoints if outbox.event_type in (e.events or [])]
     referral = outbox.referral
     if referral is None or outbox.event_type == "referral.overdue":
         return []

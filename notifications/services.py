@@ -14,8 +14,13 @@ from .models import Notification, NotificationPreference, WebhookEndpoint
 from .selectors import EMAIL_EVENT_TYPES
 from .ssrf import UnsafeUrl, check_url
 
-#: Events a partner may subscribe to (contract §4).
-WEBHOOK_EVENT_TYPES = ("referral.requested", "referral.status_changed", "referral.note_added")
+#: Events a partner may subscribe to (contract §4; ``audit.checkpoint``: §6.3).
+WEBHOOK_EVENT_TYPES = (
+    "referral.requested",
+    "referral.status_changed",
+    "referral.note_added",
+    "audit.checkpoint",
+)
 
 
 class WebhookInvalid(ValueError):

@@ -13,6 +13,7 @@ is re-rendered from the database (through the caller's selectors, so visibility 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import random
 import re
@@ -20,6 +21,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -54,10 +58,27 @@ def principal_of(actor) -> str:
     return f"{actor.kind.replace('api_', '')}:{actor.id}"
 
 
+def _fingerprint_key() -> bytes:
+    """A key of its own for request fingerprints, derived from ``SECRET_KEY`` (HKDF-SHA256, a fixed label).
+
+    Derived rather than configured: no new secret to manage, and rotating ``SECRET_KEY`` only makes the
+    keys of the last 24 h look "reused with another body" (422) — never a wrong replay.
+    """
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"rcm idempotency request fingerprint v1"
+    ).derive(settings.SECRET_KEY.encode())
+
+
 def request_hash(method: str, path: str, data) -> str:
-    """SHA-256 of the method, the path and the canonical JSON of the parsed body (equal JSON = equal hash)."""
+    """HMAC-SHA256, under a server key, of the method, the path and the canonical JSON of the parsed body
+    (equal JSON = equal fingerprint).
+
+    Keyed on purpose: the body holds personal data, and a plain hash kept 24 h would let anyone holding
+    the database confirm a guessed name or document number by hashing candidates.
+    """
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
-    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+    message = f"{method} {path}\n{canonical}".encode()
+    return hmac.new(_fingerprint_key(), message, hashlib.sha256).hexdigest()
 
 
 def key_from(request) -> str | None:

@@ -354,13 +354,14 @@ class PreferencesForm(forms.Form):
 
 
 class AuditFilterForm(forms.Form):
-    """Filters of the audit log (codes, staff usernames, dates and ids only: safe in a URL)."""
+    """Filters of the audit log (codes or labels, usernames, dates, ids, references: safe in a URL)."""
 
     action = forms.CharField(
         label=_("Action"),
         required=False,
         max_length=64,
-        validators=[RegexValidator(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$", _("An action code."))],
+        help_text=_("A code or (part of) its description, e.g. “acceso denegado”."),
+        validators=[RegexValidator(r"^[\w .,'’()-]+$", _("An action code or description."))],
     )
     actor = forms.CharField(
         label=_("User or client"),
@@ -375,10 +376,11 @@ class AuditFilterForm(forms.Form):
         label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     object_id = forms.CharField(
-        label=_("Object id"),
+        label=_("Object (reference or id)"),
         required=False,
         max_length=64,
-        validators=[RegexValidator(r"^[A-Za-z0-9_.:-]+$", _("An id."))],
+        help_text=_("A case's or referral's reference, or the id shown (its first 8 characters suffice)."),
+        validators=[RegexValidator(r"^[A-Za-z0-9_.:-]+$", _("A reference or an id."))],
     )
 
 

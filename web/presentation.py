@@ -77,6 +77,7 @@ AUDIT_ACTION_LABELS = {
     "auth.login_failed": _("failed to sign in"),
     "auth.logout": _("signed out"),
     "audit.exported": _("exported the audit log"),
+    "audit.verification_failed": _("the audit log failed verification"),
     "auth.otp_enrolled": _("set up two-factor sign-in"),
     "auth.otp_verified": _("passed the two-factor step"),
     "auth.otp_failed": _("entered a wrong two-factor code"),
@@ -92,6 +93,24 @@ AUDIT_ACTION_LABELS = {
     "api_client.revoked": _("revoked an API client"),
     "webhook.created": _("subscribed a webhook"),
     "webhook.deleted": _("removed a webhook"),
+}
+
+AUDIT_OUTCOME_LABELS = {
+    "success": _("success"),
+    "denied": _("denied"),
+    "failure": _("failure"),
+}
+
+AUDIT_OBJECT_TYPE_LABELS = {
+    "case": _("case"),
+    "referral": _("referral"),
+    "note": _("note"),
+    "subject": _("person"),
+    "user": _("staff account"),
+    "institution": _("institution"),
+    "api_client": _("API client"),
+    "webhook": _("webhook"),
+    "audit_log": _("audit log"),
 }
 
 

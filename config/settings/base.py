@@ -37,6 +37,11 @@ _blind = env_str("BLIND_INDEX_KEY", _DEV.get("BLIND_INDEX_KEY"))
 BLIND_INDEX_KEY = decode_key(_blind, "BLIND_INDEX_KEY") if _blind else b""
 _audit = env_str("AUDIT_HMAC_KEY", _DEV.get("AUDIT_HMAC_KEY"))
 AUDIT_HMAC_KEY = decode_key(_audit, "AUDIT_HMAC_KEY") if _audit else b""
+# Ed25519 private key (its 32-byte seed) that signs the audit checkpoints (contract §6.3).
+_signing = env_str("AUDIT_SIGNING_KEY", _DEV.get("AUDIT_SIGNING_KEY"))
+AUDIT_SIGNING_KEY = decode_key(_signing, "AUDIT_SIGNING_KEY") if _signing else b""
+#: True when the signing key is the generated development one (``check --deploy`` refuses it).
+AUDIT_SIGNING_KEY_IS_DEVELOPMENT = env_str("AUDIT_SIGNING_KEY") is None
 
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", not IS_PRODUCTION)
 REDIS_URL = env_str("REDIS_URL")

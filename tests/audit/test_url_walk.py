@@ -28,6 +28,8 @@ NO_PERSONAL_DATA = {
     ("api/v1/referrals/", "GET"): "list items carry metadata only (contract §4)",
     (REFERRAL + "events/", "GET"): "the timeline: actions, statuses and institution codes",
     ("api/v1/audit/events/", "GET"): "audit events carry ids and codes only, never personal data",
+    ("api/v1/audit/checkpoints/", "GET"): "signed checkpoints: a sequence number, a hash and a time",
+    ("api/v1/audit/checkpoints/key/", "GET"): "the checkpoints' public key",
     ("api/v1/notifications/", "GET"): "notifications hold references and statuses only",
     ("api/v1/notifications/read-all/", "POST"): "a count",
     ("api/v1/notifications/preferences/", "GET"): "the caller's e-mail switches",

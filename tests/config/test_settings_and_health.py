@@ -35,6 +35,7 @@ def _production_env(**overrides):
         "FIELD_ENCRYPTION_KEYS": _key(),
         "BLIND_INDEX_KEY": _key(),
         "AUDIT_HMAC_KEY": _key(),
+        "AUDIT_SIGNING_KEY": _key(),
         "ALLOWED_HOSTS": "referrals.example.org",
     }
     env.update(overrides)

@@ -10,7 +10,13 @@ from django.utils.translation import ngettext
 
 from referrals.choices import DataCategory, Service, Status, Urgency
 
-from ..presentation import AUDIT_ACTION_LABELS, EVENT_LABELS, NOTIFICATION_LABELS
+from ..presentation import (
+    AUDIT_ACTION_LABELS,
+    AUDIT_OBJECT_TYPE_LABELS,
+    AUDIT_OUTCOME_LABELS,
+    EVENT_LABELS,
+    NOTIFICATION_LABELS,
+)
 
 register = template.Library()
 
@@ -54,6 +60,18 @@ def notification_label(event_type: str) -> str:
 def audit_label(action: str) -> str:
     label = AUDIT_ACTION_LABELS.get(action)
     return str(label) if label else action
+
+
+@register.filter
+def audit_outcome(outcome: str) -> str:
+    label = AUDIT_OUTCOME_LABELS.get(outcome)
+    return str(label) if label else outcome
+
+
+@register.filter
+def audit_object_type(object_type: str) -> str:
+    label = AUDIT_OBJECT_TYPE_LABELS.get(object_type)
+    return str(label) if label else object_type
 
 
 def _span(delta: datetime.timedelta) -> str:
