@@ -12,7 +12,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(os.environ.get("VAR_DIR") or BASE_DIR / "var")
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
@@ -35,6 +35,26 @@ def env_bool(name: str, default: bool) -> bool:
     if value in _FALSE:
         return False
     raise ImproperlyConfigured(f"{name} must be true or false")
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (a typo is refused at start-up, never taken for the default)."""
+    value = env_str(name, default).strip()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of: {', '.join(choices)}")
+    return value
+
+
+def env_database(name: str, default: str, **options) -> dict:
+    """A database from a URL (dj-database-url syntax); a malformed URL names the variable."""
+    import dj_database_url
+
+    try:
+        return dj_database_url.parse(env_str(name, default), **options)
+    except (ValueError, KeyError) as exc:
+        raise ImproperlyConfigured(
+            f"{name} is not a database URL this system understands (sqlite:////path, postgres://…)"
+        ) from exc
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:

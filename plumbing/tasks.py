@@ -7,7 +7,7 @@ from celery import shared_task
 from . import idempotency
 
 
-@shared_task(name="accounts.tasks.purge_idempotency_keys", acks_late=True)
+@shared_task(name="plumbing.tasks.purge_idempotency_keys", acks_late=True)
 def purge_idempotency_keys() -> int:
     """Delete the expired ``Idempotency-Key`` claims (scheduled hourly by beat); returns how many.
 

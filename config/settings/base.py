@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import dj_database_url
-
 from config.env import (
     BASE_DIR,
     VAR_DIR,
     decode_key,
     dev_secrets,
     env_bool,
+    env_database,
     env_float,
     env_int,
     env_list,
@@ -48,14 +47,13 @@ REDIS_URL = env_str("REDIS_URL")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.admin_app.OperatorsAdminConfig",  # django.contrib.admin with the operators' OTP site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "django_filters",
     "drf_spectacular",
     "guardian",
     "django_otp",
@@ -114,11 +112,7 @@ TEMPLATES = [
 ]
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
-DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), conn_max_age=60
-    )
-}
+DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions take the write lock up front: no lock-upgrade deadlocks between writers.
     DATABASES["default"]["OPTIONS"] = {
@@ -285,6 +279,9 @@ NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8, minimum=1)
 WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 15, minimum=1)
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 NOTIFICATIONS_RELAY_INTERVAL = env_float("NOTIFICATIONS_RELAY_INTERVAL", 3.0, minimum=0.1)
+# The embedded relay (no REDIS_URL): started by the serving process's WSGI/ASGI entrypoint when this is set —
+# scripts/run and scripts/web set it; management commands, tests and workers never start it.
+NOTIFICATIONS_RELAY_THREAD = env_bool("NOTIFICATIONS_RELAY_THREAD", False)
 
 # Statistics (contract §6.4): counts from 1 to STATISTICS_MIN_CELL - 1 are suppressed.
 STATISTICS_MIN_CELL = env_int("STATISTICS_MIN_CELL", 5, minimum=2)
