@@ -8,4 +8,3 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         from . import schema, signals  # noqa: F401
-

@@ -409,3 +409,26 @@ def test_a_denial_in_a_service_transaction_survives_its_rollback(
     assert _events("access.denied") == []  # rolled back with the transaction…
     assert flush() == 1  # …and recorded once it is over
     assert [e.object_id for e in _events("access.denied")] == [str(referral.pk)]
+
+
+@pytest.mark.parametrize(
+    ("action", "web_path", "api_path"),
+    [
+        ("case.viewed", "/cases/{case}/", "/cases/{case}/"),
+        ("referral.viewed", "/referrals/{referral}/", "/referrals/{referral}/"),
+        ("note.viewed", "/referrals/{referral}/", "/referrals/{referral}/notes/"),
+    ],
+)
+def test_each_read_of_personal_data_leaves_the_same_event_through_each_door(
+    action, web_path, api_path, iom, dp, iom_caseworker, iom_actor, make_referral, api_as, web_sign_in
+):
+    from referrals import services
+
+    referral = make_referral(iom_actor, dp, path=[(iom_actor, "send")])
+    services.note_create(actor=iom_actor, referral_id=referral.pk, body="Nota")
+    ids = {"case": referral.case_id, "referral": referral.pk}
+    assert web_sign_in(iom_caseworker).get(web_path.format(**ids)).status_code == 200
+    assert api_as(iom).get(API + api_path.format(**ids)).status_code == 200
+    web_event, api_event = _events(action)
+    assert web_event.object_id == api_event.object_id
+    assert web_event.actor_institution == api_event.actor_institution == "IOM"
