@@ -286,7 +286,7 @@ def _legacy_chain(count: int) -> None:
         )
         event.hash = previous = event_hash(event, version=1)
         AuditChainHead.objects.update_or_create(id=1, defaults={"sequence": n + 1, "last_hash": previous})
-        _insert(event)
+        _insert([event])
 
 
 def test_a_legacy_chain_then_version_2_events_verify(db, verify):
