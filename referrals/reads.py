@@ -16,6 +16,7 @@ Rules applied here, once:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -23,12 +24,36 @@ from django.db.models import QuerySet
 
 from accounts.actor import Actor
 from accounts.choices import Scope
+from audit.deferred import record_surviving
 from audit.recorder import record
 
 from .choices import CATEGORY_FIELDS, SUBJECT_FIELDS, DataCategory, Side
-from .errors import Forbidden
+from .errors import Forbidden, NotVisible
 from .models import Case, Note, Referral, ReferralEvent
 from .selectors import can_see_personal, get_case, get_referral, side_of
+
+
+def _recording_denials(fetch):
+    """A selector's fetch whose refusals are recorded (``access.denied``) — here, in the core, and so as to
+    survive a rollback of the caller's transaction (``audit.deferred``)."""
+
+    @functools.wraps(fetch)
+    def fetched(*args, **kwargs):
+        try:
+            return fetch(*args, **kwargs)
+        except NotVisible as refused:
+            if refused.denial is not None:
+                record_surviving(**refused.denial)
+                refused.denial = None  # recorded once, whoever catches it next
+            raise
+
+    return fetched
+
+
+#: The case / referral if the actor may see it; else ``NotVisible`` (a 404) after recording the refusal.
+#: Every door and service fetches through these, never through the selectors directly.
+fetch_case = _recording_denials(get_case)
+fetch_referral = _recording_denials(get_referral)
 
 
 def subject_values(subject, categories: Iterable[str] | None = None) -> dict | None:
@@ -176,7 +201,7 @@ def referral_read(
     detail: dict | None = None,
 ) -> ReferralView:
     """A referral as the actor may see it (``NotVisible`` — a 404 — otherwise), its read recorded."""
-    referral = get_referral(actor, referral_id)
+    referral = fetch_referral(actor, referral_id)
     return show_referral(
         actor=actor, referral=referral, with_timeline=with_timeline, with_notes=with_notes, detail=detail
     )
@@ -201,7 +226,7 @@ def notes_read(
     ``paginate`` lets a door cut a page out of the queryset (the API's cursor pagination); without it,
     every note.
     """
-    referral = get_referral(actor, referral_id)
+    referral = fetch_referral(actor, referral_id)
     if not shares_personal(actor, referral):
         raise Forbidden("Your institution no longer has access to this referral's notes.")
     notes = Note.objects.filter(referral=referral).select_related("author_institution").order_by("at", "id")
@@ -215,7 +240,7 @@ def notes_read(
 def note_shown_after_write(*, actor: Actor, referral_id, note_id, detail: dict | None = None) -> Note | None:
     """A just-written (or replayed) note for the write's response: its body only to ``referrals:read``
     callers, recorded as ``note.viewed``; ``None`` when the note is not the referral's."""
-    referral = get_referral(actor, referral_id)
+    referral = fetch_referral(actor, referral_id)
     note = Note.objects.select_related("author_institution").filter(pk=note_id, referral=referral).first()
     if note is None:
         return None
@@ -259,4 +284,4 @@ def show_case(*, actor: Actor, case: Case, detail: dict | None = None) -> CaseVi
 
 def case_read(*, actor: Actor, case_id, detail: dict | None = None) -> CaseView:
     """A case of the actor's institution that the actor may see (else ``NotVisible``), its read recorded."""
-    return show_case(actor=actor, case=get_case(actor, case_id), detail=detail)
+    return show_case(actor=actor, case=fetch_case(actor, case_id), detail=detail)

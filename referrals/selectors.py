@@ -11,7 +11,6 @@ from django.db.models.signals import post_migrate
 from django.utils import timezone
 
 from accounts.actor import Actor
-from audit.deferred import record_surviving
 
 from .choices import Side, Status
 from .errors import NotVisible
@@ -148,29 +147,29 @@ def can_see_personal(actor: Actor, referral: Referral) -> bool:
 
 
 def _deny(actor: Actor, object_type: str, object_id, *, institutions=(), case_id="") -> NotVisible:
-    """Record ``access.denied`` for an object the actor asked for but may not see; returns the 404 to raise.
+    """The 404 to raise for an object the actor asked for but may not see, carrying the ``access.denied``
+    event the core records (``referrals.reads.fetch_*``; selectors never write).
 
-    Recorded alike for an object that does not exist, with the same action, ids and detail: the event
-    the actor's own institution reads (it is the actor's) must not tell the two apart. Only when the
-    object exists are its institutions (and its case, for the data subject's access log) added, so that
-    they see the attempt. Noticed inside a transaction that then rolls back (a service's locked re-read,
-    an idempotent create), the event is recorded all the same once it ended (``audit.deferred``).
+    Alike for an object that does not exist, with the same action, ids and detail: the event the actor's
+    own institution reads (it is the actor's) must not tell the two apart. Only when the object exists are
+    its institutions (and its case, for the data subject's access log) added, so that they see the attempt.
     """
-    record_surviving(
-        actor=actor,
-        action="access.denied",
-        object_type=object_type,
-        object_id=str(object_id)[:64],
-        case_id=case_id,
-        institutions=institutions,
-        outcome="denied",
-        detail={"cause": "not-visible"},
+    return NotVisible(
+        denial={
+            "actor": actor,
+            "action": "access.denied",
+            "object_type": object_type,
+            "object_id": str(object_id)[:64],
+            "case_id": case_id,
+            "institutions": list(institutions),
+            "outcome": "denied",
+            "detail": {"cause": "not-visible"},
+        }
     )
-    return NotVisible()
 
 
 def get_case(actor: Actor, case_id) -> Case:
-    """The case if the actor may see it; else ``access.denied`` is recorded and ``NotVisible`` raised."""
+    """The case if the actor may see it; else ``NotVisible`` (with the denial for the core to record)."""
     case = cases_visible_to(actor).select_related("institution", "subject").filter(pk=case_id).first()
     if case is None:
         owner = Case.objects.filter(pk=case_id).values_list("pk", "institution__code").first()
@@ -185,8 +184,8 @@ REFERRAL_RELATED = ("case", "case__subject", "from_institution", "to_institution
 
 
 def get_referral(actor: Actor, referral_id, *, for_update: bool = False) -> Referral:
-    """The referral if the actor may see it (else ``NotVisible``, the same 404 as a missing one, after
-    recording ``access.denied``).
+    """The referral if the actor may see it (else ``NotVisible``, the same 404 as a missing one, carrying
+    the ``access.denied`` event the core records).
 
     Same rule as ``referrals_visible_to``, in two small queries: the row (with what its representation
     needs), then the actor's grants on it — cheaper than compiling the two-sided permission filter.

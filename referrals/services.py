@@ -34,7 +34,8 @@ from .errors import (
 )
 from .lifecycle import REASON_ACTIONS, TRANSITIONS, allowed_actions
 from .models import Case, Consent, Note, ReferenceCounter, Referral, ReferralEvent, Subject
-from .selectors import cases_visible_to, get_referral, has_referral_perm, receiver_sees_personal, side_of
+from .reads import fetch_referral
+from .selectors import cases_visible_to, has_referral_perm, receiver_sees_personal, side_of
 
 
 @contextmanager
@@ -319,7 +320,7 @@ def referral_transition(
     body of a request that may not act at all is a 403, not a 400): it returns ``reason``/``outcome``.
     """
     _require_scope(actor, Scope.REFERRALS_WRITE)
-    referral = get_referral(actor, referral_id, for_update=True)
+    referral = fetch_referral(actor, referral_id, for_update=True)
     transition = authorize_transition(actor=actor, referral=referral, action=action)
     side = side_of(actor, referral)
     if read_body is not None:
@@ -371,7 +372,7 @@ def referral_transition(
     if revokes:
         referral.receiver_access_revoked_at = now
         fields.append("receiver_access_revoked_at")
-    referral.version += 1  # the row is locked (get_referral(for_update=True)) until the transaction ends
+    referral.version += 1  # the row is locked (fetch_referral(for_update=True)) until the transaction ends
     referral.updated_at = now
     referral.save(update_fields=fields)
 
@@ -416,7 +417,7 @@ def _parties(referral: Referral) -> list[Institution]:
 def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = None) -> Note:
     """A note between the two institutions, while the receiver has access and the case is not erased."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
-    referral = get_referral(actor, referral_id, for_update=True)
+    referral = fetch_referral(actor, referral_id, for_update=True)
     if side_of(actor, referral) == Side.RECEIVER and not receiver_sees_personal(actor, referral):
         raise Forbidden("Your institution no longer has access to this referral's notes.")
     if referral.case.is_erased:
@@ -456,7 +457,7 @@ def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = 
 def consent_withdraw(*, actor: Actor, referral_id, reason: str, if_match: str | None = None) -> Referral:
     """The person withdrew consent: record it, cancel the referral if open, revoke the receiver."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
-    referral = get_referral(actor, referral_id, for_update=True)
+    referral = fetch_referral(actor, referral_id, for_update=True)
     if side_of(actor, referral) != Side.SENDER:
         raise WrongSide("Only the sending institution records a withdrawal of consent.")
     reason = (reason or "").strip()

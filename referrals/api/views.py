@@ -117,7 +117,7 @@ class CaseListCreate(ApiView, generics.GenericAPIView):
             return Response(_case_created_body(actor, view), status=code)
 
         def replay(case_id, code):
-            return render(selectors.get_case(actor, case_id), code, {"idempotent_replay": True})
+            return render(reads.fetch_case(actor, case_id), code, {"idempotent_replay": True})
 
         return run_idempotent(
             request,
@@ -217,7 +217,7 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
         def perform():
             data = _validated(s.ReferralInput, request)
             try:
-                case = selectors.get_case(actor, data["case"])
+                case = reads.fetch_case(actor, data["case"])
             except NotVisible:
                 raise InvalidInput({"case": ["Unknown case."]}) from None
             referral = services.referral_create(
@@ -236,7 +236,7 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
             return _referral_response(actor, view, code=code)
 
         def replay(referral_id, code):
-            return render(selectors.get_referral(actor, referral_id), code, {"idempotent_replay": True})
+            return render(reads.fetch_referral(actor, referral_id), code, {"idempotent_replay": True})
 
         return run_idempotent(
             request,
@@ -318,7 +318,7 @@ class ReferralEvents(ApiView, generics.GenericAPIView):
         responses={200: s.EventOutput(many=True), **ERRORS}, parameters=[OpenApiParameter("page_size", int)]
     )
     def get(self, request, pk):
-        referral = selectors.get_referral(self.actor, pk)
+        referral = reads.fetch_referral(self.actor, pk)
         page = self.paginate_queryset(reads.timeline(self.actor, referral))
         return self.get_paginated_response(s.EventOutput(page, many=True).data)
 
@@ -344,7 +344,7 @@ class ReferralNotes(ApiView, generics.GenericAPIView):
     )
     def post(self, request, pk):
         actor = self.actor
-        selectors.get_referral(actor, pk)  # 404 before 400
+        reads.fetch_referral(actor, pk)  # 404 before 400
 
         def perform():
             data = _validated(s.NoteInput, request)
@@ -384,7 +384,7 @@ class ConsentWithdraw(ApiView):
     )
     def post(self, request, pk):
         actor = self.actor
-        referral = selectors.get_referral(actor, pk)
+        referral = reads.fetch_referral(actor, pk)
         if selectors.side_of(actor, referral) != Side.SENDER:
             raise WrongSide("Only the sending institution records a withdrawal of consent.")
         data = _validated(s.WithdrawInput, request)

@@ -179,7 +179,7 @@ def referral_create(request, case_id):
     """Refer a case: creates a draft, then the preview shows exactly what the receiver will see."""
     actor = request.actor
     try:
-        case = ref_selectors.get_case(actor, case_id)
+        case = reads.fetch_case(actor, case_id)
     except NotVisible:
         raise Http404 from None
     if case.is_erased:
@@ -206,7 +206,7 @@ def referral_create(request, case_id):
 
 def _get_referral(actor, referral_id):
     try:
-        return ref_selectors.get_referral(actor, referral_id)
+        return reads.fetch_referral(actor, referral_id)
     except NotVisible:
         raise Http404 from None
 
