@@ -30,7 +30,12 @@ MESSAGES = {
     "phone": _("Digits, spaces and + ( ) - only."),
     "future_birth": _("The date of birth cannot be in the future."),
     "old_birth": _("The date of birth is not plausible."),
+    "consent_required_field": _("Required when consent is given."),
+    "consent_categories": _("Choose at least one data category."),
+    "consent_future": _("Consent cannot be obtained in the future."),
 }
+#: Clocks differ: a consent time this far ahead of ours is still accepted.
+CONSENT_CLOCK_SKEW = datetime.timedelta(minutes=5)
 
 
 def age_on(date_of_birth: datetime.date, day: datetime.date) -> int:
@@ -80,3 +85,27 @@ def check_subject(subject: Mapping, *, prefix: str = "subject.") -> dict:
     if errors:
         raise InvalidInput({f"{prefix}{name}": messages for name, messages in errors.items()})
     return normalized_subject(subject)
+
+
+def consent_errors(consent: Mapping) -> dict[str, list[str]]:
+    """The rule violations of a consent record, by field; empty when coherent. A given consent names who
+    gave it, how and when (not in the future), and at least one data category that may travel."""
+    errors: dict[str, list[str]] = {}
+    if not consent.get("given"):
+        return errors
+    for name in ("given_by", "method", "obtained_at"):
+        if not consent.get(name):
+            errors[name] = [str(MESSAGES["consent_required_field"])]
+    if not consent.get("data_categories"):
+        errors["data_categories"] = [str(MESSAGES["consent_categories"])]
+    obtained_at = consent.get("obtained_at")
+    if isinstance(obtained_at, datetime.datetime) and obtained_at > timezone.now() + CONSENT_CLOCK_SKEW:
+        errors["obtained_at"] = [str(MESSAGES["consent_future"])]
+    return errors
+
+
+def check_consent(consent: Mapping, *, prefix: str = "consent.") -> None:
+    """:class:`InvalidInput` naming every incoherent field of a consent (``consent.obtained_at``)."""
+    errors = consent_errors(consent)
+    if errors:
+        raise InvalidInput({f"{prefix}{name}": messages for name, messages in errors.items()})

@@ -223,6 +223,7 @@ def referral_create(
         raise InvalidInput({"to_institution": ["A referral must go to another institution."]})
     if case.is_erased:
         raise CaseErased()
+    rules.check_consent(consent)
     now = timezone.now()
     referral = Referral(
         reference=_next_reference(actor.institution, "ref"),

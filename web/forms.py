@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import re
 
 from django import forms
@@ -272,11 +271,22 @@ class ReferralForm(forms.Form):
     def clean_reason(self):
         return _clean_text(self.cleaned_data["reason"])
 
-    def clean_consent_obtained_at(self):
-        value = self.cleaned_data["consent_obtained_at"]
-        if value > timezone.now() + datetime.timedelta(minutes=5):
-            raise forms.ValidationError(_("Consent cannot be obtained in the future."))
-        return value
+    def clean(self):
+        """The domain's consent rules (referrals.rules), shown next to their fields."""
+        data = super().clean()
+        consent = {
+            "given": True,
+            "given_by": data.get("consent_given_by"),
+            "method": data.get("consent_method"),
+            "obtained_at": data.get("consent_obtained_at"),
+            "data_categories": list(data.get("data_categories") or []),
+        }
+        for name, messages in rules.consent_errors(consent).items():
+            field = "data_categories" if name == "data_categories" else f"consent_{name}"
+            for message in messages:
+                if field not in self.errors:  # a field's own error (missing, malformed) is enough
+                    self.add_error(field if field in self.fields else None, message)
+        return data
 
     def consent(self) -> dict:
         data = self.cleaned_data

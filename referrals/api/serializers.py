@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -114,22 +113,8 @@ class ConsentInput(StrictSerializer):
         max_length=4,
     )
 
-    def validate(self, attrs):
-        if attrs.get("given"):
-            errors = {
-                name: ["Required when consent is given."]
-                for name in ("given_by", "method", "obtained_at")
-                if not attrs.get(name)
-            }
-            if not attrs.get("data_categories"):
-                errors["data_categories"] = ["Choose at least one data category."]
-            if errors:
-                raise serializers.ValidationError(errors)
-            if attrs["obtained_at"] > timezone.now() + timezone.timedelta(minutes=5):
-                raise serializers.ValidationError(
-                    {"obtained_at": ["Consent cannot be obtained in the future."]}
-                )
-        return attrs
+    # Shape only: a given consent's coherence (who, how, when, which categories) is referrals.rules,
+    # applied by the service.
 
 
 class InstitutionCodeField(serializers.SlugRelatedField):

@@ -432,3 +432,36 @@ def test_each_read_of_personal_data_leaves_the_same_event_through_each_door(
     web_event, api_event = _events(action)
     assert web_event.object_id == api_event.object_id
     assert web_event.actor_institution == api_event.actor_institution == "IOM"
+
+
+def test_a_consent_obtained_in_the_future_is_refused_by_both_doors(
+    iom, dp, api_as, iom_actor, iom_caseworker, make_case, web_sign_in
+):
+    from referrals.models import Referral
+
+    case = make_case(iom_actor)
+    later = (timezone.now() + datetime.timedelta(days=2)).replace(microsecond=0)
+    response = api_as(iom).post(
+        f"{API}/referrals/",
+        _referral_body(case.pk, obtained_at=later.isoformat().replace("+00:00", "Z")),
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "consent.obtained_at" in response.json()["errors"]
+    page = web_sign_in(iom_caseworker).post(
+        f"/cases/{case.pk}/refer/",
+        {
+            "to_institution": "DP",
+            "services": ["legal_assistance"],
+            "urgency": "normal",
+            "reason": "Motivo",
+            "consent_given": "on",
+            "consent_given_by": "self",
+            "consent_method": "verbal",
+            "consent_obtained_at": timezone.localtime(later).strftime("%Y-%m-%dT%H:%M"),
+            "data_categories": ["identity"],
+        },
+    )
+    assert page.status_code == 200
+    assert "consent_obtained_at" in page.context["form"].errors
+    assert Referral.objects.count() == 0
