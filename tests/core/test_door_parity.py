@@ -465,3 +465,10 @@ def test_a_consent_obtained_in_the_future_is_refused_by_both_doors(
     assert page.status_code == 200
     assert "consent_obtained_at" in page.context["form"].errors
     assert Referral.objects.count() == 0
+
+
+def test_the_web_says_the_rules_in_spanish(iom, iom_caseworker, web_sign_in):
+    page = web_sign_in(iom_caseworker).post(
+        "/cases/new/", _web_form(_subject(is_minor=True, date_of_birth=ADULT_BORN)), HTTP_ACCEPT_LANGUAGE="es"
+    )
+    assert "no puede marcarse como menor de edad" in page.content.decode()
