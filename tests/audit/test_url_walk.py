@@ -53,6 +53,8 @@ MUST_AUDIT = {
     (REFERRAL + "notes/", "POST"): {"note.created"},
     (REFERRAL + "consent/withdraw/", "POST"): {"consent.withdrawn"},
     ("api/v1/audit/events/export/", "GET"): {"audit.exported"},
+    # Aggregates with small counts suppressed (no personal data), but every read is recorded (§6.4).
+    ("api/v1/statistics/referrals/", "GET"): {"statistics.viewed"},
     # Lifecycle actions answer with the referral's representation: the transition event is its trace.
     **{
         (REFERRAL + f"{action}/", "POST"): {"referral.transitioned", "referral.viewed"}
@@ -186,6 +188,12 @@ CALLS = {
         lambda ref: (w["iom"], {"pk": ref.pk}, {"reason": "Retiro"}, lambda r: ref.pk)
     )(w["referral"](Status.ACCEPTED)),
     ("api/v1/audit/events/export/", "GET"): lambda w: (w["iom"], {}, None, lambda r: ""),
+    ("api/v1/statistics/referrals/", "GET"): lambda w: (
+        w["iom"],
+        {},
+        {"from": "2026-01-01", "to": "2026-12-31", "by": "month"},
+        lambda r: "referrals",
+    ),
     **{(REFERRAL + f"{action}/", "POST"): _action_call(action) for action in TRANSITIONS},
 }
 
