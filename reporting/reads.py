@@ -87,7 +87,7 @@ def referrals_in_scope(institution: Institution, query: StatisticsQuery) -> Quer
 
 
 def _fingerprint(institution: Institution) -> str:
-    """What changes whenever a figure of the institution could: five small aggregate queries.
+    """What changes whenever a figure of the institution could: three small aggregate queries.
 
     The number and the latest ``updated_at`` of the referrals it sent and of those it received (read from
     the ``(from|to)_institution, updated_at`` indexes: no scan of the period), and the latest ``updated_at``
