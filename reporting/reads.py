@@ -7,10 +7,10 @@ dimension needs them: they stay encrypted at rest — tabulates them with small 
 the published result, and records the read.
 
 The cache holds only what is published (suppressed counts are not in it) and its key holds only ids,
-dates and codes. The key includes a fingerprint of the data in scope — the number of the period's
-referrals, the last ``updated_at`` of those referrals and of their cases — so any new or changed
-referral (a transition, a consent withdrawal, an erasure; ``QuerySet.update()`` included, which skips
-signals) or an edited subject gives a new key: a stale figure is never served.
+dates and codes. The key includes a fingerprint of the data (``_fingerprint``: the number and the last
+``updated_at`` of the institution's sent and received referrals, the last ``updated_at`` of any case), so
+any new or changed referral (a transition, a consent withdrawal, an erasure; ``QuerySet.update()``
+included, which skips signals) or an edited subject gives a new key: a stale figure is never served.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from audit.recorder import record
 from referrals import crypto
 from referrals.choices import DataCategory, Status
 from referrals.fields import Sealed
-from referrals.models import Referral, ReferralEvent, Subject
+from referrals.models import Case, Referral, ReferralEvent, Subject
 
 from .statistics import (
     UNKNOWN,
@@ -86,11 +86,25 @@ def referrals_in_scope(institution: Institution, query: StatisticsQuery) -> Quer
     )
 
 
-def _fingerprint(scope: QuerySet[Referral]) -> str:
-    """One indexed aggregate over the period's referrals: changes whenever a figure could."""
-    data = scope.aggregate(n=Count("id"), last=Max("updated_at"), last_case=Max("case__updated_at"))
-    stamps = [value.timestamp() if value else 0 for value in (data["last"], data["last_case"])]
-    return f"{data['n']}|{stamps[0]}|{stamps[1]}"
+def _fingerprint(institution: Institution) -> str:
+    """What changes whenever a figure of the institution could: three small aggregate queries.
+
+    The number and the latest ``updated_at`` of the referrals it sent and of those it received (read from
+    the ``(from|to)_institution, updated_at`` indexes: no scan of the period), and the latest ``updated_at``
+    of any case (a corrected subject or an erasure). Every write of a referral — a transition, a note, a
+    consent withdrawal, an erasure, including the services' bulk ``update()`` that skips signals — moves
+    ``updated_at``. Wider than the period on purpose: a change outside it only costs one recomputation.
+    """
+    parts = []
+    for side in ("from_institution", "to_institution"):
+        data = Referral.objects.filter(**{side: institution}).aggregate(n=Count("*"), last=Max("updated_at"))
+        parts += [str(data["n"]), _stamp(data["last"])]
+    parts.append(_stamp(Case.objects.aggregate(last=Max("updated_at"))["last"]))
+    return "|".join(parts)
+
+
+def _stamp(value: datetime.datetime | None) -> str:
+    return "" if value is None else f"{value.timestamp():.6f}"
 
 
 def _cache_key(institution: Institution, query: StatisticsQuery, cell: int, fingerprint: str) -> str:
@@ -191,35 +205,42 @@ def referral_facts(institution: Institution, query: StatisticsQuery) -> list[Ref
     rows = scope.annotate(answered=Subquery(first_answer)).order_by().values_list(*columns)
     codes = dict(Institution.objects.values_list("id", "code"))
     decrypter = _SubjectDecrypter(subject_fields)
+    at = {column: index for index, column in enumerate(columns)}
+    sent_i, answered_i, to_i = at["sent_at"], at["answered"], at["to_institution_id"]
+    from_i, services_i = at.get("from_institution_id"), at.get("services")
+    urgency_i, status_i = at.get("urgency"), at.get("status")
     width = len(subject_fields)
+    if width:
+        case_i, key_i, subject_i = at["case_id"], at["case__wrapped_data_key"], at["case__subject__id"]
+        categories_i, given_i, withdrawn_i = (
+            at["consent__data_categories"],
+            at["consent__given"],
+            at["consent__withdrawn_at"],
+        )
     facts = []
     for row in rows.iterator(chunk_size=5000):
-        value = dict(zip(columns, row, strict=True))
-        sent_utc = value["sent_at"].astimezone(datetime.UTC)
+        sent = row[sent_i].astimezone(datetime.UTC)
+        to_id = row[to_i]
         person = {}
-        if subject_fields and (
-            value["to_institution_id"] != institution.pk
-            or _receiver_sees_identity(
-                value["consent__data_categories"], value["consent__given"], value["consent__withdrawn_at"]
-            )
+        if width and (
+            to_id != institution.pk
+            or _receiver_sees_identity(row[categories_i], row[given_i], row[withdrawn_i])
         ):
-            person = decrypter.values(
-                value["case_id"], value["case__wrapped_data_key"], value["case__subject__id"], row[-width:]
-            )
+            person = decrypter.values(row[case_i], row[key_i], row[subject_i], row[-width:])
         is_minor = person.get("is_minor")
         facts.append(
             ReferralFacts(
-                month=sent_utc.strftime("%Y-%m"),
-                from_institution=codes.get(value.get("from_institution_id"), UNKNOWN),
-                to_institution=codes.get(value["to_institution_id"], UNKNOWN),
-                services=tuple(value.get("services") or ()),
-                urgency=value.get("urgency", UNKNOWN),
-                status=value.get("status", UNKNOWN),
+                month=f"{sent.year:04d}-{sent.month:02d}",
+                from_institution=UNKNOWN if from_i is None else codes.get(row[from_i], UNKNOWN),
+                to_institution=codes.get(to_id, UNKNOWN),
+                services=() if services_i is None else tuple(row[services_i] or ()),
+                urgency=UNKNOWN if urgency_i is None else row[urgency_i],
+                status=UNKNOWN if status_i is None else row[status_i],
                 sex=person.get("sex") or UNKNOWN,
-                age_band=age_band(person.get("date_of_birth"), sent_utc.date()),
+                age_band=age_band(person.get("date_of_birth"), sent.date()) if width else UNKNOWN,
                 nationality=person.get("nationality") or UNKNOWN,
                 is_minor=UNKNOWN if is_minor is None else bool(is_minor),
-                hours_to_answer=_hours(value["sent_at"], value["answered"]),
+                hours_to_answer=_hours(row[sent_i], row[answered_i]),
             )
         )
     return facts
@@ -243,7 +264,7 @@ def cached_statistics(institution: Institution, query: StatisticsQuery) -> Stati
     """The figures from the cache when the data in scope did not change since, else computed and cached."""
     started = time.perf_counter()
     cell = min_cell()
-    key = _cache_key(institution, query, cell, _fingerprint(referrals_in_scope(institution, query)))
+    key = _cache_key(institution, query, cell, _fingerprint(institution))
     body = cache.get(key)
     cached = body is not None
     if not cached:

@@ -75,10 +75,23 @@ def test_an_edited_subject_invalidates(dataset, iom, iom_supervisor):
     assert sexes() == ({"female": 7, "male": 1, "other": 1}, False)
 
 
-def test_a_change_outside_the_period_keeps_the_cache(dataset, iom, dp_actor):
-    statuses(iom)
+def test_a_change_outside_the_period_recomputes_the_same_figures(dataset, iom, dp_actor):
+    """The fingerprint covers all of the institution's referrals (cheap indexed aggregates, not a scan of
+    the period): a change outside the period costs one recomputation and changes nothing."""
+    before, _ = statuses(iom)
     april = dataset["not_counted"][2]
     services.referral_transition(actor=dp_actor, referral_id=april.pk, action="accept")
+    assert statuses(iom) == (before, False)
+    assert statuses(iom) == (before, True)
+
+
+def test_another_institution_s_referrals_keep_the_cache(dataset, iom, third, dp, make_user, refer):
+    from accounts.actor import actor_for_user
+
+    third_actor = actor_for_user(make_user(third, username="third.cw"))
+    draft = refer(third_actor, None, dp, subject={}, path=())
+    statuses(iom)
+    services.referral_transition(actor=third_actor, referral_id=draft.pk, action="send")
     assert statuses(iom)[1] is True
 
 

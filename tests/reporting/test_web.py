@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -186,3 +187,19 @@ def test_a_bad_export_request_is_400(dataset, iom_supervisor_client):
     response = iom_supervisor_client.get(PAGE + "export.csv", {"from": "x", "to": "2026-03-31", "by": "sex"})
     assert response.status_code == 400
     assert not AuditEvent.objects.filter(action="statistics.exported").exists()
+
+
+def test_the_print_layout_and_button_are_served(dataset, iom_supervisor_client):
+    html = iom_supervisor_client.get(PAGE, {**MARCH, "by": "month"}).content.decode()
+    assert "reporting/statistics.css" in html and "reporting/statistics.js" in html
+    assert "data-print" in html
+    css = (Path(__file__).resolve().parents[2] / "reporting/static/reporting/statistics.css").read_text()
+    assert "@media print" in css and ".statistics-picker" in css
+
+
+def test_spreadsheet_cells_never_start_a_formula():
+    from reporting.views import _cell
+
+    assert _cell('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
+    assert _cell("@SUM(1)") == "'@SUM(1)"
+    assert _cell(7) == 7 and _cell(2.5) == 2.5
