@@ -89,6 +89,17 @@ def dp_caseworker(dp, make_user):
 
 
 @pytest.fixture
+def iom_supervisor(iom, make_user):
+    """The one IOM supervisor of every suite."""
+    return make_user(iom, Role.SUPERVISOR, username="iom.supervisor")
+
+
+@pytest.fixture
+def iom_supervisor_actor(iom_supervisor):
+    return actor_for_user(iom_supervisor)
+
+
+@pytest.fixture
 def iom_actor(iom_caseworker):
     return actor_for_user(iom_caseworker)
 

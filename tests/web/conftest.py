@@ -80,11 +80,6 @@ def web_sign_in():
 
 
 @pytest.fixture
-def iom_supervisor(iom, make_user):
-    return make_user(iom, Role.SUPERVISOR, username="iom.supervisor")
-
-
-@pytest.fixture
 def iom_admin(iom, make_user):
     return make_user(iom, Role.ADMIN, username="iom.admin")
 
