@@ -66,11 +66,13 @@ class WorkloadRow:
     cases_open: int = 0
     outbound_open: int = 0
     inbound_in_service: int = 0
+    inbound_assigned_open: int = 0
 
 
 def team_workload(actor: Actor) -> tuple[list[WorkloadRow], int]:
     """Per caseworker of the institution: open cases owned, open referrals sent, inbound in service;
-    and the inbound queue nobody has answered yet. Four grouped queries, whatever the team size."""
+    inbound assigned and still open (taken or assigned from the team queue); and the inbound queue
+    nobody has answered yet. Four grouped queries, whatever the team size."""
     institution = actor.institution
     caseworkers = list(
         User.objects.filter(institution=institution, role=Role.CASEWORKER, is_active=True).order_by(
@@ -89,16 +91,22 @@ def team_workload(actor: Actor) -> tuple[list[WorkloadRow], int]:
             "created_by",
             Referral.objects.filter(from_institution=institution, status__in=OPEN_STATUSES),
         ),
-        (
-            "inbound_in_service",
-            "assignee",
-            Referral.objects.filter(to_institution=institution, status__in=IN_SERVICE),
-        ),
     )
     for attribute, per_user, queryset in counts:
         for user_id, n in queryset.values(per_user).annotate(n=Count("id")).values_list(per_user, "n"):
             if user_id in rows:
                 setattr(rows[user_id], attribute, n)
+    # Inbound per assignee: still open (taken or assigned from the team queue), and of those in service.
+    inbound = (
+        Referral.objects.filter(to_institution=institution, status__in=AWAITING_ANSWER + IN_SERVICE)
+        .values("assignee")
+        .annotate(open=Count("id"), in_service=Count("id", filter=Q(status__in=IN_SERVICE)))
+        .values_list("assignee", "open", "in_service")
+    )
+    for user_id, n_open, n_service in inbound:
+        if user_id in rows:
+            rows[user_id].inbound_assigned_open = n_open
+            rows[user_id].inbound_in_service = n_service
     queue = Referral.objects.filter(to_institution=institution, status__in=AWAITING_ANSWER).count()
     return list(rows.values()), queue
 

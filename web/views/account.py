@@ -75,3 +75,13 @@ def language_set(request):
     if language in ("es", "en"):
         services.user_language_set(user=request.user, language=language)
     return redirect(safe_next(request))
+
+
+def favicon(request):
+    """``/favicon.ico`` (browsers ask for it on their own): the static icon, never a 404."""
+    from django.shortcuts import redirect
+    from django.templatetags.static import static
+
+    response = redirect(static("favicon.ico"))
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
