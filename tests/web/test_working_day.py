@@ -10,6 +10,7 @@ import re
 
 import pytest
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.actor import actor_for_user
 from accounts.choices import Role
@@ -17,7 +18,7 @@ from audit.models import AuditEvent
 from notifications.models import Notification
 from referrals import services
 from referrals.models import Referral
-from tests.web.conftest import page_problems
+from tests.web.conftest import PASSWORD, page_problems
 
 SEND = "send"
 
@@ -393,3 +394,41 @@ def test_help_texts_are_announced_with_ids_that_exist(iom_caseworker, web_client
     assert 'id="id_nationality_helptext"' in page
     assert not page_problems(page)
     assert page_problems('<h1>x</h1><input id="a" aria-describedby="a_help"><label for="a">A</label>')
+
+
+# --- one-code enrolment of the demo admins ----------------------------------------------------------
+
+
+def _sign_in_to_enrolment(user):
+    from django.test import Client
+
+    client = Client()
+    response = client.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
+    assert response["Location"].startswith("/accounts/otp/setup/")
+    assert client.get(response["Location"]).status_code == 200  # the QR code of a new, unconfirmed device
+    return client
+
+
+def test_demo_code_printed_during_enrolment_signs_in_with_one_code(iom_admin):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    client = _sign_in_to_enrolment(iom_admin)
+    out = StringIO()
+    call_command("demo_otp_code", iom_admin.username, stdout=out)
+    response = client.post("/accounts/otp/setup/?next=/", {"otp_token": out.getvalue().strip()})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get("/", follow=True).status_code == 200
+    assert client.get("/manage/users/").status_code == 200
+    assert TOTPDevice.objects.filter(user=iom_admin, confirmed=True).count() == 1
+
+
+def test_a_device_confirmed_meanwhile_takes_the_code_typed_on_the_enrolment_page(dp_admin):
+    from tests.web.conftest import otp_code
+
+    client = _sign_in_to_enrolment(dp_admin)
+    device = TOTPDevice.objects.create(user=dp_admin, name="demo", confirmed=True)
+    response = client.post("/accounts/otp/setup/?next=/", {"otp_token": otp_code(device)})
+    assert response.status_code == 302 and not response["Location"].startswith("/accounts/otp")
+    assert client.get("/manage/users/").status_code == 200
