@@ -155,4 +155,4 @@ def test_api_docs_load_from_our_own_files(pages, people, live_server, shot):
     ]
     assert not outside, f"requests to other hosts: {outside}"
     assert any(re.search(r"/static/drf_spectacular_sidecar/", url) for url in requests)
-    shot(page, "15-api-docs")
+    shot(page, "15-api-docs", full_page=False)

@@ -432,3 +432,23 @@ def test_a_device_confirmed_meanwhile_takes_the_code_typed_on_the_enrolment_page
     response = client.post("/accounts/otp/setup/?next=/", {"otp_token": otp_code(device)})
     assert response.status_code == 302 and not response["Location"].startswith("/accounts/otp")
     assert client.get("/manage/users/").status_code == 200
+
+
+@pytest.mark.parametrize("who", ["sender", "receiver"])
+def test_a_list_page_costs_the_same_queries_for_5_or_25_rows(
+    who, sent, iom_caseworker, dp_caseworker, web_client
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = web_client(iom_caseworker if who == "sender" else dp_caseworker)
+    counts = []
+    for total in (5, 25):
+        while Referral.objects.count() < total:
+            sent()
+        client.get("/referrals/")  # warm the per-process caches (content types, permission ids)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get("/referrals/")
+        assert len(rows_of(response)) == total
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
