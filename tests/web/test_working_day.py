@@ -305,8 +305,13 @@ def test_the_printable_sheet_carries_exactly_the_consented_data(sent, iom_casewo
     assert event.object_id == str(referral.pk) and event.detail["categories"] == ["identity"]
 
 
-def test_the_sheet_is_refused_once_consent_is_withdrawn(sent, iom_caseworker, third_cw, web_client):
+def test_the_sheet_is_refused_once_consent_is_withdrawn_to_the_receiver_and_to_others(
+    sent, iom_caseworker, dp_caseworker, third_cw, web_client
+):
     referral = sent()
+    receiver = web_client(dp_caseworker)
+    assert 'id="print-link"' not in html(receiver.get(f"/referrals/{referral.pk}/"))
+    assert receiver.get(f"/referrals/{referral.pk}/print/").status_code == 302  # back to the referral
     client = web_client(iom_caseworker)
     client.post(f"/referrals/{referral.pk}/consent/withdraw/", {"reason": "La persona lo pidió"})
     assert client.get(f"/referrals/{referral.pk}/print/").status_code == 302
@@ -380,8 +385,12 @@ def test_notifications_name_the_event_not_the_current_status(sent, dp_actor, iom
     from notifications.models import OutboxMessage
 
     sent(path=[(dp_actor, "accept"), (dp_actor, "start"), (dp_actor, "complete", "Hecho")])
+    from notifications.models import Delivery
+
     for outbox in OutboxMessage.objects.all():
         relay.process_outbox(outbox.pk)
+    for delivery in Delivery.objects.filter(channel=Delivery.Channel.IN_APP, state=Delivery.State.PENDING):
+        relay.deliver(delivery.pk)  # with a broker (REDIS_URL) they were only queued
     iom_caseworker.language = "en"
     iom_caseworker.save(update_fields=["language"])
     page = html(web_client(iom_caseworker).get("/notifications/"))

@@ -232,7 +232,8 @@ def detail_extras(actor, view) -> dict:
     extras = {
         "can_take": lists.can_take(actor, referral),
         "can_assign": lists.can_assign(actor, referral),
-        "can_print": view.personal
+        "can_print": view.side == Side.SENDER
+        and view.personal
         and referral.consent.is_active
         and referral.status != Status.ENTERED_IN_ERROR,
     }
