@@ -19,7 +19,8 @@ from referrals.models import Referral
 from referrals.selectors import referrals_visible_to
 from referrals.services import ASSIGNABLE_STATUSES
 
-AWAITING_ANSWER = (Status.REQUESTED, Status.RECEIVED)
+from .selectors import AWAITING_ANSWER
+
 PAGE_SIZE = 25
 #: The start page shows this many of each list, then "see all".
 START_LIST_SIZE = 10

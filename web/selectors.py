@@ -15,38 +15,11 @@ from accounts.models import User
 from audit.models import AuditEvent
 from referrals.choices import TERMINAL_STATUSES, Status
 from referrals.models import Case, Referral
-from referrals.selectors import cases_visible_to, referrals_visible_to
+from referrals.selectors import cases_visible_to
 
 AWAITING_ANSWER = (Status.REQUESTED, Status.RECEIVED)
 IN_SERVICE = (Status.ACCEPTED, Status.IN_PROGRESS, Status.ON_HOLD)
 OPEN_STATUSES = tuple(s for s in Status.values if s not in TERMINAL_STATUSES)
-
-
-def inbound_awaiting_answer(actor: Actor) -> QuerySet[Referral]:
-    """Referrals sent to the actor's institution that nobody answered yet, the most pressing first."""
-    return (
-        referrals_visible_to(actor, direction="inbound")
-        .filter(status__in=AWAITING_ANSWER)
-        .select_related("from_institution")
-        .order_by("response_due_at", "created_at")
-    )
-
-
-def inbound_assigned_to_me(actor: Actor) -> QuerySet[Referral]:
-    return (
-        referrals_visible_to(actor, direction="inbound")
-        .filter(status__in=IN_SERVICE, assignee=actor.user)
-        .select_related("from_institution")
-        .order_by("-updated_at")
-    )
-
-
-def outbound_recent(actor: Actor) -> QuerySet[Referral]:
-    return (
-        referrals_visible_to(actor, direction="outbound")
-        .select_related("to_institution")
-        .order_by("-updated_at")
-    )
 
 
 def my_cases(actor: Actor) -> QuerySet[Case]:
