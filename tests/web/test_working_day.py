@@ -461,3 +461,12 @@ def test_a_list_page_costs_the_same_queries_for_5_or_25_rows(
         assert len(rows_of(response)) == total
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
+
+
+def test_the_staff_list_is_paginated(dp, dp_admin, make_user, web_client):
+    for n in range(52):
+        make_user(dp, Role.CASEWORKER, username=f"staff.{n:02d}")
+    client = web_client(dp_admin)
+    first = html(client.get("/manage/users/"))
+    assert first.count('<tr data-user="') == 50 and 'rel="next"' in first
+    assert html(client.get("/manage/users/?page=2")).count('<tr data-user="') == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -20,20 +21,24 @@ from .. import services
 from ..access import admin_required
 from ..forms import ApiClientForm, StaffUserForm, WebhookForm
 
+USERS_PAGE_SIZE = 50
+
 
 @admin_required
 @require_GET
 def user_list(request):
     institution = request.actor.institution
-    users = list(
-        User.objects.filter(institution=institution).select_related("institution").order_by("username")
-    )
+    page = Paginator(
+        User.objects.filter(institution=institution).select_related("institution").order_by("username"),
+        USERS_PAGE_SIZE,
+    ).get_page(request.GET.get("page"))
+    users = list(page.object_list)
     with_device = set(
         TOTPDevice.objects.filter(user__in=users, confirmed=True).values_list("user_id", flat=True)
     )
     for user in users:
         user.has_device = user.pk in with_device
-    return render(request, "web/manage/users.html", {"users": users})
+    return render(request, "web/manage/users.html", {"users": users, "page": page})
 
 
 @never_cache
