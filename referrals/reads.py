@@ -353,7 +353,7 @@ def referral_rows_read(actor: Actor, referrals: Iterable[Referral], *, list_name
     for referral in referrals:
         row = ReferralRow(referral=referral)
         if _row_shows_person(actor, referral, receiver_ids):
-            row.person = _person_line(referral.case.subject, today)
+            row.person = _person_line(getattr(referral.case, "subject", None), today)
             if row.person is not None:
                 shown.append(str(referral.pk))
                 for institution in _parties(referral):

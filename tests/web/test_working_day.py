@@ -395,6 +395,10 @@ def test_notifications_name_the_event_not_the_current_status(sent, dp_actor, iom
     iom_caseworker.save(update_fields=["language"])
     page = html(web_client(iom_caseworker).get("/notifications/"))
     assert "Referral accepted" in page and "Referral started" in page and "Referral completed" in page
+    iom_caseworker.language = "es"
+    iom_caseworker.save(update_fields=["language"])
+    page = html(web_client(iom_caseworker).get("/notifications/"))
+    assert "Remisión aceptada" in page and "Remisión iniciada" in page and "Remisión completada" in page
 
 
 def test_help_texts_are_announced_with_ids_that_exist(iom_caseworker, web_client):
@@ -470,3 +474,15 @@ def test_the_staff_list_is_paginated(dp, dp_admin, make_user, web_client):
     first = html(client.get("/manage/users/"))
     assert first.count('<tr data-user="') == 50 and 'rel="next"' in first
     assert html(client.get("/manage/users/?page=2")).count('<tr data-user="') == 3
+
+
+def test_an_erased_person_is_listed_without_data_and_not_recorded_as_shown(sent, iom_caseworker, web_client):
+    from referrals.data_rights import subject_erase
+
+    referral = sent()
+    subject_erase(case=referral.case, operator="test")
+    client = web_client(iom_caseworker)
+    page = html(client.get("/referrals/"))
+    assert referral.reference in page and "María" not in page
+    assert html(client.get("/cases/")).count("María") == 0
+    assert not AuditEvent.objects.filter(action__in=["referral.list_viewed", "case.list_viewed"]).exists()
