@@ -90,6 +90,11 @@ def webhook_delete(*, institution, endpoint_id, actor=None) -> bool:
     return True
 
 
+def notify_in_app(*, user, event_type: str, referral, data: dict):
+    """An in-app notification for one person (ids, references and codes in ``data`` only)."""
+    return Notification.objects.create(user=user, event_type=event_type, referral=referral, data=data)
+
+
 def notification_mark_read(*, user, notification_id) -> bool:
     updated = Notification.objects.filter(user=user, pk=notification_id, read_at__isnull=True).update(
         read_at=timezone.now()

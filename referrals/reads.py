@@ -30,7 +30,7 @@ from audit.recorder import record
 from .choices import CATEGORY_FIELDS, SUBJECT_FIELDS, DataCategory, Side
 from .errors import Forbidden, NotVisible
 from .models import Case, Note, Referral, ReferralEvent
-from .selectors import can_see_personal, get_case, get_referral, side_of
+from .selectors import can_see_personal, get_case, get_referral, referrals_held, side_of
 
 
 def _recording_denials(fetch):
@@ -285,3 +285,174 @@ def show_case(*, actor: Actor, case: Case, detail: dict | None = None) -> CaseVi
 def case_read(*, actor: Actor, case_id, detail: dict | None = None) -> CaseView:
     """A case of the actor's institution that the actor may see (else ``NotVisible``), its read recorded."""
     return show_case(actor=actor, case=fetch_case(actor, case_id), detail=detail)
+
+
+# --- lists with people's names (issue 12) ------------------------------------------------------------
+
+
+@dataclass
+class PersonLine:
+    """What a list row shows of a person: name, nationality code and age (the identity category)."""
+
+    name: str
+    nationality: str | None
+    age: int | None
+    is_minor: bool | None
+
+
+@dataclass
+class ReferralRow:
+    """One referral of a list; ``person`` is ``None`` where the reader may not see the person."""
+
+    referral: Referral
+    person: PersonLine | None = None
+
+
+@dataclass
+class CaseRow:
+    case: Case
+    person: PersonLine | None = None
+
+
+def _age(date_of_birth, today) -> int | None:
+    if date_of_birth is None:
+        return None
+    before_birthday = (today.month, today.day) < (date_of_birth.month, date_of_birth.day)
+    return today.year - date_of_birth.year - before_birthday
+
+
+def _person_line(subject, today) -> PersonLine | None:
+    if subject is None or subject.case.is_erased:
+        return None
+    name = " ".join(part for part in (subject.given_name, subject.family_name) if part)
+    return PersonLine(
+        name=name,
+        nationality=subject.nationality or None,
+        age=_age(subject.date_of_birth, today),
+        is_minor=subject.is_minor,
+    )
+
+
+def _receiver_personal_ids(actor: Actor, referrals: list[Referral]) -> set:
+    """Ids of the received referrals on which the actor holds ``view_referral_personal`` (one query)."""
+    return referrals_held(actor, [r.pk for r in referrals], "view_referral_personal")
+
+
+def _row_shows_person(actor: Actor, referral: Referral, receiver_ids: set) -> bool:
+    """The sender's staff see the person; a receiver only with the permission, active consent and the
+    identity category consented (the one holding name, nationality and date of birth)."""
+    if not actor.has_scope(Scope.REFERRALS_READ):
+        return False
+    if side_of(actor, referral) == Side.SENDER:
+        return True
+    consent = getattr(referral, "consent", None)
+    return (
+        referral.pk in receiver_ids
+        and consent is not None
+        and consent.is_active
+        and referral.receiver_access_revoked_at is None
+        and DataCategory.IDENTITY.value in (consent.data_categories or [])
+    )
+
+
+def referral_rows_read(actor: Actor, referrals: Iterable[Referral], *, list_name: str) -> list[ReferralRow]:
+    """A page of referrals (already scoped to the actor) with the person's name, nationality and age
+    where the actor may see them; ONE ``referral.list_viewed`` event names the referrals whose person
+    was shown (ids only, never the values). Load the referrals with ``select_related("case__subject",
+    "consent")`` so that the page costs a fixed number of queries."""
+    from django.utils import timezone
+
+    referrals = list(referrals)
+    today = timezone.localdate()
+    receiver_ids = _receiver_personal_ids(actor, [r for r in referrals if side_of(actor, r) == Side.RECEIVER])
+    rows, shown, parties = [], [], {actor.institution.pk: actor.institution}
+    for referral in referrals:
+        row = ReferralRow(referral=referral)
+        if _row_shows_person(actor, referral, receiver_ids):
+            row.person = _person_line(getattr(referral.case, "subject", None), today)
+            if row.person is not None:
+                shown.append(str(referral.pk))
+                for institution in _parties(referral):
+                    parties[institution.pk] = institution
+        rows.append(row)
+    if shown:
+        record(
+            actor=actor,
+            action="referral.list_viewed",
+            object_type="referral",
+            institutions=list(parties.values()),
+            detail={"list": list_name, "referral_ids": shown, "count": len(referrals)},
+        )
+    return rows
+
+
+def case_rows_read(actor: Actor, cases: Iterable[Case], *, list_name: str) -> list[CaseRow]:
+    """A page of the actor's cases (already scoped) with the person's name, nationality and age; ONE
+    ``case.list_viewed`` event with the ids of the cases whose person was shown. Load the cases with
+    ``select_related("subject")``."""
+    from django.utils import timezone
+
+    cases = list(cases)
+    today = timezone.localdate()
+    personal = actor.has_scope(Scope.REFERRALS_READ)
+    rows, shown = [], []
+    for case in cases:
+        row = CaseRow(case=case)
+        if personal and not case.is_erased:
+            subject = getattr(case, "subject", None)
+            if subject is not None:
+                subject.case = case
+                row.person = _person_line(subject, today)
+                shown.append(str(case.pk))
+        rows.append(row)
+    if shown:
+        record(
+            actor=actor,
+            action="case.list_viewed",
+            object_type="case",
+            institutions=[actor.institution],
+            detail={"list": list_name, "case_ids": shown, "count": len(cases)},
+        )
+    return rows
+
+
+@dataclass
+class ReferralSheet:
+    """What a printed referral sheet carries: the consented data only, and who to contact."""
+
+    referral: Referral
+    subject: dict | None
+    categories: list[str]
+    withheld: list[str]
+    reason: str | None
+
+
+def referral_sheet_read(*, actor: Actor, referral_id) -> ReferralSheet:
+    """The printable sheet of a referral for an institution not on the system: exactly the data the
+    person consented to share (the receiver's projection, even when the sender prints it), the reason,
+    the reference and the sender's contact. Only while personal data may be shown (``Forbidden``
+    otherwise) and with active consent, by the sending institution only; recorded as ``referral.printed``."""
+    referral = fetch_referral(actor, referral_id)
+    if side_of(actor, referral) != Side.SENDER:
+        # The person consented to one recipient: a receiver passing the data on would be a new disclosure.
+        raise Forbidden("Only the sending institution prints a referral sheet.")
+    if not shares_personal(actor, referral) or not referral.consent.is_active:
+        raise Forbidden("The personal data of this referral may not be printed.")
+    categories = receiver_categories(referral)
+    sheet = ReferralSheet(
+        referral=referral,
+        subject=subject_values(referral.case.subject, categories),
+        categories=categories,
+        withheld=withheld_categories(referral),
+        reason=referral.reason,
+    )
+    record(
+        actor=actor,
+        action="referral.printed",
+        object_type="referral",
+        object_id=referral.pk,
+        case_id=referral.case_id,
+        institutions=_parties(referral),
+        detail={"side": side_of(actor, referral), "categories": categories},
+    )
+    return sheet

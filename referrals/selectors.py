@@ -98,6 +98,18 @@ def referrals_visible_to(actor: Actor, *, direction: str | None = None) -> Query
     return Referral.objects.filter(_sent_by(actor) | _received_by(actor))
 
 
+def referrals_held(actor: Actor, referral_ids: list, codename: str) -> set:
+    """Of ``referral_ids``, those on which the actor holds ``codename`` (one query; for a list's page)."""
+    if not referral_ids:
+        return set()
+    return set(
+        Referral.objects.filter(
+            _holds(ReferralUserObjectPermission, ReferralGroupObjectPermission, actor, codename),
+            pk__in=referral_ids,
+        ).values_list("pk", flat=True)
+    )
+
+
 def side_of(actor: Actor, referral: Referral) -> str:
     return Side.SENDER if referral.from_institution_id == actor.institution.pk else Side.RECEIVER
 

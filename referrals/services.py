@@ -13,12 +13,14 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.actor import Actor
-from accounts.choices import Scope
+from accounts.choices import Role, Scope
 from accounts.models import Institution, User
 from audit.recorder import batch as audit_batch
 from audit.recorder import record
 from notifications.outbox import emit
+from notifications.services import notify_in_app
 from plumbing.etag import if_match_satisfied
+from plumbing.problems import ProblemError
 
 from . import crypto, permissions, rules, signals
 from .choices import REVOKING_STATUSES, SUBJECT_FIELDS, TERMINAL_STATUSES, Side, Status, Urgency
@@ -26,6 +28,7 @@ from .errors import (
     CaseErased,
     ConsentRequired,
     Forbidden,
+    InvalidInput,
     InvalidTransition,
     MissingField,
     NotVisible,
@@ -489,3 +492,87 @@ def consent_withdraw(*, actor: Actor, referral_id, reason: str, if_match: str | 
         permissions.revoke_receiver(referral=referral, actor=actor)
         referral.refresh_from_db()
     return referral
+
+
+# --- assignment of inbound referrals (issue 12) ------------------------------------------------------
+
+#: Inbound referrals someone can still work on: awaiting an answer or in service.
+ASSIGNABLE_STATUSES = frozenset(
+    {Status.REQUESTED, Status.RECEIVED, Status.ACCEPTED, Status.IN_PROGRESS, Status.ON_HOLD}
+)
+
+
+def _assignable_inbound(actor: Actor, referral_id) -> Referral:
+    """The locked referral, received by the actor's institution, open and still accessible (else the
+    same errors as a lifecycle action: 404, 403, 409)."""
+    referral = fetch_referral(actor, referral_id, for_update=True)
+    if side_of(actor, referral) != Side.RECEIVER:
+        raise WrongSide("Only the receiving institution assigns its referrals.")
+    if referral.status not in ASSIGNABLE_STATUSES:
+        raise InvalidTransition("assign", referral.status)
+    if not has_referral_perm(actor, referral, "change_referral"):
+        raise Forbidden("Your institution no longer has access to act on this referral.")
+    return referral
+
+
+def _set_assignee(*, actor: Actor, referral: Referral, assignee: User, how: str) -> Referral:
+    """Assign, grant the assignee's per-object permissions, record, and tell the assignee (in-app)."""
+    previous = referral.assignee_id
+    referral.assignee = assignee
+    referral.version += 1  # locked by _assignable_inbound (fetch_referral(for_update=True))
+    referral.updated_at = timezone.now()
+    referral.save(update_fields=["assignee", "version", "updated_at"])
+    permissions.grant_receiver_user(referral=referral, user=assignee, actor=actor)
+    record(
+        actor=actor,
+        action="referral.assigned",
+        object_type="referral",
+        object_id=referral.pk,
+        case_id=referral.case_id,
+        institutions=_parties(referral),
+        detail={"how": how, "assignee": str(assignee.pk), "previous": str(previous) if previous else ""},
+    )
+    if actor.user is None or assignee.pk != actor.user.pk:
+        notify_in_app(
+            user=assignee,
+            event_type="referral.assigned",
+            referral=referral,
+            data={
+                "referral_id": str(referral.pk),
+                "reference": referral.reference,
+                "status": referral.status,
+                "action": how,
+                "actor_institution": actor.institution.code,
+            },
+        )
+    return referral
+
+
+@unit_of_work
+def referral_take(*, actor: Actor, referral_id) -> Referral:
+    """A caseworker takes an unassigned inbound referral of the institution (the team queue)."""
+    _require_scope(actor, Scope.REFERRALS_WRITE)
+    if actor.user is None or actor.user.role != Role.CASEWORKER:
+        raise Forbidden("Only a caseworker takes a referral; supervisors assign them.")
+    referral = _assignable_inbound(actor, referral_id)
+    if referral.assignee_id is not None:
+        raise ProblemError("already-assigned", 409, "The referral is already assigned.")
+    return _set_assignee(actor=actor, referral=referral, assignee=actor.user, how="take")
+
+
+@unit_of_work
+def referral_assign(*, actor: Actor, referral_id, assignee: User) -> Referral:
+    """A supervisor assigns (or reassigns) an inbound referral to an active caseworker of the institution."""
+    _require_scope(actor, Scope.REFERRALS_WRITE)
+    if not actor.is_supervisor:
+        raise Forbidden("Only a supervisor assigns referrals.")
+    referral = _assignable_inbound(actor, referral_id)
+    if not (
+        assignee.is_active
+        and assignee.institution_id == actor.institution.pk
+        and assignee.role == Role.CASEWORKER
+    ):
+        raise InvalidInput({"assignee": ["Choose an active caseworker of your institution."]})
+    if referral.assignee_id == assignee.pk:
+        return referral
+    return _set_assignee(actor=actor, referral=referral, assignee=assignee, how="assign")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.password_validation import validate_password
@@ -25,7 +23,7 @@ from referrals.choices import (
     Urgency,
 )
 
-LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+from . import names
 
 
 def _clean_text(value: str) -> str:
@@ -34,6 +32,30 @@ def _clean_text(value: str) -> str:
     if "\x00" in value:
         raise forms.ValidationError(_("The text contains an invalid character."))
     return value
+
+
+class NationalityField(forms.ChoiceField):
+    """An ISO 3166-1 alpha-3 code picked by the country's name in the page's language (``web.names``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=names.country_choices, **kwargs)
+
+    def to_python(self, value):
+        return _clean_text(super().to_python(value)).upper()
+
+
+class LanguagesField(forms.MultipleChoiceField):
+    """ISO 639 codes picked by name; a comma-separated list of codes (``es, ht``) is accepted too."""
+
+    widget = forms.SelectMultiple(attrs={"size": 8})
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=names.language_choices, **kwargs)
+
+    def to_python(self, value):
+        values = super().to_python(value)
+        codes = [c.strip().lower() for v in values for c in v.split(",") if c.strip()]
+        return list(dict.fromkeys(codes))
 
 
 class SignInForm(AuthenticationForm):
@@ -66,18 +88,18 @@ class SubjectForm(forms.Form):
         label=_("Date of birth"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     sex = forms.ChoiceField(label=_("Sex"), choices=Sex.choices, initial=Sex.UNKNOWN)
-    nationality = forms.CharField(
+    nationality = NationalityField(
         label=_("Nationality"),
         required=False,
-        max_length=3,
-        help_text=_("Three-letter country code, e.g. VEN, COL, HTI."),
-        widget=forms.TextInput(attrs={"size": 4, "autocapitalize": "characters"}),
+        help_text=_("Type the first letters of the country to find it; the most frequent come first."),
     )
-    languages = forms.CharField(
+    languages = LanguagesField(
         label=_("Languages"),
         required=False,
-        max_length=100,
-        help_text=_("Language codes separated by commas, e.g. es, en, ht."),
+        help_text=_(
+            "Choose one or more (Ctrl or ⌘ + click on a computer); typing a name jumps to it. "
+            "The most frequent come first."
+        ),
     )
     document_type = forms.ChoiceField(
         label=_("Document type"), choices=DocumentType.choices, initial=DocumentType.NONE
@@ -130,19 +152,6 @@ class SubjectForm(forms.Form):
 
     def clean_phone(self):
         return _clean_text(self.cleaned_data["phone"])
-
-    def clean_nationality(self):
-        value = _clean_text(self.cleaned_data["nationality"]).upper()
-        if value and not re.fullmatch(r"[A-Z]{3}", value):
-            raise forms.ValidationError(_("Use the three-letter country code, e.g. VEN."))
-        return value
-
-    def clean_languages(self):
-        codes = [c.strip().lower() for c in (self.cleaned_data["languages"] or "").split(",") if c.strip()]
-        bad = [c for c in codes if not LANGUAGE_CODE.match(c)]
-        if bad:
-            raise forms.ValidationError(_("Use language codes such as es, en or ht, separated by commas."))
-        return list(dict.fromkeys(codes))
 
     def clean(self):
         """The domain's subject rules (referrals.rules), shown next to their fields."""

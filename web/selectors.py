@@ -19,40 +19,13 @@ from audit import selectors as audit_selectors
 from audit.models import AuditEvent
 from referrals.choices import TERMINAL_STATUSES, Status
 from referrals.models import Case, Referral
-from referrals.selectors import cases_visible_to, referrals_visible_to
+from referrals.selectors import cases_visible_to
 
 from .presentation import AUDIT_ACTION_LABELS
 
 AWAITING_ANSWER = (Status.REQUESTED, Status.RECEIVED)
 IN_SERVICE = (Status.ACCEPTED, Status.IN_PROGRESS, Status.ON_HOLD)
 OPEN_STATUSES = tuple(s for s in Status.values if s not in TERMINAL_STATUSES)
-
-
-def inbound_awaiting_answer(actor: Actor) -> QuerySet[Referral]:
-    """Referrals sent to the actor's institution that nobody answered yet, the most pressing first."""
-    return (
-        referrals_visible_to(actor, direction="inbound")
-        .filter(status__in=AWAITING_ANSWER)
-        .select_related("from_institution")
-        .order_by("response_due_at", "created_at")
-    )
-
-
-def inbound_assigned_to_me(actor: Actor) -> QuerySet[Referral]:
-    return (
-        referrals_visible_to(actor, direction="inbound")
-        .filter(status__in=IN_SERVICE, assignee=actor.user)
-        .select_related("from_institution")
-        .order_by("-updated_at")
-    )
-
-
-def outbound_recent(actor: Actor) -> QuerySet[Referral]:
-    return (
-        referrals_visible_to(actor, direction="outbound")
-        .select_related("to_institution")
-        .order_by("-updated_at")
-    )
 
 
 def my_cases(actor: Actor) -> QuerySet[Case]:
@@ -72,11 +45,13 @@ class WorkloadRow:
     cases_open: int = 0
     outbound_open: int = 0
     inbound_in_service: int = 0
+    inbound_assigned_open: int = 0
 
 
 def team_workload(actor: Actor) -> tuple[list[WorkloadRow], int]:
     """Per caseworker of the institution: open cases owned, open referrals sent, inbound in service;
-    and the inbound queue nobody has answered yet. Four grouped queries, whatever the team size."""
+    inbound assigned and still open (taken or assigned from the team queue); and the inbound queue
+    nobody has answered yet. Four grouped queries, whatever the team size."""
     institution = actor.institution
     caseworkers = list(
         User.objects.filter(institution=institution, role=Role.CASEWORKER, is_active=True).order_by(
@@ -95,16 +70,22 @@ def team_workload(actor: Actor) -> tuple[list[WorkloadRow], int]:
             "created_by",
             Referral.objects.filter(from_institution=institution, status__in=OPEN_STATUSES),
         ),
-        (
-            "inbound_in_service",
-            "assignee",
-            Referral.objects.filter(to_institution=institution, status__in=IN_SERVICE),
-        ),
     )
     for attribute, per_user, queryset in counts:
         for user_id, n in queryset.values(per_user).annotate(n=Count("id")).values_list(per_user, "n"):
             if user_id in rows:
                 setattr(rows[user_id], attribute, n)
+    # Inbound per assignee: still open (taken or assigned from the team queue), and of those in service.
+    inbound = (
+        Referral.objects.filter(to_institution=institution, status__in=AWAITING_ANSWER + IN_SERVICE)
+        .values("assignee")
+        .annotate(open=Count("id"), in_service=Count("id", filter=Q(status__in=IN_SERVICE)))
+        .values_list("assignee", "open", "in_service")
+    )
+    for user_id, n_open, n_service in inbound:
+        if user_id in rows:
+            rows[user_id].inbound_assigned_open = n_open
+            rows[user_id].inbound_in_service = n_service
     queue = Referral.objects.filter(to_institution=institution, status__in=AWAITING_ANSWER).count()
     return list(rows.values()), queue
 

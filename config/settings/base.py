@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI / Redoc as static files: the API docs work offline
     "guardian",
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -226,6 +227,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Partner API v1 of the IOM ↔ Defensoría del Pueblo referral mechanism.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The docs page's scripts and styles come from this system (drf_spectacular_sidecar), never a CDN;
+    # no validator badge either (Swagger UI would fetch it from validator.swagger.io).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVE_PERMISSIONS": ["accounts.permissions.IsActor"],

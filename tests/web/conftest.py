@@ -160,9 +160,15 @@ class _PageAudit(HTMLParser):
         self.controls: list[tuple[str, dict]] = []
         self.label_depth = 0
         self.in_svg = 0
+        self.ids: set[str] = set()
+        self.described_by: list[tuple[str, str]] = []
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(a["id"])
+        for target in (a.get("aria-describedby") or "").split() + (a.get("aria-labelledby") or "").split():
+            self.described_by.append((tag, target))
         for name in a:
             if name == "style" or name.startswith("on"):
                 self.problems.append(f"<{tag}> has a {name}= attribute (CSP)")
@@ -193,6 +199,11 @@ class _PageAudit(HTMLParser):
             self.in_svg -= 1
 
     def finish(self) -> list[str]:
+        for tag, target in self.described_by:
+            if target not in self.ids:
+                self.problems.append(
+                    f"<{tag}> refers to a missing id {target!r} (aria-describedby/-labelledby)"
+                )
         for tag, a in self.controls:
             if a.get("id") not in self.label_for:
                 self.problems.append(f"<{tag} name={a.get('name')!r}> has no label")
@@ -208,7 +219,8 @@ class _PageAudit(HTMLParser):
 
 def page_problems(html: str) -> list[str]:
     """Accessibility and CSP problems of a page: unlabelled fields, <th> without scope, one <h1> and no
-    skipped heading level, no inline script, style or event handler."""
+    skipped heading level, no inline script, style or event handler, and no ``aria-describedby`` /
+    ``aria-labelledby`` pointing at an id that is not on the page (a help text screen readers miss)."""
     parser = _PageAudit()
     parser.feed(html)
     parser.close()

@@ -10,12 +10,14 @@ from django.utils.translation import ngettext
 
 from referrals.choices import DataCategory, Service, Status, Urgency
 
+from .. import names
 from ..presentation import (
     AUDIT_ACTION_LABELS,
     AUDIT_OBJECT_TYPE_LABELS,
     AUDIT_OUTCOME_LABELS,
     EVENT_LABELS,
     NOTIFICATION_LABELS,
+    notification_text,
 )
 
 register = template.Library()
@@ -54,6 +56,22 @@ def event_label(action: str) -> str:
 @register.filter
 def notification_label(event_type: str) -> str:
     return str(NOTIFICATION_LABELS.get(event_type, event_type))
+
+
+@register.filter
+def notification_line(notification) -> str:
+    """The event a notification announces, from its own data (``accept`` → "Referral accepted")."""
+    return notification_text(notification.event_type, notification.data)
+
+
+@register.filter
+def country_name(code) -> str:
+    return names.country_name(code) or "—"
+
+
+@register.filter
+def language_names(codes) -> str:
+    return names.language_names(codes) or "—"
 
 
 @register.filter

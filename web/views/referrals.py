@@ -26,27 +26,7 @@ from .. import selectors
 from ..access import actor_required, caseworker_required, report_problem
 from ..forms import ActionForm, CaseSearchForm, NoteForm, ReferralForm, SubjectForm, WithdrawConsentForm
 from ..presentation import action_label, subject_rows
-
-START_LIST_SIZE = 25
-
-
-@actor_required()
-def home(request):
-    """The start page: what awaits an answer, what is in my hands, what I sent, my cases."""
-    actor = request.actor
-    if actor.role == Role.ADMIN:
-        return redirect("web:manage-users")
-    now = timezone.now()
-    awaiting = list(selectors.inbound_awaiting_answer(actor)[:100])
-    for referral in awaiting:
-        referral.time_left = referral.response_due_at - now if referral.response_due_at else None
-    context = {
-        "awaiting": awaiting,
-        "assigned": list(selectors.inbound_assigned_to_me(actor)[:START_LIST_SIZE]),
-        "outbound": list(selectors.outbound_recent(actor)[:START_LIST_SIZE]),
-        "cases": list(selectors.my_cases(actor)[:START_LIST_SIZE]),
-    }
-    return render(request, "web/home.html", context)
+from . import queues
 
 
 @never_cache
@@ -289,6 +269,7 @@ def referral_detail(request, referral_id):
         if referral.response_due_at and referral.status in (Status.REQUESTED, Status.RECEIVED)
         else None,
         "access_log": selectors.case_access_log(actor, referral.case)[:30] if side == Side.SENDER else [],
+        **queues.detail_extras(actor, view),
     }
     return render(request, "web/referral_detail.html", context)
 

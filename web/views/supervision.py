@@ -15,8 +15,9 @@ from audit import selectors as audit_selectors
 from audit.checkpoints import as_served
 from audit.exports import export_csv
 from audit.models import AuditEvent
+from referrals import reads
 
-from .. import selectors
+from .. import referral_lists, selectors
 from ..access import auditor_required, supervisor_required
 from ..charts import horizontal_bars
 from ..forms import AuditFilterForm
@@ -41,8 +42,21 @@ STATUS_CSS = {
 @supervisor_required
 @require_GET
 def workload(request):
-    rows, queue = selectors.team_workload(request.actor)
-    return render(request, "web/supervision/workload.html", {"rows": rows, "queue": queue})
+    """Open work per caseworker, and the team queue (received, nobody assigned) to assign from."""
+    actor = request.actor
+    rows, queue = selectors.team_workload(actor)
+    unassigned = Paginator(referral_lists.team_queue(actor), referral_lists.PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    queue_rows = reads.referral_rows_read(actor, unassigned.object_list, list_name="workload.team_queue")
+    context = {
+        "rows": rows,
+        "queue": queue,
+        "unassigned": unassigned,
+        "queue_rows": queue_rows,
+        "caseworkers": referral_lists.assignable_caseworkers(actor),
+    }
+    return render(request, "web/supervision/workload.html", context)
 
 
 @supervisor_required
