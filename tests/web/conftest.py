@@ -13,30 +13,16 @@ from html.parser import HTMLParser
 import pytest
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.choices import Role
 from accounts.models import User
+from tests.otp import confirmed_device, otp_code  # noqa: F401 — the suites import them from here
 from web.middleware import needs_second_factor
 
 PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's password
 
 
 # --- second factor -------------------------------------------------------------------------------------
-
-
-def confirmed_device(user) -> TOTPDevice:
-    """The user's confirmed TOTP device (created on first use)."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id").first()
-    return device or TOTPDevice.objects.create(user=user, name="test phone", confirmed=True)
-
-
-def otp_code(device: TOTPDevice, offset: int = 0) -> str:
-    """The code the authenticator app shows now (``offset`` steps later or earlier)."""
-    device.refresh_from_db()
-    code = totp(device.bin_key, device.step, device.t0, device.digits, device.drift + offset)
-    return f"{code:0{device.digits}d}"
 
 
 def logged_in_client(user) -> Client:
