@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -87,6 +88,31 @@ def iom_caseworker(iom, make_user):
 @pytest.fixture
 def dp_caseworker(dp, make_user):
     return make_user(dp, Role.CASEWORKER, username="dp.cw")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttling, idempotency and statistics caches must not leak from one test into another."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def sender_api(iom, api_as):
+    """IOM's partner system with every scope (including referrals:void)."""
+    return api_as(iom)
+
+
+@pytest.fixture
+def receiver_api(dp, api_as):
+    """The Defensoría's partner system with every scope."""
+    return api_as(dp)
+
+
+@pytest.fixture
+def dp_supervisor(dp, make_user):
+    return make_user(dp, Role.SUPERVISOR, username="dp.supervisor")
 
 
 @pytest.fixture

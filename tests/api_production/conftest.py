@@ -5,21 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from referrals import services
 from tests.factories import consent_json, subject_json
 
 API = "/api/v1"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Throttle counters must not leak from one test into another."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

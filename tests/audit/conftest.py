@@ -6,19 +6,10 @@ import importlib
 from contextlib import contextmanager
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 
 SQLITE = importlib.import_module("audit.migrations.0003_append_only_sqlite")
 POSTGRES = importlib.import_module("audit.migrations.0004_append_only_postgresql")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Throttle counters must not leak from one test into another."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -19,11 +19,9 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.actor import actor_for_user
-from accounts.choices import Role
 from referrals import services
 from referrals.models import Referral, ReferralEvent
 from tests.factories import subject_data
@@ -31,23 +29,6 @@ from tests.factories import subject_data
 MARCH = datetime.datetime(2026, 3, 10, 9, 0, tzinfo=datetime.UTC)
 PERSON_NAMES = ["Zuleikaxq", "Quintanar-Abadiaxq", "Yosmarxq", "Ortegaxq", "Florindaxq"]
 DOCUMENTS = ["XK4471882Q", "CO99887766", "VE55443322"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def iom_supervisor(iom, make_user):
-    return make_user(iom, Role.SUPERVISOR, username="iom.supervisor")
-
-
-@pytest.fixture
-def dp_supervisor(dp, make_user):
-    return make_user(dp, Role.SUPERVISOR, username="dp.supervisor")
 
 
 @pytest.fixture

@@ -71,11 +71,6 @@ def iom_admin(iom, make_user):
 
 
 @pytest.fixture
-def dp_supervisor(dp, make_user):
-    return make_user(dp, Role.SUPERVISOR, username="dp.supervisor")
-
-
-@pytest.fixture
 def dp_admin(dp, make_user):
     return make_user(dp, Role.ADMIN, username="dp.admin")
 
