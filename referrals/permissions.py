@@ -122,6 +122,24 @@ def grant_receiver_user(*, referral: Referral, user: User, actor) -> None:
     )
 
 
+def revoke_receiver_user(*, referral: Referral, user_id, actor) -> None:
+    """A reassigned caseworker loses the grants the assignment gave them (the institution's groups keep
+    theirs: the team still sees the referral through its intake group)."""
+    deleted, _rows = ReferralUserObjectPermission.objects.filter(
+        content_object=referral, user_id=user_id, permission__codename__in=RECEIVER_PERMS
+    ).delete()
+    if deleted:
+        _audit(
+            actor,
+            "permission.revoked",
+            referral,
+            referral.case_id,
+            [referral.from_institution, referral.to_institution],
+            f"user:{user_id}",
+            RECEIVER_PERMS,
+        )
+
+
 def revoke_receiver(*, referral: Referral, actor) -> None:
     """Rejection, cancellation, voiding, consent withdrawal: the receiver keeps metadata only."""
     user_ids = list(

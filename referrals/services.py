@@ -522,6 +522,8 @@ def _set_assignee(*, actor: Actor, referral: Referral, assignee: User, how: str)
     referral.version += 1  # locked by _assignable_inbound (fetch_referral(for_update=True))
     referral.updated_at = timezone.now()
     referral.save(update_fields=["assignee", "version", "updated_at"])
+    if previous and previous != assignee.pk:
+        permissions.revoke_receiver_user(referral=referral, user_id=previous, actor=actor)
     permissions.grant_receiver_user(referral=referral, user=assignee, actor=actor)
     record(
         actor=actor,

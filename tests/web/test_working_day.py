@@ -238,6 +238,15 @@ def test_a_supervisor_assigns_and_reassigns_and_the_assignee_is_notified(
     assert services.has_referral_perm(actor, referral, "view_referral_personal")
     page = html(web_client(dp_cw2).get("/notifications/"))
     assert referral.reference in page
+    # The previous assignee's own grants go (audited); the team keeps its access through its groups.
+    from referrals.models import ReferralUserObjectPermission
+
+    assert not ReferralUserObjectPermission.objects.filter(
+        content_object=referral, user=dp_caseworker
+    ).exists()
+    assert AuditEvent.objects.filter(
+        action="permission.revoked", object_id=str(referral.pk), detail__grantee=f"user:{dp_caseworker.pk}"
+    ).exists()
 
 
 def test_a_caseworker_cannot_assign_and_nobody_assigns_outside_the_institution(
