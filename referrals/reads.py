@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from accounts.actor import Actor
 from accounts.choices import Scope
@@ -30,7 +31,15 @@ from audit.recorder import record
 from .choices import CATEGORY_FIELDS, SUBJECT_FIELDS, DataCategory, Side
 from .errors import Forbidden, NotVisible
 from .models import Case, Note, Referral, ReferralEvent
-from .selectors import can_see_personal, get_case, get_referral, referrals_held, side_of
+from .rules import age_on
+from .selectors import (
+    can_see_personal,
+    get_case,
+    get_referral,
+    receiver_consent_open,
+    referrals_held,
+    side_of,
+)
 
 
 def _recording_denials(fetch):
@@ -314,13 +323,6 @@ class CaseRow:
     person: PersonLine | None = None
 
 
-def _age(date_of_birth, today) -> int | None:
-    if date_of_birth is None:
-        return None
-    before_birthday = (today.month, today.day) < (date_of_birth.month, date_of_birth.day)
-    return today.year - date_of_birth.year - before_birthday
-
-
 def _person_line(subject, today) -> PersonLine | None:
     if subject is None or subject.case.is_erased:
         return None
@@ -328,7 +330,7 @@ def _person_line(subject, today) -> PersonLine | None:
     return PersonLine(
         name=name,
         nationality=subject.nationality or None,
-        age=_age(subject.date_of_birth, today),
+        age=None if subject.date_of_birth is None else age_on(subject.date_of_birth, today),
         is_minor=subject.is_minor,
     )
 
@@ -345,13 +347,10 @@ def _row_shows_person(actor: Actor, referral: Referral, receiver_ids: set) -> bo
         return False
     if side_of(actor, referral) == Side.SENDER:
         return True
-    consent = getattr(referral, "consent", None)
     return (
         referral.pk in receiver_ids
-        and consent is not None
-        and consent.is_active
-        and referral.receiver_access_revoked_at is None
-        and DataCategory.IDENTITY.value in (consent.data_categories or [])
+        and receiver_consent_open(referral)
+        and DataCategory.IDENTITY.value in receiver_categories(referral)
     )
 
 
@@ -360,8 +359,6 @@ def referral_rows_read(actor: Actor, referrals: Iterable[Referral], *, list_name
     where the actor may see them; ONE ``referral.list_viewed`` event names the referrals whose person
     was shown (ids only, never the values). Load the referrals with ``select_related("case__subject",
     "consent")`` so that the page costs a fixed number of queries."""
-    from django.utils import timezone
-
     referrals = list(referrals)
     today = timezone.localdate()
     receiver_ids = _receiver_personal_ids(actor, [r for r in referrals if side_of(actor, r) == Side.RECEIVER])
@@ -390,8 +387,6 @@ def case_rows_read(actor: Actor, cases: Iterable[Case], *, list_name: str) -> li
     """A page of the actor's cases (already scoped) with the person's name, nationality and age; ONE
     ``case.list_viewed`` event with the ids of the cases whose person was shown. Load the cases with
     ``select_related("subject")``."""
-    from django.utils import timezone
-
     cases = list(cases)
     today = timezone.localdate()
     personal = actor.has_scope(Scope.REFERRALS_READ)

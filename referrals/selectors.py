@@ -141,12 +141,15 @@ def has_referral_perm(actor: Actor, referral: Referral, codename: str) -> bool:
     ).exists()
 
 
+def receiver_consent_open(referral: Referral) -> bool:
+    """Consent still lets personal data reach the receiver: given, not withdrawn, access not revoked."""
+    consent = getattr(referral, "consent", None)
+    return consent is not None and consent.is_active and referral.receiver_access_revoked_at is None
+
+
 def receiver_sees_personal(actor: Actor, referral: Referral) -> bool:
     """The receiver sees personal data while it holds the permission and consent is active."""
-    consent = getattr(referral, "consent", None)
-    if consent is None or not consent.is_active or referral.receiver_access_revoked_at is not None:
-        return False
-    return has_referral_perm(actor, referral, "view_referral_personal")
+    return receiver_consent_open(referral) and has_referral_perm(actor, referral, "view_referral_personal")
 
 
 def can_see_personal(actor: Actor, referral: Referral) -> bool:
