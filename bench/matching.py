@@ -454,10 +454,13 @@ def _ratios(actor, queries, case_of_person) -> None:
     """Fellegi–Sunter: log2(m/u) of each level, measured on the blocked candidate pairs of the set."""
     import math
 
-    from matching import matcher, scoring
+    from matching import encoding, matcher, scoring
     from matching.models import MatchProfile
 
-    profiles = dict(MatchProfile.objects.values_list("case_id", "data"))
+    profiles = {
+        case_id: encoding.open_profile(case_id, sealed)
+        for case_id, sealed in MatchProfile.objects.values_list("case_id", "sealed")
+    }
     m_counts, u_counts = defaultdict(Counter), defaultdict(Counter)
     for _kind, query, truth in queries:
         encoded = matcher.encode_query(**query)

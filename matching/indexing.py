@@ -21,7 +21,7 @@ def _rows(case_id, institution_id, subject) -> tuple[MatchProfile, list[MatchTok
     profile = MatchProfile(
         case_id=case_id,
         institution_id=institution_id,
-        data=data,
+        sealed=encoding.seal_profile(case_id, data),
         key_version=encoding.key_version(),
         updated_at=timezone.now(),
     )
