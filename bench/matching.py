@@ -520,7 +520,10 @@ def latency(actor, population: int, queries_to_run: int = 200) -> None:
             data, blocking = encoding.encode_subject(person)
             profiles.append(
                 MatchProfile(
-                    case=case, institution=institution, data=data, key_version=encoding.key_version()
+                    case=case,
+                    institution=institution,
+                    sealed=encoding.seal_profile(case.pk, data),
+                    key_version=encoding.key_version(),
                 )
             )
             tokens += [
