@@ -25,7 +25,7 @@ REFERRAL = "api/v1/referrals/<uuid:pk>/"
 NO_PERSONAL_DATA = {
     ("api/v1/institutions/", "GET"): "the directory: codes and names of institutions",
     ("api/v1/cases/", "GET"): "metadata only (id, reference, dates); a document-number search is audited",
-    ("api/v1/cases/match/", "POST"): "ids, references, scores and reasons only (§6.2); recorded as case.searched",
+    ("api/v1/cases/match/", "POST"): "ids, references, scores and reasons (§6.2); records case.searched",
     ("api/v1/referrals/", "GET"): "list items carry metadata only (contract §4)",
     (REFERRAL + "events/", "GET"): "the timeline: actions, statuses and institution codes",
     ("api/v1/audit/events/", "GET"): "audit events carry ids and codes only, never personal data",
