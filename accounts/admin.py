@@ -7,67 +7,19 @@ audited; the Django admin is the operators' view of the installation: institutio
 
 from __future__ import annotations
 
-from functools import wraps
-
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
-from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from audit.recorder import record
+
 from .models import ApiClient, Institution, User
 
-# --- the site: superusers only ----------------------------------------------------------------------
-
-
-def superuser_only(request) -> bool:
-    """Active superusers who finished the second sign-in step (the web middleware enforces it too)."""
-    user = request.user
-    if not (user.is_active and user.is_staff and user.is_superuser):
-        return False
-    is_verified = getattr(user, "is_verified", None)
-    return bool(is_verified is not None and is_verified())
-
-
-def _refusing_admin_view(original):
-    """Wrap ``AdminSite.admin_view``: a signed-in user who is not a superuser gets a 403, not a login form."""
-
-    def admin_view(view, cacheable=False):
-        inner = original(view, cacheable)
-
-        @wraps(view)
-        def refuse_others(request, *args, **kwargs):
-            if request.user.is_authenticated and not superuser_only(request):
-                raise PermissionDenied
-            return inner(request, *args, **kwargs)
-
-        return refuse_others
-
-    return admin_view
-
-
-def _login(request, extra_context=None):
-    """The admin has no sign-in form of its own: the web sign-in (password, then TOTP) is the only one."""
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.GET.get("next") or "/admin/", settings.LOGIN_URL)
-    if superuser_only(request):
-        return redirect("admin:index")
-    raise PermissionDenied
-
-
-site = admin.site
-site.has_permission = superuser_only
-site.admin_view = _refusing_admin_view(site.admin_view)
-site.login = _login
-site.site_header = _("Referral case manager: operators")
-site.site_title = _("Operators")
-site.index_title = _("Installation")
-site.enable_nav_sidebar = False
+# The site itself (superusers with a verified second factor only) is accounts.admin_site.OperatorsAdminSite,
+# installed as the default admin site by accounts.apps.OperatorsAdminConfig.
 
 
 def _record_admin_change(
@@ -78,8 +30,6 @@ def _record_admin_change(
     Besides Django's own admin history: the audit chain is what supervisors read and ``verify_audit``
     checks. Field names only, never values (a new password is "password", not the password).
     """
-    from audit.recorder import record
-
     from .actor import client_ip
 
     user = request.user
@@ -278,6 +228,7 @@ class DeviceAdmin(admin.ModelAdmin):
         return entries
 
 
+site = admin.site
 for _model in (TOTPDevice, StaticDevice):
     if site.is_registered(_model):
         site.unregister(_model)

@@ -7,6 +7,8 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from audit.recorder import record_refused_token
+
 from .models import ApiClient, hash_token
 
 
@@ -39,7 +41,5 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         return 'Bearer realm="api"'
 
     def _refuse(self, request, reason: str, client: ApiClient | None = None):
-        from audit.recorder import record_refused_token
-
         record_refused_token(request=request, reason=reason, client=client)
         raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")

@@ -14,6 +14,7 @@ class Scope(models.TextChoices):
     REFERRALS_VOID = "referrals:void", "referrals:void"
     AUDIT_READ = "audit:read", "audit:read"
     WEBHOOKS_MANAGE = "webhooks:manage", "webhooks:manage"
+    STATISTICS_READ = "statistics:read", "statistics:read"
 
 
 class GroupKind(models.TextChoices):

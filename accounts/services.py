@@ -6,6 +6,8 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from audit.recorder import record
+
 from .choices import GroupKind, Role, Scope
 from .models import ApiClient, Institution, User, hash_token
 
@@ -61,8 +63,6 @@ def api_client_create(*, institution: Institution, name: str, scopes: list[str],
     )
     institution.group(GroupKind.SERVICE)
     if actor is not None:
-        from audit.recorder import record
-
         record(
             actor=actor,
             action="api_client.created",
@@ -81,8 +81,6 @@ def api_client_revoke(*, client: ApiClient, actor=None) -> None:
     client.revoked_at = timezone.now()
     client.save(update_fields=["revoked_at"])
     if actor is not None:
-        from audit.recorder import record
-
         record(
             actor=actor,
             action="api_client.revoked",

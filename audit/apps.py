@@ -7,4 +7,6 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit"
 
     def ready(self):
-        from . import signals  # noqa: F401
+        from . import checks, signals  # noqa: F401 — signals: the sign-in receivers
+
+        checks.register()

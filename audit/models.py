@@ -36,7 +36,14 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["sequence"]
-        indexes = [models.Index(fields=["object_type", "object_id"])]
+        # An auditor's page is "events matching X, in chain order": (X, sequence) indexes answer it by
+        # reading the first 50 matches in order, whatever the size of the log (docs/performance.md).
+        indexes = [
+            models.Index(fields=["object_type", "object_id"]),
+            models.Index(fields=["action", "sequence"], name="audit_event_action_seq"),
+            models.Index(fields=["actor_id", "sequence"], name="audit_event_actor_seq"),
+            models.Index(fields=["actor_institution", "sequence"], name="audit_event_actor_inst_seq"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.action}"
@@ -48,3 +55,28 @@ class AuditChainHead(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     sequence = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement of the chain's head (contract §6.3): ``{sequence, hash, at, signature}``.
+
+    ``signature`` = standard base64 of Ed25519(``AUDIT_SIGNING_KEY``, ``"{sequence}.{hash}.{at}"``), ``at``
+    as served (RFC 3339 UTC, whole seconds, ending in ``Z``). Partners keep copies (API, webhook): a copy
+    outside this database is what proves that nothing was cut off the end of the log.
+    ``verified_at`` marks the checkpoints that the periodic job verified against the chain (it then only
+    verifies what came after the latest of them); it is not part of what is signed.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    sequence = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    at = models.DateTimeField()
+    signature = models.CharField(max_length=128)
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["sequence"], name="audit_checkpoint_sequence")]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.sequence}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
+from contextlib import contextmanager
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -44,17 +46,42 @@ def _check_detail(detail: dict) -> dict:
     return detail
 
 
-def _advance_head() -> tuple[int, str]:
-    """Take the chain's lock (an UPDATE on the head row) and return the new sequence and previous hash."""
+def _advance_head(count: int = 1) -> tuple[int, str]:
+    """Take the chain's lock (an UPDATE on the head row), move it ``count`` events on, and return the new
+    last sequence and the previous hash."""
     table = connection.ops.quote_name(AuditChainHead._meta.db_table)
     with connection.cursor() as cursor:
-        sql = f"UPDATE {table} SET sequence = sequence + 1 WHERE id = 1 RETURNING sequence, last_hash"  # noqa: S608
-        cursor.execute(sql)
+        sql = f"UPDATE {table} SET sequence = sequence + %s WHERE id = 1 RETURNING sequence, last_hash"  # noqa: S608
+        cursor.execute(sql, [count])
         row = cursor.fetchone()
     if row is None:
         AuditChainHead.objects.get_or_create(id=1, defaults={"sequence": 0, "last_hash": GENESIS_HASH})
-        return _advance_head()
+        return _advance_head(count)
     return int(row[0]), row[1]
+
+
+_batching = threading.local()
+#: Rows per INSERT: well under SQLite's limit of bound parameters, whatever its build.
+_ROWS_PER_INSERT = 40
+
+
+@contextmanager
+def batch():
+    """Events recorded inside are appended together when the block ends: one lock of the head, one
+    multi-row INSERT, one update of the head — whatever their number. Use it inside the transaction of
+    the work the events describe (a service), so that they commit or roll back with it. Nested batches
+    join the outermost one; an exception discards the batch (its transaction rolls back anyway)."""
+    if getattr(_batching, "events", None) is not None:
+        yield
+        return
+    _batching.events = []
+    try:
+        yield
+        events = _batching.events
+    finally:
+        _batching.events = None
+    if events:
+        _append(events)
 
 
 def record(
@@ -85,46 +112,61 @@ def record(
     institutions = list(institutions)
     if actor_institution:
         institutions.append(actor_institution)
-    with transaction.atomic():
-        sequence, prev_hash = _advance_head()
-        event = AuditEvent(
-            sequence=sequence,
-            at=timezone.now(),
-            actor_type=actor_type or "system",
-            actor_id=actor_id,
-            actor_label=actor_label[:160],
-            actor_institution=actor_institution,
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id or ""),
-            case_id=str(case_id or ""),
-            institutions=_codes(institutions),
-            ip=(ip or "")[:64],
-            request_id=(request_id or "")[:64],
-            outcome=outcome,
-            detail=_check_detail(detail or {}),
-            prev_hash=prev_hash,
-        )
-        event.hash = event_hash(event)
-        _insert(event)
+    event = AuditEvent(
+        at=timezone.now(),
+        actor_type=actor_type or "system",
+        actor_id=actor_id,
+        actor_label=actor_label[:160],
+        actor_institution=actor_institution,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id or ""),
+        case_id=str(case_id or ""),
+        institutions=_codes(institutions),
+        ip=(ip or "")[:64],
+        request_id=(request_id or "")[:64],
+        outcome=outcome,
+        detail=_check_detail(detail or {}),
+    )
+    pending = getattr(_batching, "events", None)
+    if pending is not None:
+        pending.append(event)
+    else:
+        _append([event])
     return event
 
 
-def _insert(event: AuditEvent) -> None:
-    """INSERT the event and move the head's hash, in plain SQL: the ORM's compiler would double the cost
+def _append(events: list[AuditEvent]) -> None:
+    """Chain ``events`` after the head and write them: 3 statements for any number of events, inside the
+    caller's transaction (no savepoint of its own), or in one of their own."""
+    with transaction.atomic(savepoint=False):
+        last, prev_hash = _advance_head(len(events))
+        for sequence, event in enumerate(events, start=last - len(events) + 1):
+            event.sequence = sequence
+            event.prev_hash = prev_hash
+            event.hash = prev_hash = event_hash(event)
+        _insert(events)
+
+
+def _insert(events: list[AuditEvent]) -> None:
+    """INSERT the events and move the head's hash, in plain SQL: the ORM's compiler would double the cost
     of auditing a read (each field is still adapted by its own ``get_db_prep_save``)."""
     fields = AuditEvent._meta.concrete_fields
     ops = connection.ops
-    events = ops.quote_name(AuditEvent._meta.db_table)
+    table = ops.quote_name(AuditEvent._meta.db_table)
     head = ops.quote_name(AuditChainHead._meta.db_table)
     columns = ", ".join(ops.quote_name(f.column) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {events} ({columns}) VALUES ({placeholders})", values)  # noqa: S608
-        cursor.execute(f"UPDATE {head} SET last_hash = %s WHERE id = 1", [event.hash])  # noqa: S608
-    event._state.adding = False
-    event._state.db = connection.alias
+        for start in range(0, len(events), _ROWS_PER_INSERT):
+            chunk = events[start : start + _ROWS_PER_INSERT]
+            values = [f.get_db_prep_save(getattr(e, f.attname), connection) for e in chunk for f in fields]
+            sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}"  # noqa: S608
+            cursor.execute(sql, values)
+        cursor.execute(f"UPDATE {head} SET last_hash = %s WHERE id = 1", [events[-1].hash])  # noqa: S608
+    for event in events:
+        event._state.adding = False
+        event._state.db = connection.alias
 
 
 def record_refused_token(*, request, reason: str, client=None) -> None:

@@ -1,25 +1,60 @@
-"""Re-computing the hash chain: the one check shared by ``manage.py verify_audit`` and the periodic task."""
+"""Re-computing the hash chain: the one check shared by ``manage.py verify_audit`` and the periodic task.
+
+Three kinds of evidence are checked:
+
+* the chain itself — contiguous sequence numbers, each ``prev_hash`` the previous event's hash, each ``hash``
+  the HMAC of the event's canonical encoding (version 2, which covers the event ``id``; version 1 only for
+  events written before the first version-2 event), and the chain head pointing at the last event;
+* signed checkpoints — those stored here and any the operator brings (a partner's copy): a valid signature,
+  the same hash at their sequence, and a chain that reaches them (a truncated or wiped log fails here);
+* the database's append-only triggers on ``audit_auditevent`` — present and enabled.
+
+A full pass starts at the genesis; an incremental pass (the periodic job) starts at the latest checkpoint
+that a previous pass verified, after checking that checkpoint's signature and event.
+"""
 
 from __future__ import annotations
 
 import hmac
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .chain import GENESIS_HASH, event_hash
-from .models import AuditChainHead, AuditEvent
+from django.db import connection
+from django.utils import timezone
 
-#: Why an event breaks the chain (codes, never data).
+from . import checkpoints as signed
+from .chain import GENESIS_HASH, ROW_FIELDS, values_hash
+from .models import AuditChainHead, AuditCheckpoint, AuditEvent
+
+#: Why the log fails verification (codes, never data).
 GAP = "sequence_gap"
 PREV_HASH = "prev_hash_mismatch"
 HASH = "hash_mismatch"
 HEAD = "head_mismatch"
+TRIGGERS = "append_only_triggers_missing"
+CHECKPOINT_SIGNATURE = "checkpoint_signature_invalid"
+CHECKPOINT_HASH = "checkpoint_hash_mismatch"
+TRUNCATED = "chain_ends_before_checkpoint"
 
 REASONS = {
     GAP: "the sequence is not contiguous (an event is missing before this one)",
     PREV_HASH: "prev_hash is not the hash of the previous event (events removed, reordered or forged)",
     HASH: "the stored hash does not match the event's content (the row was altered)",
     HEAD: "the chain head does not match the last event (events removed at the end of the chain)",
+    TRIGGERS: "the append-only triggers of audit_auditevent are missing or disabled "
+    "(anyone with the application's rights could rewrite or delete events)",
+    CHECKPOINT_SIGNATURE: "a checkpoint's signature does not verify with the audit signing key "
+    "(a forged or altered checkpoint)",
+    CHECKPOINT_HASH: "the event at a signed checkpoint's sequence has another hash (the event was rewritten)",
+    TRUNCATED: "the chain ends before a signed checkpoint's sequence (events removed from the end, "
+    "or the log wiped)",
 }
+
+SQLITE_TRIGGERS = {"audit_auditevent_no_update": "UPDATE", "audit_auditevent_no_delete": "DELETE"}
+POSTGRES_TRIGGER = "audit_auditevent_append_only"
+# pg_trigger.tgtype bits: ROW 1, BEFORE 2, DELETE 8, UPDATE 16.
+_PG_ROW_BEFORE_UPDATE_DELETE = 1 | 2 | 8 | 16
 
 
 @dataclass(frozen=True)
@@ -34,6 +69,17 @@ class Verification:
     bad_sequence: int | None = None
     reason: str | None = None
     head_sequence: int | None = None
+    #: The sequence the pass started after (0 for a full pass; a checkpoint's sequence when incremental).
+    start_sequence: int = 0
+    seconds: float = 0.0
+    checkpoints_checked: int = 0
+
+    @property
+    def events_per_second(self) -> float:
+        return self.checked / self.seconds if self.seconds > 0 else 0.0
+
+    def _pace(self) -> str:
+        return f"{self.checked} events in {self.seconds:.2f} s ({self.events_per_second:,.0f} events/s)"
 
     def summary(self) -> str:
         if self.reason == HEAD:
@@ -42,49 +88,283 @@ class Verification:
                 f"{self.last_sequence} but the chain head records sequence {self.head_sequence} "
                 f"({REASONS[HEAD]}); {self.checked} events verified"
             )
-        if self.ok and self.checked == 0:
+        if self.reason == TRIGGERS:
+            return f"audit log unprotected: {REASONS[TRIGGERS]}; the chain itself verified ({self._pace()})"
+        if self.reason in (CHECKPOINT_SIGNATURE, CHECKPOINT_HASH, TRUNCATED):
+            where = (
+                f"event {self.bad_id} (sequence {self.bad_sequence})"
+                if self.bad_id
+                else (f"sequence {self.bad_sequence}")
+            )
+            ends = f"; the chain ends at sequence {self.last_sequence}" if self.reason == TRUNCATED else ""
+            return f"audit chain broken at {where}: {REASONS[self.reason]}{ends}"
+        if self.ok and self.last_sequence == 0:
             return "audit chain intact: no events yet"
+        signed_part = (
+            f"; {self.checkpoints_checked} signed checkpoints match" if self.checkpoints_checked else ""
+        )
+        if self.ok and self.start_sequence:
+            return (
+                f"audit chain intact: {self.checked} events after the verified checkpoint at sequence "
+                f"{self.start_sequence}, sequence {self.start_sequence + 1}..{self.last_sequence}, "
+                f"last hash {self.last_hash}{signed_part}; {self._pace()}"
+            )
         if self.ok:
             return (
                 f"audit chain intact: {self.checked} events, sequence 1..{self.last_sequence}, "
-                f"last hash {self.last_hash}"
+                f"last hash {self.last_hash}{signed_part}; {self._pace()}"
             )
         return (
             f"audit chain broken at event {self.bad_id} (sequence {self.bad_sequence}): "
             f"{REASONS[self.reason]}; {self.checked} events verified before it"
         )
 
+    def facts(self) -> dict:
+        """What an alert may carry: the first bad event's id and sequence and a cause code."""
+        return {
+            "first_bad_id": self.bad_id or "",
+            "first_bad_sequence": self.bad_sequence,
+            "cause": self.reason,
+        }
 
-def verify_chain(*, chunk_size: int = 2000) -> Verification:
-    """Walk every event in sequence order; return at the first one that breaks the chain.
 
-    Each event must carry the next sequence number (1, 2, 3, ...), ``prev_hash`` equal to the previous
-    event's hash (the genesis hash for the first), and ``hash`` equal to the HMAC of its canonical
-    encoding. The chain head (updated by every writer) must finally point at the last event, so that
-    removing events from the end of the chain is noticed too.
+def append_only_triggers_ok(conn=connection) -> bool:
+    """Whether the database still refuses UPDATE and DELETE on ``audit_auditevent`` (SQLite, PostgreSQL).
+
+    SQLite: both triggers exist and still raise. PostgreSQL: the row-level BEFORE UPDATE OR DELETE
+    trigger exists, is enabled (not ``ALTER TABLE … DISABLE TRIGGER``, not replica-only) and its function
+    still raises. Other databases are not supported by the project.
     """
-    expected_sequence = 1
-    previous_hash = GENESIS_HASH
+    with conn.cursor() as cursor:
+        if conn.vendor == "sqlite":
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_auditevent'"
+            )
+            found = {name: (sql or "").upper() for name, sql in cursor.fetchall()}
+            return all(
+                name in found and f"BEFORE {verb}" in found[name] and "RAISE(ABORT" in found[name]
+                for name, verb in SQLITE_TRIGGERS.items()
+            )
+        if conn.vendor == "postgresql":
+            cursor.execute(
+                "SELECT t.tgenabled, t.tgtype, p.prosrc FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+                "WHERE t.tgrelid = 'audit_auditevent'::regclass AND t.tgname = %s AND NOT t.tgisinternal",
+                [POSTGRES_TRIGGER],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                return False
+            enabled, tgtype, source = row
+            enabled = enabled.decode() if isinstance(enabled, bytes) else str(enabled)
+            return (
+                enabled in ("O", "A")
+                and (int(tgtype) & _PG_ROW_BEFORE_UPDATE_DELETE) == _PG_ROW_BEFORE_UPDATE_DELETE
+                and "RAISE EXCEPTION" in (source or "").upper()
+            )
+    return True
+
+
+def _rows(after: int, chunk_size: int):
+    rows = (
+        AuditEvent.objects.filter(sequence__gt=after)
+        .order_by("sequence")
+        .values_list(*ROW_FIELDS)
+        .iterator(chunk_size=chunk_size)
+    )
+    for row in rows:
+        yield dict(zip(ROW_FIELDS, row, strict=True))
+
+
+def _hash_matches(values: dict, allow_legacy: bool) -> tuple[bool, bool]:
+    """(matches, is_legacy): version 2 first; version 1 only while legacy events are still allowed."""
+    if hmac.compare_digest(values["hash"], values_hash(values, 2)):
+        return True, False
+    if allow_legacy and hmac.compare_digest(values["hash"], values_hash(values, 1)):
+        return True, True
+    return False, False
+
+
+class _Checkpoints:
+    """The signed checkpoints a pass must find on its way, by sequence."""
+
+    def __init__(self, items: Iterable[dict]):
+        self.by_sequence: dict[int, list[dict]] = {}
+        self.count = 0
+        for item in items:
+            self.by_sequence.setdefault(item["sequence"], []).append(item)
+            self.count += 1
+
+    def bad_signature(self) -> dict | None:
+        key = signed.public_key_bytes()
+        for items in self.by_sequence.values():
+            for item in items:
+                if not signed.signature_valid(item, key):
+                    return item
+        return None
+
+    def mismatch_at(self, sequence: int, hash_: str) -> bool:
+        return any(not hmac.compare_digest(c["hash"], hash_) for c in self.by_sequence.get(sequence, ()))
+
+    def beyond(self, last_sequence: int) -> int | None:
+        later = [s for s in self.by_sequence if s > last_sequence]
+        return min(later) if later else None
+
+    def at_or_before(self, sequence: int) -> list[int]:
+        return sorted(s for s in self.by_sequence if 0 < s <= sequence)
+
+
+def stored_checkpoints(after: int = -1) -> list[dict]:
+    return [
+        signed.as_served(c)
+        for c in AuditCheckpoint.objects.filter(sequence__gt=after).order_by("sequence", "id").iterator()
+    ]
+
+
+def _anchor() -> AuditCheckpoint | None:
+    return AuditCheckpoint.objects.filter(verified_at__isnull=False).order_by("-sequence", "-id").first()
+
+
+def verify_chain(
+    *,
+    chunk_size: int = 5000,
+    incremental: bool = False,
+    checkpoints: Iterable[dict] = (),
+    check_triggers: bool = True,
+) -> Verification:
+    """One pass over the chain; returns at the first thing that breaks it.
+
+    ``incremental``: start after the latest checkpoint a previous pass verified (its signature and its
+    event are checked first), else at the genesis. ``checkpoints``: signed checkpoints from outside (a
+    partner's copy) to check as well as the stored ones.
+    """
+    started = time.perf_counter()
+    anchor = _anchor() if incremental else None
+    start, previous_hash, allow_legacy = 0, GENESIS_HASH, True
+    outside = list(checkpoints)
+    if anchor is not None:
+        anchor_served = signed.as_served(anchor)
+        outside.append(anchor_served)
+        start, previous_hash = anchor.sequence, anchor.hash
+    pending = _Checkpoints([*stored_checkpoints(after=start - 1 if anchor is not None else -1), *outside])
+    bad = pending.bad_signature()
+    if bad is not None:
+        return _at_checkpoint(bad["sequence"], CHECKPOINT_SIGNATURE, start, started)
+    if anchor is not None and start > 0:
+        row = next(_rows(start - 1, 1), None)
+        if row is None or row["sequence"] != start:
+            return _at_checkpoint(start, TRUNCATED, start, started)
+        matches, legacy = _hash_matches(row, True)
+        if not matches or not hmac.compare_digest(row["hash"], anchor.hash):
+            return _at_checkpoint(start, CHECKPOINT_HASH, start, started, bad_id=str(row["id"]))
+        allow_legacy = legacy
+    earlier = pending.at_or_before(start)
+    if earlier:  # outside checkpoints older than an incremental pass's start: one query for them
+        found = dict(AuditEvent.objects.filter(sequence__in=earlier).values_list("sequence", "hash"))
+        for sequence in earlier:
+            if sequence not in found:
+                return _at_checkpoint(sequence, CHECKPOINT_HASH, start, started)
+            if pending.mismatch_at(sequence, found[sequence]):
+                return _at_checkpoint(sequence, CHECKPOINT_HASH, start, started)
+
+    expected_sequence = start + 1
     checked = 0
-    for event in AuditEvent.objects.order_by("sequence").iterator(chunk_size=chunk_size):
+    for row in _rows(start, chunk_size):
         reason = None
-        if event.sequence != expected_sequence:
+        if row["sequence"] != expected_sequence:
             reason = GAP
-        elif not hmac.compare_digest(event.prev_hash, previous_hash):
+        elif not hmac.compare_digest(row["prev_hash"], previous_hash):
             reason = PREV_HASH
-        elif not hmac.compare_digest(event.hash, event_hash(event)):
-            reason = HASH
+        else:
+            matches, legacy = _hash_matches(row, allow_legacy)
+            if not matches:
+                reason = HASH
+            elif not legacy:
+                allow_legacy = False
+        if reason is None and pending.mismatch_at(row["sequence"], row["hash"]):
+            reason = CHECKPOINT_HASH
         if reason is not None:
             return Verification(
-                False, checked, expected_sequence - 1, previous_hash, str(event.pk), event.sequence, reason
+                False,
+                checked,
+                expected_sequence - 1,
+                previous_hash,
+                str(row["id"]),
+                row["sequence"],
+                reason,
+                start_sequence=start,
+                seconds=time.perf_counter() - started,
             )
         checked += 1
         expected_sequence += 1
-        previous_hash = event.hash
+        previous_hash = row["hash"]
+    last = expected_sequence - 1
+    seconds = time.perf_counter() - started
+    beyond = pending.beyond(last)
+    if beyond is not None:
+        return Verification(
+            False,
+            checked,
+            last,
+            previous_hash,
+            None,
+            beyond,
+            TRUNCATED,
+            start_sequence=start,
+            seconds=seconds,
+        )
     head = AuditChainHead.objects.filter(id=1).values_list("sequence", "last_hash").first()
     if head is None:
         head = (0, GENESIS_HASH)  # no head row yet (a flushed database): the first writer creates it
-    if head[0] != checked or not hmac.compare_digest(head[1], previous_hash):
+    if head[0] != last or not hmac.compare_digest(head[1], previous_hash):
         # Events after the last one we hold are gone (or the head was altered): name the first missing one.
-        return Verification(False, checked, checked, previous_hash, None, checked + 1, HEAD, head[0])
-    return Verification(True, checked, checked, previous_hash)
+        return Verification(
+            False,
+            checked,
+            last,
+            previous_hash,
+            None,
+            last + 1,
+            HEAD,
+            head[0],
+            start_sequence=start,
+            seconds=seconds,
+        )
+    if check_triggers and not append_only_triggers_ok():
+        return Verification(
+            False, checked, last, previous_hash, None, None, TRIGGERS, start_sequence=start, seconds=seconds
+        )
+    return Verification(
+        True,
+        checked,
+        last,
+        previous_hash,
+        start_sequence=start,
+        seconds=seconds,
+        checkpoints_checked=pending.count,
+    )
+
+
+def _at_checkpoint(sequence: int, reason: str, start: int, started: float, bad_id: str | None = None):
+    last = start
+    if reason == TRUNCATED:
+        last = AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first() or 0
+    return Verification(
+        False,
+        0,
+        last,
+        "",
+        bad_id,
+        sequence,
+        reason,
+        start_sequence=start,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def mark_verified(result: Verification) -> int:
+    """After a passing pass: the stored checkpoints it reached are verified (the next pass starts there)."""
+    if not result.ok:
+        return 0
+    return AuditCheckpoint.objects.filter(
+        verified_at__isnull=True, sequence__gt=result.start_sequence, sequence__lte=result.last_sequence
+    ).update(verified_at=timezone.now())

@@ -9,6 +9,15 @@ event per page). "Without" replaces the view's recorder with a no-op; the two va
 small blocks so that drift (caches, disk, other load) hits both alike. Also timed: ``record()`` alone,
 the referral detail (one read event), and the auditors' own list page. Prints medians, p95 and the
 overhead in %. On PostgreSQL the named database is flushed first: give it a database of its own.
+
+At scale (``--events N``, PostgreSQL): the audit log grown to N events, seeded fast (the chain is computed
+in Python and streamed with COPY, with progress), and the figures of issue 14: the cost of writing one event
+at N vs. at 10,000; an auditor's filtered page (by object, actor, action, period) through the API;
+incremental verification of the last busy hour (25,000 events after a verified checkpoint); full
+verification in events/s::
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/h_audit_bench \
+      .venv/bin/python bench/bench_audit.py --events 1000000
 """
 
 from __future__ import annotations
@@ -114,8 +123,14 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=300, help="requests per variant (default 300)")
     parser.add_argument("--prefill", type=int, default=5000, help="audit events written before measuring")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument("--events", type=int, default=0, help="grow the log to N events (PostgreSQL)")
+    parser.add_argument("--busy-hour", type=int, default=25000, help="events in the last hour (--events)")
     args = parser.parse_args()
     url = _setup(args.database_url)
+    if args.events:
+        from bench.audit_scale import run_at_scale
+
+        return run_at_scale(events=args.events, busy_hour=args.busy_hour, repeat=min(args.repeat, 200))
 
     from django.core.management import call_command
     from django.db import connection

@@ -4,3 +4,8 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 application = get_asgi_application()
+
+from notifications.apps import start_embedded_relay  # noqa: E402 — after Django is set up
+
+# The serving process (and only it) relays notifications itself when there is no broker.
+start_embedded_relay()

@@ -15,5 +15,5 @@ app.conf.beat_schedule = {
     "notifications-sla-reminders": {"task": "notifications.tasks.send_sla_reminders", "schedule": 300.0},
     "audit-verify-chain": {"task": "audit.tasks.verify_audit_chain", "schedule": 3600.0},
     "referrals-retention": {"task": "referrals.tasks.apply_retention", "schedule": 86400.0},
-    "accounts-purge-idempotency-keys": {"task": "accounts.tasks.purge_idempotency_keys", "schedule": 3600.0},
+    "plumbing-purge-idempotency-keys": {"task": "plumbing.tasks.purge_idempotency_keys", "schedule": 3600.0},
 }

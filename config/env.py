@@ -12,7 +12,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(os.environ.get("VAR_DIR") or BASE_DIR / "var")
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
@@ -35,6 +35,26 @@ def env_bool(name: str, default: bool) -> bool:
     if value in _FALSE:
         return False
     raise ImproperlyConfigured(f"{name} must be true or false")
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (a typo is refused at start-up, never taken for the default)."""
+    value = env_str(name, default).strip()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of: {', '.join(choices)}")
+    return value
+
+
+def env_database(name: str, default: str, **options) -> dict:
+    """A database from a URL (dj-database-url syntax); a malformed URL names the variable."""
+    import dj_database_url
+
+    try:
+        return dj_database_url.parse(env_str(name, default), **options)
+    except (ValueError, KeyError) as exc:
+        raise ImproperlyConfigured(
+            f"{name} is not a database URL this system understands (sqlite:////path, postgres://…)"
+        ) from exc
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
@@ -91,24 +111,49 @@ def new_key_text() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
-def dev_secrets() -> dict[str, str]:
-    """Development keys, generated once into ``var/dev-keys.json`` (never committed), with a warning."""
-    path = VAR_DIR / "dev-keys.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    values = {
+def _dev_values() -> dict[str, str]:
+    return {
         "FIELD_ENCRYPTION_KEYS": new_key_text(),
         "BLIND_INDEX_KEY": new_key_text(),
         "AUDIT_HMAC_KEY": new_key_text(),
+        "AUDIT_SIGNING_KEY": new_key_text(),
         "SECRET_KEY": "dev-insecure-" + secrets.token_urlsafe(40),
     }
+
+
+def dev_secrets() -> dict[str, str]:
+    """Development keys, generated once into ``var/dev-keys.json`` (never committed), with a warning.
+
+    A key added to the project later (e.g. ``AUDIT_SIGNING_KEY``) is generated into an existing file the
+    first time it is needed; the keys already there are kept.
+    """
+    path = VAR_DIR / "dev-keys.json"
+    if path.exists():
+        values = json.loads(path.read_text())
+        missing = {name: value for name, value in _dev_values().items() if name not in values}
+        if not missing:
+            return values
+        values.update(missing)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(values, handle)
+        os.replace(tmp, path)
+        print(
+            f"WARNING: generated development keys {', '.join(sorted(missing))} into {path}. "
+            "Never use them in production.",
+            file=sys.stderr,
+        )
+        return json.loads(path.read_text())
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    values = _dev_values()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(values, handle)
     print(
         f"WARNING: generated development keys into {path}. Never use them in production; "
-        "set FIELD_ENCRYPTION_KEYS, BLIND_INDEX_KEY and AUDIT_HMAC_KEY in the environment.",
+        "set FIELD_ENCRYPTION_KEYS, BLIND_INDEX_KEY, AUDIT_HMAC_KEY and AUDIT_SIGNING_KEY "
+        "in the environment.",
         file=sys.stderr,
     )
     return values

@@ -121,3 +121,18 @@ def reindex_all(progress, *, batch_size: int, dry_run: bool = False, force: bool
         if counts["seen"] < batch_size:
             break
     return totals
+
+
+# --- receivers of the referrals' domain signals (matching.apps) ---------------------------------------
+
+
+def on_subject_saved(*, case, subject, new: bool, **_kwargs) -> None:
+    index_case(case=case, subject=subject, new=new)
+
+
+def on_subject_erased(*, case_id, **_kwargs) -> None:
+    forget_case(case_id=case_id)
+
+
+def on_key_changed(*, progress, batch_size: int, dry_run: bool, **_kwargs) -> tuple[str, dict]:
+    return "matching", reindex_all(progress, batch_size=batch_size, dry_run=dry_run)

@@ -1,6 +1,4 @@
 import logging
-import os
-import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -18,7 +16,7 @@ RELAY_PASS_ENTRIES = frozenset({"notifications-sweep", "notifications-sla-remind
 
 def _housekeeping() -> dict[str, tuple[float, str]]:
     """Embedded mode's stand-in for beat: beat's other entries (config/celery.py), name → (period, task)."""
-    from config.celery import app
+    from celery import current_app as app
 
     return {
         name: (float(entry["schedule"]), entry["task"])
@@ -28,13 +26,6 @@ def _housekeeping() -> dict[str, tuple[float, str]]:
 
 
 HOUSEKEEPING = _housekeeping()
-
-
-def _serving() -> bool:
-    argv = " ".join(sys.argv)
-    if "gunicorn" in argv or "uvicorn" in argv:
-        return True
-    return "runserver" in sys.argv and os.environ.get("RUN_MAIN") == "true" or "--noreload" in sys.argv
 
 
 def relay_once(*, housekeeping: Iterable[str] = ()) -> None:
@@ -99,10 +90,15 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self):
-        global _started
-        if _started or not getattr(settings, "NOTIFICATIONS_RELAY_THREAD", True):
-            return
-        if getattr(settings, "REDIS_URL", None) or not _serving():
-            return
-        _started = True
-        start_relay_thread()
+        from . import audit_hooks  # noqa: F401 — connects the receivers of the audit app's signals
+
+
+def start_embedded_relay() -> bool:
+    """Called by the serving process's entrypoint (config/wsgi.py, config/asgi.py): starts the embedded relay
+    once, when ``NOTIFICATIONS_RELAY_THREAD`` is set (the run scripts set it) and there is no broker."""
+    global _started
+    if _started or not settings.NOTIFICATIONS_RELAY_THREAD or getattr(settings, "REDIS_URL", None):
+        return False
+    _started = True
+    start_relay_thread()
+    return True

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
 import time
 
 import requests
+import requests_hardened
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
@@ -51,11 +53,19 @@ def deliver_in_app(delivery, user) -> None:
     )
 
 
+#: Status codes → their label in the active language; registered by the referrals app at start-up
+#: (``register_status_labels``), so that notifications never import referral code.
+_status_labels = None
+
+
+def register_status_labels(labels) -> None:
+    global _status_labels
+    _status_labels = labels
+
+
 def _status_label(code: str) -> str:
     """The status in the reader's language ("Solicitada"), the code itself if unknown."""
-    from referrals.choices import Status
-
-    return str(Status(code).label) if code in Status.values else code
+    return str(_status_labels(code)) if _status_labels is not None else code
 
 
 def render_email(outbox, user) -> tuple[str, str]:
@@ -74,11 +84,15 @@ def deliver_email(delivery, user) -> None:
 
 
 def webhook_body(outbox) -> bytes:
-    f = facts(outbox)
+    if outbox.event_type == "audit.checkpoint":  # data = the checkpoint as served (§6.3)
+        data = {k: outbox.payload[k] for k in ("sequence", "hash", "at", "signature")}
+    else:
+        f = facts(outbox)
+        data = {"referral_id": f["referral_id"], "reference": f["reference"], "status": f["status"]}
     body = {
         "type": outbox.event_type,
         "timestamp": outbox.created_at.isoformat().replace("+00:00", "Z"),
-        "data": {"referral_id": f["referral_id"], "reference": f["reference"], "status": f["status"]},
+        "data": data,
     }
     return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
@@ -94,6 +108,28 @@ class WebhookFailed(Exception):
         super().__init__(error)
         self.error = error
         self.status_code = status_code
+
+
+@functools.lru_cache(maxsize=2)
+def _http(allow_private: bool) -> requests_hardened.Manager:
+    """requests-hardened connects to the very address it checked (no second DNS look-up a rebinding could
+    answer differently), refuses private and loopback targets unless development allows them, and never
+    follows a redirect."""
+    return requests_hardened.Manager(
+        requests_hardened.Config(
+            ip_filter_enable=not allow_private,
+            ip_filter_allow_loopback_ips=allow_private,
+            never_redirect=True,
+            default_timeout=(5, 10),
+            user_agent_override="referral-case-manager-webhooks/1",
+        )
+    )
+
+
+def http_post(url: str, *, data: bytes, headers: dict, timeout: float):
+    """POST through the hardened client (``check_url`` stays the first, explanatory, check)."""
+    manager = _http(bool(getattr(settings, "WEBHOOK_ALLOW_PRIVATE_URLS", False)))
+    return manager.send_request("POST", url, data=data, headers=headers, timeout=timeout)
 
 
 def deliver_webhook(delivery) -> int:
@@ -115,9 +151,7 @@ def deliver_webhook(delivery) -> int:
     }
     timeout = float(settings.WEBHOOK_TIMEOUT_SECONDS)
     try:
-        response = requests.post(
-            endpoint.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-        )
+        response = http_post(endpoint.url, data=body, headers=headers, timeout=timeout)
     except requests.RequestException as exc:
         raise WebhookFailed(type(exc).__name__) from None
     if not 200 <= response.status_code < 300:

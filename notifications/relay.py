@@ -19,6 +19,7 @@ from accounts.choices import Role
 from accounts.models import User
 
 from . import channels
+from .dispatch import broker_enabled, dispatch_after_commit, enqueue_delivery  # noqa: F401
 from .models import (
     Delivery,
     DeliveryAttempt,
@@ -27,44 +28,13 @@ from .models import (
     SlaReminder,
     WebhookEndpoint,
 )
+from .outbox import emit
 
 logger = logging.getLogger(__name__)
 
 
 def setting(name: str, default):
     return getattr(settings, name, default)
-
-
-def broker_enabled() -> bool:
-    return bool(setting("REDIS_URL", None)) or bool(setting("CELERY_TASK_ALWAYS_EAGER", False))
-
-
-# --- after commit ---------------------------------------------------------------------------------
-
-
-def dispatch_after_commit(outbox_id) -> None:
-    """Hand the outbox row to Celery; never raises (the sweep picks up what the broker missed)."""
-    if not broker_enabled():
-        return  # embedded mode: the relay thread's sweep delivers within seconds
-    try:
-        from .tasks import process_outbox
-
-        process_outbox.apply_async(args=[str(outbox_id)], retry=False)
-    except Exception as exc:  # broker down: the row stays pending for the sweep
-        logger.warning(
-            "outbox %s not handed to the broker (%s); the sweep will relay it", outbox_id, type(exc).__name__
-        )
-
-
-def enqueue_delivery(delivery_id, countdown: float = 0) -> None:
-    if not broker_enabled():
-        return
-    try:
-        from .tasks import deliver
-
-        deliver.apply_async(args=[str(delivery_id)], countdown=countdown, retry=False)
-    except Exception as exc:
-        logger.warning("delivery %s not handed to the broker (%s)", delivery_id, type(exc).__name__)
 
 
 # --- fan-out --------------------------------------------------------------------------------------
@@ -114,6 +84,9 @@ def recipients(outbox) -> list[User]:
 
 
 def webhook_targets(outbox) -> list[WebhookEndpoint]:
+    if outbox.event_type == "audit.checkpoint":  # every institution keeps every checkpoint (§6.3)
+        endpoints = WebhookEndpoint.objects.filter(disabled_at__isnull=True)
+        return [e for e in endpoints if outbox.event_type in (e.events or [])]
     referral = outbox.referral
     if referral is None or outbox.event_type == "referral.overdue":
         return []
@@ -323,16 +296,23 @@ def sweep(limit: int = 200) -> dict:
 # --- SLA ------------------------------------------------------------------------------------------
 
 
+#: Where the SLA check finds the overdue referrals: registered by the referrals app at start-up
+#: (``register_overdue_source``), so that notifications never import referral models.
+_overdue_source = None
+
+
+def register_overdue_source(source) -> None:
+    """``source(limit)`` → the referrals past ``response_due_at`` still unanswered, most overdue first
+    (objects with ``pk``, ``status`` and ``response_due_at``)."""
+    global _overdue_source
+    _overdue_source = source
+
+
 def sla_reminders(limit: int = 500) -> int:
     """Referrals past ``response_due_at`` and still unanswered: one ``referral.overdue`` each, once."""
-    from referrals.models import Referral
-
-    from .outbox import emit
-
-    now = timezone.now()
-    overdue = Referral.objects.filter(
-        status__in=["requested", "received"], response_due_at__isnull=False, response_due_at__lt=now
-    ).order_by("response_due_at")[:limit]
+    if _overdue_source is None:
+        return 0
+    overdue = _overdue_source(limit)
     sent = 0
     for referral in overdue:
         try:

@@ -8,12 +8,19 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
+from audit.recorder import record
+
 from .models import Notification, NotificationPreference, WebhookEndpoint
 from .selectors import EMAIL_EVENT_TYPES
 from .ssrf import UnsafeUrl, check_url
 
-#: Events a partner may subscribe to (contract §4).
-WEBHOOK_EVENT_TYPES = ("referral.requested", "referral.status_changed", "referral.note_added")
+#: Events a partner may subscribe to (contract §4; ``audit.checkpoint``: §6.3).
+WEBHOOK_EVENT_TYPES = (
+    "referral.requested",
+    "referral.status_changed",
+    "referral.note_added",
+    "audit.checkpoint",
+)
 
 
 class WebhookInvalid(ValueError):
@@ -62,8 +69,6 @@ def webhook_create(*, institution, url, events, actor=None) -> tuple[WebhookEndp
 
 def _record_webhook(actor, action: str, endpoint, detail: dict) -> None:
     """Subscriptions change where events about referrals go: recorded (ids and event codes only)."""
-    from audit.recorder import record
-
     record(
         actor=actor,
         action=action,
@@ -83,6 +88,11 @@ def webhook_delete(*, institution, endpoint_id, actor=None) -> bool:
         _record_webhook(actor, "webhook.deleted", endpoint, {})
         endpoint.delete()
     return True
+
+
+def notify_in_app(*, user, event_type: str, referral, data: dict):
+    """An in-app notification for one person (ids, references and codes in ``data`` only)."""
+    return Notification.objects.create(user=user, event_type=event_type, referral=referral, data=data)
 
 
 def notification_mark_read(*, user, notification_id) -> bool:

@@ -7,6 +7,8 @@ import socket
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 
 
 class UnsafeUrl(ValueError):
@@ -32,7 +34,14 @@ def _is_public(ip: ipaddress._BaseAddress) -> bool:
 
 
 def check_url(url: str, *, resolve: bool = True) -> None:
-    """Raise UnsafeUrl unless ``url`` is http(s) with a host whose every address is public."""
+    """Raise UnsafeUrl unless ``url`` is an absolute http(s) URL with a valid host whose every address is
+    public (contract §6.1: no whitespace or control characters anywhere)."""
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise UnsafeUrl("the URL contains whitespace or control characters")
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError as exc:
+        raise UnsafeUrl("not an absolute http(s) URL with a valid host") from exc
     try:
         parts = urlsplit(url)
         host = parts.hostname

@@ -13,12 +13,17 @@ is re-rendered from the database (through the caller's selectors, so visibility 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import random
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -53,10 +58,27 @@ def principal_of(actor) -> str:
     return f"{actor.kind.replace('api_', '')}:{actor.id}"
 
 
+def _fingerprint_key() -> bytes:
+    """A key of its own for request fingerprints, derived from ``SECRET_KEY`` (HKDF-SHA256, a fixed label).
+
+    Derived rather than configured: no new secret to manage, and rotating ``SECRET_KEY`` only makes the
+    keys of the last 24 h look "reused with another body" (422) — never a wrong replay.
+    """
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"rcm idempotency request fingerprint v1"
+    ).derive(settings.SECRET_KEY.encode())
+
+
 def request_hash(method: str, path: str, data) -> str:
-    """SHA-256 of the method, the path and the canonical JSON of the parsed body (equal JSON = equal hash)."""
+    """HMAC-SHA256, under a server key, of the method, the path and the canonical JSON of the parsed body
+    (equal JSON = equal fingerprint).
+
+    Keyed on purpose: the body holds personal data, and a plain hash kept 24 h would let anyone holding
+    the database confirm a guessed name or document number by hashing candidates.
+    """
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
-    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+    message = f"{method} {path}\n{canonical}".encode()
+    return hmac.new(_fingerprint_key(), message, hashlib.sha256).hexdigest()
 
 
 def key_from(request) -> str | None:
@@ -111,17 +133,20 @@ def run_idempotent(
     perform: Callable[[], tuple[object, int]],
     render: Callable[[object, int], object],
     replay: Callable[[object, int], object],
+    unit: Callable[[], AbstractContextManager] = nullcontext,
 ):
     """Run ``perform`` at most once per (caller, key).
 
     ``perform()`` does the work and returns ``(created object, status code)``; it runs in the same
     transaction as the claim's completion. ``render(obj, status)`` builds the response of the first
-    request; ``replay(object_id, status)`` re-renders it from the database for a repeat.
+    request, in the same ``unit()`` of work (the core's: one transaction, one append of audit events);
+    ``replay(object_id, status)`` re-renders it from the database for a repeat.
     """
     key = key_from(request)
     if key is None:
-        obj, code = perform()
-        return render(obj, code)
+        with unit():
+            obj, code = perform()
+            return render(obj, code)
     digest = request_hash(request.method, request.path, request.data)
     principal = principal_of(actor)
     if random.randrange(_PURGE_ONE_IN) == 0:  # noqa: S311 - load spreading, not security
@@ -134,13 +159,13 @@ def run_idempotent(
             raise KeyInFlight()
         return replay(row.object_id, row.status_code)
     try:
-        with transaction.atomic():
+        with transaction.atomic(), unit():
             obj, code = perform()
             IdempotencyKey.objects.filter(pk=row.pk).update(
                 state=IdempotencyKey.State.DONE, status_code=code, object_type=object_type, object_id=obj.pk
             )
+            return render(obj, code)
     except BaseException:
         # Errors are not remembered: the work was rolled back, so a retry may run it again.
         IdempotencyKey.objects.filter(pk=row.pk, state=IdempotencyKey.State.IN_FLIGHT).delete()
         raise
-    return render(obj, code)

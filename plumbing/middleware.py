@@ -10,7 +10,7 @@ import uuid
 
 from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from plumbing.problems import problem_response
 
@@ -26,7 +26,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "")
-        request.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         response = self.get_response(request)
         response["X-Request-ID"] = request.request_id
         return response
@@ -84,14 +84,24 @@ class ApiBodySizeLimitMiddleware:
 
 
 class ApiProblemMiddleware:
-    """Django's own 404/405/500 (outside DRF) under /api/ become problem+json; exceptions never leak."""
+    """Under /api/: every text in English (DRF's own messages too), every response ``Cache-Control:
+    no-store`` (they carry personal data), and Django's own 404/405/500 (outside DRF) as problem+json;
+    exceptions never leak."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        response = self.get_response(request)
-        if not is_api(request) or response.get("Content-Type", "").startswith("application/problem+json"):
+        if not is_api(request):
+            return self.get_response(request)
+        with translation.override("en"):
+            response = self._as_problem(self.get_response(request))
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @staticmethod
+    def _as_problem(response):
+        if response.get("Content-Type", "").startswith("application/problem+json"):
             return response
         if response.status_code == 404:
             return problem_response("not-found", 404, "Not found.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
@@ -27,6 +28,14 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number that overflows a double (``1e999``) is refused, never stored as infinity."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("non-finite number")
+    return value
+
+
 class StrictJSONParser(JSONParser):
     """JSON objects and arrays of bounded depth; NaN/Infinity, invalid UTF-8 and oversized numbers → 400."""
 
@@ -36,7 +45,7 @@ class StrictJSONParser(JSONParser):
         try:
             raw = stream.read() if stream is not None else b""
             text = raw.decode(encoding)
-            data = json.loads(text, parse_constant=_refuse_constant)
+            data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
         except (ValueError, RecursionError, UnicodeDecodeError, LookupError):
             raise ParseError("Malformed JSON.") from None
         if not _depth_ok(data):

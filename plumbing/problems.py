@@ -35,13 +35,15 @@ TITLES = {
 }
 
 
-class ProblemError(exceptions.APIException):
-    """An API error with a contract slug; raise it from services or views."""
+class ProblemError(Exception):
+    """A domain error with its contract slug and HTTP status: a plain exception (not DRF's), raised by the
+    core and mapped by each door — problem+json by the API's handler, a message or a page by the web."""
 
     def __init__(self, slug: str, status_code: int, detail: str, errors: dict | None = None):
         super().__init__(detail)
         self.slug = slug
         self.status_code = status_code
+        self.detail = detail
         self.errors = errors
 
 
@@ -105,8 +107,6 @@ def flatten_errors(data, prefix: str = "") -> dict[str, list[str]]:
 
 
 def _slug_for(exc: exceptions.APIException) -> str:
-    if isinstance(exc, ProblemError):
-        return exc.slug
     return {
         exceptions.ValidationError: "validation-error",
         exceptions.ParseError: "validation-error",
@@ -123,19 +123,20 @@ def _slug_for(exc: exceptions.APIException) -> str:
 
 def exception_handler(exc, context):
     """DRF exception handler that answers every error as problem+json, and never leaks internals."""
-    from referrals.crypto import KeyUnavailable
-
     _force_json(context.get("request"))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
-    elif isinstance(exc, KeyUnavailable):
-        return _response(
-            problem_body("key-unavailable", 503, "The data cannot be decrypted with the configured keys."),
-            503,
-        )
+    elif getattr(exc, "problem", None):
+        # A lower layer's error that knows its problem (e.g. referrals.crypto.KeyUnavailable → 503).
+        slug, status_code, detail = exc.problem
+        return _response(problem_body(slug, status_code, detail), status_code)
 
+    if isinstance(exc, ProblemError):
+        return _response(
+            problem_body(exc.slug, exc.status_code, str(exc.detail), exc.errors), exc.status_code
+        )
     if not isinstance(exc, exceptions.APIException):
         logger.exception("unhandled API error (%s)", type(exc).__name__)
         return _response(problem_body("server-error", 500, "An unexpected error occurred."), 500)
@@ -145,9 +146,6 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         errors = flatten_errors(exc.detail)
         detail = "The request body is invalid."
-    elif isinstance(exc, ProblemError):
-        errors = exc.errors
-        detail = str(exc.detail)
     else:
         detail = str(exc.detail) if not isinstance(exc.detail, dict | list) else exc.default_detail
     if slug == "not-authenticated":

@@ -18,6 +18,11 @@ class Status(models.TextChoices):
     ENTERED_IN_ERROR = "entered-in-error", _("Entered in error")
 
 
+def status_label(code: str) -> str:
+    """A status code's label in the active language; the code itself if unknown."""
+    return str(Status(code).label) if code in Status.values else code
+
+
 TERMINAL_STATUSES = frozenset(
     {Status.COMPLETED, Status.FAILED, Status.REJECTED, Status.CANCELLED, Status.ENTERED_IN_ERROR}
 )

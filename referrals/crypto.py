@@ -49,6 +49,9 @@ class CryptoError(Exception):
 class KeyUnavailable(CryptoError):
     """The key needed to decrypt is not configured (or the data was tampered with)."""
 
+    #: How the API answers it (plumbing.problems maps any exception that carries a ``problem``).
+    problem = ("key-unavailable", 503, "The data cannot be decrypted with the configured keys.")
+
 
 class DataKeyDestroyed(CryptoError):
     """The case's data key was destroyed (erasure): its data is gone for good."""
@@ -189,8 +192,8 @@ def blind_index(field: str, normalized: str) -> str:
 
 
 def normalize_document_number(value: str | None) -> str:
-    """Upper case, no spaces or dashes (contract §4)."""
-    return re.sub(r"[\s\-]+", "", (value or "")).upper()
+    """Upper case, no spaces, dashes, dots or slashes (contract §6.1): ``v-12.345.678`` = ``V12345678``."""
+    return re.sub(r"[\s\-./]+", "", (value or "")).upper()
 
 
 def normalize_name(value: str | None) -> str:

@@ -16,9 +16,8 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.recorder import record
-from matching.indexing import forget_case
 
-from . import crypto, permissions
+from . import crypto, permissions, signals
 from .choices import SUBJECT_FIELDS
 from .models import Case, Consent, Note, Referral, ReferralEvent, Subject
 
@@ -238,7 +237,7 @@ def subject_erase(*, case: Case, trigger: str = "request", operator: str = "") -
     Subject.objects.filter(case=case).update(
         document_number_index="", name_dob_index="", **dict.fromkeys(ENCRYPTED_COLUMNS[Subject])
     )
-    forget_case(case_id=case.pk)
+    signals.subject_erased.send(sender=Subject, case_id=case.pk)
     Referral.objects.filter(pk__in=referral_ids).update(
         version=F("version") + 1, updated_at=now, **dict.fromkeys(ENCRYPTED_COLUMNS[Referral])
     )

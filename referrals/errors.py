@@ -4,8 +4,12 @@ from plumbing.problems import ProblemError
 
 
 class NotVisible(ProblemError):
-    def __init__(self):
+    """Not found — or not the caller's to see (the same 404). ``denial`` holds what the core records as
+    ``access.denied`` (ids and codes; ``None`` when the caller's own check raised it)."""
+
+    def __init__(self, denial: dict | None = None):
         super().__init__("not-found", 404, "Not found.")
+        self.denial = denial
 
 
 class WrongSide(ProblemError):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
+from django.db.models.signals import post_migrate
 
 from accounts.choices import GroupKind
 from accounts.models import Institution, User
@@ -39,13 +42,24 @@ def _audit(actor, action: str, obj, case_id, institutions, grantee: str, perms) 
 
 
 def _permissions(model, codenames) -> list[Permission]:
-    """The Permission rows of ``codenames`` on ``model`` (one query; content types are cached)."""
+    """The Permission rows of ``codenames`` on ``model`` (one query the first time in a process)."""
+    return list(_permissions_cached(model, tuple(codenames)))
+
+
+@functools.lru_cache(maxsize=64)
+def _permissions_cached(model, codenames: tuple[str, ...]) -> tuple[Permission, ...]:
     content_type = ContentType.objects.get_for_model(model)
-    perms = list(Permission.objects.filter(content_type=content_type, codename__in=codenames))
+    perms = tuple(Permission.objects.filter(content_type=content_type, codename__in=codenames))
     missing = set(codenames) - {p.codename for p in perms}
     if missing:
         raise LookupError(f"permissions not migrated: {sorted(missing)}")
     return perms
+
+
+# Permissions are re-created (with new ids) when a database is flushed and migrated again.
+post_migrate.connect(
+    lambda **_kwargs: _permissions_cached.cache_clear(), weak=False, dispatch_uid="permissions-rows"
+)
 
 
 def _groups(institution: Institution, kinds) -> list[Group]:

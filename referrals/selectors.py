@@ -5,11 +5,12 @@ from __future__ import annotations
 from functools import lru_cache
 
 from django.contrib.auth.models import Permission
+from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.signals import post_migrate
+from django.utils import timezone
 
 from accounts.actor import Actor
-from config.prepared import PreparedQuery
 
 from .choices import Side, Status
 from .errors import NotVisible
@@ -97,43 +98,38 @@ def referrals_visible_to(actor: Actor, *, direction: str | None = None) -> Query
     return Referral.objects.filter(_sent_by(actor) | _received_by(actor))
 
 
+def referrals_held(actor: Actor, referral_ids: list, codename: str) -> set:
+    """Of ``referral_ids``, those on which the actor holds ``codename`` (one query; for a list's page)."""
+    if not referral_ids:
+        return set()
+    return set(
+        Referral.objects.filter(
+            _holds(ReferralUserObjectPermission, ReferralGroupObjectPermission, actor, codename),
+            pk__in=referral_ids,
+        ).values_list("pk", flat=True)
+    )
+
+
 def side_of(actor: Actor, referral: Referral) -> str:
     return Side.SENDER if referral.from_institution_id == actor.institution.pk else Side.RECEIVER
 
 
-def _grants_queries(user_model, group_model) -> tuple[PreparedQuery, PreparedQuery]:
-    """The codenames held on one object through groups, and through groups or directly (for users)."""
-
-    def by_groups(group_ids, object_id):
-        return group_model.objects.filter(group_id__in=group_ids, content_object_id=object_id).values_list(
-            "permission__codename"
-        )
-
-    def by_groups_or_user(group_ids, user_id, object_id):
-        by_user = user_model.objects.filter(user_id=user_id, content_object_id=object_id)
-        return by_groups(group_ids, object_id).union(by_user.values_list("permission__codename"))
-
-    return (
-        PreparedQuery(by_groups, ["int", "uuid"]),
-        PreparedQuery(by_groups_or_user, ["int", "uuid", "uuid"]),
-    )
-
-
-_GRANTS = {
-    "case": _grants_queries(CaseUserObjectPermission, CaseGroupObjectPermission),
-    "referral": _grants_queries(ReferralUserObjectPermission, ReferralGroupObjectPermission),
+_GRANT_MODELS = {
+    "case": (CaseUserObjectPermission, CaseGroupObjectPermission),
+    "referral": (ReferralUserObjectPermission, ReferralGroupObjectPermission),
 }
 
 
 def _held_codenames(actor: Actor, object_type: str, object_id) -> set[str]:
     """The permission codenames the actor holds on one object, directly or through its groups (1 query)."""
-    by_groups, by_groups_or_user = _GRANTS[object_type]
-    group_ids = list(actor.group_ids)
-    if actor.user is None:
-        rows = by_groups.rows(group_ids, object_id)
-    else:
-        rows = by_groups_or_user.rows(group_ids, actor.user.pk, object_id)
-    return {row[0] for row in rows}
+    user_model, group_model = _GRANT_MODELS[object_type]
+    held = group_model.objects.filter(
+        group_id__in=list(actor.group_ids), content_object_id=object_id
+    ).values_list("permission__codename")
+    if actor.user is not None:
+        by_user = user_model.objects.filter(user_id=actor.user.pk, content_object_id=object_id)
+        held = held.union(by_user.values_list("permission__codename"))
+    return {row[0] for row in held}
 
 
 def has_referral_perm(actor: Actor, referral: Referral, codename: str) -> bool:
@@ -163,31 +159,29 @@ def can_see_personal(actor: Actor, referral: Referral) -> bool:
 
 
 def _deny(actor: Actor, object_type: str, object_id, *, institutions=(), case_id="") -> NotVisible:
-    """Record ``access.denied`` for an object the actor asked for but may not see; returns the 404 to raise.
+    """The 404 to raise for an object the actor asked for but may not see, carrying the ``access.denied``
+    event the core records (``referrals.reads.fetch_*``; selectors never write).
 
-    Recorded alike for an object that does not exist, with the same action, ids and detail: the event
-    the actor's own institution reads (it is the actor's) must not tell the two apart. Only when the
-    object exists are its institutions (and its case, for the data subject's access log) added, so that
-    they see the attempt. Inside a transaction that then rolls back (a service's locked re-read) the
-    event goes with it: the API views and web pages check visibility first, outside any transaction.
+    Alike for an object that does not exist, with the same action, ids and detail: the event the actor's
+    own institution reads (it is the actor's) must not tell the two apart. Only when the object exists are
+    its institutions (and its case, for the data subject's access log) added, so that they see the attempt.
     """
-    from audit.recorder import record
-
-    record(
-        actor=actor,
-        action="access.denied",
-        object_type=object_type,
-        object_id=str(object_id)[:64],
-        case_id=case_id,
-        institutions=institutions,
-        outcome="denied",
-        detail={"cause": "not-visible"},
+    return NotVisible(
+        denial={
+            "actor": actor,
+            "action": "access.denied",
+            "object_type": object_type,
+            "object_id": str(object_id)[:64],
+            "case_id": case_id,
+            "institutions": list(institutions),
+            "outcome": "denied",
+            "detail": {"cause": "not-visible"},
+        }
     )
-    return NotVisible()
 
 
 def get_case(actor: Actor, case_id) -> Case:
-    """The case if the actor may see it; else ``access.denied`` is recorded and ``NotVisible`` raised."""
+    """The case if the actor may see it; else ``NotVisible`` (with the denial for the core to record)."""
     case = cases_visible_to(actor).select_related("institution", "subject").filter(pk=case_id).first()
     if case is None:
         owner = Case.objects.filter(pk=case_id).values_list("pk", "institution__code").first()
@@ -197,36 +191,26 @@ def get_case(actor: Actor, case_id) -> Case:
     return case
 
 
-#: The referral with everything its representation needs, compiled once per connection (config/prepared.py).
-_REFERRAL_WITH_RELATED = PreparedQuery(
-    lambda pk: (
-        Referral.objects.select_related(
-            "case", "case__subject", "from_institution", "to_institution", "consent", "assignee"
-        )
-        .filter(pk=pk)
-        .order_by()[:1]
-    ),
-    ["uuid"],
-)
+#: What a referral's representation needs, in the row's one query.
+REFERRAL_RELATED = ("case", "case__subject", "from_institution", "to_institution", "consent", "assignee")
 
 
 def get_referral(actor: Actor, referral_id, *, for_update: bool = False) -> Referral:
-    """The referral if the actor may see it (else ``NotVisible``, the same 404 as a missing one, after
-    recording ``access.denied``).
+    """The referral if the actor may see it (else ``NotVisible``, the same 404 as a missing one, carrying
+    the ``access.denied`` event the core records).
 
     Same rule as ``referrals_visible_to``, in two small queries: the row (with what its representation
     needs), then the actor's grants on it — cheaper than compiling the two-sided permission filter.
     """
+    query = Referral.objects.select_related(*REFERRAL_RELATED)
     if for_update:
-        # Lock the row itself (no joins in a FOR UPDATE) before reading it; visibility is checked below,
-        # and a caller that gets NotVisible rolls back, releasing the lock.
-        locked = Referral.objects.select_for_update().filter(pk=referral_id).order_by().values_list("pk")
-        if not list(locked[:1]):
-            raise _deny(actor, "referral", referral_id)
-    found = _REFERRAL_WITH_RELATED.objects(referral_id)
-    if not found:
-        raise _deny(actor, "referral", referral_id)
-    referral = found[0]
+        # Lock the referral's row only (FOR UPDATE OF, not the joined rows), in the same query;
+        # visibility is checked below, and a caller that gets NotVisible rolls back, releasing the lock.
+        query = query.select_for_update(of=("self",))
+    try:
+        referral = query.get(pk=referral_id)
+    except (Referral.DoesNotExist, ValidationError, ValueError):
+        raise _deny(actor, "referral", referral_id) from None
     institution_id = actor.institution.pk
     if referral.from_institution_id == institution_id:
         held = _held_codenames(actor, "case", referral.case_id)
@@ -283,3 +267,14 @@ def possible_duplicates(actor: Actor, *, given_name, family_name, date_of_birth,
         for c in qs
         if name_dob_key(c.subject.given_name, c.subject.family_name, c.subject.date_of_birth) == key
     ]
+
+
+def overdue_unanswered(limit: int) -> list[Referral]:
+    """Referrals past ``response_due_at`` that the receiver has not answered yet, most overdue first."""
+    return list(
+        Referral.objects.filter(
+            status__in=[Status.REQUESTED, Status.RECEIVED],
+            response_due_at__isnull=False,
+            response_due_at__lt=timezone.now(),
+        ).order_by("response_due_at")[:limit]
+    )

@@ -3,34 +3,63 @@ the audit event and the outbox row written together."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.actor import Actor
-from accounts.choices import Scope
+from accounts.choices import Role, Scope
 from accounts.models import Institution, User
+from audit.recorder import batch as audit_batch
 from audit.recorder import record
-from matching.indexing import index_case
 from notifications.outbox import emit
+from notifications.services import notify_in_app
+from plumbing.etag import if_match_satisfied
+from plumbing.problems import ProblemError
 
-from . import crypto, permissions
-from .choices import REVOKING_STATUSES, TERMINAL_STATUSES, Side, Status, Urgency
+from . import crypto, permissions, rules, signals
+from .choices import REVOKING_STATUSES, SUBJECT_FIELDS, TERMINAL_STATUSES, Side, Status, Urgency
 from .errors import (
     CaseErased,
     ConsentRequired,
     Forbidden,
+    InvalidInput,
     InvalidTransition,
     MissingField,
     NotVisible,
     PreconditionFailed,
     WrongSide,
 )
-from .lifecycle import REASON_ACTIONS, TRANSITIONS
+from .lifecycle import REASON_ACTIONS, TRANSITIONS, allowed_actions
 from .models import Case, Consent, Note, ReferenceCounter, Referral, ReferralEvent, Subject
-from .selectors import cases_visible_to, get_referral, has_referral_perm, receiver_sees_personal, side_of
+from .reads import fetch_referral
+from .selectors import cases_visible_to, has_referral_perm, receiver_sees_personal, side_of
+
+
+@contextmanager
+def unit():
+    """One unit of work: a transaction whose audit events are appended together at its end (still inside
+    it: they commit or roll back with the work they describe). A door answering a write with a read of
+    what it wrote (the write's response) runs both in one unit: one append for all their events."""
+    with transaction.atomic(), audit_batch():
+        yield
+
+
+def unit_of_work(service):
+    """A write service runs in a :func:`unit` (joining the caller's, if there is one)."""
+
+    @functools.wraps(service)
+    def run(*args, **kwargs):
+        with unit():
+            return service(*args, **kwargs)
+
+    return run
+
 
 RESPONSE_TIME = {
     Urgency.EMERGENCY: timedelta(hours=24),
@@ -42,11 +71,26 @@ RESPONSE_TIME = {
 def _next_reference(institution: Institution, kind: str) -> str:
     """``IOM-2026-000123`` (cases) or ``IOM-R-2026-000045`` (referrals): nothing about the person."""
     year = timezone.now().year
-    counter, _ = ReferenceCounter.objects.get_or_create(institution=institution, kind=kind, year=year)
-    ReferenceCounter.objects.filter(pk=counter.pk).update(value=F("value") + 1)
-    counter.refresh_from_db(fields=["value"])
+    value = _advance_counter(institution, kind, year)
+    if value is None:
+        ReferenceCounter.objects.get_or_create(institution=institution, kind=kind, year=year)
+        value = _advance_counter(institution, kind, year)
     infix = "" if kind == "case" else "R-"
-    return f"{institution.code}-{infix}{year}-{counter.value:06d}"
+    return f"{institution.code}-{infix}{year}-{value:06d}"
+
+
+def _advance_counter(institution: Institution, kind: str, year: int) -> int | None:
+    """Add one to the counter and read it back in one statement (locks the row until the transaction
+    ends, so references are never handed out twice); ``None`` when the year's counter does not exist."""
+    table = connection.ops.quote_name(ReferenceCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET value = value + 1 WHERE institution_id = %s AND kind = %s AND year = %s "  # noqa: S608
+            "RETURNING value",
+            [institution.pk, kind, year],
+        )
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 def _require_scope(actor: Actor, scope: str) -> None:
@@ -69,7 +113,7 @@ def _set_blind_indexes(subject: Subject) -> None:
     )
 
 
-@transaction.atomic
+@unit_of_work
 def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
     """Open a case for a migrant; the creating caseworker owns it."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
@@ -83,12 +127,10 @@ def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
         updated_at=now,
     )
     case.save(force_insert=True)
-    person = Subject(case=case, **subject)
-    if person.document_number:
-        person.document_number = crypto.normalize_document_number(person.document_number)
+    person = Subject(case=case, **rules.check_subject(subject))
     _set_blind_indexes(person)
     person.save(force_insert=True)
-    index_case(case=case, subject=person, new=True)
+    signals.subject_saved.send(sender=Subject, case=case, subject=person, new=True)
     permissions.grant_case_owner_institution(case=case, actor=actor)
     if actor.user is not None:
         permissions.grant_case_user(case=case, user=actor.user, actor=actor)
@@ -104,7 +146,7 @@ def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
     return case
 
 
-@transaction.atomic
+@unit_of_work
 def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summary: str | None = None) -> Case:
     """Change the subject's data or the summary (the owner institution only; never once erased)."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
@@ -115,13 +157,12 @@ def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summar
     changed = []
     if subject:
         person = Subject.objects.select_related("case").get(case=case)
-        for name, value in subject.items():
+        merged = {name: getattr(person, name) for name in SUBJECT_FIELDS} | dict(subject)
+        for name, value in rules.check_subject(merged).items():
             setattr(person, name, value)
-        if "document_number" in subject and person.document_number:
-            person.document_number = crypto.normalize_document_number(person.document_number)
         _set_blind_indexes(person)
         person.save()
-        index_case(case=case, subject=person)
+        signals.subject_saved.send(sender=Subject, case=case, subject=person, new=False)
         changed.extend(sorted(subject))
     if summary is not None:
         case.summary = summary
@@ -140,7 +181,7 @@ def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summar
     return case
 
 
-@transaction.atomic
+@unit_of_work
 def case_add_collaborator(*, actor: Actor, case: Case, user: User) -> None:
     """Share a case with another caseworker of the same institution (need-to-know)."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
@@ -164,7 +205,7 @@ def _event(referral: Referral, actor: Actor, action: str, from_status: str, to_s
     )
 
 
-@transaction.atomic
+@unit_of_work
 def referral_create(
     *,
     actor: Actor,
@@ -185,6 +226,7 @@ def referral_create(
         raise InvalidInput({"to_institution": ["A referral must go to another institution."]})
     if case.is_erased:
         raise CaseErased()
+    rules.check_consent(consent)
     now = timezone.now()
     referral = Referral(
         reference=_next_reference(actor.institution, "ref"),
@@ -224,14 +266,46 @@ def referral_create(
     return referral
 
 
-def _check_void_right(actor: Actor, transition) -> None:
-    if transition.supervisor_only and not (
-        actor.is_supervisor or (actor.api_client is not None and actor.has_scope(Scope.REFERRALS_VOID))
-    ):
+def may_void(actor: Actor) -> bool:
+    """Voiding is for supervisors, or API clients holding ``referrals:void`` (the one place of this rule)."""
+    return actor.is_supervisor or (actor.api_client is not None and actor.has_scope(Scope.REFERRALS_VOID))
+
+
+def authorize_transition(*, actor: Actor, referral: Referral, action: str):
+    """The lifecycle's who-may checks for ``action`` on a visible referral, in the contract's order:
+    the action is the other side's (403), or a void by someone without the right (403). Returns the
+    transition. Doors call it before reading a body (403 before 400); the service calls it again."""
+    transition = TRANSITIONS.get(action)
+    if transition is None:
+        raise InvalidTransition(action, referral.status)
+    if transition.side != side_of(actor, referral):
+        raise WrongSide()
+    if transition.supervisor_only and not may_void(actor):
         raise Forbidden("Only supervisors (or clients with referrals:void) may void a referral.")
+    return transition
 
 
-@transaction.atomic
+def actions_available(*, actor: Actor, referral: Referral) -> list[str]:
+    """The actions ``actor`` may take now on ``referral``: the lifecycle's for its side and status, less
+    what it lacks the right to (void) or the access to (a receiver whose access was revoked)."""
+    side = side_of(actor, referral)
+    if not actor.has_scope(Scope.REFERRALS_WRITE):
+        return []
+    if side == Side.RECEIVER and not has_referral_perm(actor, referral, "change_referral"):
+        return []
+    return [
+        action
+        for action in allowed_actions(referral.status, side)
+        if not TRANSITIONS[action].supervisor_only or may_void(actor)
+    ]
+
+
+def _check_if_match(if_match: str | None, referral: Referral) -> None:
+    if not if_match_satisfied(if_match, referral.etag):
+        raise PreconditionFailed()
+
+
+@unit_of_work
 def referral_transition(
     *,
     actor: Actor,
@@ -241,18 +315,21 @@ def referral_transition(
     outcome: str | None = None,
     if_match: str | None = None,
     assign_to_actor: bool = False,
+    read_body: Callable[[], dict] | None = None,
 ) -> Referral:
     """Apply one lifecycle action. Locks the row; checks in the contract's order:
-    visibility (404), side (403), body (400), status (409); then If-Match (412)."""
+    visibility (404), side (403), body (400), status (409); then If-Match (412).
+
+    ``read_body`` lets a door parse its request body at the body's place in that order (a malformed
+    body of a request that may not act at all is a 403, not a 400): it returns ``reason``/``outcome``.
+    """
     _require_scope(actor, Scope.REFERRALS_WRITE)
-    transition = TRANSITIONS.get(action)
-    referral = get_referral(actor, referral_id, for_update=True)
-    if transition is None:
-        raise InvalidTransition(action, referral.status)
+    referral = fetch_referral(actor, referral_id, for_update=True)
+    transition = authorize_transition(actor=actor, referral=referral, action=action)
     side = side_of(actor, referral)
-    if transition.side != side:
-        raise WrongSide()
-    _check_void_right(actor, transition)
+    if read_body is not None:
+        body = read_body()
+        reason, outcome = body.get("reason"), body.get("outcome")
     reason = (reason or "").strip() or None
     outcome = (outcome or "").strip() or None
     if transition.needs == "reason" and not reason:
@@ -263,8 +340,7 @@ def referral_transition(
         raise InvalidTransition(action, referral.status)
     if side == Side.RECEIVER and not has_referral_perm(actor, referral, "change_referral"):
         raise Forbidden("Your institution no longer has access to act on this referral.")
-    if if_match is not None and if_match.strip() != "*" and if_match.strip() != referral.etag:
-        raise PreconditionFailed()
+    _check_if_match(if_match, referral)
     if action == "send" and not referral.consent.is_active:
         raise ConsentRequired()
 
@@ -300,10 +376,9 @@ def referral_transition(
     if revokes:
         referral.receiver_access_revoked_at = now
         fields.append("receiver_access_revoked_at")
-    referral.version = F("version") + 1
+    referral.version += 1  # the row is locked (fetch_referral(for_update=True)) until the transaction ends
     referral.updated_at = now
     referral.save(update_fields=fields)
-    referral.refresh_from_db(fields=["version"])
 
     if action == "send":
         permissions.grant_receiver(referral=referral, actor=actor)
@@ -342,11 +417,11 @@ def _parties(referral: Referral) -> list[Institution]:
     return [referral.from_institution, referral.to_institution]
 
 
-@transaction.atomic
-def note_create(*, actor: Actor, referral_id, body: str) -> Note:
+@unit_of_work
+def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = None) -> Note:
     """A note between the two institutions, while the receiver has access and the case is not erased."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
-    referral = get_referral(actor, referral_id, for_update=True)
+    referral = fetch_referral(actor, referral_id, for_update=True)
     if side_of(actor, referral) == Side.RECEIVER and not receiver_sees_personal(actor, referral):
         raise Forbidden("Your institution no longer has access to this referral's notes.")
     if referral.case.is_erased:
@@ -354,6 +429,7 @@ def note_create(*, actor: Actor, referral_id, body: str) -> Note:
         raise CaseErased()
     if side_of(actor, referral) == Side.SENDER and referral.status == Status.ENTERED_IN_ERROR:
         raise InvalidTransition("note", referral.status)
+    _check_if_match(if_match, referral)
     note = Note(
         referral=referral,
         author_institution=actor.institution,
@@ -381,11 +457,11 @@ def note_create(*, actor: Actor, referral_id, body: str) -> Note:
     return note
 
 
-@transaction.atomic
-def consent_withdraw(*, actor: Actor, referral_id, reason: str) -> Referral:
+@unit_of_work
+def consent_withdraw(*, actor: Actor, referral_id, reason: str, if_match: str | None = None) -> Referral:
     """The person withdrew consent: record it, cancel the referral if open, revoke the receiver."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
-    referral = get_referral(actor, referral_id, for_update=True)
+    referral = fetch_referral(actor, referral_id, for_update=True)
     if side_of(actor, referral) != Side.SENDER:
         raise WrongSide("Only the sending institution records a withdrawal of consent.")
     reason = (reason or "").strip()
@@ -394,6 +470,7 @@ def consent_withdraw(*, actor: Actor, referral_id, reason: str) -> Referral:
     consent = referral.consent
     if consent.withdrawn_at is not None:
         raise InvalidTransition("withdraw consent", "already withdrawn")
+    _check_if_match(if_match, referral)
     consent.withdrawn_at = timezone.now()
     consent.withdrawal_reason = reason
     consent.save(update_fields=["withdrawn_at", "withdrawal_reason"])
@@ -415,3 +492,87 @@ def consent_withdraw(*, actor: Actor, referral_id, reason: str) -> Referral:
         permissions.revoke_receiver(referral=referral, actor=actor)
         referral.refresh_from_db()
     return referral
+
+
+# --- assignment of inbound referrals (issue 12) ------------------------------------------------------
+
+#: Inbound referrals someone can still work on: awaiting an answer or in service.
+ASSIGNABLE_STATUSES = frozenset(
+    {Status.REQUESTED, Status.RECEIVED, Status.ACCEPTED, Status.IN_PROGRESS, Status.ON_HOLD}
+)
+
+
+def _assignable_inbound(actor: Actor, referral_id) -> Referral:
+    """The locked referral, received by the actor's institution, open and still accessible (else the
+    same errors as a lifecycle action: 404, 403, 409)."""
+    referral = fetch_referral(actor, referral_id, for_update=True)
+    if side_of(actor, referral) != Side.RECEIVER:
+        raise WrongSide("Only the receiving institution assigns its referrals.")
+    if referral.status not in ASSIGNABLE_STATUSES:
+        raise InvalidTransition("assign", referral.status)
+    if not has_referral_perm(actor, referral, "change_referral"):
+        raise Forbidden("Your institution no longer has access to act on this referral.")
+    return referral
+
+
+def _set_assignee(*, actor: Actor, referral: Referral, assignee: User, how: str) -> Referral:
+    """Assign, grant the assignee's per-object permissions, record, and tell the assignee (in-app)."""
+    previous = referral.assignee_id
+    referral.assignee = assignee
+    referral.version += 1  # locked by _assignable_inbound (fetch_referral(for_update=True))
+    referral.updated_at = timezone.now()
+    referral.save(update_fields=["assignee", "version", "updated_at"])
+    permissions.grant_receiver_user(referral=referral, user=assignee, actor=actor)
+    record(
+        actor=actor,
+        action="referral.assigned",
+        object_type="referral",
+        object_id=referral.pk,
+        case_id=referral.case_id,
+        institutions=_parties(referral),
+        detail={"how": how, "assignee": str(assignee.pk), "previous": str(previous) if previous else ""},
+    )
+    if actor.user is None or assignee.pk != actor.user.pk:
+        notify_in_app(
+            user=assignee,
+            event_type="referral.assigned",
+            referral=referral,
+            data={
+                "referral_id": str(referral.pk),
+                "reference": referral.reference,
+                "status": referral.status,
+                "action": how,
+                "actor_institution": actor.institution.code,
+            },
+        )
+    return referral
+
+
+@unit_of_work
+def referral_take(*, actor: Actor, referral_id) -> Referral:
+    """A caseworker takes an unassigned inbound referral of the institution (the team queue)."""
+    _require_scope(actor, Scope.REFERRALS_WRITE)
+    if actor.user is None or actor.user.role != Role.CASEWORKER:
+        raise Forbidden("Only a caseworker takes a referral; supervisors assign them.")
+    referral = _assignable_inbound(actor, referral_id)
+    if referral.assignee_id is not None:
+        raise ProblemError("already-assigned", 409, "The referral is already assigned.")
+    return _set_assignee(actor=actor, referral=referral, assignee=actor.user, how="take")
+
+
+@unit_of_work
+def referral_assign(*, actor: Actor, referral_id, assignee: User) -> Referral:
+    """A supervisor assigns (or reassigns) an inbound referral to an active caseworker of the institution."""
+    _require_scope(actor, Scope.REFERRALS_WRITE)
+    if not actor.is_supervisor:
+        raise Forbidden("Only a supervisor assigns referrals.")
+    referral = _assignable_inbound(actor, referral_id)
+    if not (
+        assignee.is_active
+        and assignee.institution_id == actor.institution.pk
+        and assignee.role == Role.CASEWORKER
+    ):
+        raise InvalidInput({"assignee": ["Choose an active caseworker of your institution."]})
+    if referral.assignee_id == assignee.pk:
+        return referral
+    return _set_assignee(actor=actor, referral=referral, assignee=assignee, how="assign")

@@ -10,6 +10,7 @@ from accounts.actor import actor_for_api_client, actor_for_user
 from accounts.choices import Role, Scope
 from accounts.services import api_client_create
 from referrals import services
+from tests.builders import referral_through_services
 from tests.factories import InstitutionFactory, UserFactory, subject_data
 
 ALL_SCOPES = [s.value for s in Scope]
@@ -89,6 +90,17 @@ def dp_caseworker(dp, make_user):
 
 
 @pytest.fixture
+def iom_supervisor(iom, make_user):
+    """The one IOM supervisor of every suite."""
+    return make_user(iom, Role.SUPERVISOR, username="iom.supervisor")
+
+
+@pytest.fixture
+def iom_supervisor_actor(iom_supervisor):
+    return actor_for_user(iom_supervisor)
+
+
+@pytest.fixture
 def iom_actor(iom_caseworker):
     return actor_for_user(iom_caseworker)
 
@@ -116,37 +128,13 @@ def make_case():
 
 
 @pytest.fixture
-def make_referral(make_case):
+def make_referral():
     """A referral from the actor's institution to ``to``, moved along ``path``: (actor, action[, text])."""
 
     def make(actor, to, categories=("identity",), path=(), urgency="normal"):
-        case = make_case(actor)
-        referral = services.referral_create(
-            actor=actor,
-            case=case,
-            to_institution=to,
-            services=["legal_assistance"],
-            urgency=urgency,
-            reason="Motivo confidencial",
-            consent={
-                "given": True,
-                "given_by": "self",
-                "method": "verbal",
-                "obtained_at": timezone.now(),
-                "data_categories": list(categories),
-            },
+        return referral_through_services(
+            sender=actor, to=to, categories=categories, path=path, urgency=urgency
         )
-        for step in path:
-            step_actor, action, *text = step
-            services.referral_transition(
-                actor=step_actor,
-                referral_id=referral.pk,
-                action=action,
-                reason=text[0] if text and action != "complete" else None,
-                outcome=text[0] if text and action == "complete" else None,
-            )
-        referral.refresh_from_db()
-        return referral
 
     return make
 
@@ -171,3 +159,18 @@ def pytest_collection_modifyitems(config, items):
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def _audit_unit_of_work(request):
+    """A test is a unit of work like a request (audit.deferred): its own database transaction is the
+    baseline, so an event noticed in a service's transaction that rolls back is recorded at its end."""
+    from audit import deferred
+
+    for name in ("_django_db_helper", "db", "transactional_db"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name)
+            break
+    baseline = deferred.begin()
+    yield
+    deferred.end(baseline)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from accounts.choices import Role
+from accounts.models import User
+from notifications.selectors import unread_count
 
 from .middleware import second_factor_pending
 
 
 def unread_notifications(user) -> int:
     """The badge count."""
-    from notifications.selectors import unread_count
-
     return unread_count(user)
 
 
@@ -32,6 +32,8 @@ def navigation(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or second_factor_pending(user):
         return {"nav": None}
+    if not isinstance(user, User):
+        return {"nav": None}  # an API client (DRF's request.user under /api/): no staff navigation
     role = getattr(user, "role", "")
     has_institution = bool(getattr(user, "institution_id", None))
     return {

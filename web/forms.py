@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import re
-
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.password_validation import validate_password
@@ -14,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.choices import Role, Scope
 from accounts.models import Institution, User
+from referrals import rules
 from referrals.choices import (
     SUBJECT_FIELDS,
     ConsentGivenBy,
@@ -25,7 +23,7 @@ from referrals.choices import (
     Urgency,
 )
 
-LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+from . import names
 
 
 def _clean_text(value: str) -> str:
@@ -34,6 +32,30 @@ def _clean_text(value: str) -> str:
     if "\x00" in value:
         raise forms.ValidationError(_("The text contains an invalid character."))
     return value
+
+
+class NationalityField(forms.ChoiceField):
+    """An ISO 3166-1 alpha-3 code picked by the country's name in the page's language (``web.names``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=names.country_choices, **kwargs)
+
+    def to_python(self, value):
+        return _clean_text(super().to_python(value)).upper()
+
+
+class LanguagesField(forms.MultipleChoiceField):
+    """ISO 639 codes picked by name; a comma-separated list of codes (``es, ht``) is accepted too."""
+
+    widget = forms.SelectMultiple(attrs={"size": 8})
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=names.language_choices, **kwargs)
+
+    def to_python(self, value):
+        values = super().to_python(value)
+        codes = [c.strip().lower() for v in values for c in v.split(",") if c.strip()]
+        return list(dict.fromkeys(codes))
 
 
 class SignInForm(AuthenticationForm):
@@ -66,18 +88,18 @@ class SubjectForm(forms.Form):
         label=_("Date of birth"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     sex = forms.ChoiceField(label=_("Sex"), choices=Sex.choices, initial=Sex.UNKNOWN)
-    nationality = forms.CharField(
+    nationality = NationalityField(
         label=_("Nationality"),
         required=False,
-        max_length=3,
-        help_text=_("Three-letter country code, e.g. VEN, COL, HTI."),
-        widget=forms.TextInput(attrs={"size": 4, "autocapitalize": "characters"}),
+        help_text=_("Type the first letters of the country to find it; the most frequent come first."),
     )
-    languages = forms.CharField(
+    languages = LanguagesField(
         label=_("Languages"),
         required=False,
-        max_length=100,
-        help_text=_("Language codes separated by commas, e.g. es, en, ht."),
+        help_text=_(
+            "Choose one or more (Ctrl or ⌘ + click on a computer); typing a name jumps to it. "
+            "The most frequent come first."
+        ),
     )
     document_type = forms.ChoiceField(
         label=_("Document type"), choices=DocumentType.choices, initial=DocumentType.NONE
@@ -87,7 +109,6 @@ class SubjectForm(forms.Form):
         label=_("Phone"),
         max_length=32,
         required=False,
-        validators=[RegexValidator(r"^[0-9+()\-. ]*$", _("Digits, spaces and + ( ) - . only."))],
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
     )
     email = forms.EmailField(
@@ -132,39 +153,12 @@ class SubjectForm(forms.Form):
     def clean_phone(self):
         return _clean_text(self.cleaned_data["phone"])
 
-    def clean_nationality(self):
-        value = _clean_text(self.cleaned_data["nationality"]).upper()
-        if value and not re.fullmatch(r"[A-Z]{3}", value):
-            raise forms.ValidationError(_("Use the three-letter country code, e.g. VEN."))
-        return value
-
-    def clean_languages(self):
-        codes = [c.strip().lower() for c in (self.cleaned_data["languages"] or "").split(",") if c.strip()]
-        bad = [c for c in codes if not LANGUAGE_CODE.match(c)]
-        if bad:
-            raise forms.ValidationError(_("Use language codes such as es, en or ht, separated by commas."))
-        return list(dict.fromkeys(codes))
-
-    def clean_date_of_birth(self):
-        value = self.cleaned_data["date_of_birth"]
-        if value is not None and value > timezone.localdate():
-            raise forms.ValidationError(_("The date of birth cannot be in the future."))
-        if value is not None and value < datetime.date(1900, 1, 1):
-            raise forms.ValidationError(_("Check the year of birth."))
-        return value
-
     def clean(self):
+        """The domain's subject rules (referrals.rules), shown next to their fields."""
         data = super().clean()
-        dob = data.get("date_of_birth")
-        if dob is not None:
-            today = timezone.localdate()
-            age = today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
-            if age < 18 and not data.get("is_minor"):
-                self.add_error("is_minor", _("By the date of birth the person is a minor: tick this box."))
-            if age >= 18 and data.get("is_minor"):
-                self.add_error("is_minor", _("By the date of birth the person is an adult."))
-        if data.get("document_number") and data.get("document_type") == DocumentType.NONE:
-            self.add_error("document_type", _("Choose the type of the document."))
+        for name, messages in rules.subject_errors(data).items():
+            for message in messages:
+                self.add_error(name if name in self.fields else None, message)
         return data
 
     def subject(self) -> dict:
@@ -286,11 +280,22 @@ class ReferralForm(forms.Form):
     def clean_reason(self):
         return _clean_text(self.cleaned_data["reason"])
 
-    def clean_consent_obtained_at(self):
-        value = self.cleaned_data["consent_obtained_at"]
-        if value > timezone.now() + datetime.timedelta(minutes=5):
-            raise forms.ValidationError(_("Consent cannot be obtained in the future."))
-        return value
+    def clean(self):
+        """The domain's consent rules (referrals.rules), shown next to their fields."""
+        data = super().clean()
+        consent = {
+            "given": True,
+            "given_by": data.get("consent_given_by"),
+            "method": data.get("consent_method"),
+            "obtained_at": data.get("consent_obtained_at"),
+            "data_categories": list(data.get("data_categories") or []),
+        }
+        for name, messages in rules.consent_errors(consent).items():
+            field = "data_categories" if name == "data_categories" else f"consent_{name}"
+            for message in messages:
+                if field not in self.errors:  # a field's own error (missing, malformed) is enough
+                    self.add_error(field if field in self.fields else None, message)
+        return data
 
     def consent(self) -> dict:
         data = self.cleaned_data
@@ -368,13 +373,14 @@ class PreferencesForm(forms.Form):
 
 
 class AuditFilterForm(forms.Form):
-    """Filters of the audit log (codes, staff usernames, dates and ids only: safe in a URL)."""
+    """Filters of the audit log (codes or labels, usernames, dates, ids, references: safe in a URL)."""
 
     action = forms.CharField(
         label=_("Action"),
         required=False,
         max_length=64,
-        validators=[RegexValidator(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$", _("An action code."))],
+        help_text=_("A code or (part of) its description, e.g. “acceso denegado”."),
+        validators=[RegexValidator(r"^[\w .,'’()-]+$", _("An action code or description."))],
     )
     actor = forms.CharField(
         label=_("User or client"),
@@ -389,10 +395,11 @@ class AuditFilterForm(forms.Form):
         label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     object_id = forms.CharField(
-        label=_("Object id"),
+        label=_("Object (reference or id)"),
         required=False,
         max_length=64,
-        validators=[RegexValidator(r"^[A-Za-z0-9_.:-]+$", _("An id."))],
+        help_text=_("A case's or referral's reference, or the id shown (its first 8 characters suffice)."),
+        validators=[RegexValidator(r"^[A-Za-z0-9_.:-]+$", _("A reference or an id."))],
     )
 
 

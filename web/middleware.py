@@ -12,15 +12,22 @@ from django.utils import translation
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
 
+from referrals.crypto import CryptoError
+
 logger = logging.getLogger(__name__)
 
-#: Served without a web session: the partner API authenticates itself, health and static are public.
-EXEMPT_PREFIXES = ("/api/", "/static/", "/healthz", "/i18n/")
+#: Served without a web session: the partner API authenticates itself (its docs page signs visitors in
+#: itself), health, static files and the favicon are public.
+EXEMPT_PREFIXES = ("/api/", "/static/", "/healthz", "/i18n/", "/favicon.ico")
 
 
 def needs_second_factor(user) -> bool:
-    """Supervisors, admins, caseworkers whose institution requires it, and superusers."""
-    return bool(user.requires_2fa or user.is_superuser)
+    """Supervisors, admins, caseworkers whose institution requires it, and superusers.
+
+    ``user`` may be something else than a staff account: DRF puts the authenticated API client on the
+    request, and a template rendered for it (the API docs) asks too — an API client has no second factor.
+    """
+    return bool(getattr(user, "requires_2fa", False) or getattr(user, "is_superuser", False))
 
 
 def second_factor_pending(user) -> bool:
@@ -71,8 +78,6 @@ class WebAccessMiddleware:
         """A missing or wrong encryption key: a clear 503 page, never ciphertext and never a 500.
 
         The partner API answers the same condition with problem+json (config/problems.py)."""
-        from referrals.crypto import CryptoError
-
         if request.path_info.startswith("/api/") or not isinstance(exception, CryptoError):
             return None
         logger.error("Personal data could not be decrypted (%s); check the keys.", type(exception).__name__)

@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 
 from referrals.choices import DocumentType, Sex
 
+from . import names
+
 SUBJECT_LABELS = {
     "given_name": _("Given names"),
     "family_name": _("Family names"),
@@ -77,6 +79,7 @@ AUDIT_ACTION_LABELS = {
     "auth.login_failed": _("failed to sign in"),
     "auth.logout": _("signed out"),
     "audit.exported": _("exported the audit log"),
+    "audit.verification_failed": _("the audit log failed verification"),
     "auth.otp_enrolled": _("set up two-factor sign-in"),
     "auth.otp_verified": _("passed the two-factor step"),
     "auth.otp_failed": _("entered a wrong two-factor code"),
@@ -92,6 +95,28 @@ AUDIT_ACTION_LABELS = {
     "api_client.revoked": _("revoked an API client"),
     "webhook.created": _("subscribed a webhook"),
     "webhook.deleted": _("removed a webhook"),
+    "referral.list_viewed": _("viewed a list of referrals with people's names"),
+    "case.list_viewed": _("viewed a list of cases with people's names"),
+    "referral.assigned": _("assigned a referral"),
+    "referral.printed": _("printed a referral sheet"),
+}
+
+AUDIT_OUTCOME_LABELS = {
+    "success": _("success"),
+    "denied": _("denied"),
+    "failure": _("failure"),
+}
+
+AUDIT_OBJECT_TYPE_LABELS = {
+    "case": _("case"),
+    "referral": _("referral"),
+    "note": _("note"),
+    "subject": _("person"),
+    "user": _("staff account"),
+    "institution": _("institution"),
+    "api_client": _("API client"),
+    "webhook": _("webhook"),
+    "audit_log": _("audit log"),
 }
 
 
@@ -100,7 +125,31 @@ NOTIFICATION_LABELS = {
     "referral.status_changed": _("A referral changed status"),
     "referral.note_added": _("New note on a referral"),
     "referral.overdue": _("A referral is overdue"),
+    "referral.assigned": _("A referral was assigned to you"),
 }
+
+#: What happened, for a ``referral.status_changed`` notification: the event's own action (from its
+#: payload), not the referral's status when the list is read (which would repeat the latest one).
+NOTIFICATION_ACTION_LABELS = {
+    "receive": _("Referral received"),
+    "accept": _("Referral accepted"),
+    "reject": _("Referral rejected"),
+    "start": _("Referral started"),
+    "hold": _("Referral put on hold"),
+    "resume": _("Referral resumed"),
+    "complete": _("Referral completed"),
+    "fail": _("Referral failed"),
+    "cancel": _("Referral cancelled"),
+    "void": _("Referral voided"),
+}
+
+
+def notification_text(event_type: str, data: dict | None) -> str:
+    """The line a notification shows: names the event that happened ("Referral accepted")."""
+    action = (data or {}).get("action", "")
+    if event_type == "referral.status_changed" and action in NOTIFICATION_ACTION_LABELS:
+        return str(NOTIFICATION_ACTION_LABELS[action])
+    return str(NOTIFICATION_LABELS.get(event_type, event_type))
 
 
 def action_label(action: str) -> str:
@@ -117,7 +166,9 @@ def _display(name: str, value) -> str:
     if name == "is_minor":
         return str(_("Yes")) if value else str(_("No"))
     if name == "languages":
-        return ", ".join(value)
+        return names.language_names(value)
+    if name == "nationality":
+        return names.country_name(value)
     if name == "date_of_birth":
         if isinstance(value, str):
             value = datetime.date.fromisoformat(value)

@@ -3,50 +3,29 @@
 from __future__ import annotations
 
 import datetime
+import re
 import statistics
+import unicodedata
+import uuid
 from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.actor import Actor
 from accounts.choices import Role
 from accounts.models import User
+from audit import selectors as audit_selectors
 from audit.models import AuditEvent
 from referrals.choices import TERMINAL_STATUSES, Status
 from referrals.models import Case, Referral
-from referrals.selectors import cases_visible_to, referrals_visible_to
+from referrals.selectors import cases_visible_to
+
+from .presentation import AUDIT_ACTION_LABELS
 
 AWAITING_ANSWER = (Status.REQUESTED, Status.RECEIVED)
 IN_SERVICE = (Status.ACCEPTED, Status.IN_PROGRESS, Status.ON_HOLD)
 OPEN_STATUSES = tuple(s for s in Status.values if s not in TERMINAL_STATUSES)
-
-
-def inbound_awaiting_answer(actor: Actor) -> QuerySet[Referral]:
-    """Referrals sent to the actor's institution that nobody answered yet, the most pressing first."""
-    return (
-        referrals_visible_to(actor, direction="inbound")
-        .filter(status__in=AWAITING_ANSWER)
-        .select_related("from_institution")
-        .order_by("response_due_at", "created_at")
-    )
-
-
-def inbound_assigned_to_me(actor: Actor) -> QuerySet[Referral]:
-    return (
-        referrals_visible_to(actor, direction="inbound")
-        .filter(status__in=IN_SERVICE, assignee=actor.user)
-        .select_related("from_institution")
-        .order_by("-updated_at")
-    )
-
-
-def outbound_recent(actor: Actor) -> QuerySet[Referral]:
-    return (
-        referrals_visible_to(actor, direction="outbound")
-        .select_related("to_institution")
-        .order_by("-updated_at")
-    )
 
 
 def my_cases(actor: Actor) -> QuerySet[Case]:
@@ -66,11 +45,13 @@ class WorkloadRow:
     cases_open: int = 0
     outbound_open: int = 0
     inbound_in_service: int = 0
+    inbound_assigned_open: int = 0
 
 
 def team_workload(actor: Actor) -> tuple[list[WorkloadRow], int]:
     """Per caseworker of the institution: open cases owned, open referrals sent, inbound in service;
-    and the inbound queue nobody has answered yet. Four grouped queries, whatever the team size."""
+    inbound assigned and still open (taken or assigned from the team queue); and the inbound queue
+    nobody has answered yet. Four grouped queries, whatever the team size."""
     institution = actor.institution
     caseworkers = list(
         User.objects.filter(institution=institution, role=Role.CASEWORKER, is_active=True).order_by(
@@ -89,16 +70,22 @@ def team_workload(actor: Actor) -> tuple[list[WorkloadRow], int]:
             "created_by",
             Referral.objects.filter(from_institution=institution, status__in=OPEN_STATUSES),
         ),
-        (
-            "inbound_in_service",
-            "assignee",
-            Referral.objects.filter(to_institution=institution, status__in=IN_SERVICE),
-        ),
     )
     for attribute, per_user, queryset in counts:
         for user_id, n in queryset.values(per_user).annotate(n=Count("id")).values_list(per_user, "n"):
             if user_id in rows:
                 setattr(rows[user_id], attribute, n)
+    # Inbound per assignee: still open (taken or assigned from the team queue), and of those in service.
+    inbound = (
+        Referral.objects.filter(to_institution=institution, status__in=AWAITING_ANSWER + IN_SERVICE)
+        .values("assignee")
+        .annotate(open=Count("id"), in_service=Count("id", filter=Q(status__in=IN_SERVICE)))
+        .values_list("assignee", "open", "in_service")
+    )
+    for user_id, n_open, n_service in inbound:
+        if user_id in rows:
+            rows[user_id].inbound_assigned_open = n_open
+            rows[user_id].inbound_in_service = n_service
     queue = Referral.objects.filter(to_institution=institution, status__in=AWAITING_ANSWER).count()
     return list(rows.values()), queue
 
@@ -163,42 +150,114 @@ def response_times(actor: Actor, *, direction: str = "inbound", days: int = 90) 
     )
 
 
-def audit_events_visible_to(actor: Actor) -> QuerySet[AuditEvent]:
-    """Events an institution may read: those of its own staff and clients, and those on a case or
-    referral it owns, sent or received (the ``institutions`` column holds ",IOM,DP,")."""
-    code = actor.institution.code
-    return AuditEvent.objects.filter(Q(actor_institution=code) | Q(institutions__contains=f",{code},"))
+# --- the audit log's pages: the filters of the form, over the one predicate of audit.selectors -----------
 
 
-def audit_events_filtered(actor: Actor, filters: dict) -> QuerySet[AuditEvent]:
-    events = audit_events_visible_to(actor)
-    if filters.get("action"):
-        events = events.filter(action=filters["action"])
-    if filters.get("actor"):
-        value = filters["actor"]
-        events = events.filter(Q(actor_label=value) | Q(actor_id=value))
-    if filters.get("object_id"):
-        value = filters["object_id"]
-        events = events.filter(Q(object_id=value) | Q(case_id=value))
+ACTION_CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+def _fold(text: str) -> str:
+    """Case- and accent-insensitive form of a label ("Acceso DENEGADO" matches "acceso denegado")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).strip()
+
+
+def actions_matching(text: str) -> tuple[str, ...]:
+    """The action codes that ``text`` names: the code itself, or (part of) its label in Spanish or English."""
+    wanted = _fold(text)
+    if not wanted:
+        return ()
+    codes = set()
+    for code, label in AUDIT_ACTION_LABELS.items():
+        if wanted == code:
+            codes.add(code)
+            continue
+        for language in ("es", "en"):
+            with translation.override(language):
+                if wanted in _fold(str(label)):
+                    codes.add(code)
+    if not codes and ACTION_CODE.match(text):
+        codes.add(text)  # a code with no label yet (e.g. a newer action)
+    return tuple(sorted(codes))
+
+
+def _objects_named(actor: Actor, reference: str) -> tuple[str, ...]:
+    """The ids of the case or referral of the actor's institution with this reference (any case)."""
+    institution = actor.institution
+    cases = Case.objects.filter(institution=institution, reference__iexact=reference).values_list(
+        "pk", flat=True
+    )
+    referrals = Referral.objects.filter(
+        Q(from_institution=institution) | Q(to_institution=institution, sent_at__isnull=False),
+        reference__iexact=reference,
+    ).values_list("pk", flat=True)
+    return audit_selectors.object_ids([*cases, *referrals])
+
+
+def audit_filters(actor: Actor, cleaned: dict) -> audit_selectors.EventFilters:
+    """The audit form's values as the audit selector's filters.
+
+    The object field takes an id, the short id shown on the page (its first 8 hex digits, or more), or a
+    case's or referral's reference; the action field a code or (part of) its label in either language.
+    """
+    values: dict = {}
+    nothing = False
+    if cleaned.get("action"):
+        values["actions"] = actions_matching(cleaned["action"])
+        nothing = nothing or not values["actions"]
+    if cleaned.get("actor"):
+        values["actor_label"] = cleaned["actor"]
+    target = (cleaned.get("object_id") or "").strip()
+    if target:
+        try:
+            values["object_ids"] = (str(uuid.UUID(target)),)
+        except ValueError:
+            if audit_selectors.SHORT_ID.match(target.lower()):
+                values["object_prefix"] = target.lower()
+            else:
+                named = _objects_named(actor, target)
+                values["object_ids"] = named or (target,)
     tz = timezone.get_current_timezone()
-    if filters.get("date_from"):
-        start = datetime.datetime.combine(filters["date_from"], datetime.time.min, tzinfo=tz)
-        events = events.filter(at__gte=start)
-    if filters.get("date_to"):
-        end = datetime.datetime.combine(
-            filters["date_to"], datetime.time.min, tzinfo=tz
-        ) + datetime.timedelta(days=1)
-        events = events.filter(at__lt=end)
-    return events
+    if cleaned.get("date_from"):
+        values["since"] = datetime.datetime.combine(cleaned["date_from"], datetime.time.min, tzinfo=tz)
+    if cleaned.get("date_to"):
+        end = datetime.datetime.combine(cleaned["date_to"], datetime.time.min, tzinfo=tz)
+        values["until"] = end + datetime.timedelta(days=1)
+    return audit_selectors.EventFilters(nothing=nothing, with_case_events=True, **values)
+
+
+def audit_events_filtered(actor: Actor, cleaned: dict) -> QuerySet[AuditEvent]:
+    return audit_selectors.events_filtered(actor, audit_filters(actor, cleaned))
+
+
+def audit_object_references(actor: Actor, events) -> dict[str, str]:
+    """object id → reference, for the cases and referrals of the actor's institution among ``events``
+    (two queries per page; another institution's objects keep their short id: no reference leaks)."""
+    ids = {e.object_id for e in events if e.object_type in ("case", "referral") and e.object_id}
+    valid = []
+    for value in ids:
+        try:
+            valid.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    if not valid:
+        return {}
+    institution = actor.institution
+    found = dict(Case.objects.filter(pk__in=valid, institution=institution).values_list("pk", "reference"))
+    found.update(
+        Referral.objects.filter(
+            Q(from_institution=institution) | Q(to_institution=institution, sent_at__isnull=False),
+            pk__in=valid,
+        ).values_list("pk", "reference")
+    )
+    return {str(pk): reference for pk, reference in found.items()}
 
 
 def case_access_log(actor: Actor, case: Case, limit: int = 100) -> list[AuditEvent]:
     """Who did what with this case and its referrals, newest first ("who accessed this case")."""
-    return list(audit_events_visible_to(actor).filter(case_id=str(case.pk)).order_by("-sequence")[:limit])
+    return audit_selectors.case_access_log(actor, case.pk, limit)
 
 
 def audit_actions(actor: Actor) -> list[str]:
     """The action codes present in the institution's log (for the filter's suggestions)."""
-    # order_by("action"): the model's ordering by sequence would otherwise defeat DISTINCT.
-    actions = audit_events_visible_to(actor).order_by("action").values_list("action", flat=True).distinct()
-    return list(actions[:200])
+    return audit_selectors.actions_seen(actor)

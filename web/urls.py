@@ -1,8 +1,8 @@
 """The web UI's URLs (included at the site root). Paths carry ids and codes only, never personal data."""
 
-from django.urls import path
+from django.urls import include, path
 
-from .views import account, auth, case_links, manage, referrals, supervision
+from .views import account, auth, case_links, manage, queues, referrals, supervision
 
 app_name = "web"
 
@@ -11,7 +11,10 @@ urlpatterns = [
     path("accounts/logout/", auth.logout_view, name="logout"),
     path("accounts/otp/", auth.otp_verify, name="otp-verify"),
     path("accounts/otp/setup/", auth.otp_setup, name="otp-setup"),
-    path("", referrals.home, name="home"),
+    path("favicon.ico", account.favicon, name="favicon"),
+    path("", queues.home, name="home"),
+    path("cases/", queues.case_list, name="case-list"),
+    path("referrals/", queues.referral_list, name="referral-list"),
     path("cases/new/", referrals.case_create, name="case-create"),
     path("cases/search/", referrals.case_search, name="case-search"),
     path("cases/<uuid:case_id>/", referrals.case_detail, name="case-detail"),
@@ -26,6 +29,9 @@ urlpatterns = [
         name="referral-action",
     ),
     path("referrals/<uuid:referral_id>/notes/", referrals.note_add, name="referral-note"),
+    path("referrals/<uuid:referral_id>/take/", queues.referral_take, name="referral-take"),
+    path("referrals/<uuid:referral_id>/assign/", queues.referral_assign, name="referral-assign"),
+    path("referrals/<uuid:referral_id>/print/", queues.referral_print, name="referral-print"),
     path(
         "referrals/<uuid:referral_id>/consent/withdraw/",
         referrals.consent_withdraw,
@@ -38,6 +44,7 @@ urlpatterns = [
     path("preferences/language/", account.language_set, name="language-set"),
     path("supervision/workload/", supervision.workload, name="workload"),
     path("supervision/response-times/", supervision.response_times, name="response-times"),
+    path("supervision/statistics/", include("reporting.urls")),
     path("audit/", supervision.audit_log, name="audit-log"),
     path("audit/export.csv", supervision.audit_export, name="audit-export"),
     path("manage/users/", manage.user_list, name="manage-users"),

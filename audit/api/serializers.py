@@ -35,6 +35,24 @@ class AuditEventOutput(serializers.Serializer):
     outcome = serializers.CharField(help_text="success, denied or failure.")
     detail = serializers.DictField(help_text="Ids, codes and counts only: never personal data.")
     hash = serializers.CharField(
-        help_text="HMAC-SHA256 of the event's canonical encoding and prev_hash (hex)."
+        help_text="HMAC-SHA256 of the event's canonical encoding (its id, columns and prev_hash; hex)."
     )
     prev_hash = serializers.CharField(help_text="The previous event's hash (64 zeros for the first).")
+
+
+class AuditCheckpointOutput(serializers.Serializer):
+    """A signed checkpoint (contract §6.3), for the schema; the views serve ``checkpoints.as_served``."""
+
+    sequence = serializers.IntegerField(
+        help_text="The chain's length when signed (the last event's sequence)."
+    )
+    hash = serializers.CharField(help_text="The hex hash of the event at that sequence.")
+    at = serializers.CharField(help_text="RFC 3339 UTC, whole seconds, ending in Z — exactly as signed.")
+    signature = serializers.CharField(
+        help_text='Standard base64 of the Ed25519 signature of the UTF-8 string "{sequence}.{hash}.{at}".'
+    )
+
+
+class AuditCheckpointKeyOutput(serializers.Serializer):
+    algorithm = serializers.ChoiceField(choices=["ed25519"])
+    public_key = serializers.CharField(help_text="Standard base64 of the 32 raw bytes of the public key.")

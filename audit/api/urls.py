@@ -7,4 +7,6 @@ from . import views
 urlpatterns = [
     path("audit/events/", views.AuditEventList.as_view(), name="audit-event-list"),
     path("audit/events/export/", views.AuditEventExport.as_view(), name="audit-event-export"),
+    path("audit/checkpoints/", views.AuditCheckpointList.as_view(), name="audit-checkpoint-list"),
+    path("audit/checkpoints/key/", views.AuditCheckpointKey.as_view(), name="audit-checkpoint-key"),
 ]

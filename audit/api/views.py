@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import datetime
-import json
 import re
 import uuid
 
-from django.http import StreamingHttpResponse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, renderers
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actor import actor_from_request
@@ -22,9 +18,10 @@ from plumbing.pagination import CursorPagination
 from plumbing.problems import ProblemError
 from plumbing.query import parse_aware_datetime
 
-from ..recorder import record
-from ..selectors import events_visible_to
-from .serializers import AuditEventOutput
+from ..checkpoints import as_served, public_key_document
+from ..exports import CSV_COLUMNS, export_csv
+from ..selectors import EventFilters, checkpoints, events_filtered
+from .serializers import AuditCheckpointKeyOutput, AuditCheckpointOutput, AuditEventOutput
 
 _OBJECT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _CODE = re.compile(r"^[A-Z0-9_]{2,16}$")
@@ -58,47 +55,51 @@ def _invalid(name: str, message: str) -> ProblemError:
     return ProblemError("validation-error", 400, "Invalid filter.", {name: [message]})
 
 
-def parse_filters(params) -> dict:
-    """Validated filter values (400 problem+json for any malformed one), as ORM lookups."""
-    lookups = {}
+def parse_filters(params) -> EventFilters:
+    """Validated filter values (400 problem+json for any malformed one)."""
+    values = {}
     if "object_id" in params:
         value = params["object_id"]
         if not _OBJECT_ID.match(value):
             raise _invalid("object_id", "An id: 1 to 64 letters, digits or _ . : -")
-        lookups["object_id"] = value
+        values["object_ids"] = (value,)
     if "actor" in params:
         try:
-            lookups["actor_id"] = str(uuid.UUID(params["actor"][:64]))
+            values["actor_id"] = str(uuid.UUID(params["actor"][:64]))
         except ValueError:
             raise _invalid("actor", "The id (a UUID) of a user or API client.") from None
     if "actor_institution" in params:
         value = params["actor_institution"]
         if not _CODE.match(value):
             raise _invalid("actor_institution", "An institution CODE: 2 to 16 of A-Z, 0-9, _.")
-        lookups["actor_institution"] = value
+        values["actor_institution"] = value
     if "action" in params:
         value = params["action"]
         if len(value) > 64 or not _ACTION.match(value):
             raise _invalid("action", "An action code such as referral.viewed.")
-        lookups["action"] = value
+        values["actions"] = (value,)
     if "since" in params:
         since = parse_aware_datetime(params["since"])
         if since is None:
             raise _invalid("since", "An RFC 3339 date-time with a time zone.")
-        lookups["at__gte"] = since
-    return lookups
+        values["since"] = since
+    return EventFilters(**values)
 
 
-def _safe_filters(lookups: dict) -> dict:
+def _safe_filters(filters: EventFilters) -> dict:
     """The filters, for the export's own audit event: codes and ids only, never free text."""
     safe = {}
-    for name, value in lookups.items():
-        if name == "at__gte":
-            safe["since"] = value.isoformat()
-        elif name == "object_id" and not _looks_like_id(value):
-            safe[name] = "(other)"
-        else:
-            safe[name] = value
+    if filters.object_ids:
+        value = filters.object_ids[0]
+        safe["object_id"] = value if _looks_like_id(value) else "(other)"
+    if filters.actor_id:
+        safe["actor_id"] = filters.actor_id
+    if filters.actor_institution:
+        safe["actor_institution"] = filters.actor_institution
+    if filters.actions:
+        safe["action"] = filters.actions[0]
+    if filters.since is not None:
+        safe["since"] = filters.since.isoformat()
     return safe
 
 
@@ -133,7 +134,7 @@ class AuditView(APIView):
         return actor_from_request(self.request)
 
     def filtered_events(self):
-        return events_visible_to(self.actor).filter(**parse_filters(self.request.query_params))
+        return events_filtered(self.actor, parse_filters(self.request.query_params))
 
 
 @extend_schema(tags=["audit"])
@@ -167,57 +168,6 @@ class CsvRenderer(renderers.BaseRenderer):
         return data if isinstance(data, bytes | str) else b""
 
 
-CSV_COLUMNS = (
-    "id",
-    "sequence",
-    "at",
-    "actor_type",
-    "actor_id",
-    "actor_institution",
-    "action",
-    "object_type",
-    "object_id",
-    "ip",
-    "request_id",
-    "outcome",
-    "detail",
-    "hash",
-    "prev_hash",
-)
-
-
-class _Echo:
-    """A file-like object whose ``write`` returns the line: csv.writer then yields text to stream."""
-
-    def write(self, value):
-        return value
-
-
-def _csv_rows(queryset):
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
-    for event in queryset.iterator(chunk_size=2000):
-        yield writer.writerow(
-            (
-                event.id,
-                event.sequence,
-                event.at.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                event.actor_type,
-                event.actor_id,
-                event.actor_institution,
-                event.action,
-                event.object_type,
-                event.object_id,
-                event.ip,
-                event.request_id,
-                event.outcome,
-                json.dumps(event.detail or {}, sort_keys=True, separators=(",", ":")),
-                event.hash,
-                event.prev_hash,
-            )
-        )
-
-
 @extend_schema(tags=["audit"])
 class AuditEventExport(AuditView):
     """The same events as the list (same filters and visibility), as one streamed CSV file, oldest first.
@@ -238,18 +188,60 @@ class AuditEventExport(AuditView):
         },
     )
     def get(self, request):
-        lookups = parse_filters(request.query_params)
-        events = events_visible_to(self.actor).filter(**lookups).order_by("sequence")
-        record(
-            actor=self.actor,
-            action="audit.exported",
-            object_type="audit_log",
-            institutions=[self.actor.institution],
-            detail={"format": "csv", "filters": _safe_filters(lookups)},
-        )
-        stamp = timezone.now().astimezone(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-        response = StreamingHttpResponse(_csv_rows(events), content_type="text/csv; charset=utf-8")
-        filename = f"audit-events-{self.actor.institution.code}-{stamp}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        response["Cache-Control"] = "no-store"
-        return response
+        filters = parse_filters(request.query_params)
+        events = events_filtered(self.actor, filters)
+        return export_csv(actor=self.actor, events=events, filters=_safe_filters(filters))
+
+
+class CheckpointPagination(AuditPagination):
+    """Oldest first, by creation (the id; unique, so the cursor is exact)."""
+
+    ordering = ("id",)
+
+
+_CHECKPOINT_PARAMS = {"cursor", "page_size"}
+
+
+@extend_schema(tags=["audit"])
+class AuditCheckpointList(AuditView, generics.GenericAPIView):
+    """Every signed checkpoint of the audit chain, oldest first (scope ``audit:read``; contract §6.3).
+
+    Checkpoints reveal only the log's length: every institution's auditors see all of them. Keep a copy:
+    ``manage.py verify_audit --checkpoints FILE`` proves with it that the log was not cut or rewritten.
+    """
+
+    pagination_class = CheckpointPagination
+
+    @extend_schema(
+        operation_id="audit_checkpoints_list",
+        parameters=[OpenApiParameter("page_size", int, description="1 to 100 (default 50).")],
+        responses={200: AuditCheckpointOutput(many=True)},
+    )
+    def get(self, request):
+        unknown = sorted(set(request.query_params) - _CHECKPOINT_PARAMS)
+        if unknown:
+            raise ProblemError(
+                "validation-error",
+                400,
+                "Unknown query parameter.",
+                {name: ["Unknown parameter."] for name in unknown},
+            )
+        page = self.paginate_queryset(checkpoints())
+        return self.get_paginated_response([as_served(c) for c in page])
+
+
+@extend_schema(tags=["audit"])
+class AuditCheckpointKey(AuditView):
+    """The public key that verifies the checkpoints' signatures (Ed25519; scope ``audit:read``)."""
+
+    @extend_schema(operation_id="audit_checkpoints_key", responses={200: AuditCheckpointKeyOutput})
+    def get(self, request):
+        unknown = sorted(set(request.query_params))
+        if unknown:
+            raise ProblemError(
+                "validation-error",
+                400,
+                "Unknown query parameter.",
+                {name: ["Unknown parameter."] for name in unknown},
+            )
+        return Response(public_key_document())

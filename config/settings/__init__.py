@@ -1,8 +1,9 @@
-"""Settings entry point: ``DJANGO_ENV`` picks the thin override on top of ``base``."""
+"""Settings entry point: ``DJANGO_ENV`` (``development`` or ``production``) picks the thin override on top of
+``base``; any other value stops the start-up with the variable's name."""
 
-import os
+from config.env import env_choice
 
-if os.environ.get("DJANGO_ENV", "development") == "production":
+if env_choice("DJANGO_ENV", "development", ("development", "production")) == "production":
     from .production import *  # noqa: F403
 else:
     from .base import *  # noqa: F403

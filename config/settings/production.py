@@ -5,7 +5,7 @@ from django.core.exceptions import ImproperlyConfigured
 from config.env import env_bool, env_str
 
 from .base import *  # noqa: F403
-from .base import AUDIT_HMAC_KEY, BLIND_INDEX_KEY, FIELD_ENCRYPTION_KEYS, SECRET_KEY
+from .base import AUDIT_HMAC_KEY, AUDIT_SIGNING_KEY, BLIND_INDEX_KEY, FIELD_ENCRYPTION_KEYS, SECRET_KEY
 
 _missing = [
     name
@@ -14,6 +14,7 @@ _missing = [
         ("FIELD_ENCRYPTION_KEYS", FIELD_ENCRYPTION_KEYS),
         ("BLIND_INDEX_KEY", BLIND_INDEX_KEY),
         ("AUDIT_HMAC_KEY", AUDIT_HMAC_KEY),
+        ("AUDIT_SIGNING_KEY", AUDIT_SIGNING_KEY),
         ("ALLOWED_HOSTS", env_str("ALLOWED_HOSTS")),
     ]
     if not value

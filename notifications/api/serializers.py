@@ -48,6 +48,8 @@ class WebhookSerializer(serializers.Serializer):
 
 class WebhookListSerializer(serializers.Serializer):
     results = WebhookSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
 
 
 class AttemptSerializer(serializers.Serializer):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions, status
+from rest_framework import exceptions, generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actor import actor_from_request
 from accounts.choices import Scope
 from accounts.permissions import HasScope, IsActor
+from plumbing.pagination import OldestFirstCursorPagination
 from plumbing.problems import ProblemError
 
 from .. import relay, selectors, services
@@ -126,20 +127,29 @@ class WebhookView(APIView):
         return endpoint
 
 
+_TIME = serializers.DateTimeField()
+
+
 def _endpoint(e):
+    """Times as every other time of the API: RFC 3339 in UTC, ``Z``."""
     return {
         "id": str(e.id),
         "url": e.url,
         "events": e.events,
-        "created_at": e.created_at.isoformat(),
-        "disabled_at": e.disabled_at.isoformat() if e.disabled_at else None,
+        "created_at": _TIME.to_representation(e.created_at),
+        "disabled_at": _TIME.to_representation(e.disabled_at) if e.disabled_at else None,
     }
 
 
-class WebhookList(WebhookView):
+class WebhookList(WebhookView, generics.GenericAPIView):
+    """The institution's subscriptions, oldest first, in the standard list shape (cursor-paginated)."""
+
+    pagination_class = OldestFirstCursorPagination
+
     @extend_schema(operation_id="webhooks_list", responses={200: s.WebhookListSerializer, **ERRORS})
     def get(self, request):
-        return Response({"results": [_endpoint(e) for e in selectors.webhooks_for(self.actor.institution)]})
+        page = self.paginate_queryset(selectors.webhooks_for(self.actor.institution))
+        return self.get_paginated_response([_endpoint(e) for e in page])
 
     @extend_schema(
         operation_id="webhooks_create",

@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Institution
+from plumbing import serializer_fields as strict
 
 from ..choices import (
-    CATEGORY_FIELDS,
     ConsentGivenBy,
     ConsentMethod,
     DataCategory,
@@ -45,7 +44,7 @@ def _encodable(value: str) -> None:
         raise serializers.ValidationError("Text must be valid Unicode.") from None
 
 
-class Text(serializers.CharField):
+class Text(strict.CharField):
     """Free text: valid Unicode only (no lone surrogates, no NUL), trimmed."""
 
     def __init__(self, **kwargs):
@@ -58,43 +57,38 @@ class Text(serializers.CharField):
 class SubjectInput(StrictSerializer):
     given_name = Text(max_length=200, required=True, allow_blank=False)
     family_name = Text(max_length=200)
-    date_of_birth = serializers.DateField(required=False, allow_null=True)
-    sex = serializers.ChoiceField(choices=Sex.choices, required=False, default=Sex.UNKNOWN)
-    nationality = serializers.RegexField(
+    date_of_birth = strict.DateField(required=False, allow_null=True)
+    sex = strict.ChoiceField(choices=Sex.choices, required=False, default=Sex.UNKNOWN)
+    nationality = strict.RegexField(
         r"^[A-Z]{3}$", required=False, allow_blank=True, help_text="ISO 3166-1 alpha-3 code, e.g. VEN"
     )
     languages = serializers.ListField(
-        child=serializers.RegexField(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"),
+        child=strict.RegexField(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"),
         required=False,
         max_length=20,
         default=list,
     )
-    document_type = serializers.ChoiceField(
+    document_type = strict.ChoiceField(
         choices=DocumentType.choices, required=False, default=DocumentType.NONE
     )
     document_number = Text(max_length=64)
     phone = Text(max_length=32)
-    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+    email = strict.EmailField(required=False, allow_blank=True, max_length=254)
     current_location = Text(max_length=200)
     protection_needs = Text(max_length=10000)
-    is_minor = serializers.BooleanField(required=False, default=False)
-
-    def validate_date_of_birth(self, value):
-        if value is not None and value > timezone.localdate():
-            raise serializers.ValidationError("The date of birth cannot be in the future.")
-        if value is not None and value.year < 1900:
-            raise serializers.ValidationError("The date of birth is not plausible.")
-        return value
+    is_minor = strict.BooleanField(required=False, default=False)
+    # Shape only: whether the subject is coherent (minor vs date of birth, document type vs number,
+    # phone characters) is referrals.rules, applied by the services to what they store.
 
 
 class SubjectUpdateInput(SubjectInput):
     given_name = Text(max_length=200, required=False, allow_blank=False)
-    sex = serializers.ChoiceField(choices=Sex.choices, required=False)
+    sex = strict.ChoiceField(choices=Sex.choices, required=False)
     languages = serializers.ListField(
-        child=serializers.RegexField(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"), required=False, max_length=20
+        child=strict.RegexField(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"), required=False, max_length=20
     )
-    document_type = serializers.ChoiceField(choices=DocumentType.choices, required=False)
-    is_minor = serializers.BooleanField(required=False)
+    document_type = strict.ChoiceField(choices=DocumentType.choices, required=False)
+    is_minor = strict.BooleanField(required=False)
 
 
 class CaseInput(StrictSerializer):
@@ -108,33 +102,19 @@ class CaseUpdateInput(StrictSerializer):
 
 
 class ConsentInput(StrictSerializer):
-    given = serializers.BooleanField()
-    given_by = serializers.ChoiceField(choices=ConsentGivenBy.choices, required=False)
-    method = serializers.ChoiceField(choices=ConsentMethod.choices, required=False)
-    obtained_at = serializers.DateTimeField(required=False)
+    given = strict.BooleanField()
+    given_by = strict.ChoiceField(choices=ConsentGivenBy.choices, required=False)
+    method = strict.ChoiceField(choices=ConsentMethod.choices, required=False)
+    obtained_at = strict.DateTimeField(required=False)
     data_categories = serializers.ListField(
-        child=serializers.ChoiceField(choices=DataCategory.choices),
+        child=strict.ChoiceField(choices=DataCategory.choices),
         required=False,
         default=list,
         max_length=4,
     )
 
-    def validate(self, attrs):
-        if attrs.get("given"):
-            errors = {
-                name: ["Required when consent is given."]
-                for name in ("given_by", "method", "obtained_at")
-                if not attrs.get(name)
-            }
-            if not attrs.get("data_categories"):
-                errors["data_categories"] = ["Choose at least one data category."]
-            if errors:
-                raise serializers.ValidationError(errors)
-            if attrs["obtained_at"] > timezone.now() + timezone.timedelta(minutes=5):
-                raise serializers.ValidationError(
-                    {"obtained_at": ["Consent cannot be obtained in the future."]}
-                )
-        return attrs
+    # Shape only: a given consent's coherence (who, how, when, which categories) is referrals.rules,
+    # applied by the service.
 
 
 class InstitutionCodeField(serializers.SlugRelatedField):
@@ -151,12 +131,12 @@ class InstitutionCodeField(serializers.SlugRelatedField):
 
 
 class ReferralInput(StrictSerializer):
-    case = serializers.UUIDField()
+    case = strict.UUIDField()
     to_institution = InstitutionCodeField()
     services = serializers.ListField(
-        child=serializers.ChoiceField(choices=Service.choices), min_length=1, max_length=len(Service.values)
+        child=strict.ChoiceField(choices=Service.choices), min_length=1, max_length=len(Service.values)
     )
-    urgency = serializers.ChoiceField(choices=Urgency.choices)
+    urgency = strict.ChoiceField(choices=Urgency.choices)
     reason = Text(max_length=20000)
     consent = ConsentInput()
 
@@ -207,45 +187,42 @@ class SubjectOutput(serializers.Serializer):
     is_minor = serializers.BooleanField(required=False, allow_null=True)
 
 
-def subject_dict(subject, categories=None) -> dict | None:
-    """The subject's fields as a dict; only the keys of ``categories`` when given (receiver)."""
-    if subject is None or subject.case.is_erased:
-        return None
-    if categories is None:
-        names = [f for fields in CATEGORY_FIELDS.values() for f in fields]
-    else:
-        names = [f for cat in categories for f in CATEGORY_FIELDS.get(cat, ())]
-    data = {}
-    for name in names:
-        value = getattr(subject, name)
-        data[name] = value.isoformat() if name == "date_of_birth" and value is not None else value
-    return data
-
-
 class CaseOutput(serializers.Serializer):
+    """A case as ``referrals.reads`` shows it (a ``CaseView``): subject and summary only to readers."""
+
     id = serializers.UUIDField()
     reference = serializers.CharField()
-    institution = serializers.CharField(source="institution.code")
-    subject = serializers.SerializerMethodField()
+    institution = serializers.CharField()
+    subject = SubjectOutput(allow_null=True)
     summary = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
-    erased = serializers.SerializerMethodField()
+    erased = serializers.BooleanField()
 
-    @extend_schema_field(SubjectOutput(allow_null=True))
-    def get_subject(self, case):
-        return subject_dict(getattr(case, "subject", None))
-
-    def get_erased(self, case) -> bool:
-        return case.is_erased
+    def to_representation(self, view):
+        case = view.case
+        return {
+            "id": _text(case.pk),
+            "reference": case.reference,
+            "institution": case.institution.code,
+            "subject": view.subject,
+            "summary": view.summary,
+            "created_at": _datetime(case.created_at),
+            "updated_at": _datetime(case.updated_at),
+            "erased": case.is_erased,
+        }
 
 
 class CaseCreatedOutput(CaseOutput):
-    possible_duplicates = serializers.SerializerMethodField()
+    possible_duplicates = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="References of other cases of the institution with the same name and date of birth.",
+    )
 
-    def get_possible_duplicates(self, case) -> list[str]:
-        """References of other cases of the institution with the same name and date of birth."""
-        return self.context.get("possible_duplicates", [])
+    def to_representation(self, view):
+        data = super().to_representation(view)
+        data["possible_duplicates"] = self.context.get("possible_duplicates", [])
+        return data
 
 
 class CaseListItemOutput(serializers.Serializer):
@@ -347,48 +324,24 @@ class ReferralListItemOutput(serializers.Serializer):
 
 
 class ReferralOutput(ReferralListItemOutput):
-    """The full representation; personal data only when ``context['personal']`` allows it."""
+    """The full representation of a ``referrals.reads.ReferralView``: subject and free texts are those the
+    read service projected for the caller (``null`` without personal data)."""
 
-    reason = serializers.SerializerMethodField()
-    status_reason = serializers.SerializerMethodField()
-    outcome = serializers.SerializerMethodField()
+    reason = serializers.CharField(allow_null=True)
+    status_reason = serializers.CharField(allow_null=True)
+    outcome = serializers.CharField(allow_null=True)
     consent = ConsentOutput()
-    subject = serializers.SerializerMethodField()
+    subject = SubjectOutput(allow_null=True)
 
-    def _personal(self, referral) -> bool:
-        return self.context["personal"]
-
-    def _text(self, referral, name):
-        return getattr(referral, name) if self._personal(referral) else None
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_reason(self, referral):
-        return self._text(referral, "reason")
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_status_reason(self, referral):
-        return self._text(referral, "status_reason")
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_outcome(self, referral):
-        return self._text(referral, "outcome")
-
-    @extend_schema_field(SubjectOutput(allow_null=True))
-    def get_subject(self, referral):
-        if not self._personal(referral):
-            return None
-        if self._is_sender(referral):
-            return subject_dict(referral.case.subject)
-        return subject_dict(referral.case.subject, referral.consent.data_categories)
-
-    def to_representation(self, referral):
+    def to_representation(self, view):
         """The declared fields' rendering, without copying them per instance (see ``ConsentOutput``)."""
+        referral = view.referral
         data = super().to_representation(referral)
-        data["reason"] = self.get_reason(referral)
-        data["status_reason"] = self.get_status_reason(referral)
-        data["outcome"] = self.get_outcome(referral)
+        data["reason"] = view.texts.get("reason")
+        data["status_reason"] = view.texts.get("status_reason")
+        data["outcome"] = view.texts.get("outcome")
         data["consent"] = _consent_dict(referral.consent)
-        data["subject"] = self.get_subject(referral)
+        data["subject"] = view.subject
         return data
 
 
@@ -406,3 +359,13 @@ class NoteOutput(serializers.Serializer):
     at = serializers.DateTimeField()
     author_institution = serializers.CharField(source="author_institution.code")
     body = serializers.CharField(allow_null=True)
+
+
+def note_body(note, body: str | None) -> dict:
+    """A note as ``NoteOutput`` declares it; ``body`` is what the read service lets the caller see."""
+    return {
+        "id": _text(note.pk),
+        "at": _datetime(note.at),
+        "author_institution": note.author_institution.code,
+        "body": body,
+    }

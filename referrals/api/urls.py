@@ -1,13 +1,10 @@
 from django.urls import path
 
-from matching.api import CaseMatch
-
 from . import views
 
 urlpatterns = [
     path("institutions/", views.InstitutionList.as_view(), name="institution-list"),
     path("cases/", views.CaseListCreate.as_view(), name="case-list"),
-    path("cases/match/", CaseMatch.as_view(), name="case-match"),
     path("cases/<uuid:pk>/", views.CaseDetail.as_view(), name="case-detail"),
     path("referrals/", views.ReferralListCreate.as_view(), name="referral-list"),
     path("referrals/<uuid:pk>/", views.ReferralDetail.as_view(), name="referral-detail"),

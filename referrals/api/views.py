@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -18,11 +17,11 @@ from plumbing.idempotency import run_idempotent
 from plumbing.pagination import CursorPagination, OldestFirstCursorPagination
 from plumbing.query import parse_aware_datetime
 
-from .. import selectors, services
+from .. import reads, selectors, services
 from ..choices import Side, Status
-from ..errors import Forbidden, InvalidInput, NotVisible, PreconditionFailed, WrongSide
+from ..errors import InvalidInput, NotVisible, WrongSide
 from ..lifecycle import TRANSITIONS
-from ..models import Case, Note, Referral, ReferralEvent
+from ..models import Case, Note, Referral
 from . import serializers as s
 
 PROBLEM = OpenApiResponse(description="RFC 9457 problem details (application/problem+json)")
@@ -113,44 +112,36 @@ class CaseListCreate(ApiView, generics.GenericAPIView):
             case = services.case_create(actor=actor, subject=data["subject"], summary=data.get("summary", ""))
             return case, status.HTTP_201_CREATED
 
+        def render(case, code, detail=None):
+            view = reads.show_case(actor=actor, case=case, detail=detail)
+            return Response(_case_created_body(actor, view), status=code)
+
         def replay(case_id, code):
-            case = selectors.get_case(actor, case_id)
-            _record_replay(actor, "case.viewed", "case", case.pk, case.pk, [case.institution])
-            return Response(_case_created_body(actor, case), status=code)
+            return render(reads.fetch_case(actor, case_id), code, {"idempotent_replay": True})
 
         return run_idempotent(
             request,
             actor=actor,
             object_type="case",
             perform=perform,
-            render=lambda case, code: Response(_case_created_body(actor, case), status=code),
+            render=render,
             replay=replay,
+            unit=services.unit,
         )
 
 
-def _case_created_body(actor, case) -> dict:
-    subject = case.subject
-    duplicates = selectors.possible_duplicates(
-        actor,
-        given_name=subject.given_name,
-        family_name=subject.family_name,
-        date_of_birth=subject.date_of_birth,
-        exclude=case,
-    )
-    return s.CaseCreatedOutput(case, context={"possible_duplicates": [c.reference for c in duplicates]}).data
-
-
-def _record_replay(actor, action, object_type, object_id, case_id, institutions) -> None:
-    """A repeated creating POST shows personal data again: it is a read, audited as such."""
-    record(
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        case_id=case_id,
-        institutions=institutions,
-        detail={"idempotent_replay": True},
-    )
+def _case_created_body(actor, view) -> dict:
+    duplicates = []
+    if view.subject is not None:
+        subject = view.case.subject
+        duplicates = selectors.possible_duplicates(
+            actor,
+            given_name=subject.given_name,
+            family_name=subject.family_name,
+            date_of_birth=subject.date_of_birth,
+            exclude=view.case,
+        )
+    return s.CaseCreatedOutput(view, context={"possible_duplicates": [c.reference for c in duplicates]}).data
 
 
 @extend_schema(tags=["cases"])
@@ -159,17 +150,7 @@ class CaseDetail(ApiView):
 
     @extend_schema(responses={200: s.CaseOutput, **ERRORS})
     def get(self, request, pk):
-        case = selectors.get_case(self.actor, pk)
-        body = s.CaseOutput(case).data
-        record(
-            actor=self.actor,
-            action="case.viewed",
-            object_type="case",
-            object_id=case.pk,
-            case_id=case.pk,
-            institutions=[case.institution],
-        )
-        return Response(body)
+        return Response(s.CaseOutput(reads.case_read(actor=self.actor, case_id=pk)).data)
 
 
 class ReferralPagination(CursorPagination):
@@ -182,27 +163,10 @@ class ReferralPagination(CursorPagination):
         return (value,)
 
 
-def _referral_body(actor, referral) -> dict:
-    personal = selectors.can_see_personal(actor, referral)
-    return s.ReferralOutput(referral, context={"actor": actor, "personal": personal}).data
-
-
-def _referral_response(actor, referral, *, code=status.HTTP_200_OK) -> Response:
-    response = Response(_referral_body(actor, referral), status=code)
-    response["ETag"] = referral.etag
+def _referral_response(actor, view, *, code=status.HTTP_200_OK) -> Response:
+    response = Response(s.ReferralOutput(view, context={"actor": actor}).data, status=code)
+    response["ETag"] = view.referral.etag
     return response
-
-
-def _record_view(actor, referral) -> None:
-    record(
-        actor=actor,
-        action="referral.viewed",
-        object_type="referral",
-        object_id=referral.pk,
-        case_id=referral.case_id,
-        institutions=[referral.from_institution, referral.to_institution],
-        detail={"side": selectors.side_of(actor, referral)},
-    )
 
 
 @extend_schema(tags=["referrals"])
@@ -253,7 +217,7 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
         def perform():
             data = _validated(s.ReferralInput, request)
             try:
-                case = selectors.get_case(actor, data["case"])
+                case = reads.fetch_case(actor, data["case"])
             except NotVisible:
                 raise InvalidInput({"case": ["Unknown case."]}) from None
             referral = services.referral_create(
@@ -267,23 +231,21 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
             )
             return referral, status.HTTP_201_CREATED
 
-        def render(referral, code):
-            return _referral_response(actor, selectors.get_referral(actor, referral.pk), code=code)
+        def render(referral, code, detail=None):
+            view = reads.referral_shown_after_write(actor=actor, referral=referral, detail=detail)
+            return _referral_response(actor, view, code=code)
 
         def replay(referral_id, code):
-            referral = selectors.get_referral(actor, referral_id)
-            _record_replay(
-                actor,
-                "referral.viewed",
-                "referral",
-                referral.pk,
-                referral.case_id,
-                [referral.from_institution, referral.to_institution],
-            )
-            return _referral_response(actor, referral, code=code)
+            return render(reads.fetch_referral(actor, referral_id), code, {"idempotent_replay": True})
 
         return run_idempotent(
-            request, actor=actor, object_type="referral", perform=perform, render=render, replay=replay
+            request,
+            actor=actor,
+            object_type="referral",
+            perform=perform,
+            render=render,
+            replay=replay,
+            unit=services.unit,
         )
 
 
@@ -291,20 +253,7 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
 class ReferralDetail(ApiView):
     @extend_schema(responses={200: s.ReferralOutput, **ERRORS})
     def get(self, request, pk):
-        referral = selectors.get_referral(self.actor, pk)
-        response = _referral_response(self.actor, referral)
-        if selectors.can_see_personal(self.actor, referral):
-            _record_view(self.actor, referral)
-        else:
-            record(
-                actor=self.actor,
-                action="referral.metadata_viewed",
-                object_type="referral",
-                object_id=referral.pk,
-                case_id=referral.case_id,
-                institutions=[referral.from_institution, referral.to_institution],
-            )
-        return response
+        return _referral_response(self.actor, reads.referral_read(actor=self.actor, referral_id=pk))
 
 
 class ReferralActionBase(ApiView):
@@ -313,45 +262,17 @@ class ReferralActionBase(ApiView):
 
     def post(self, request, pk):
         actor = self.actor
-        # The contract's order: visibility (404), side (403), body (400), status (409), If-Match (412).
-        referral = selectors.get_referral(actor, pk)
-        transition = TRANSITIONS[self.action_name]
-        if transition.side != selectors.side_of(actor, referral):
-            raise WrongSide()
-        if transition.supervisor_only and not (
-            actor.is_supervisor or (actor.api_client is not None and actor.has_scope(Scope.REFERRALS_VOID))
-        ):
-            raise Forbidden("Only supervisors (or clients with referrals:void) may void a referral.")
-        data = _validated(self.input_class, request)
-        referral = services.referral_transition(
-            actor=actor,
-            referral_id=pk,
-            action=self.action_name,
-            reason=data.get("reason"),
-            outcome=data.get("outcome"),
-            if_match=_if_match(request),
-        )
-        referral = selectors.get_referral(actor, referral.pk)
-        return _referral_response(actor, referral)
-
-
-def _if_match(request) -> str | None:
-    """The If-Match header; a list of entity tags matches when any of them does (RFC 9110 §13.1.1)."""
-    value = request.headers.get("If-Match")
-    if value is None:
-        return None
-    return value.strip()
-
-
-def _check_if_match(request, referral) -> None:
-    """412 unless If-Match is absent, ``*`` or lists the referral's current ETag (weak tags never match)."""
-    value = _if_match(request)
-    if value is None:
-        return
-    tags = [tag.strip() for tag in value.split(",")]
-    if "*" in tags or referral.etag in tags:
-        return
-    raise PreconditionFailed()
+        # The contract's order — visibility (404), side (403), body (400), status (409), If-Match (412) —
+        # is the service's: it reads the body at its place.
+        with services.unit():  # the write and the read of its response: one transaction, one audit append
+            referral = services.referral_transition(
+                actor=actor,
+                referral_id=pk,
+                action=self.action_name,
+                if_match=request.headers.get("If-Match"),
+                read_body=lambda: _validated(self.input_class, request),
+            )
+            return _referral_response(actor, reads.referral_shown_after_write(actor=actor, referral=referral))
 
 
 def _action_view(action: str):
@@ -397,11 +318,8 @@ class ReferralEvents(ApiView, generics.GenericAPIView):
         responses={200: s.EventOutput(many=True), **ERRORS}, parameters=[OpenApiParameter("page_size", int)]
     )
     def get(self, request, pk):
-        referral = selectors.get_referral(self.actor, pk)
-        events = ReferralEvent.objects.filter(referral=referral).select_related("actor_institution")
-        if selectors.side_of(self.actor, referral) == Side.RECEIVER:
-            events = events.exclude(action="create")
-        page = self.paginate_queryset(events)
+        referral = reads.fetch_referral(self.actor, pk)
+        page = self.paginate_queryset(reads.timeline(self.actor, referral))
         return self.get_paginated_response(s.EventOutput(page, many=True).data)
 
 
@@ -412,32 +330,12 @@ class ReferralNotes(ApiView, generics.GenericAPIView):
     class pagination_class(OldestFirstCursorPagination):
         ordering = ("at", "id")
 
-    def _referral_with_access(self, pk):
-        referral = selectors.get_referral(self.actor, pk)
-        if not selectors.can_see_personal(self.actor, referral):
-            raise Forbidden("Your institution no longer has access to this referral's notes.")
-        return referral
-
     @extend_schema(
         responses={200: s.NoteOutput(many=True), **ERRORS}, parameters=[OpenApiParameter("page_size", int)]
     )
     def get(self, request, pk):
-        referral = self._referral_with_access(pk)
-        notes = Note.objects.filter(referral=referral).select_related("author_institution", "referral__case")
-        page = self.paginate_queryset(notes)
-        for note in page:
-            note.referral = referral  # share the case (and its unwrapped key) across the page
-        body = s.NoteOutput(page, many=True).data
-        record(
-            actor=self.actor,
-            action="note.viewed",
-            object_type="referral",
-            object_id=referral.pk,
-            case_id=referral.case_id,
-            institutions=[referral.from_institution, referral.to_institution],
-            detail={"count": len(page)},
-        )
-        return self.get_paginated_response(body)
+        _referral, page = reads.notes_read(actor=self.actor, referral_id=pk, paginate=self.paginate_queryset)
+        return self.get_paginated_response([s.note_body(note, note.body) for note in page])
 
     @extend_schema(
         request=s.NoteInput,
@@ -446,43 +344,32 @@ class ReferralNotes(ApiView, generics.GenericAPIView):
     )
     def post(self, request, pk):
         actor = self.actor
-        selectors.get_referral(actor, pk)  # 404 before 400
+        reads.fetch_referral(actor, pk)  # 404 before 400
 
         def perform():
             data = _validated(s.NoteInput, request)
-            with transaction.atomic():
-                if _if_match(request) is not None:
-                    _check_if_match(request, selectors.get_referral(actor, pk, for_update=True))
-                note = services.note_create(actor=actor, referral_id=pk, body=data["body"])
+            note = services.note_create(
+                actor=actor, referral_id=pk, body=data["body"], if_match=request.headers.get("If-Match")
+            )
             return note, status.HTTP_201_CREATED
 
-        def replay(note_id, code):
-            referral = self._referral_with_access(pk)
-            note = (
-                Note.objects.select_related("author_institution")
-                .filter(pk=note_id, referral=referral)
-                .first()
-            )
-            if note is None:
+        def render(note, code, detail=None):
+            shown = reads.note_shown_after_write(actor=actor, referral_id=pk, note_id=note.pk, detail=detail)
+            if shown is None:
                 raise NotVisible()
-            note.referral = referral
-            _record_replay(
-                actor,
-                "note.viewed",
-                "referral",
-                referral.pk,
-                referral.case_id,
-                [referral.from_institution, referral.to_institution],
-            )
-            return Response(s.NoteOutput(note).data, status=code)
+            return Response(s.note_body(shown, shown.shown_body), status=code)
+
+        def replay(note_id, code):
+            return render(Note(pk=note_id), code, {"idempotent_replay": True})
 
         return run_idempotent(
             request,
             actor=actor,
             object_type="note",
             perform=perform,
-            render=lambda note, code: Response(s.NoteOutput(note).data, status=code),
+            render=render,
             replay=replay,
+            unit=services.unit,
         )
 
 
@@ -497,16 +384,18 @@ class ConsentWithdraw(ApiView):
     )
     def post(self, request, pk):
         actor = self.actor
-        referral = selectors.get_referral(actor, pk)
+        referral = reads.fetch_referral(actor, pk)
         if selectors.side_of(actor, referral) != Side.SENDER:
             raise WrongSide("Only the sending institution records a withdrawal of consent.")
         data = _validated(s.WithdrawInput, request)
-        with transaction.atomic():
-            if _if_match(request) is not None:
-                _check_if_match(request, selectors.get_referral(actor, pk, for_update=True))
-            referral = services.consent_withdraw(actor=actor, referral_id=pk, reason=data.get("reason") or "")
-        referral = selectors.get_referral(actor, referral.pk)
-        return _referral_response(actor, referral)
+        with services.unit():
+            referral = services.consent_withdraw(
+                actor=actor,
+                referral_id=pk,
+                reason=data.get("reason") or "",
+                if_match=request.headers.get("If-Match"),
+            )
+            return _referral_response(actor, reads.referral_shown_after_write(actor=actor, referral=referral))
 
 
 __all__ = ["Referral"]

@@ -18,6 +18,10 @@
       }
     });
   });
+  // The printable referral sheet's "Print" button (the page prints from the browser's menu too).
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
   // Marks the current page in the main menu for screen readers and sighted users.
   var here = window.location.pathname;
   document.querySelectorAll(".main-nav a").forEach(function (link) {

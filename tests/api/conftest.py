@@ -5,9 +5,6 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-from accounts.actor import actor_for_user
-from accounts.choices import Role
-
 from .helpers import build_referral
 
 
@@ -17,16 +14,6 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def iom_supervisor(iom, make_user):
-    return make_user(iom, Role.SUPERVISOR, username="iom.sup")
-
-
-@pytest.fixture
-def iom_supervisor_actor(iom_supervisor):
-    return actor_for_user(iom_supervisor)
 
 
 @pytest.fixture

@@ -6,10 +6,8 @@ from __future__ import annotations
 import datetime
 import json
 
-from django.utils import timezone
-
-from referrals import services
 from referrals.choices import CATEGORY_FIELDS, Status
+from tests.builders import consent, referral_through_services  # noqa: F401 — consent: the suites' import
 
 API = "/api/v1"
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
@@ -106,16 +104,6 @@ def leaked(response, secrets) -> list[str]:
     return [s for s in secrets if s in body]
 
 
-def consent(categories=("identity",), given=True) -> dict:
-    return {
-        "given": given,
-        "given_by": "self",
-        "method": "verbal",
-        "obtained_at": timezone.now(),
-        "data_categories": list(categories),
-    }
-
-
 def build_referral(
     *,
     sender,
@@ -128,29 +116,22 @@ def build_referral(
     case=None,
     consent_given=True,
 ):
-    """A referral moved to ``status`` through the real services (``supervisor`` voids)."""
-    if case is None:
-        case = services.case_create(actor=sender, subject=dict(SECRET_SUBJECT), summary=SUMMARY)
-    referral = services.referral_create(
-        actor=sender,
-        case=case,
-        to_institution=to,
-        services=["legal_assistance", "protection"],
-        urgency=urgency,
-        reason=REASON,
-        consent=consent(categories, given=consent_given),
-    )
+    """A referral moved to ``status`` through the real services (``supervisor`` voids), with the
+    distinctive personal values above."""
     actors = {"sender": sender, "receiver": receiver, "supervisor": supervisor or sender}
-    for side, action, *text in PATH_TO[Status(status)]:
-        services.referral_transition(
-            actor=actors[side],
-            referral_id=referral.pk,
-            action=action,
-            reason=text[0] if text and action != "complete" else None,
-            outcome=text[0] if text and action == "complete" else None,
-        )
-    referral.refresh_from_db()
-    return referral
+    return referral_through_services(
+        sender=sender,
+        to=to,
+        path=[(actors[side], action, *text) for side, action, *text in PATH_TO[Status(status)]],
+        case=case,
+        categories=categories,
+        urgency=urgency,
+        requested=("legal_assistance", "protection"),
+        reason=REASON,
+        subject=dict(SECRET_SUBJECT),
+        summary=SUMMARY,
+        consent_given=consent_given,
+    )
 
 
 # --- the endpoint catalog ------------------------------------------------------------------------

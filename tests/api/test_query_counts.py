@@ -21,7 +21,7 @@ from .helpers import API, build_referral
 #: notes: + referral row, grants, personal-access check, audit of the read.
 PINNED = {"referrals": (2, 2), "cases": (2, 2), "events": (4, 4)}
 #: notes by side (token).
-PINNED_NOTES = {"sender": 9, "receiver": 9}
+PINNED_NOTES = {"sender": 7, "receiver": 7}
 
 
 def _count(client, url):
@@ -94,3 +94,32 @@ def test_notes_are_flat(iom, dp, iom_actor, dp_actor, sender_api, receiver_api):
         services.note_create(actor=author, referral_id=referral.pk, body=f"Nota {i}")
     for client, side in ((sender_api, "sender"), (receiver_api, "receiver")):
         _assert_flat(client, f"{API}/referrals/{referral.pk}/notes/", 55, PINNED_NOTES[side])
+
+
+def test_create_and_send_cost_a_pinned_number_of_queries(iom, dp, sender_api, iom_actor, make_case):
+    """Creating a referral and sending it (two requests, with their audit events, grants and outbox row)
+    stays within 25 queries (issue 11's target; 55 before the audit batches)."""
+    case = make_case(iom_actor)
+    body = {
+        "case": str(case.pk),
+        "to_institution": "DP",
+        "services": ["legal_assistance"],
+        "urgency": "normal",
+        "reason": "x",
+        "consent": {
+            "given": True,
+            "given_by": "self",
+            "method": "verbal",
+            "obtained_at": "2026-11-27T10:00:00Z",
+            "data_categories": ["identity"],
+        },
+    }
+    sender_api.post(f"{API}/referrals/", body, format="json")  # warm the process's caches
+    with CaptureQueriesContext(connection) as created:
+        response = sender_api.post(f"{API}/referrals/", body, format="json")
+    with CaptureQueriesContext(connection) as sent:
+        sender_api.post(f"{API}/referrals/{response.json()['id']}/send/", {}, format="json")
+    # The test's own transaction turns each service's transaction into a savepoint (2 statements each).
+    statements = [q["sql"] for q in created.captured_queries + sent.captured_queries]
+    queries = [sql for sql in statements if "SAVEPOINT" not in sql]
+    assert len(queries) <= 25, "\n".join(q[:90] for q in queries)

@@ -9,9 +9,6 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
-from accounts.actor import actor_for_user
-from accounts.choices import Role
-
 SQLITE = importlib.import_module("audit.migrations.0003_append_only_sqlite")
 POSTGRES = importlib.import_module("audit.migrations.0004_append_only_postgresql")
 
@@ -32,11 +29,6 @@ def auditor(api_as):
         return api_as(institution, scopes=["audit:read"])
 
     return make
-
-
-@pytest.fixture
-def iom_supervisor_actor(iom, make_user):
-    return actor_for_user(make_user(iom, Role.SUPERVISOR, username="iom.sup"))
 
 
 def trigger_names(conn=connection) -> set[str]:

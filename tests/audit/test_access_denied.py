@@ -11,7 +11,7 @@ import pytest
 from accounts.choices import Role
 from accounts.models import ApiClient
 from audit.models import AuditEvent
-from referrals import selectors
+from referrals import reads, selectors
 from referrals.errors import NotVisible
 from tests.api.helpers import API, assert_problem, build_referral
 
@@ -139,16 +139,21 @@ def test_the_owner_sees_the_attempt_on_its_object_only(referral_in, iom, third, 
     assert [(e["object_id"], e["actor"]["institution"]) for e in seen] == [(str(accepted.pk), "UNHCR")]
 
 
-def test_the_selectors_record_for_every_caller_web_pages_included(referral_in, third, service_actor):
-    """The web pages call these selectors and turn NotVisible into their own 404: they are covered."""
+def test_the_core_records_for_every_caller_web_pages_included(referral_in, third, service_actor):
+    """Every door fetches through the core's reads.fetch_* and turns NotVisible into its own 404: they are
+    covered. The selectors themselves never write: they only carry the denial."""
     accepted = referral_in("accepted")
     actor = service_actor(third)
-    with pytest.raises(NotVisible):
+    with pytest.raises(NotVisible) as pure:
         selectors.get_referral(actor, accepted.pk)
+    assert pure.value.denial["action"] == "access.denied"
+    assert _denied() == []  # selectors do not write
     with pytest.raises(NotVisible):
-        selectors.get_case(actor, accepted.case_id)
+        reads.fetch_referral(actor, accepted.pk)
     with pytest.raises(NotVisible):
-        selectors.get_case(actor, uuid.uuid4())
+        reads.fetch_case(actor, accepted.case_id)
+    with pytest.raises(NotVisible):
+        reads.fetch_case(actor, uuid.uuid4())
     events = _denied()
     assert [(e.object_type, e.actor_id) for e in events] == [
         ("referral", str(actor.id)),

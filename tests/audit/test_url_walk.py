@@ -25,10 +25,11 @@ REFERRAL = "api/v1/referrals/<uuid:pk>/"
 NO_PERSONAL_DATA = {
     ("api/v1/institutions/", "GET"): "the directory: codes and names of institutions",
     ("api/v1/cases/", "GET"): "metadata only (id, reference, dates); a document-number search is audited",
-    ("api/v1/cases/match/", "POST"): "ids, references, scores and reasons (§6.2); records case.searched",
     ("api/v1/referrals/", "GET"): "list items carry metadata only (contract §4)",
     (REFERRAL + "events/", "GET"): "the timeline: actions, statuses and institution codes",
     ("api/v1/audit/events/", "GET"): "audit events carry ids and codes only, never personal data",
+    ("api/v1/audit/checkpoints/", "GET"): "signed checkpoints: a sequence number, a hash and a time",
+    ("api/v1/audit/checkpoints/key/", "GET"): "the checkpoints' public key",
     ("api/v1/notifications/", "GET"): "notifications hold references and statuses only",
     ("api/v1/notifications/read-all/", "POST"): "a count",
     ("api/v1/notifications/preferences/", "GET"): "the caller's e-mail switches",
@@ -54,6 +55,9 @@ MUST_AUDIT = {
     (REFERRAL + "notes/", "POST"): {"note.created"},
     (REFERRAL + "consent/withdraw/", "POST"): {"consent.withdrawn"},
     ("api/v1/audit/events/export/", "GET"): {"audit.exported"},
+    # A match or a statistics read shows no personal data, but the search and the read are recorded.
+    ("api/v1/cases/match/", "POST"): {"case.searched"},
+    ("api/v1/statistics/referrals/", "GET"): {"statistics.viewed"},
     # Lifecycle actions answer with the referral's representation: the transition event is its trace.
     **{
         (REFERRAL + f"{action}/", "POST"): {"referral.transitioned", "referral.viewed"}
@@ -187,6 +191,18 @@ CALLS = {
         lambda ref: (w["iom"], {"pk": ref.pk}, {"reason": "Retiro"}, lambda r: ref.pk)
     )(w["referral"](Status.ACCEPTED)),
     ("api/v1/audit/events/export/", "GET"): lambda w: (w["iom"], {}, None, lambda r: ""),
+    ("api/v1/cases/match/", "POST"): lambda w: (
+        w["iom"],
+        {},
+        {"given_name": "Ana", "family_name": "Pérez"},
+        lambda r: "",
+    ),
+    ("api/v1/statistics/referrals/", "GET"): lambda w: (
+        w["iom"],
+        {},
+        {"from": "2026-01-01", "to": "2026-12-31", "by": "month"},
+        lambda r: "referrals",
+    ),
     **{(REFERRAL + f"{action}/", "POST"): _action_call(action) for action in TRANSITIONS},
 }
 

@@ -121,7 +121,7 @@ def test_embedded_mode_runs_retention_and_the_audit_check_in_the_relay_thread(ca
     # A pass closes its thread's stale connections; here it runs in the test's thread and transaction.
     monkeypatch.setattr("django.db.close_old_connections", lambda **kwargs: None)
     assert set(notification_apps.HOUSEKEEPING) == {
-        "accounts-purge-idempotency-keys",
+        "plumbing-purge-idempotency-keys",
         "audit-verify-chain",
         "referrals-retention",
     }

@@ -33,6 +33,7 @@ def _run_ci(tmp_path: Path, *, fail_postgres_pass: bool = False) -> tuple[int, l
     _stub(repo / ".ci" / "extra", ".ci/extra")
     _stub(repo / ".ci" / "smoke", ".ci/smoke")
     _stub(repo / ".venv" / "bin" / "ruff", "ruff")
+    _stub(repo / ".venv" / "bin" / "lint-imports", "lint-imports")
     _stub(repo / ".venv" / "bin" / "python", "python")
     bin_dir = tmp_path / "bin"
     _stub(bin_dir / "redis-cli", "redis-cli")

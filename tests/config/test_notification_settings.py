@@ -134,7 +134,7 @@ def test_the_webhook_timeout_comes_from_the_settings(settings, monkeypatch):
 
     settings.WEBHOOK_TIMEOUT_SECONDS = 2.5
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
-    monkeypatch.setattr(channels.requests, "post", post)
+    monkeypatch.setattr(channels, "http_post", post)
     monkeypatch.setattr(channels, "check_url", lambda url: None)
     monkeypatch.setattr(channels, "webhook_body", lambda outbox: b"{}")
     delivery = SimpleNamespace(

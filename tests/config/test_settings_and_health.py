@@ -35,6 +35,7 @@ def _production_env(**overrides):
         "FIELD_ENCRYPTION_KEYS": _key(),
         "BLIND_INDEX_KEY": _key(),
         "AUDIT_HMAC_KEY": _key(),
+        "AUDIT_SIGNING_KEY": _key(),
         "ALLOWED_HOSTS": "referrals.example.org",
     }
     env.update(overrides)
@@ -88,3 +89,41 @@ def test_request_id_is_echoed_or_generated(client):
     assert client.get("/healthz", HTTP_X_REQUEST_ID="abc-123")["X-Request-ID"] == "abc-123"
     generated = client.get("/healthz", HTTP_X_REQUEST_ID="bad id with spaces")["X-Request-ID"]
     assert generated != "bad id with spaces" and len(generated) == 32
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DJANGO_ENV", "prod"),
+        ("DATABASE_URL", "not-a-database-url"),
+        ("NOTIFICATIONS_RELAY_THREAD", "maybe"),
+        ("NOTIFICATIONS_RELAY_INTERVAL", "fast"),
+    ],
+)
+def test_a_bad_setting_stops_the_start_up_naming_its_variable(variable, value):
+    """Every setting is read through config/env.py: a typo is refused (ImproperlyConfigured), never taken
+    for a default, and the message names the variable (never its value)."""
+    result = _manage("check", **{variable: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert variable in result.stderr
+
+
+def test_the_serving_entrypoint_starts_the_embedded_relay_only_when_told(monkeypatch, settings):
+    """No argv sniffing: config/wsgi.py calls start_embedded_relay(), which starts the thread only with
+    NOTIFICATIONS_RELAY_THREAD set and no broker."""
+    from notifications import apps as notification_apps
+
+    started = []
+    monkeypatch.setattr(notification_apps, "_started", False)
+    monkeypatch.setattr(notification_apps, "start_relay_thread", lambda: started.append(True))
+    settings.REDIS_URL = None
+    settings.NOTIFICATIONS_RELAY_THREAD = False
+    assert notification_apps.start_embedded_relay() is False
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+    settings.NOTIFICATIONS_RELAY_THREAD = True
+    assert notification_apps.start_embedded_relay() is False
+    settings.REDIS_URL = None
+    assert notification_apps.start_embedded_relay() is True
+    assert notification_apps.start_embedded_relay() is False  # once per process
+    assert started == [True]

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+from tests.otp import totp_code  # noqa: F401 — the browser suites import it from here
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -169,24 +170,6 @@ def people(transactional_db):
     for key in ("iom_sup", "iom_admin"):
         TOTPDevice.objects.create(user=data[key], name="app", confirmed=True)
     return SimpleNamespace(**data)
-
-
-def totp_code(user, *, confirmed: bool = True) -> str:
-    """The current code of the user's confirmed device, as the authenticator app would show it.
-
-    django-otp refuses a code of a time step already used: wait for the next step when needed.
-    """
-    from django_otp.oath import totp
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    device = TOTPDevice.objects.get(user=user, confirmed=confirmed)
-    while True:
-        step_now = int((time.time() - device.t0) // device.step)
-        if device.last_t is None or step_now > device.last_t:
-            break
-        time.sleep(0.5)
-    code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
-    return f"{code:0{device.digits}d}"
 
 
 def sign_in(page, user, password: str = PASSWORD, *, second_factor: bool | None = None) -> None:

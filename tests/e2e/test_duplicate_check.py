@@ -37,7 +37,9 @@ def fill_case_form(page, person: dict) -> None:
     page.goto("/cases/new/")
     form = page.locator("#case-form")
     for name, value in person.items():
-        form.locator(f"[name={name}]").fill(value)
+        if name != "nationality":
+            form.locator(f"[name={name}]").fill(value)
+    form.locator("[name=nationality]").select_option(person["nationality"])
     form.locator("[name=sex]").select_option("male")
 
 

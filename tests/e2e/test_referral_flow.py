@@ -160,9 +160,12 @@ def test_refer_to_dp_answer_complete_and_audit(pages, people, shot):
     click_and_wait(iom, "main a[href='/cases/new/']")  # the start page's "new case" button
     form = iom.locator("#case-form")
     for name, value in PERSON.items():
-        if name in ("sex", "document_type"):
+        if name in ("sex", "document_type", "nationality", "languages"):
             continue
         form.locator(f"[name={name}]").fill(value)
+    # Country and languages are picked by name (issue 12); the values stay ISO codes.
+    form.locator("[name=nationality]").select_option(PERSON["nationality"])
+    form.locator("[name=languages]").select_option([PERSON["languages"]])
     form.locator("[name=sex]").select_option(PERSON["sex"])
     form.locator("[name=document_type]").select_option(PERSON["document_type"])
     shot(iom, "03-case-form")

@@ -1,9 +1,11 @@
 """Embedded mode end to end: without REDIS_URL nothing is handed to a broker, and the web process's relay
-thread — started exactly as ``NotificationsConfig.ready`` starts it — delivers the in-app notification of a
-sent referral within seconds. Committed data (``transactional_db``): the thread has its own connection."""
+thread — started as the serving entrypoint starts it (``start_relay_thread``) — delivers the in-app
+notification of a sent referral within seconds; its loop does beat's housekeeping on time. Committed data
+(``transactional_db``): the thread has its own connection."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -72,3 +74,34 @@ def test_the_relay_thread_delivers_a_sent_referral_within_10_seconds(
         outbox__referral=referral, channel=Delivery.Channel.IN_APP, target=str(dp_caseworker.pk)
     )
     assert in_app.state == Delivery.State.SUCCEEDED
+
+
+def test_the_relay_loop_does_housekeeping_at_start_then_at_each_jobs_period(monkeypatch):
+    """Runs the loop itself with a fake clock: every job on the first pass, then the hourly ones once per
+    hour and retention once a day."""
+    calls = []
+    clock = {"now": 1000.0}
+    passes = iter(range(75))
+
+    class FakeStop:
+        def wait(self, _interval):
+            try:
+                next(passes)
+            except StopIteration:
+                return True
+            clock["now"] += 1200.0  # each pass 20 minutes apart
+            return False
+
+    monkeypatch.setattr(notification_apps, "relay_once", lambda housekeeping: calls.append(set(housekeeping)))
+    # In a thread of its own, as in the web process (the loop closes its thread's connections on exit).
+    thread = threading.Thread(
+        target=notification_apps._relay_loop, args=(0, FakeStop()), kwargs={"clock": lambda: clock["now"]}
+    )
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive()
+    # passes every 20 min for 25 h; the first is due at once, hourly jobs every 60 min, retention daily
+    hourly = {"plumbing-purge-idempotency-keys", "audit-verify-chain"}
+    assert calls[:6] == [hourly | {"referrals-retention"}, set(), set(), hourly, set(), set()]
+    assert [i for i, jobs in enumerate(calls) if "referrals-retention" in jobs] == [0, 72]
+    assert [i for i, jobs in enumerate(calls) if "audit-verify-chain" in jobs] == list(range(0, 75, 3))

@@ -43,14 +43,14 @@ def posts(monkeypatch):
     """Record webhook POSTs; answer with the queued status codes (then 200)."""
     calls, answers = [], []
 
-    def post(url, data=None, headers=None, **kwargs):
+    def post(url, *, data=None, headers=None, **kwargs):
         calls.append({"url": url, "body": data, "headers": headers})
         code = answers.pop(0) if answers else 200
         if code is None:
             raise requests.ConnectionError("down")
         return FakeResponse(code)
 
-    monkeypatch.setattr(channels.requests, "post", post)
+    monkeypatch.setattr(channels, "http_post", post)
     return calls, answers
 
 
@@ -177,8 +177,11 @@ def test_webhook_api_create_list_delete_and_errors(dp, api_as, private_ok):
     body = response.json()
     assert set(body) == {"id", "url", "events", "secret"}
     assert body["secret"].startswith("whsec_") and len(base64.b64decode(body["secret"][6:])) == 32
-    listed = client.get("/api/v1/webhooks/").json()["results"]
+    page = client.get("/api/v1/webhooks/").json()
+    assert set(page) == {"results", "next", "previous"}  # the standard list shape
+    listed = page["results"]
     assert [e["id"] for e in listed] == [body["id"]] and "secret" not in listed[0]
+    assert listed[0]["created_at"].endswith("Z")
     assert client.get(f"/api/v1/webhooks/{body['id']}/deliveries/").json() == {"results": []}
     for bad in (
         {"url": "ftp://x", "events": ["referral.requested"]},

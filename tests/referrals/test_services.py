@@ -15,13 +15,6 @@ def _events_naming(referral, code):
     return AuditEvent.objects.filter(object_id=str(referral.pk), institutions__contains=f",{code},")
 
 
-@pytest.fixture
-def iom_supervisor_actor(iom, make_user):
-    from accounts.actor import actor_for_user
-
-    return actor_for_user(make_user(iom, "supervisor"))
-
-
 @pytest.mark.parametrize("action", ["cancel", "void"])
 def test_a_referral_never_sent_is_never_shown_to_the_receivers_auditors(
     action, iom, dp, iom_actor, dp_actor, iom_supervisor_actor

@@ -13,30 +13,16 @@ from html.parser import HTMLParser
 import pytest
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.choices import Role
 from accounts.models import User
+from tests.otp import confirmed_device, otp_code  # noqa: F401 — the suites import them from here
 from web.middleware import needs_second_factor
 
 PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's password
 
 
 # --- second factor -------------------------------------------------------------------------------------
-
-
-def confirmed_device(user) -> TOTPDevice:
-    """The user's confirmed TOTP device (created on first use)."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id").first()
-    return device or TOTPDevice.objects.create(user=user, name="test phone", confirmed=True)
-
-
-def otp_code(device: TOTPDevice, offset: int = 0) -> str:
-    """The code the authenticator app shows now (``offset`` steps later or earlier)."""
-    device.refresh_from_db()
-    code = totp(device.bin_key, device.step, device.t0, device.digits, device.drift + offset)
-    return f"{code:0{device.digits}d}"
 
 
 def logged_in_client(user) -> Client:
@@ -77,11 +63,6 @@ def web_sign_in():
 
 
 # --- staff of every role -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def iom_supervisor(iom, make_user):
-    return make_user(iom, Role.SUPERVISOR, username="iom.supervisor")
 
 
 @pytest.fixture
@@ -165,9 +146,15 @@ class _PageAudit(HTMLParser):
         self.controls: list[tuple[str, dict]] = []
         self.label_depth = 0
         self.in_svg = 0
+        self.ids: set[str] = set()
+        self.described_by: list[tuple[str, str]] = []
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(a["id"])
+        for target in (a.get("aria-describedby") or "").split() + (a.get("aria-labelledby") or "").split():
+            self.described_by.append((tag, target))
         for name in a:
             if name == "style" or name.startswith("on"):
                 self.problems.append(f"<{tag}> has a {name}= attribute (CSP)")
@@ -198,6 +185,11 @@ class _PageAudit(HTMLParser):
             self.in_svg -= 1
 
     def finish(self) -> list[str]:
+        for tag, target in self.described_by:
+            if target not in self.ids:
+                self.problems.append(
+                    f"<{tag}> refers to a missing id {target!r} (aria-describedby/-labelledby)"
+                )
         for tag, a in self.controls:
             if a.get("id") not in self.label_for:
                 self.problems.append(f"<{tag} name={a.get('name')!r}> has no label")
@@ -213,7 +205,8 @@ class _PageAudit(HTMLParser):
 
 def page_problems(html: str) -> list[str]:
     """Accessibility and CSP problems of a page: unlabelled fields, <th> without scope, one <h1> and no
-    skipped heading level, no inline script, style or event handler."""
+    skipped heading level, no inline script, style or event handler, and no ``aria-describedby`` /
+    ``aria-labelledby`` pointing at an id that is not on the page (a help text screen readers miss)."""
     parser = _PageAudit()
     parser.feed(html)
     parser.close()

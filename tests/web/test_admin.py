@@ -373,3 +373,15 @@ def test_removing_a_second_factor_device_in_the_admin_is_audited(iom, iom_casewo
         ",IOM,",
     )
     assert event.detail["device_type"] == "totpdevice"
+
+
+def test_the_admin_site_is_django_otps_installed_the_supported_way():
+    """admin.site is the operators' OTPAdminSite (installed through an AdminConfig, not patched)."""
+    from django.contrib import admin
+    from django_otp.admin import OTPAdminSite
+
+    from accounts.admin_site import OperatorsAdminSite
+
+    assert isinstance(admin.site, OperatorsAdminSite)
+    assert isinstance(admin.site, OTPAdminSite)
+    assert "has_permission" not in vars(admin.site)  # a method of the class, not an attribute patched on

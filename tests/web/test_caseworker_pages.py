@@ -132,8 +132,11 @@ def test_start_page_speaks_spanish_by_default_and_lists_my_cases(iom_cw):
     assert '<html lang="es">' in page
     assert 'id="awaiting"' in page and 'id="outbound"' in page and 'id="my-cases"' in page
     assert case.reference in page
-    # The start page lists references, never the person.
-    assert PERSON["given_name"] not in page
+    # "My cases" names the person for its owner (issue 12), and that list read is recorded (ids only).
+    assert PERSON["given_name"] in page and "Venezuela" in page
+    event = AuditEvent.objects.filter(action="case.list_viewed").latest("sequence")
+    assert event.detail["case_ids"] == [str(case.pk)]
+    assert PERSON["given_name"] not in str(event.detail)
 
 
 def test_case_form_validates_and_shows_errors(iom_cw):

@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import URLPattern, get_resolver
 
 from accounts.choices import Role
+from accounts.models import User
 from audit.models import AuditEvent
 from tests.web.test_caseworker_pages import act, client_for, create_case, refer
 
@@ -20,7 +21,7 @@ NO_PERSONAL_DATA = {
     "logout": "POST only, redirects",
     "otp-verify": "the code form",
     "otp-setup": "the enrolment QR code of the user's own device (staff data, not a migrant's)",
-    "home": "references, statuses, institutions and deadlines only",
+    "favicon": "the site's icon",
     "case-create": "the empty form; the POST writes through a service that records case.created",
     "referral-create": "the form; the POST writes through a service that records referral.created",
     "referral-action": "POST only: the service records referral.transitioned",
@@ -33,7 +34,8 @@ NO_PERSONAL_DATA = {
     "notification-open": "POST only, redirects",
     "preferences": "the user's own switches",
     "language-set": "POST only",
-    "workload": "counts per caseworker",
+    "referral-take": "POST only: the service records referral.assigned",
+    "referral-assign": "POST only: the service records referral.assigned",
     "response-times": "counts, durations, references",
     "audit-log": "audit events hold ids and codes only (reading the log is not a read of a person)",
     "manage-users": "staff accounts",
@@ -56,6 +58,12 @@ MUST_AUDIT = {
     "referral-detail": ("GET", "referral.viewed"),
     "referral-preview": ("GET", "referral.viewed"),
     "audit-export": ("GET", "audit.exported"),
+    # Lists that name people (issue 12): one list read each, with the ids shown.
+    "home": ("GET", "case.list_viewed"),
+    "case-list": ("GET", "case.list_viewed"),
+    "referral-list": ("GET", "referral.list_viewed"),
+    "workload": ("GET", "referral.list_viewed"),
+    "referral-print": ("GET", "referral.printed"),
 }
 
 
@@ -94,7 +102,21 @@ def scene(iom, dp, make_user):
     session = sup.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
-    return {"client": client, "supervisor": sup, "case": case, "draft": draft, "sent": sent}
+    dp_sup = client_for(make_user(dp, Role.SUPERVISOR, username="walk.dp.sup"))
+    dp_device = TOTPDevice.objects.create(
+        user=User.objects.get(username="walk.dp.sup"), name="phone", confirmed=True
+    )
+    session = dp_sup.session
+    session[DEVICE_ID_SESSION_KEY] = dp_device.persistent_id
+    session.save()
+    return {
+        "client": client,
+        "supervisor": sup,
+        "dp_supervisor": dp_sup,
+        "case": case,
+        "draft": draft,
+        "sent": sent,
+    }
 
 
 @pytest.mark.parametrize("name", sorted(MUST_AUDIT))
@@ -107,9 +129,16 @@ def test_pages_with_personal_data_record_the_read(scene, name):
         "referral-detail": f"/referrals/{scene['sent'].pk}/",
         "referral-preview": f"/referrals/{scene['draft'].pk}/preview/",
         "audit-export": "/audit/export.csv",
+        "home": "/",
+        "case-list": "/cases/",
+        "referral-list": "/referrals/",
+        "workload": "/supervision/workload/",
+        "referral-print": f"/referrals/{scene['sent'].pk}/print/",
     }[name]
     if name == "audit-export":
         client = scene["supervisor"]
+    if name == "workload":
+        client = scene["dp_supervisor"]  # the sent referral waits in DP's team queue
     before = AuditEvent.objects.filter(action=action).count()
     if method == "GET":
         response = client.get(path)
@@ -120,4 +149,4 @@ def test_pages_with_personal_data_record_the_read(scene, name):
     assert response.status_code == 200
     assert AuditEvent.objects.filter(action=action).count() == before + 1
     event = AuditEvent.objects.filter(action=action).latest("sequence")
-    assert event.actor_label in ("walk.cw", "walk.sup") and event.request_id
+    assert event.actor_label in ("walk.cw", "walk.sup", "walk.dp.sup") and event.request_id

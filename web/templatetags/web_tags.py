@@ -10,7 +10,15 @@ from django.utils.translation import ngettext
 
 from referrals.choices import DataCategory, Service, Status, Urgency
 
-from ..presentation import AUDIT_ACTION_LABELS, EVENT_LABELS, NOTIFICATION_LABELS
+from .. import names
+from ..presentation import (
+    AUDIT_ACTION_LABELS,
+    AUDIT_OBJECT_TYPE_LABELS,
+    AUDIT_OUTCOME_LABELS,
+    EVENT_LABELS,
+    NOTIFICATION_LABELS,
+    notification_text,
+)
 
 register = template.Library()
 
@@ -51,9 +59,37 @@ def notification_label(event_type: str) -> str:
 
 
 @register.filter
+def notification_line(notification) -> str:
+    """The event a notification announces, from its own data (``accept`` → "Referral accepted")."""
+    return notification_text(notification.event_type, notification.data)
+
+
+@register.filter
+def country_name(code) -> str:
+    return names.country_name(code) or "—"
+
+
+@register.filter
+def language_names(codes) -> str:
+    return names.language_names(codes) or "—"
+
+
+@register.filter
 def audit_label(action: str) -> str:
     label = AUDIT_ACTION_LABELS.get(action)
     return str(label) if label else action
+
+
+@register.filter
+def audit_outcome(outcome: str) -> str:
+    label = AUDIT_OUTCOME_LABELS.get(outcome)
+    return str(label) if label else outcome
+
+
+@register.filter
+def audit_object_type(object_type: str) -> str:
+    label = AUDIT_OBJECT_TYPE_LABELS.get(object_type)
+    return str(label) if label else object_type
 
 
 def _span(delta: datetime.timedelta) -> str:

@@ -11,15 +11,15 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from notifications import selectors as n_selectors
+from notifications import services as n_services
+
 from .. import services
 from ..forms import PreferencesForm
 from .auth import safe_next
 
 
 def _notifications():
-    from notifications import selectors as n_selectors
-    from notifications import services as n_services
-
     return n_selectors, n_services
 
 
@@ -75,3 +75,13 @@ def language_set(request):
     if language in ("es", "en"):
         services.user_language_set(user=request.user, language=language)
     return redirect(safe_next(request))
+
+
+def favicon(request):
+    """``/favicon.ico`` (browsers ask for it on their own): the static icon, never a 404."""
+    from django.shortcuts import redirect
+    from django.templatetags.static import static
+
+    response = redirect(static("favicon.ico"))
+    response["Cache-Control"] = "public, max-age=86400"
+    return response

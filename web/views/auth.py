@@ -118,7 +118,11 @@ def otp_setup(request):
     if _second_factor_done(request) and has_confirmed_device(user):
         return redirect(safe_next(request))
     if has_confirmed_device(user):
-        # A new device only through an admin's reset: a stolen password must not enrol one.
+        # A new device only through an admin's reset: a stolen password must not enrol one. A device
+        # confirmed meanwhile (e.g. the demo's ``demo_otp_code`` while this page was open) checks the
+        # code just typed here, instead of asking for a second one on another page.
+        if request.method == "POST":
+            return otp_verify(request)
         return redirect(f"{settings.OTP_VERIFY_URL}?next={quote(safe_next(request))}")
     device = services.totp_enrolment_device(user=user)
     form = OtpTokenForm(request.POST or None)

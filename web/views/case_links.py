@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from matching import services as matching_services
 from plumbing.problems import ProblemError
-from referrals import selectors as ref_selectors
+from referrals import reads
 from referrals.errors import NotVisible
 
 from ..access import caseworker_required, report_problem, supervisor_required
@@ -25,8 +25,8 @@ def case_link(request, case_id):
     actor = request.actor
     try:
         other_id = uuid.UUID(request.POST.get("other", ""))
-        case = ref_selectors.get_case(actor, case_id)
-        other = ref_selectors.get_case(actor, other_id)
+        case = reads.fetch_case(actor, case_id)
+        other = reads.fetch_case(actor, other_id)
     except (ValueError, NotVisible):
         raise Http404 from None
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -15,25 +16,31 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import ApiClient, User
 from accounts.services import api_client_create, api_client_revoke
+from notifications import selectors as n_selectors
+from notifications import services as n_services
 
 from .. import services
 from ..access import admin_required
 from ..forms import ApiClientForm, StaffUserForm, WebhookForm
+
+USERS_PAGE_SIZE = 50
 
 
 @admin_required
 @require_GET
 def user_list(request):
     institution = request.actor.institution
-    users = list(
-        User.objects.filter(institution=institution).select_related("institution").order_by("username")
-    )
+    page = Paginator(
+        User.objects.filter(institution=institution).select_related("institution").order_by("username"),
+        USERS_PAGE_SIZE,
+    ).get_page(request.GET.get("page"))
+    users = list(page.object_list)
     with_device = set(
         TOTPDevice.objects.filter(user__in=users, confirmed=True).values_list("user_id", flat=True)
     )
     for user in users:
         user.has_device = user.pk in with_device
-    return render(request, "web/manage/users.html", {"users": users})
+    return render(request, "web/manage/users.html", {"users": users, "page": page})
 
 
 @never_cache
@@ -163,9 +170,6 @@ def api_client_revoke_view(request, client_id):
 
 
 def _webhooks():
-    from notifications import selectors as n_selectors
-    from notifications import services as n_services
-
     return n_selectors, n_services
 
 

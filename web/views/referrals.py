@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -17,50 +16,17 @@ from matching import matcher
 from matching import services as matching_services
 from matching.presentation import match_rows
 from plumbing.problems import ProblemError
+from referrals import reads, services
 from referrals import selectors as ref_selectors
-from referrals import services
-from referrals.api.serializers import subject_dict
 from referrals.choices import CATEGORY_FIELDS, DataCategory, Side, Status
 from referrals.errors import NotVisible
-from referrals.lifecycle import TRANSITIONS, allowed_actions
-from referrals.models import Note, ReferralEvent
+from referrals.lifecycle import TRANSITIONS
 
 from .. import selectors
 from ..access import actor_required, caseworker_required, report_problem
 from ..forms import ActionForm, CaseSearchForm, NoteForm, ReferralForm, SubjectForm, WithdrawConsentForm
 from ..presentation import action_label, subject_rows
-
-START_LIST_SIZE = 25
-
-
-@actor_required()
-def home(request):
-    """The start page: what awaits an answer, what is in my hands, what I sent, my cases."""
-    actor = request.actor
-    if actor.role == Role.ADMIN:
-        return redirect("web:manage-users")
-    now = timezone.now()
-    awaiting = list(selectors.inbound_awaiting_answer(actor)[:100])
-    for referral in awaiting:
-        referral.time_left = referral.response_due_at - now if referral.response_due_at else None
-    context = {
-        "awaiting": awaiting,
-        "assigned": list(selectors.inbound_assigned_to_me(actor)[:START_LIST_SIZE]),
-        "outbound": list(selectors.outbound_recent(actor)[:START_LIST_SIZE]),
-        "cases": list(selectors.my_cases(actor)[:START_LIST_SIZE]),
-    }
-    return render(request, "web/home.html", context)
-
-
-def _record_case_view(actor, case) -> None:
-    record(
-        actor=actor,
-        action="case.viewed",
-        object_type="case",
-        object_id=case.pk,
-        case_id=case.pk,
-        institutions=[case.institution],
-    )
+from . import queues
 
 
 @never_cache
@@ -97,23 +63,22 @@ def case_detail(request, case_id):
     """The case, the person's data, its referrals and who accessed it (an audited read)."""
     actor = request.actor
     try:
-        case = ref_selectors.get_case(actor, case_id)
+        view = reads.case_read(actor=actor, case_id=case_id)
     except NotVisible:
         raise Http404 from None
+    case = view.case
     referrals = list(
         ref_selectors.referrals_visible_to(actor, direction="outbound")
         .filter(case=case)
         .select_related("to_institution")
         .order_by("-created_at")
     )
-    subject = None if case.is_erased else subject_dict(case.subject)
-    _record_case_view(actor, case)
     duplicates = []
-    if subject:
+    if view.subject:
         duplicates = matcher.search(
             actor,
             by="possible_duplicates",
-            terms={name: subject.get(name) for name in matcher.TERMS},
+            terms={name: view.subject.get(name) for name in matcher.TERMS},
             exclude=case.pk,
             min_score=matcher.THRESHOLD,
         )
@@ -122,7 +87,7 @@ def case_detail(request, case_id):
     can_write = actor.role in (Role.CASEWORKER, Role.SUPERVISOR)
     context = {
         "case": case,
-        "subject_rows": subject_rows(subject) if subject else [],
+        "subject_rows": subject_rows(view.subject) if view.subject else [],
         "referrals": referrals,
         "access_log": selectors.case_access_log(actor, case),
         "can_refer": can_write and not case.is_erased,
@@ -194,7 +159,7 @@ def referral_create(request, case_id):
     """Refer a case: creates a draft, then the preview shows exactly what the receiver will see."""
     actor = request.actor
     try:
-        case = ref_selectors.get_case(actor, case_id)
+        case = reads.fetch_case(actor, case_id)
     except NotVisible:
         raise Http404 from None
     if case.is_erased:
@@ -221,21 +186,9 @@ def referral_create(request, case_id):
 
 def _get_referral(actor, referral_id):
     try:
-        return ref_selectors.get_referral(actor, referral_id)
+        return reads.fetch_referral(actor, referral_id)
     except NotVisible:
         raise Http404 from None
-
-
-def _record_referral_view(actor, referral, *, personal: bool, page: str) -> None:
-    record(
-        actor=actor,
-        action="referral.viewed" if personal else "referral.metadata_viewed",
-        object_type="referral",
-        object_id=referral.pk,
-        case_id=referral.case_id,
-        institutions=[referral.from_institution, referral.to_institution],
-        detail={"side": ref_selectors.side_of(actor, referral), "page": page},
-    )
 
 
 @never_cache
@@ -246,29 +199,25 @@ def referral_preview(request, referral_id):
     referral = _get_referral(actor, referral_id)
     if ref_selectors.side_of(actor, referral) != Side.SENDER or referral.status != Status.DRAFT:
         return redirect("web:referral-detail", referral_id=referral.pk)
-    categories = referral.consent.data_categories
-    shared = subject_dict(referral.case.subject, categories) or {}
-    withheld = [c for c in DataCategory if c.value not in categories]
+    view = reads.show_referral(actor=actor, referral=referral, detail={"page": "preview"})
+    shared = reads.subject_values(referral.case.subject, reads.receiver_categories(referral)) or {}
+    withheld = [DataCategory(c) for c in reads.withheld_categories(referral)]
     withheld_fields = [f for c in withheld for f in CATEGORY_FIELDS[c]]
-    _record_referral_view(actor, referral, personal=True, page="preview")
     context = {
         "referral": referral,
-        "shared_rows": subject_rows(shared),
+        "personal": view.personal,
+        "shared_rows": subject_rows(shared) if view.personal else [],
         "withheld": withheld,
         "withheld_rows": subject_rows({f: None for f in withheld_fields}),
     }
     return render(request, "web/referral_preview.html", context)
 
 
-def _action_buttons(actor, referral, side) -> list[dict]:
-    """Exactly the actions the lifecycle gives this side in this status (void: supervisors only)."""
-    if side == Side.RECEIVER and not ref_selectors.has_referral_perm(actor, referral, "change_referral"):
-        return []
+def _action_buttons(actor, referral) -> list[dict]:
+    """Exactly the actions the core gives this actor now (the lifecycle, the void right, access)."""
     buttons = []
-    for action in allowed_actions(referral.status, side):
+    for action in services.actions_available(actor=actor, referral=referral):
         transition = TRANSITIONS[action]
-        if transition.supervisor_only and not actor.is_supervisor:
-            continue
         if action == "send" and referral.status == Status.DRAFT:
             continue  # sent from the preview page, after reading what will be shared
         buttons.append(
@@ -288,34 +237,17 @@ def _action_buttons(actor, referral, side) -> list[dict]:
 def referral_detail(request, referral_id):
     """The referral: metadata, the person (as consented), timeline, notes, and the allowed actions."""
     actor = request.actor
-    referral = _get_referral(actor, referral_id)
-    side = ref_selectors.side_of(actor, referral)
-    personal = ref_selectors.can_see_personal(actor, referral)
-    subject = None
-    if personal:
-        categories = None if side == Side.SENDER else referral.consent.data_categories
-        subject = subject_dict(referral.case.subject, categories)
-    events = ReferralEvent.objects.filter(referral=referral).select_related("actor_institution", "actor_user")
-    if side == Side.RECEIVER:
-        events = events.exclude(action="create")
-    notes = []
-    if personal:
-        notes = list(
-            Note.objects.filter(referral=referral).select_related("author_institution", "author_user")
-        )
-        for note in notes:
-            note.referral = referral  # one unwrapped data key for the whole page
-    _record_referral_view(actor, referral, personal=personal, page="detail")
-    if notes:
-        record(
+    try:
+        view = reads.referral_read(
             actor=actor,
-            action="note.viewed",
-            object_type="referral",
-            object_id=referral.pk,
-            case_id=referral.case_id,
-            institutions=[referral.from_institution, referral.to_institution],
-            detail={"count": len(notes)},
+            referral_id=referral_id,
+            with_timeline=True,
+            with_notes=True,
+            detail={"page": "detail"},
         )
+    except NotVisible:
+        raise Http404 from None
+    referral, side, personal = view.referral, view.side, view.personal
     can_write = actor.role in (Role.CASEWORKER, Role.SUPERVISOR)
     now = timezone.now()
     context = {
@@ -323,10 +255,10 @@ def referral_detail(request, referral_id):
         "side": side,
         "is_sender": side == Side.SENDER,
         "personal": personal,
-        "subject_rows": subject_rows(subject) if subject else [],
-        "events": list(events),
-        "notes": notes,
-        "buttons": _action_buttons(actor, referral, side) if can_write else [],
+        "subject_rows": subject_rows(view.subject) if view.subject else [],
+        "events": view.events,
+        "notes": view.notes or [],
+        "buttons": _action_buttons(actor, referral) if can_write else [],
         "note_form": NoteForm()
         if personal and can_write and referral.status != Status.ENTERED_IN_ERROR
         else None,
@@ -337,6 +269,7 @@ def referral_detail(request, referral_id):
         if referral.response_due_at and referral.status in (Status.REQUESTED, Status.RECEIVED)
         else None,
         "access_log": selectors.case_access_log(actor, referral.case)[:30] if side == Side.SENDER else [],
+        **queues.detail_extras(actor, view),
     }
     return render(request, "web/referral_detail.html", context)
 
@@ -349,8 +282,6 @@ def referral_action(request, referral_id, action):
     if action not in TRANSITIONS:
         raise Http404
     referral = _get_referral(actor, referral_id)
-    if TRANSITIONS[action].supervisor_only and not actor.is_supervisor:
-        raise PermissionDenied
     form = ActionForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Please correct the data and try again."))

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import csv
 import datetime
 
 from django.core.paginator import Paginator
-from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from audit import selectors as audit_selectors
+from audit.checkpoints import as_served
+from audit.exports import export_csv
 from audit.models import AuditEvent
-from audit.recorder import record
+from referrals import reads
 
-from .. import selectors
+from .. import referral_lists, selectors
 from ..access import auditor_required, supervisor_required
 from ..charts import horizontal_bars
 from ..forms import AuditFilterForm
@@ -40,8 +42,21 @@ STATUS_CSS = {
 @supervisor_required
 @require_GET
 def workload(request):
-    rows, queue = selectors.team_workload(request.actor)
-    return render(request, "web/supervision/workload.html", {"rows": rows, "queue": queue})
+    """Open work per caseworker, and the team queue (received, nobody assigned) to assign from."""
+    actor = request.actor
+    rows, queue = selectors.team_workload(actor)
+    unassigned = Paginator(referral_lists.team_queue(actor), referral_lists.PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    queue_rows = reads.referral_rows_read(actor, unassigned.object_list, list_name="workload.team_queue")
+    context = {
+        "rows": rows,
+        "queue": queue,
+        "unassigned": unassigned,
+        "queue_rows": queue_rows,
+        "caseworkers": referral_lists.assignable_caseworkers(actor),
+    }
+    return render(request, "web/supervision/workload.html", context)
 
 
 @supervisor_required
@@ -73,13 +88,21 @@ def _audit_filters(request) -> tuple[AuditFilterForm, dict | None]:
 @auditor_required
 @require_GET
 def audit_log(request):
-    """The institution's audit log, newest first, with filters; the CSV export takes the same filters."""
+    """The institution's audit log, newest first, with filters; the CSV export takes the same filters.
+
+    Objects are shown by reference where the institution owns them; the latest signed checkpoint is shown
+    with the way to download them all (API) and to verify them (``verify_audit --checkpoints``).
+    """
     form, filters = _audit_filters(request)
     if filters is None:
         events = AuditEvent.objects.none()
     else:
         events = selectors.audit_events_filtered(request.actor, filters).order_by("-sequence")
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    references = selectors.audit_object_references(request.actor, page.object_list)
+    for event in page.object_list:
+        event.object_reference = references.get(event.object_id, "")
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -88,72 +111,30 @@ def audit_log(request):
         "query": query.urlencode(),
         "action_labels": AUDIT_ACTION_LABELS,
         "known_actions": sorted(set(AUDIT_ACTION_LABELS) | set(selectors.audit_actions(request.actor))),
+        "checkpoint": _latest_checkpoint(),
     }
     return render(request, "web/supervision/audit_log.html", context)
 
 
-class _Echo:
-    def write(self, value):
-        return value
+def _latest_checkpoint() -> dict | None:
+    checkpoint = audit_selectors.latest_checkpoint()
+    return as_served(checkpoint) if checkpoint is not None else None
 
 
-CSV_COLUMNS = [
-    "sequence",
-    "at",
-    "actor_type",
-    "actor_id",
-    "actor_label",
-    "actor_institution",
-    "action",
-    "object_type",
-    "object_id",
-    "case_id",
-    "outcome",
-    "ip",
-    "request_id",
-    "hash",
-]
-
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
-
-
-def _csv_safe(value: str) -> str:
-    """No spreadsheet formulas: a cell starting with = + - @ (or a tab or line break, or their full-width
-    forms) is prefixed with a quote, so that a spreadsheet shows it as text."""
-    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+def _export_filters(filters: dict) -> dict:
+    """The form's filters for the export's own audit event (codes, usernames, dates, ids, references)."""
+    return {k: (v.isoformat() if isinstance(v, datetime.date) else v) for k, v in filters.items() if v}
 
 
 @auditor_required
 @require_GET
 def audit_export(request):
-    """The filtered log as CSV (oldest first); the export itself is recorded."""
+    """The filtered log as CSV (oldest first), through the one audit export; the export itself is recorded."""
     actor = request.actor
     _form, filters = _audit_filters(request)
     if filters is None:
         return HttpResponseBadRequest(
             _("Correct the filters of the audit log first."), content_type="text/plain"
         )
-    events = selectors.audit_events_filtered(actor, filters).order_by("sequence")
-    safe = {k: (v.isoformat() if isinstance(v, datetime.date) else v) for k, v in filters.items() if v}
-    record(
-        actor=actor,
-        action="audit.exported",
-        object_type="audit",
-        institutions=[actor.institution],
-        detail={"filters": safe, "format": "csv"},
-    )
-    writer = csv.writer(_Echo())
-
-    def rows():
-        yield writer.writerow(CSV_COLUMNS)
-        for event in events.iterator(chunk_size=500):
-            values = [event.sequence, event.at.astimezone(datetime.UTC).isoformat()]
-            values += [_csv_safe(str(getattr(event, name))) for name in CSV_COLUMNS[2:]]
-            yield writer.writerow(values)
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response["Content-Disposition"] = f'attachment; filename="audit-{actor.institution.code}-{stamp}.csv"'
-    response["Cache-Control"] = "no-store"
-    return response
+    events = selectors.audit_events_filtered(actor, filters)
+    return export_csv(actor=actor, events=events, filters=_export_filters(filters))

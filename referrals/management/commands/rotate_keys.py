@@ -18,9 +18,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from audit.recorder import record
-from matching.indexing import reindex_all as reindex_matching
 from referrals import crypto
 from referrals.models import Case, Subject
+from referrals.signals import blind_index_key_changed
 
 
 def rotate_batch(*, after, batch_size: int, dry_run: bool) -> tuple[object, dict]:
@@ -133,12 +133,15 @@ class Command(BaseCommand):
                 f"{prefix}{'would reindex' if dry_run else 'reindexed'} {index_totals['reindexed']} "
                 f"subject(s) of {index_totals['seen']}; {index_totals['unavailable']} not decryptable"
             )
-            matching = reindex_matching(self.stderr, batch_size=batch_size, dry_run=dry_run)
-            self.stdout.write(
-                f"{prefix}{'would recompute' if dry_run else 'recomputed'} the matching indexes of "
-                f"{matching['indexed']} case(s) of {matching['seen']}; "
-                f"{matching['unavailable']} not decryptable"
+            responses = blind_index_key_changed.send(
+                sender=self.__class__, progress=self.stderr, batch_size=batch_size, dry_run=dry_run
             )
+            for _receiver, (name, counts) in responses:
+                self.stdout.write(
+                    f"{prefix}{'would recompute' if dry_run else 'recomputed'} the {name} indexes of "
+                    f"{counts['indexed']} case(s) of {counts['seen']}; "
+                    f"{counts['unavailable']} not decryptable"
+                )
         if totals["unavailable"]:
             raise CommandError(
                 f"{totals['unavailable']} data key(s) could not be unwrapped with the configured keys: "

@@ -1,6 +1,7 @@
 """Demo and development only: print a user's current two-factor code (so a demo needs no phone).
 
-Refuses in production. A user without a device gets a confirmed one named "demo" first.
+Refuses in production. A user in the middle of enrolment gets the code of the device on the enrolment
+page (which that code then confirms); a user without any device gets a confirmed one named "demo".
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError("No such user.")
         device = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id").first()
+        if device is None:
+            # The enrolment page already shows a QR code for an unconfirmed device: its code confirms
+            # that device at the first sign-in (one code, one page), as an authenticator app's would.
+            device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("id").first()
         if device is None:
             device = TOTPDevice.objects.create(user=user, name="demo", confirmed=True)
         code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)

@@ -1,13 +1,13 @@
-"""Celery tasks of the accounts app: counts only in results."""
+"""Celery tasks of the HTTP plumbing: counts only in results (the task keeps its historical name)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from plumbing import idempotency
+from . import idempotency
 
 
-@shared_task(name="accounts.tasks.purge_idempotency_keys", acks_late=True)
+@shared_task(name="plumbing.tasks.purge_idempotency_keys", acks_late=True)
 def purge_idempotency_keys() -> int:
     """Delete the expired ``Idempotency-Key`` claims (scheduled hourly by beat); returns how many.
 

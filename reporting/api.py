@@ -1,0 +1,122 @@
+"""The partner API door of the statistics: ``GET /api/v1/statistics/referrals/`` (contract §6.4)."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.actor import actor_from_request
+from accounts.choices import Scope
+from accounts.permissions import HasScope
+from plumbing.problems import ProblemError
+
+from .reads import referral_statistics
+from .statistics import DIMENSIONS, StatisticsQueryError, parse_query
+
+_DIMENSION = "(" + "|".join(DIMENSIONS) + ")"
+BY_PATTERN = f"^{_DIMENSION}(,{_DIMENSION})?$"
+_KEY_VALUE_SCHEMAS = {
+    dimension: {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}
+    if dimension == "month"
+    else {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["unknown"]}]}
+    if dimension == "is_minor"
+    else {"type": "string"}
+    for dimension in DIMENSIONS
+}
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "The row's value of each requested dimension (codes; `unknown` where not known).",
+        "properties": _KEY_VALUE_SCHEMAS,
+        "additionalProperties": False,
+    }
+)
+class StatisticsKeyField(serializers.JSONField):
+    """A row's key: ``{dimension: value}``."""
+
+
+class StatisticsRowOutput(serializers.Serializer):
+    key = StatisticsKeyField()
+    count = serializers.IntegerField(
+        allow_null=True, min_value=1, help_text="Null when suppressed (a small count, or its complement)."
+    )
+    suppressed = serializers.BooleanField()
+    median_hours_to_answer = serializers.FloatField(
+        allow_null=True,
+        help_text="Median hours from sending to the receiver's acceptance or rejection; null on suppressed "
+        "rows and when fewer than min_cell of the row's referrals were answered.",
+    )
+
+
+# ``from`` is a Python keyword: the serializer's fields are given to its metaclass by name.
+StatisticsOutput = type(
+    "StatisticsOutput",
+    (serializers.Serializer,),
+    {
+        "__doc__": "Counts of referrals by one or two dimensions, small counts suppressed.",
+        "from": serializers.DateField(help_text="First day of the period (UTC), inclusive."),
+        "to": serializers.DateField(help_text="Last day of the period (UTC), inclusive."),
+        "by": serializers.ListField(child=serializers.ChoiceField(choices=DIMENSIONS)),
+        "min_cell": serializers.IntegerField(help_text="Counts from 1 to min_cell − 1 are suppressed."),
+        "total": serializers.IntegerField(
+            allow_null=True, min_value=0, help_text="Referrals counted; null when below min_cell."
+        ),
+        "rows": StatisticsRowOutput(many=True),
+    },
+)
+
+PARAMETERS = [
+    OpenApiParameter(
+        "from", OpenApiTypes.DATE, required=True, description="First day (UTC) of the period, inclusive."
+    ),
+    OpenApiParameter(
+        "to",
+        OpenApiTypes.DATE,
+        required=True,
+        description="Last day (UTC) of the period, inclusive; at most 5 years after `from`.",
+    ),
+    OpenApiParameter(
+        "by",
+        {"type": "string", "pattern": BY_PATTERN},
+        required=True,
+        description="One or two distinct dimensions, comma-separated (e.g. `month,service`): "
+        + ", ".join(DIMENSIONS)
+        + ".",
+    ),
+]
+
+
+@extend_schema(tags=["statistics"])
+class ReferralStatistics(APIView):
+    """Statistics of the referrals the caller's institution sent or received (scope ``statistics:read``).
+
+    Over the referrals sent in [from, to] (UTC dates, inclusive), voided ones excluded. Counts from 1 to
+    ``min_cell − 1`` are suppressed, and a second count when a grouping would otherwise have exactly one
+    suppressed row; rows of zero are omitted. For the receiver, referrals whose consent excludes
+    `identity` count as `unknown` in sex, nationality, age_band and is_minor. Records `statistics.viewed`.
+    """
+
+    permission_classes = [HasScope]
+    read_scope = Scope.STATISTICS_READ
+
+    @extend_schema(
+        operation_id="statistics_referrals",
+        parameters=PARAMETERS,
+        responses={200: StatisticsOutput, 400: OpenApiResponse(description="Invalid parameters.")},
+    )
+    def get(self, request):
+        try:
+            query = parse_query(dict(request.query_params.lists()))
+        except StatisticsQueryError as exc:
+            raise ProblemError(
+                "validation-error", 400, "Invalid statistics parameters.", exc.errors
+            ) from None
+        result = referral_statistics(actor=actor_from_request(request), query=query, door="api")
+        response = Response(result.body)
+        response["Cache-Control"] = "no-store"  # contract §6.1 (every /api/ response)
+        return response
