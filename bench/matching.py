@@ -565,12 +565,19 @@ def latency(actor, population: int, queries_to_run: int = 200) -> None:
 
     # Indexing cost: cases created through the service with and without the hook, interleaved (so that
     # WAL checkpoints and caches weigh on both alike), and the hook alone inside a transaction.
-    import referrals.services as service_module
+    from referrals import signals
+    from referrals.models import Subject
 
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    original = service_module.index_case
+    from matching.indexing import on_subject_saved
+
+    def hook(on: bool) -> None:
+        signals.subject_saved.disconnect(sender=Subject, dispatch_uid="matching-index")
+        if on:
+            signals.subject_saved.connect(on_subject_saved, sender=Subject, dispatch_uid="matching-index")
+
     hooked, bare, hook_only = [], [], []
     for i in range(400):
         person = make_person(rng)
@@ -581,13 +588,13 @@ def latency(actor, population: int, queries_to_run: int = 200) -> None:
             document_type="passport" if person["document_number"] else "none",
         )
         with_hook = i % 2 == 0
-        service_module.index_case = original if with_hook else (lambda **_kwargs: None)
+        hook(with_hook)
         try:
             t0 = time.perf_counter()
             case = services.case_create(actor=actor, subject=subject)
             (hooked if with_hook else bare).append((time.perf_counter() - t0) * 1000)
         finally:
-            service_module.index_case = original
+            hook(True)
         if with_hook:
             with transaction.atomic():
                 t0 = time.perf_counter()
