@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime
 import hmac
+import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -57,6 +58,19 @@ def key_for(index: str) -> bytes:
     if not settings.BLIND_INDEX_KEY:
         raise crypto.KeyUnavailable("BLIND_INDEX_KEY is not configured")
     return crypto._blind_key(f"match:{index}", settings.BLIND_INDEX_KEY)
+
+
+def seal_profile(case_id, profile: dict) -> str:
+    """The profile, encrypted (AES-256-GCM, ``referrals.crypto``'s format) under the ``match:profile`` key
+    and bound to its case: whoever holds the database sees the blocking tokens only, not the per-token
+    encodings a frequency or pattern-mining attack would work on."""
+    raw = json.dumps(profile, separators=(",", ":")).encode()
+    return crypto.encrypt_value(key_for("profile"), raw, f"matching.profile:{case_id}")
+
+
+def open_profile(case_id, sealed: str) -> dict:
+    """The profile back (``KeyUnavailable`` under another key or when moved to another case)."""
+    return json.loads(crypto.decrypt_value(key_for("profile"), sealed, f"matching.profile:{case_id}"))
 
 
 def key_version() -> str:

@@ -1,6 +1,7 @@
-"""Keeping a case's keyed matching indexes in step with its subject: on create and update (one hook in
-``referrals.services``), on erasure (``referrals.data_rights``), for existing cases (``manage.py
-match_backfill``) and after a change of ``BLIND_INDEX_KEY`` (``manage.py rotate_keys --reindex``)."""
+"""Keeping a case's keyed matching indexes in step with its subject: on create and update and on erasure
+(the core's domain signals ``subject_saved`` / ``subject_erased``, sent inside the service's transaction),
+for existing cases (``manage.py match_backfill``) and after a change of ``BLIND_INDEX_KEY``
+(``blind_index_key_changed``: ``manage.py rotate_keys --reindex``)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def _rows(case_id, institution_id, subject) -> tuple[MatchProfile, list[MatchTok
     profile = MatchProfile(
         case_id=case_id,
         institution_id=institution_id,
-        data=data,
+        sealed=encoding.seal_profile(case_id, data),
         key_version=encoding.key_version(),
         updated_at=timezone.now(),
     )

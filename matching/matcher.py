@@ -111,11 +111,15 @@ def find_matches(
     if not candidates:
         return []
     rows = MatchProfile.objects.filter(case_id__in=candidates).values_list(
-        "case_id", "case__reference", "data"
+        "case_id", "case__reference", "sealed"
     )
     matches = []
-    for case_id, reference, data in rows:
-        probability, reasons, _levels = score(query, data)
+    for case_id, reference, sealed in rows:
+        try:
+            profile = encoding.open_profile(case_id, sealed)
+        except encoding.crypto.KeyUnavailable:
+            continue  # computed under another BLIND_INDEX_KEY: found again once reindexed (rotate_keys)
+        probability, reasons, _levels = score(query, profile)
         if probability >= min_score:
             matches.append(Match(case_id, reference, round(probability, 3), tuple(reasons)))
     matches.sort(key=lambda m: (-m.score, m.reference))

@@ -32,11 +32,12 @@ class MatchToken(models.Model):
 
 
 class MatchProfile(models.Model):
-    """The keyed encodings of one case's subject that a query is scored against (see ``matching.scoring``)."""
+    """The keyed encodings of one case's subject that a query is scored against (see ``matching.scoring``),
+    sealed (AES-GCM under a key derived from BLIND_INDEX_KEY, bound to the case): only Python reads them."""
 
     case = models.OneToOneField(Case, on_delete=models.CASCADE, primary_key=True, related_name="+")
     institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="+")
-    data = models.JSONField()
+    sealed = models.TextField()
     #: ``key_fingerprint`` of the BLIND_INDEX_KEY it was computed with: stale after a key change.
     key_version = models.CharField(max_length=16)
     updated_at = models.DateTimeField(default=timezone.now)

@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import uuid
 
 import pytest
 from django.core.management import call_command
@@ -157,10 +158,13 @@ def test_the_matching_tables_hold_nothing_in_clear_nor_under_an_unkeyed_hash(act
         assert needle.lower() not in blob.lower(), needle
     for form in hashed:
         assert form not in blob
-    # The profile holds integers only (keyed, truncated), besides its key version.
-    data = MatchProfile.objects.get(case=case).data
-    flat = json.dumps(data)
+    # The profile is sealed (AES-GCM, bound to its case); inside, integers only (keyed, truncated).
+    profile = MatchProfile.objects.get(case=case)
+    assert profile.sealed.startswith("e1:")
+    flat = json.dumps(encoding.open_profile(case.pk, profile.sealed))
     assert all(c in '0123456789-[], :{}"nudyscogiatl' for c in flat), flat
+    with pytest.raises(encoding.crypto.KeyUnavailable):
+        encoding.open_profile(uuid.uuid4(), profile.sealed)  # moved to another case: refused
 
 
 def test_tokens_depend_on_the_key(settings):
