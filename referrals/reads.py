@@ -26,6 +26,7 @@ from django.utils import timezone
 from accounts.actor import Actor
 from accounts.choices import Scope
 from audit.deferred import record_surviving
+from audit.recorder import batch as audit_batch
 from audit.recorder import record
 
 from .choices import CATEGORY_FIELDS, SUBJECT_FIELDS, DataCategory, Side
@@ -34,6 +35,8 @@ from .models import Case, Note, Referral, ReferralEvent
 from .rules import age_on
 from .selectors import (
     can_see_personal,
+    cases_visible_to,
+    find_cases_by_document_number,
     get_case,
     get_referral,
     receiver_consent_open,
@@ -289,6 +292,39 @@ def show_case(*, actor: Actor, case: Case, detail: dict | None = None) -> CaseVi
             detail=detail or {},
         )
     return view
+
+
+def case_names_read(*, actor: Actor, case_ids, detail: dict | None = None) -> dict:
+    """The person's name on each case among ``case_ids`` that the actor may see (erased ones have none):
+    showing a name is a read of the case, recorded as ``case.viewed`` per case shown (one append)."""
+    cases = (
+        cases_visible_to(actor)
+        .filter(pk__in=list(case_ids), erased_at__isnull=True)
+        .select_related("institution", "subject")
+    )
+    names = {}
+    with audit_batch():
+        for case in cases:
+            view = show_case(actor=actor, case=case, detail=detail)
+            if view.subject:
+                names[case.pk] = " ".join(
+                    p for p in (view.subject["given_name"], view.subject["family_name"]) if p
+                )
+    return names
+
+
+def cases_by_document_number(*, actor: Actor, document_number: str) -> list[Case]:
+    """Exact search through the blind index (decrypt-and-compare against collisions), recorded as
+    ``case.searched`` with the number of matches — never the number searched for."""
+    matches = find_cases_by_document_number(actor, document_number)
+    record(
+        actor=actor,
+        action="case.searched",
+        object_type="case",
+        institutions=[actor.institution],
+        detail={"by": "document_number", "matches": len(matches)},
+    )
+    return matches
 
 
 def case_read(*, actor: Actor, case_id, detail: dict | None = None) -> CaseView:

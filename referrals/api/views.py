@@ -12,7 +12,6 @@ from accounts.actor import actor_from_request
 from accounts.choices import Scope
 from accounts.models import Institution
 from accounts.permissions import HasScope, IsActor
-from audit.recorder import record
 from plumbing.idempotency import run_idempotent
 from plumbing.pagination import CursorPagination, OldestFirstCursorPagination
 from plumbing.query import parse_aware_datetime
@@ -87,14 +86,7 @@ class CaseListCreate(ApiView, generics.GenericAPIView):
         if number is not None:
             if len(number) > 64:
                 raise InvalidInput({"document_number": ["At most 64 characters."]})
-            matches = selectors.find_cases_by_document_number(self.actor, number)
-            record(
-                actor=self.actor,
-                action="case.searched",
-                object_type="case",
-                institutions=[self.actor.institution],
-                detail={"by": "document_number", "matches": len(matches)},
-            )
+            matches = reads.cases_by_document_number(actor=self.actor, document_number=number)
             queryset = Case.objects.filter(pk__in=[c.pk for c in matches])
         else:
             queryset = selectors.cases_visible_to(self.actor)

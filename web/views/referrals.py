@@ -11,7 +11,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.choices import Role
-from audit.recorder import record
 from matching import matcher
 from matching import services as matching_services
 from matching.presentation import match_rows
@@ -116,40 +115,18 @@ def case_search(request):
             matches = match_rows(found)
             _name_rows(actor, matches)
         else:
-            results = ref_selectors.find_cases_by_document_number(actor, data["document_number"])
-            record(
-                actor=actor,
-                action="case.searched",
-                object_type="case",
-                institutions=[actor.institution],
-                detail={"by": "document_number", "matches": len(results)},
-            )
+            results = reads.cases_by_document_number(actor=actor, document_number=data["document_number"])
     return render(request, "web/case_search.html", {"form": form, "results": results, "matches": matches})
 
 
 def _name_rows(actor, rows: list[dict]) -> None:
-    """Add the person's names to each match the reader may see (all of them: matches are drawn from the
-    cases visible to the reader); showing them is a read of the case, recorded like a case page."""
-    cases = {
-        c.pk: c
-        for c in ref_selectors.cases_visible_to(actor)
-        .filter(pk__in=[row["case_id"] for row in rows], erased_at__isnull=True)
-        .select_related("institution", "subject")
-    }
+    """Add the person's names to each match the reader may see (the core records each as a read)."""
+    names = reads.case_names_read(
+        actor=actor, case_ids=[row["case_id"] for row in rows], detail={"page": "search"}
+    )
     for row in rows:
-        case = cases.get(row["case_id"])
-        if case is None:
-            continue
-        row["name"] = f"{case.subject.given_name or ''} {case.subject.family_name or ''}".strip()
-        record(
-            actor=actor,
-            action="case.viewed",
-            object_type="case",
-            object_id=case.pk,
-            case_id=case.pk,
-            institutions=[case.institution],
-            detail={"page": "search"},
-        )
+        if row["case_id"] in names:
+            row["name"] = names[row["case_id"]]
 
 
 @never_cache
