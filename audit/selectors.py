@@ -102,13 +102,6 @@ def case_access_log(actor, case_id, limit: int = 100) -> list[AuditEvent]:
     return list(events_visible_to(actor).filter(case_id=str(case_id)).order_by("-sequence")[:limit])
 
 
-def actions_seen(actor, limit: int = 200) -> list[str]:
-    """The action codes present in the institution's log (for the filter's suggestions)."""
-    # order_by("action"): the model's ordering by sequence would otherwise defeat DISTINCT.
-    actions = events_visible_to(actor).order_by("action").values_list("action", flat=True).distinct()
-    return list(actions[:limit])
-
-
 def checkpoints() -> QuerySet[AuditCheckpoint]:
     """Every signed checkpoint, oldest first: they reveal only the log's length, so every institution's
     auditors see all of them (contract §6.3)."""
