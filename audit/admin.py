@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from accounts.admin import ReadOnlyAdmin
-
 from .models import AuditEvent
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
+class AuditEventAdmin(admin.ModelAdmin):
     list_display = [
         "sequence",
         "at",
@@ -47,3 +45,14 @@ class AuditEventAdmin(ReadOnlyAdmin):
     ]
     readonly_fields = fields
     actions = None
+    show_full_result_count = False
+
+    # Read-only, like every admin of the project (the database refuses changes to events anyway).
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -74,39 +74,31 @@ def events_filtered(actor, filters: EventFilters) -> QuerySet[AuditEvent]:
         events = events.filter(action__in=list(filters.actions))
     if filters.since is not None:
         events = events.filter(at__gte=filters.since)
-        first = _first_sequence_at_or_after(filters.since - CLOCK_MARGIN)
-        events = events.filter(sequence__gte=first) if first is not None else events.none()
+        before = _latest_sequence_before(filters.since - CLOCK_MARGIN)
+        if before is not None:
+            events = events.filter(sequence__gt=before)
     if filters.until is not None:
         events = events.filter(at__lt=filters.until)
-        last = _last_sequence_before(filters.until + CLOCK_MARGIN)
-        events = events.filter(sequence__lte=last) if last is not None else events.none()
+        after = _earliest_sequence_from(filters.until + CLOCK_MARGIN)
+        if after is not None:
+            events = events.filter(sequence__lt=after)
     return events
 
 
-#: How far apart the clocks of two writers may be. Events get their time under the chain's lock, so time
-#: and sequence agree up to this margin; a period is turned into a sequence range (read on the ``at``
-#: index, one row) so that a page in chain order never scans the events before the period.
+#: How far apart the clocks of two writers may be. Events get their time under the chain's lock, so an
+#: event written before another is at most this much later in time. A period is thus also a sequence range,
+#: read on the ``at`` index (one row each side), so that a page in chain order never scans the events
+#: outside the period: every event before one older than ``since − margin`` is older than ``since``;
+#: every event after one newer than ``until + margin`` is newer than ``until``.
 CLOCK_MARGIN = datetime.timedelta(minutes=5)
 
 
-def _first_sequence_at_or_after(moment: datetime.datetime) -> int | None:
-    return AuditEvent.objects.filter(at__gte=moment).order_by("at").values_list("sequence", flat=True).first()
-
-
-def _last_sequence_before(moment: datetime.datetime) -> int | None:
+def _latest_sequence_before(moment: datetime.datetime) -> int | None:
     return AuditEvent.objects.filter(at__lt=moment).order_by("-at").values_list("sequence", flat=True).first()
 
 
-def case_access_log(actor, case_id, limit: int = 100) -> list[AuditEvent]:
-    """Who did what with this case and its referrals, newest first ("who accessed this case")."""
-    return list(events_visible_to(actor).filter(case_id=str(case_id)).order_by("-sequence")[:limit])
-
-
-def actions_seen(actor, limit: int = 200) -> list[str]:
-    """The action codes present in the institution's log (for the filter's suggestions)."""
-    # order_by("action"): the model's ordering by sequence would otherwise defeat DISTINCT.
-    actions = events_visible_to(actor).order_by("action").values_list("action", flat=True).distinct()
-    return list(actions[:limit])
+def _earliest_sequence_from(moment: datetime.datetime) -> int | None:
+    return AuditEvent.objects.filter(at__gte=moment).order_by("at").values_list("sequence", flat=True).first()
 
 
 def checkpoints() -> QuerySet[AuditCheckpoint]:
@@ -121,3 +113,8 @@ def latest_checkpoint() -> AuditCheckpoint | None:
 
 def object_ids(values: Iterable) -> tuple[str, ...]:
     return tuple(sorted({str(v) for v in values if v}))
+
+
+def case_access_log(actor, case_id, limit: int = 100) -> list[AuditEvent]:
+    """Who did what with this case and its referrals, newest first ("who accessed this case")."""
+    return list(events_visible_to(actor).filter(case_id=str(case_id)).order_by("-sequence")[:limit])

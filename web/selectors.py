@@ -256,8 +256,3 @@ def audit_object_references(actor: Actor, events) -> dict[str, str]:
 def case_access_log(actor: Actor, case: Case, limit: int = 100) -> list[AuditEvent]:
     """Who did what with this case and its referrals, newest first ("who accessed this case")."""
     return audit_selectors.case_access_log(actor, case.pk, limit)
-
-
-def audit_actions(actor: Actor) -> list[str]:
-    """The action codes present in the institution's log (for the filter's suggestions)."""
-    return audit_selectors.actions_seen(actor)

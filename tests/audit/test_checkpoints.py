@@ -78,8 +78,12 @@ def test_the_command_prints_the_checkpoint_json_last(chain, capsys):
     _independent_verify(served, checkpoints.public_key_document()["public_key"])
 
 
-def test_the_command_refuses_to_sign_a_broken_chain(chain):
+def test_the_command_refuses_to_sign_a_broken_chain(chain, monkeypatch):
+    from django.core.management import base
+
     from .conftest import raw, triggers_dropped
+
+    monkeypatch.setattr(base.connections, "close_all", lambda: None)  # keep the test's transaction open
 
     with triggers_dropped():
         raw("UPDATE audit_auditevent SET outcome = 'denied' WHERE sequence = 2")

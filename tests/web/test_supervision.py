@@ -40,6 +40,10 @@ def cell(row_html: str, column: str) -> int:
     return int(match.group(1))
 
 
+def sequences_of(page: str) -> list[str]:
+    return re.findall(r'data-sequence="(\d+)"', page)
+
+
 def read_csv(response) -> list[list[str]]:
     body = b"".join(response.streaming_content).decode("utf-8")
     return list(csv.reader(io.StringIO(body)))
@@ -277,9 +281,14 @@ def test_audit_log_paginates_and_keeps_the_filters(iom, iom_supervisor, iom_supe
         )
     page = html(iom_supervisor_client.get("/audit/?action=case.viewed"))
     assert page.count("data-sequence=") == 50
-    assert 'href="?action=case.viewed&amp;page=2"' in page
-    second = html(iom_supervisor_client.get("/audit/?action=case.viewed&page=2"))
+    older = re.search(r'href="\?action=case.viewed&amp;before=(\d+)"', page)
+    assert older  # positioned by sequence: no page number, no COUNT over the log
+    second = html(iom_supervisor_client.get(f"/audit/?action=case.viewed&before={older.group(1)}"))
     assert second.count("data-sequence=") == 5
+    assert 'rel="next"' not in second  # no older page
+    newer = re.search(r'href="\?action=case.viewed&amp;after=(\d+)"', second)
+    back = html(iom_supervisor_client.get(f"/audit/?action=case.viewed&after={newer.group(1)}"))
+    assert sequences_of(back) == sequences_of(page)
     assert 'href="/audit/export.csv?action=case.viewed"' in page
 
 

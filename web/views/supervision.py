@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 
-from django.core.paginator import Paginator
 from django.http import HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone
@@ -97,23 +96,51 @@ def audit_log(request):
     if filters is None:
         events = AuditEvent.objects.none()
     else:
-        events = selectors.audit_events_filtered(request.actor, filters).order_by("-sequence")
-    page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
-    page.object_list = list(page.object_list)
-    references = selectors.audit_object_references(request.actor, page.object_list)
-    for event in page.object_list:
+        events = selectors.audit_events_filtered(request.actor, filters)
+    page = _keyset_page(events, request.GET)
+    references = selectors.audit_object_references(request.actor, page["events"])
+    for event in page["events"]:
         event.object_reference = references.get(event.object_id, "")
     query = request.GET.copy()
-    query.pop("page", None)
+    for name in ("page", "before", "after"):
+        query.pop(name, None)
     context = {
         "form": form,
         "page": page,
         "query": query.urlencode(),
         "action_labels": AUDIT_ACTION_LABELS,
-        "known_actions": sorted(set(AUDIT_ACTION_LABELS) | set(selectors.audit_actions(request.actor))),
+        # The labelled actions (a DISTINCT over the institution's events would read the whole log).
+        "known_actions": sorted(AUDIT_ACTION_LABELS),
         "checkpoint": _latest_checkpoint(),
     }
     return render(request, "web/supervision/audit_log.html", context)
+
+
+def _position(raw) -> int | None:
+    return int(raw) if raw and raw.isdigit() and len(raw) <= 18 else None
+
+
+def _keyset_page(events, params) -> dict:
+    """Newest first, ``AUDIT_PAGE_SIZE`` at a time, positioned by sequence (``before``/``after``) rather
+    than by page number: no COUNT and no OFFSET, so a page costs the same at ten million events."""
+    before, after = _position(params.get("before")), _position(params.get("after"))
+    if after is not None:
+        rows = list(events.filter(sequence__gt=after).order_by("sequence")[: AUDIT_PAGE_SIZE + 1])
+        has_newer = len(rows) > AUDIT_PAGE_SIZE
+        rows = list(reversed(rows[:AUDIT_PAGE_SIZE]))
+        has_older = bool(rows) and events.filter(sequence__lt=rows[-1].sequence).exists()
+    else:
+        if before is not None:
+            events = events.filter(sequence__lt=before)
+        rows = list(events.order_by("-sequence")[: AUDIT_PAGE_SIZE + 1])
+        has_older = len(rows) > AUDIT_PAGE_SIZE
+        rows = rows[:AUDIT_PAGE_SIZE]
+        has_newer = before is not None and bool(rows)
+    return {
+        "events": rows,
+        "older": rows[-1].sequence if rows and has_older else None,
+        "newer": rows[0].sequence if rows and has_newer else None,
+    }
 
 
 def _latest_checkpoint() -> dict | None:
