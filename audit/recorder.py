@@ -157,13 +157,22 @@ def _insert(events: list[AuditEvent]) -> None:
     head = ops.quote_name(AuditChainHead._meta.db_table)
     columns = ", ".join(ops.quote_name(f.column) for f in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    move_head = f"UPDATE {head} SET last_hash = %s WHERE id = 1"  # noqa: S608
+    # PostgreSQL runs the last INSERT and the head's move as one statement (a data-modifying WITH: one
+    # round trip less on every audited request); SQLite has no such statement and takes two.
+    together = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
-        for start in range(0, len(events), _ROWS_PER_INSERT):
+        starts = range(0, len(events), _ROWS_PER_INSERT)
+        for start in starts:
             chunk = events[start : start + _ROWS_PER_INSERT]
             values = [f.get_db_prep_save(getattr(e, f.attname), connection) for e in chunk for f in fields]
             sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}"  # noqa: S608
+            if together and start == starts[-1]:
+                cursor.execute(f"WITH inserted AS ({sql}) {move_head}", [*values, events[-1].hash])
+                break
             cursor.execute(sql, values)
-        cursor.execute(f"UPDATE {head} SET last_hash = %s WHERE id = 1", [events[-1].hash])  # noqa: S608
+        else:
+            cursor.execute(move_head, [events[-1].hash])
     for event in events:
         event._state.adding = False
         event._state.db = connection.alias

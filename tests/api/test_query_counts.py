@@ -20,7 +20,8 @@ from .helpers import API, build_referral
 #: page query. events: + the referral row and the actor's grants on it (two small queries).
 #: notes: + referral row, grants, personal-access check, audit of the read.
 PINNED = {"referrals": (2, 2), "cases": (2, 2), "events": (4, 4)}
-#: notes by side (token).
+#: notes by side (token): token, referral, grants, the page, the count… and the audited read's append —
+#: 3 statements on SQLite, 2 on PostgreSQL (its INSERT and the head's move are one statement there).
 PINNED_NOTES = {"sender": 7, "receiver": 7}
 
 
@@ -93,7 +94,8 @@ def test_notes_are_flat(iom, dp, iom_actor, dp_actor, sender_api, receiver_api):
         author = iom_actor if i % 2 else dp_actor
         services.note_create(actor=author, referral_id=referral.pk, body=f"Nota {i}")
     for client, side in ((sender_api, "sender"), (receiver_api, "receiver")):
-        _assert_flat(client, f"{API}/referrals/{referral.pk}/notes/", 55, PINNED_NOTES[side])
+        pinned = PINNED_NOTES[side] - (connection.vendor == "postgresql")
+        _assert_flat(client, f"{API}/referrals/{referral.pk}/notes/", 55, pinned)
 
 
 def test_create_and_send_cost_a_pinned_number_of_queries(iom, dp, sender_api, iom_actor, make_case):

@@ -29,11 +29,11 @@ def posts(monkeypatch, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
     calls = []
 
-    def post(url, data=None, headers=None, **kwargs):
+    def post(url, *, data=None, headers=None, **kwargs):
         calls.append({"url": url, "body": data, "headers": headers})
         return FakeResponse(200)
 
-    monkeypatch.setattr(channels.requests, "post", post)
+    monkeypatch.setattr(channels, "http_post", post)
     return calls
 
 

@@ -173,3 +173,27 @@ def test_one_predicate_for_web_and_api(sent, iom_actor, dp_actor, third, make_us
         api = set(events_filtered(actor, EventFilters()).values_list("sequence", flat=True))
         assert web == api == set(events_visible_to(actor).values_list("sequence", flat=True))
     assert set(events_visible_to(third_actor).values_list("action", flat=True)) <= {"auth.login"}
+
+
+def test_every_recorded_action_has_a_label():
+    """Each audit action the code records reads as words on the supervisors' page, not as a code."""
+    import re
+    from pathlib import Path
+
+    from web.presentation import AUDIT_ACTION_LABELS
+
+    root = Path(__file__).resolve().parents[2]
+    recorded = set()
+    for package in (
+        "accounts",
+        "audit",
+        "matching",
+        "notifications",
+        "plumbing",
+        "referrals",
+        "reporting",
+        "web",
+    ):
+        for path in (root / package).rglob("*.py"):
+            recorded |= set(re.findall(r'action="([a-z_]+\.[a-z_]+)"', path.read_text()))
+    assert recorded - set(AUDIT_ACTION_LABELS) == set()
