@@ -90,7 +90,10 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self):
-        from . import audit_hooks  # noqa: F401 — connects the receivers of the audit app's signals
+        from . import (
+            audit_hooks,  # noqa: F401 — connects the receivers of the audit app's signals
+            tasks,  # noqa: F401 — registers the tasks, which dispatch hands over by name
+        )
 
 
 def start_embedded_relay() -> bool:

@@ -365,3 +365,25 @@ def test_outbox_rows_carry_no_personal_data(iom_actor, dp, dp_actor, make_referr
         if isinstance(value, str) and len(value) > 3:
             assert value not in dump
     assert "Motivo" not in dump
+
+
+def test_dispatch_hands_rows_to_the_registered_tasks_by_name(settings, monkeypatch):
+    """The dispatch module never imports the tasks (no cycle): it finds them by name, so the app must have
+    registered them at start-up — otherwise every row would wait for the sweep."""
+    from celery import current_app
+
+    from notifications import dispatch
+
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+    handed = []
+    for name in ("notifications.tasks.process_outbox", "notifications.tasks.deliver"):
+        task = current_app.tasks[name]
+        monkeypatch.setattr(
+            task, "apply_async", lambda *a, _name=name, **kw: handed.append((_name, kw["args"]))
+        )
+    dispatch.dispatch_after_commit("o-1")
+    dispatch.enqueue_delivery("d-1")
+    assert handed == [
+        ("notifications.tasks.process_outbox", ["o-1"]),
+        ("notifications.tasks.deliver", ["d-1"]),
+    ]
