@@ -86,7 +86,10 @@ def sender(base, token, stats, deadline):
             stats,
             "POST",
             f"{base}/cases/",
-            json={"subject": {"given_name": "Persona", "document_number": "X1"}, "summary": "s"},
+            json={
+                "subject": {"given_name": "Persona", "document_type": "passport", "document_number": "X1"},
+                "summary": "s",
+            },
             headers={"Idempotency-Key": uuid.uuid4().hex},
         )
         if case.status_code != 201:

@@ -13,7 +13,7 @@ from accounts.actor import actor_for_api_client, actor_for_user
 from accounts.choices import Role, Scope
 from accounts.models import ApiClient, User
 from accounts.services import api_client_create, institution_create, staff_user_create
-from referrals import services
+from referrals import rules, services
 from referrals.choices import Status
 from referrals.models import Case
 
@@ -97,7 +97,8 @@ class Command(BaseCommand):
                         "email": "",
                         "current_location": "Lajas Blancas, Darién",
                         "protection_needs": "Sobreviviente de violencia en la ruta; requiere orientación.",
-                        "is_minor": dob.startswith("2009"),
+                        # Minors by their age today (the subject rules refuse a minor of 18 or more).
+                        "is_minor": rules.age_on(datetime.date.fromisoformat(dob), rules.today_utc()) < 18,
                     },
                     summary="Caso de demostración.",
                 )
