@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 from django.core import checks
@@ -17,6 +14,7 @@ from django.test import override_settings
 from audit.checks import check_append_only, check_signing_key
 from config import env
 from plumbing.idempotency import request_hash
+from tests.config.test_settings_and_health import _manage, _production_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,34 +53,12 @@ def test_the_database_check_reports_missing_triggers(db):
         assert _ids(check_append_only(databases=["default"])) == {"audit.E004"}
 
 
-def _manage(*args, **environment):
-    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    base.update(environment)
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=base, capture_output=True, text=True, timeout=120
-    )
-
-
-def _production(**overrides):
-    values = {
-        "DJANGO_ENV": "production",
-        "SECRET_KEY": secrets.token_urlsafe(64),
-        "FIELD_ENCRYPTION_KEYS": _key(),
-        "BLIND_INDEX_KEY": _key(),
-        "AUDIT_HMAC_KEY": _key(),
-        "AUDIT_SIGNING_KEY": _key(),
-        "ALLOWED_HOSTS": "referrals.example.org",
-    }
-    values.update(overrides)
-    return {k: v for k, v in values.items() if v is not None}
-
-
 def test_production_requires_the_signing_key(tmp_path):
-    environment = _production(AUDIT_SIGNING_KEY=None, DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
+    environment = _production_env(AUDIT_SIGNING_KEY=None, DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
     environment.pop("AUDIT_SIGNING_KEY", None)
     result = _manage("check", **environment)
     assert result.returncode != 0 and "AUDIT_SIGNING_KEY" in result.stderr
-    result = _manage("check", "--deploy", **_production(DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3"))
+    result = _manage("check", "--deploy", **_production_env(DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3"))
     assert "audit.E00" not in result.stdout + result.stderr
 
 
