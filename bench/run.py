@@ -163,13 +163,28 @@ def main() -> int:
     )
     iom_cases = list(Case.objects.filter(institution=institutions[0]).values_list("pk", flat=True)[:2000])
 
-    def detail(i):
-        response = client.get(f"/api/v1/referrals/{detail_ids[i % len(detail_ids)]}/", **as_dp)
-        assert response.status_code == 200, response.content[:200]
+    # Referrals someone took: their detail loads the assignee (one more query); measured apart, no target.
+    from accounts.choices import Role
+    from accounts.services import staff_user_create
 
-    def plain_detail(i):
-        response = client.get(f"/api/bench/plain/referrals/{detail_ids[i % len(detail_ids)]}/", **as_dp)
-        assert response.status_code == 200
+    taker = staff_user_create(institution=institutions[1], username="bench.caseworker", role=Role.CASEWORKER)
+    assigned_ids = list(
+        Referral.objects.filter(to_institution_id=dp_pk, status="accepted").values_list("pk", flat=True)[:500]
+    )
+    Referral.objects.filter(pk__in=assigned_ids).update(assignee=taker)
+
+    def details(ids):
+        def detail(i):
+            response = client.get(f"/api/v1/referrals/{ids[i % len(ids)]}/", **as_dp)
+            assert response.status_code == 200, response.content[:200]
+
+        def plain_detail(i):
+            response = client.get(f"/api/bench/plain/referrals/{ids[i % len(ids)]}/", **as_dp)
+            assert response.status_code == 200
+
+        return detail, plain_detail
+
+    detail, plain_detail = details(detail_ids)
 
     def create_and_send(i):
         body = {
@@ -202,6 +217,7 @@ def main() -> int:
     for name, ours, plain in (
         ("inbound list (page of 50)", check(inbound(50)), check(plain_inbound(50))),
         ("referral detail", detail, plain_detail),
+        ("detail, assigned (no target)", *details(assigned_ids)),
     ):
         for fn in (ours, plain):  # warm up
             _timed(fn, 20)
