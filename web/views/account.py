@@ -11,10 +11,10 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts import services
 from notifications import selectors as n_selectors
 from notifications import services as n_services
 
-from .. import services
 from ..forms import PreferencesForm
 from .auth import safe_next
 

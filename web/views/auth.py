@@ -22,7 +22,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from .. import services
+from accounts import services
+
 from ..forms import OtpTokenForm, SignInForm
 from ..middleware import has_confirmed_device, needs_second_factor, second_factor_pending
 

@@ -14,12 +14,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts import services
 from accounts.models import ApiClient, User
 from accounts.services import api_client_create, api_client_revoke
 from notifications import selectors as n_selectors
 from notifications import services as n_services
 
-from .. import services
 from ..access import admin_required
 from ..forms import ApiClientForm, StaffUserForm, WebhookForm
 
