@@ -49,7 +49,12 @@ def test_no_key_material_in_tracked_files():
     names = {p.relative_to(ROOT).as_posix() for p in files}
     assert not [n for n in names if n.startswith("var/") or n.endswith((".env", ".key", ".pem"))]
     assert "var/dev-keys.json" not in names
-    configured = [*settings.FIELD_ENCRYPTION_KEYS, settings.BLIND_INDEX_KEY, settings.AUDIT_HMAC_KEY]
+    configured = [
+        *settings.FIELD_ENCRYPTION_KEYS,
+        settings.BLIND_INDEX_KEY,
+        settings.AUDIT_HMAC_KEY,
+        settings.AUDIT_SIGNING_KEY,
+    ]
     configured_forms = [
         f for k in configured for f in (key_text(k).encode(), key_text(k).rstrip("=").encode())
     ]
@@ -107,7 +112,12 @@ def test_logs_of_a_full_workflow_carry_no_key(full_case, iom, api_as, caplog):
         crypto.forget_cached_keys()
         assert client.get(f"{API}/cases/{full_case['case'].pk}/").status_code == 503
     text = caplog.text
-    for key in (*settings.FIELD_ENCRYPTION_KEYS, settings.BLIND_INDEX_KEY, settings.AUDIT_HMAC_KEY):
+    for key in (
+        *settings.FIELD_ENCRYPTION_KEYS,
+        settings.BLIND_INDEX_KEY,
+        settings.AUDIT_HMAC_KEY,
+        settings.AUDIT_SIGNING_KEY,
+    ):
         assert key_text(key) not in text and key.hex() not in text
 
 

@@ -77,7 +77,13 @@ def sqlite_file(tmp_path_factory):
         DJANGO_ENV="development",
         VAR_DIR=str(workdir / "var"),  # its own development keys, generated with a warning
     )
-    for name in ("FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY", "AUDIT_HMAC_KEY", "SECRET_KEY"):
+    for name in (
+        "FIELD_ENCRYPTION_KEYS",
+        "BLIND_INDEX_KEY",
+        "AUDIT_HMAC_KEY",
+        "AUDIT_SIGNING_KEY",
+        "SECRET_KEY",
+    ):
         env.pop(name, None)
     done = subprocess.run(
         [sys.executable, "-m", "tests.confidentiality.populate"],
@@ -151,7 +157,12 @@ def test_the_scan_finds_a_value_planted_in_clear(sqlite_file, tmp_path):
 def scan_postgresql() -> tuple[dict[str, list[str]], dict[str, int]]:
     """``{table.column: [needles]}`` over every text-like column of every table; rows read per table."""
     text_types = ["text", "character varying", "character", "bytea", "json", "jsonb"]
-    keys = [*settings.FIELD_ENCRYPTION_KEYS, settings.BLIND_INDEX_KEY, settings.AUDIT_HMAC_KEY]
+    keys = [
+        *settings.FIELD_ENCRYPTION_KEYS,
+        settings.BLIND_INDEX_KEY,
+        settings.AUDIT_HMAC_KEY,
+        settings.AUDIT_SIGNING_KEY,
+    ]
     hits, scanned = {}, {}
     with connection.cursor() as cursor:
         cursor.execute(
