@@ -130,7 +130,6 @@ def seed(institutions: list[Institution], count: int, *, offset: int = 0, seed_v
                 protection_needs="Necesidades de protección",
                 is_minor=n % 7 == 0,
                 document_number_index=crypto.blind_index("document_number", document),
-                name_dob_index=crypto.blind_index("name_dob", crypto.name_dob_key(given, family, dob)),
             )
             subjects.append(subject)
             draft = n % 10 == 0

@@ -9,10 +9,10 @@ class MatchingConfig(AppConfig):
     verbose_name = "Case matching"
 
     def ready(self):
-        from referrals import signals
+        from referrals import reads, signals
         from referrals.models import Subject
 
-        from . import indexing
+        from . import indexing, matcher
 
         signals.subject_saved.connect(
             indexing.on_subject_saved, sender=Subject, dispatch_uid="matching-index"
@@ -21,3 +21,4 @@ class MatchingConfig(AppConfig):
             indexing.on_subject_erased, sender=Subject, dispatch_uid="matching-forget"
         )
         signals.blind_index_key_changed.connect(indexing.on_key_changed, dispatch_uid="matching-reindex")
+        reads.register_duplicate_finder(matcher.probable_duplicates)

@@ -142,3 +142,11 @@ def search(actor: Actor, *, by: str, terms: dict, exclude=None, min_score: float
         },
     )
     return matches
+
+
+def probable_duplicates(actor: Actor, *, terms: dict, by: str, exclude=None) -> list[Match]:
+    """The cases probably of the same person (score ≥ ``THRESHOLD``), the search recorded — registered as
+    the core's duplicate finder (``referrals.reads.possible_duplicates``)."""
+    return search(
+        actor, by=by, terms={name: terms.get(name) for name in TERMS}, exclude=exclude, min_score=THRESHOLD
+    )

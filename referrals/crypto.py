@@ -24,7 +24,6 @@ import hashlib
 import hmac
 import os
 import re
-import unicodedata
 from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
@@ -194,16 +193,3 @@ def blind_index(field: str, normalized: str) -> str:
 def normalize_document_number(value: str | None) -> str:
     """Upper case, no spaces, dashes, dots or slashes (contract §6.1): ``v-12.345.678`` = ``V12345678``."""
     return re.sub(r"[\s\-./]+", "", (value or "")).upper()
-
-
-def normalize_name(value: str | None) -> str:
-    """Case- and accent-insensitive, single-spaced."""
-    decomposed = unicodedata.normalize("NFKD", value or "")
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(stripped.casefold().split())
-
-
-def name_dob_key(given_name: str | None, family_name: str | None, date_of_birth) -> str:
-    if not (given_name or family_name) or not date_of_birth:
-        return ""
-    return f"{normalize_name(given_name)}|{normalize_name(family_name)}|{date_of_birth}"

@@ -235,7 +235,7 @@ def subject_erase(*, case: Case, trigger: str = "request", operator: str = "") -
         wrapped_data_key=None, erased_at=now, updated_at=now, **dict.fromkeys(ENCRYPTED_COLUMNS[Case])
     )
     Subject.objects.filter(case=case).update(
-        document_number_index="", name_dob_index="", **dict.fromkeys(ENCRYPTED_COLUMNS[Subject])
+        document_number_index="", **dict.fromkeys(ENCRYPTED_COLUMNS[Subject])
     )
     signals.subject_erased.send(sender=Subject, case_id=case.pk)
     Referral.objects.filter(pk__in=referral_ids).update(

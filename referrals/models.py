@@ -98,7 +98,6 @@ class Subject(EncryptedByCase):
     protection_needs = EncryptedField()
     is_minor = EncryptedField(codec="bool")
     document_number_index = models.CharField(max_length=16, blank=True, default="", db_index=True)
-    name_dob_index = models.CharField(max_length=16, blank=True, default="", db_index=True)
 
     def _case_for_key(self) -> Case:
         return self.case

@@ -68,6 +68,28 @@ fetch_case = _recording_denials(get_case)
 fetch_referral = _recording_denials(get_referral)
 
 
+#: How the cases probably of the same person are found (contract §6.2's keyed matching, score ≥ 0.5):
+#: the matching app registers its matcher at start-up (``matching.apps``); every door asks
+#: ``possible_duplicates``.
+_duplicate_finder: Callable[..., list] | None = None
+
+
+def register_duplicate_finder(finder: Callable[..., list]) -> None:
+    """``finder(actor, *, terms, by, exclude)`` → the probable duplicates, best first, the search recorded."""
+    global _duplicate_finder
+    _duplicate_finder = finder
+
+
+def possible_duplicates(actor: Actor, *, terms: dict, by: str, exclude=None) -> list:
+    """The cases the actor may see that are probably the person described by ``terms`` (subject fields),
+    best first, each with its reference, score and reasons — no personal data; the search is recorded
+    (``case.searched`` with ``by``, never the terms). The one rule of the API's answer to ``POST /cases/``,
+    the web's case form and its case page."""
+    if _duplicate_finder is None:
+        raise RuntimeError("no duplicate finder registered: the matching app is not installed")
+    return _duplicate_finder(actor, terms=terms, by=by, exclude=exclude)
+
+
 def subject_values(subject, categories: Iterable[str] | None = None) -> dict | None:
     """The subject's fields as plain values; only the keys of ``categories`` when given (a receiver).
 

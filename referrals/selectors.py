@@ -295,27 +295,6 @@ def find_cases_by_document_number(actor: Actor, document_number: str) -> list[Ca
     return [c for c in candidates if normalize_document_number(c.subject.document_number) == normalized]
 
 
-def possible_duplicates(actor: Actor, *, given_name, family_name, date_of_birth, exclude=None) -> list[Case]:
-    """Cases of the actor's institution with the same normalized name and date of birth."""
-    from .crypto import blind_index, name_dob_key
-
-    key = name_dob_key(given_name, family_name, date_of_birth)
-    if not key:
-        return []
-    qs = Case.objects.filter(
-        institution=actor.institution,
-        subject__name_dob_index=blind_index("name_dob", key),
-        erased_at__isnull=True,
-    ).select_related("subject")
-    if exclude is not None:
-        qs = qs.exclude(pk=exclude.pk)
-    return [
-        c
-        for c in qs
-        if name_dob_key(c.subject.given_name, c.subject.family_name, c.subject.date_of_birth) == key
-    ]
-
-
 def overdue_unanswered(limit: int) -> list[Referral]:
     """Referrals past ``response_due_at`` that the receiver has not answered yet, most overdue first."""
     return list(

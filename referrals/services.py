@@ -108,9 +108,6 @@ def _set_blind_indexes(subject: Subject) -> None:
     subject.document_number_index = crypto.blind_index(
         "document_number", crypto.normalize_document_number(subject.document_number)
     )
-    subject.name_dob_index = crypto.blind_index(
-        "name_dob", crypto.name_dob_key(subject.given_name, subject.family_name, subject.date_of_birth)
-    )
 
 
 @unit_of_work

@@ -216,7 +216,10 @@ class CaseOutput(serializers.Serializer):
 class CaseCreatedOutput(CaseOutput):
     possible_duplicates = serializers.ListField(
         child=serializers.CharField(),
-        help_text="References of other cases of the institution with the same name and date of birth.",
+        help_text=(
+            "References of other cases of the institution, that the caller may see, probably of the same "
+            "person (score >= 0.5 by the matching of POST /cases/match/), best first; at most 10."
+        ),
     )
 
     def to_representation(self, view):

@@ -125,15 +125,10 @@ class CaseListCreate(ApiView, generics.GenericAPIView):
 def _case_created_body(actor, view) -> dict:
     duplicates = []
     if view.subject is not None:
-        subject = view.case.subject
-        duplicates = selectors.possible_duplicates(
-            actor,
-            given_name=subject.given_name,
-            family_name=subject.family_name,
-            date_of_birth=subject.date_of_birth,
-            exclude=view.case,
+        duplicates = reads.possible_duplicates(
+            actor, terms=view.subject, by="possible_duplicates", exclude=view.case.pk
         )
-    return s.CaseCreatedOutput(view, context={"possible_duplicates": [c.reference for c in duplicates]}).data
+    return s.CaseCreatedOutput(view, context={"possible_duplicates": [m.reference for m in duplicates]}).data
 
 
 @extend_schema(tags=["cases"])

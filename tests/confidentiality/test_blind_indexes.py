@@ -1,9 +1,10 @@
 """Blind indexes: exact search by document number within the caller's institution, collisions filtered by
-decrypt-and-compare, the number never stored in clear; duplicate check on normalized name + birth date."""
+decrypt-and-compare, the number never stored in clear.
+
+Possible duplicates (keyed matching, every door): tests/matching/test_duplicates.py."""
 
 from __future__ import annotations
 
-import datetime
 import itertools
 
 import pytest
@@ -32,10 +33,9 @@ def create(client, **subject):
 def test_normalization():
     assert crypto.normalize_document_number(" v-12 345-678 ") == "V12345678"
     assert crypto.normalize_document_number("ab\t-cd\n") == "ABCD"
-    assert crypto.normalize_name("  María   JOSÉ ") == crypto.normalize_name("maria jose")
     assert crypto.blind_index("document_number", "") == ""
     # Per-field keys: the same value indexes differently in two fields.
-    assert crypto.blind_index("document_number", "X1") != crypto.blind_index("name_dob", "X1")
+    assert crypto.blind_index("document_number", "X1") != crypto.blind_index("phone", "X1")
     assert len(crypto.blind_index("document_number", "X1")) == crypto.BLIND_INDEX_BYTES * 2
 
 
@@ -116,20 +116,3 @@ def test_search_input_is_bounded(iom, api_as):
     response = api_as(iom).get(f"{API}/cases/", {"document_number": "X" * 65})
     assert response.status_code == 400
     assert response.json()["type"] == "/problems/validation-error"
-
-
-def test_possible_duplicates_by_normalized_name_and_birth_date(iom, dp, api_as):
-    client = api_as(iom)
-    first = create(client, given_name="María José", family_name="Pérez Rondón", document_number="D-1")
-    again = create(client, given_name="  MARIA jose ", family_name="perez  rondon", document_number="D-2")
-    assert again["possible_duplicates"] == [first["reference"]]
-    other_birth = create(
-        client, given_name="María José", family_name="Pérez Rondón", date_of_birth=datetime.date(1991, 5, 1)
-    )
-    assert other_birth["possible_duplicates"] == []
-    # Another institution's cases are never offered as duplicates.
-    assert (
-        create(api_as(dp), given_name="María José", family_name="Pérez Rondón")["possible_duplicates"] == []
-    )
-    names = Subject.objects.values_list("name_dob_index", flat=True)
-    assert all(len(n) == crypto.BLIND_INDEX_BYTES * 2 for n in names)

@@ -39,12 +39,7 @@ def case_create(request):
     duplicates = []
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        duplicates = matcher.search(
-            actor,
-            by="duplicate_check",
-            terms={name: data[name] for name in matcher.TERMS},
-            min_score=matcher.THRESHOLD,
-        )
+        duplicates = reads.possible_duplicates(actor, terms=data, by="duplicate_check")
         if not duplicates or data["confirm_not_duplicate"]:
             try:
                 case = services.case_create(actor=actor, subject=form.subject(), summary=data["summary"])
@@ -74,12 +69,8 @@ def case_detail(request, case_id):
     )
     duplicates = []
     if view.subject:
-        duplicates = matcher.search(
-            actor,
-            by="possible_duplicates",
-            terms={name: view.subject.get(name) for name in matcher.TERMS},
-            exclude=case.pk,
-            min_score=matcher.THRESHOLD,
+        duplicates = reads.possible_duplicates(
+            actor, terms=view.subject, by="possible_duplicates", exclude=case.pk
         )
     links = matching_services.links_of(actor, case)
     linked_ids = {link.other(case.pk).pk for link in links}

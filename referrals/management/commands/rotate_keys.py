@@ -77,18 +77,12 @@ def reindex_batch(*, after, batch_size: int, dry_run: bool) -> tuple[object, dic
                 document = crypto.blind_index(
                     "document_number", crypto.normalize_document_number(subject.document_number)
                 )
-                name_dob = crypto.blind_index(
-                    "name_dob",
-                    crypto.name_dob_key(subject.given_name, subject.family_name, subject.date_of_birth),
-                )
             except crypto.KeyUnavailable:
                 counts["unavailable"] += 1
                 continue
-            if (document, name_dob) != (subject.document_number_index, subject.name_dob_index):
+            if document != subject.document_number_index:
                 if not dry_run:
-                    Subject.objects.filter(pk=subject.pk).update(
-                        document_number_index=document, name_dob_index=name_dob
-                    )
+                    Subject.objects.filter(pk=subject.pk).update(document_number_index=document)
                 counts["reindexed"] += 1
     return last, counts
 
