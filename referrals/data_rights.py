@@ -20,6 +20,7 @@ from audit.recorder import record
 from . import crypto, permissions, signals
 from .choices import SUBJECT_FIELDS
 from .models import Case, Consent, Note, Referral, ReferralEvent, Subject
+from .selectors import parties
 
 EXPORT_FORMAT = "rcm-subject-export/1"
 
@@ -58,9 +59,8 @@ def _iso(value) -> str | None:
 
 
 def _parties(case: Case, referrals) -> list:
-    return (
-        [case.institution] + [r.to_institution for r in referrals] + [r.from_institution for r in referrals]
-    )
+    """The case's institution and those its referrals concern (a draft's receiver is none of them)."""
+    return [case.institution] + [institution for r in referrals for institution in parties(r)]
 
 
 @transaction.atomic

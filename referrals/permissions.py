@@ -20,6 +20,7 @@ from .models import (
     ReferralGroupObjectPermission,
     ReferralUserObjectPermission,
 )
+from .selectors import parties
 
 CASE_PERMS = ("view_case", "change_case", "view_case_personal")
 RECEIVER_PERMS = ("view_referral", "change_referral", "view_referral_personal")
@@ -102,7 +103,7 @@ def grant_receiver(*, referral: Referral, actor) -> None:
             "permission.granted",
             referral,
             referral.case_id,
-            [referral.from_institution, referral.to_institution],
+            parties(referral),
             group.name,
             RECEIVER_PERMS,
         )
@@ -116,7 +117,7 @@ def grant_receiver_user(*, referral: Referral, user: User, actor) -> None:
         "permission.granted",
         referral,
         referral.case_id,
-        [referral.from_institution, referral.to_institution],
+        parties(referral),
         f"user:{user.pk}",
         RECEIVER_PERMS,
     )
@@ -134,7 +135,7 @@ def revoke_receiver_user(*, referral: Referral, user_id, actor) -> None:
             "permission.revoked",
             referral,
             referral.case_id,
-            [referral.from_institution, referral.to_institution],
+            parties(referral),
             f"user:{user_id}",
             RECEIVER_PERMS,
         )
@@ -158,7 +159,7 @@ def revoke_receiver(*, referral: Referral, actor) -> None:
         "permission.revoked",
         referral,
         referral.case_id,
-        [referral.from_institution, referral.to_institution],
+        parties(referral),
         f"institution:{referral.to_institution.code}" + (f"+{len(user_ids)} users" if user_ids else ""),
         RECEIVER_REVOCABLE,
     )

@@ -39,6 +39,7 @@ from .selectors import (
     find_cases_by_document_number,
     get_case,
     get_referral,
+    parties,
     receiver_consent_open,
     referrals_held,
     side_of,
@@ -147,10 +148,6 @@ class ReferralView:
         return self.side == Side.SENDER
 
 
-def _parties(referral: Referral) -> list:
-    return [referral.from_institution, referral.to_institution]
-
-
 def _record_referral_read(actor: Actor, referral: Referral, *, personal: bool, detail: dict) -> None:
     record(
         actor=actor,
@@ -158,7 +155,7 @@ def _record_referral_read(actor: Actor, referral: Referral, *, personal: bool, d
         object_type="referral",
         object_id=referral.pk,
         case_id=referral.case_id,
-        institutions=_parties(referral),
+        institutions=parties(referral),
         detail={"side": side_of(actor, referral), **detail},
     )
 
@@ -170,7 +167,7 @@ def _record_notes_read(actor: Actor, referral: Referral, count: int, detail: dic
         object_type="referral",
         object_id=referral.pk,
         case_id=referral.case_id,
-        institutions=_parties(referral),
+        institutions=parties(referral),
         detail={"count": count, **detail},
     )
 
@@ -420,22 +417,22 @@ def referral_rows_read(actor: Actor, referrals: Iterable[Referral], *, list_name
     referrals = list(referrals)
     today = timezone.localdate()
     receiver_ids = _receiver_personal_ids(actor, [r for r in referrals if side_of(actor, r) == Side.RECEIVER])
-    rows, shown, parties = [], [], {actor.institution.pk: actor.institution}
+    rows, shown, concerned = [], [], {actor.institution.pk: actor.institution}
     for referral in referrals:
         row = ReferralRow(referral=referral)
         if _row_shows_person(actor, referral, receiver_ids):
             row.person = _person_line(getattr(referral.case, "subject", None), today)
             if row.person is not None:
                 shown.append(str(referral.pk))
-                for institution in _parties(referral):
-                    parties[institution.pk] = institution
+                for institution in parties(referral):
+                    concerned[institution.pk] = institution
         rows.append(row)
     if shown:
         record(
             actor=actor,
             action="referral.list_viewed",
             object_type="referral",
-            institutions=list(parties.values()),
+            institutions=list(concerned.values()),
             detail={"list": list_name, "referral_ids": shown, "count": len(referrals)},
         )
     return rows
@@ -505,7 +502,7 @@ def referral_sheet_read(*, actor: Actor, referral_id) -> ReferralSheet:
         object_type="referral",
         object_id=referral.pk,
         case_id=referral.case_id,
-        institutions=_parties(referral),
+        institutions=parties(referral),
         detail={"side": side_of(actor, referral), "categories": categories},
     )
     return sheet

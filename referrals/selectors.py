@@ -111,6 +111,14 @@ def referrals_held(actor: Actor, referral_ids: list, codename: str) -> set:
     )
 
 
+def parties(referral: Referral) -> list:
+    """The institutions an event about ``referral`` concerns (who may read it in their audit log): the
+    receiver only once the referral was sent to it — a draft is the sender's alone."""
+    if referral.sent_at is None:
+        return [referral.from_institution]
+    return [referral.from_institution, referral.to_institution]
+
+
 def side_of(actor: Actor, referral: Referral) -> str:
     return Side.SENDER if referral.from_institution_id == actor.institution.pk else Side.RECEIVER
 
@@ -269,12 +277,7 @@ def get_referral(actor: Actor, referral_id, *, for_update: bool = False) -> Refe
     else:
         visible = False
     if not visible:
-        # The institutions the referral concerns: the receiver only once it was sent (a draft is the
-        # sender's alone, as for every other event).
-        parties = [referral.from_institution]
-        if referral.sent_at is not None:
-            parties.append(referral.to_institution)
-        raise _deny(actor, "referral", referral.pk, institutions=parties, case_id=referral.case_id)
+        raise _deny(actor, "referral", referral.pk, institutions=parties(referral), case_id=referral.case_id)
     return referral
 
 

@@ -38,7 +38,7 @@ from .errors import (
 from .lifecycle import REASON_ACTIONS, TRANSITIONS, allowed_actions
 from .models import Case, Consent, Note, ReferenceCounter, Referral, ReferralEvent, Subject
 from .reads import fetch_referral
-from .selectors import cases_visible_to, has_referral_perm, receiver_sees_personal, side_of
+from .selectors import cases_visible_to, has_referral_perm, parties, receiver_sees_personal, side_of
 
 
 @contextmanager
@@ -391,7 +391,7 @@ def referral_transition(
         object_type="referral",
         object_id=referral.pk,
         case_id=referral.case_id,
-        institutions=_parties(referral),
+        institutions=parties(referral),
         detail={"action": action, "from": from_status, "to": transition.to_status},
     )
     emit(
@@ -405,13 +405,6 @@ def referral_transition(
         },
     )
     return referral
-
-
-def _parties(referral: Referral) -> list[Institution]:
-    """The institutions an event concerns: the receiver only once the referral was sent to it."""
-    if referral.sent_at is None:
-        return [referral.from_institution]
-    return [referral.from_institution, referral.to_institution]
 
 
 @unit_of_work
@@ -442,7 +435,7 @@ def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = 
         object_type="note",
         object_id=note.pk,
         case_id=referral.case_id,
-        institutions=_parties(referral),
+        institutions=parties(referral),
         detail={"referral_id": str(referral.pk)},
     )
     if referral.sent_at is not None:
@@ -477,7 +470,7 @@ def consent_withdraw(*, actor: Actor, referral_id, reason: str, if_match: str | 
         object_type="referral",
         object_id=referral.pk,
         case_id=referral.case_id,
-        institutions=_parties(referral),
+        institutions=parties(referral),
         detail={"consent_id": str(consent.pk)},
     )
     if referral.status not in TERMINAL_STATUSES:
@@ -528,7 +521,7 @@ def _set_assignee(*, actor: Actor, referral: Referral, assignee: User, how: str)
         object_type="referral",
         object_id=referral.pk,
         case_id=referral.case_id,
-        institutions=_parties(referral),
+        institutions=parties(referral),
         detail={"how": how, "assignee": str(assignee.pk), "previous": str(previous) if previous else ""},
     )
     if actor.user is None or assignee.pk != actor.user.pk:
