@@ -25,21 +25,25 @@ from .models import (
 )
 
 
-@lru_cache(maxsize=32)
-def _permission_id(model_name: str, codename: str) -> int | None:
-    """The id of a referrals permission (constant for the life of the process)."""
-    return (
-        Permission.objects.filter(content_type__app_label="referrals", content_type__model=model_name)
-        .filter(codename=codename)
-        .values_list("id", flat=True)
-        .first()
+@lru_cache(maxsize=8)
+def _codenames(model_name: str) -> dict[int, str]:
+    """Permission id → codename for a referrals model (constant for the life of the process)."""
+    return dict(
+        Permission.objects.filter(
+            content_type__app_label="referrals", content_type__model=model_name
+        ).values_list("id", "codename")
     )
 
 
 # Permissions are re-created (with new ids) when a database is flushed and migrated again.
 post_migrate.connect(
-    lambda **_kwargs: _permission_id.cache_clear(), weak=False, dispatch_uid="selectors-perm-ids"
+    lambda **_kwargs: _codenames.cache_clear(), weak=False, dispatch_uid="selectors-codenames"
 )
+
+
+def _permission_id(model_name: str, codename: str) -> int | None:
+    """The id of a referrals permission."""
+    return next((pk for pk, name in _codenames(model_name).items() if name == codename), None)
 
 
 def _holds(user_model, group_model, actor: Actor, codename: str, outer: str = "pk") -> Q:
@@ -129,21 +133,6 @@ _GRANT_MODELS = {
 }
 
 
-@lru_cache(maxsize=8)
-def _codenames(model_name: str) -> dict[int, str]:
-    """Permission id → codename for a referrals model (constant for the life of the process)."""
-    return dict(
-        Permission.objects.filter(
-            content_type__app_label="referrals", content_type__model=model_name
-        ).values_list("id", "codename")
-    )
-
-
-post_migrate.connect(
-    lambda **_kwargs: _codenames.cache_clear(), weak=False, dispatch_uid="selectors-codenames"
-)
-
-
 def _held_codenames(actor: Actor, object_type: str, object_id) -> set[str]:
     """The permission codenames the actor holds on one object, directly or through its groups.
 
@@ -174,11 +163,10 @@ def _held_codenames(actor: Actor, object_type: str, object_id) -> set[str]:
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
         held = [row[0] for row in cursor.fetchall()]
-    model_name = group_model._meta.get_field("content_object").related_model._meta.model_name
-    names = _codenames(model_name)
+    names = _codenames(object_type)  # the keys of _GRANT_MODELS are the models' names
     if not names.keys() >= set(held):  # a permission created since the process read them
         _codenames.cache_clear()
-        names = _codenames(model_name)
+        names = _codenames(object_type)
     return {names[permission_id] for permission_id in held if permission_id in names}
 
 
