@@ -17,7 +17,6 @@ Consecutive segments link: a segment's ``prev_hash`` is the previous segment's l
 from __future__ import annotations
 
 import datetime
-import hmac
 import json
 import os
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from pathlib import Path
 from . import checkpoints as signed
 from .chain import GENESIS_HASH, HASHED_FIELDS, ROW_FIELDS
 from .models import AuditCheckpoint, AuditEvent
-from .verification import CHECKPOINT_HASH, CHECKPOINT_SIGNATURE, GAP, HASH, PREV_HASH, REASONS, _hash_matches
+from .verification import CHECKPOINT_HASH, CHECKPOINT_SIGNATURE, REASONS, link_verdict
 
 FORMAT = "rcm-audit-segment"
 MALFORMED = "segment_malformed"
@@ -227,17 +226,7 @@ def _verify_segment(
             continue
         values = _event_values(line["event"])
         sequence = values["sequence"]
-        reason = None
-        if sequence != expected:
-            reason = GAP
-        elif not hmac.compare_digest(values["prev_hash"], prev):
-            reason = PREV_HASH
-        else:
-            matches, legacy = _hash_matches(values, allow_legacy)
-            if not matches:
-                reason = HASH
-            elif not legacy:
-                allow_legacy = False
+        reason, allow_legacy = link_verdict(values, expected, prev, allow_legacy)
         if reason is not None:
             check.reason, check.bad_sequence = reason, sequence
             return check

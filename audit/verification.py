@@ -184,6 +184,21 @@ def _hash_matches(values: dict, allow_legacy: bool) -> tuple[bool, bool]:
     return False, False
 
 
+def link_verdict(values: dict, expected_sequence: int, previous_hash: str, allow_legacy: bool) -> tuple:
+    """Whether one event (a row, or an archived line) links where the chain expects it: ``(reason or
+    None, allow_legacy)`` — the gap, the broken link or the bad hash, and whether version-1 hashes are
+    still allowed after it (not once a version-2 event was seen). The database pass and the archive's
+    offline check both judge each event here."""
+    if values["sequence"] != expected_sequence:
+        return GAP, allow_legacy
+    if not hmac.compare_digest(values["prev_hash"], previous_hash):
+        return PREV_HASH, allow_legacy
+    matches, legacy = _hash_matches(values, allow_legacy)
+    if not matches:
+        return HASH, allow_legacy
+    return None, allow_legacy and legacy
+
+
 class _Checkpoints:
     """The signed checkpoints a pass must find on its way, by sequence."""
 
@@ -269,17 +284,7 @@ def verify_chain(
     expected_sequence = start + 1
     checked = 0
     for row in _rows(start, chunk_size):
-        reason = None
-        if row["sequence"] != expected_sequence:
-            reason = GAP
-        elif not hmac.compare_digest(row["prev_hash"], previous_hash):
-            reason = PREV_HASH
-        else:
-            matches, legacy = _hash_matches(row, allow_legacy)
-            if not matches:
-                reason = HASH
-            elif not legacy:
-                allow_legacy = False
+        reason, allow_legacy = link_verdict(row, expected_sequence, previous_hash, allow_legacy)
         if reason is None and pending.mismatch_at(row["sequence"], row["hash"]):
             reason = CHECKPOINT_HASH
         if reason is not None:
