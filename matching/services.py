@@ -40,15 +40,7 @@ def case_link(*, actor: Actor, case: Case, other: Case) -> CaseLink:
             )
     except IntegrityError:
         raise InvalidInput({"other": ["These cases are already linked."]}) from None
-    record(
-        actor=actor,
-        action="case.linked",
-        object_type="case",
-        object_id=first.pk,
-        case_id=first.pk,
-        institutions=[actor.institution],
-        detail={"link": str(link.pk), "cases": [first.reference, second.reference]},
-    )
+    _record_link(actor, "case.linked", link)
     return link
 
 
@@ -68,17 +60,22 @@ def case_unlink(*, actor: Actor, link_id) -> CaseLink:
     link.unlinked_at = timezone.now()
     link.unlinked_by = actor.user
     link.save(update_fields=["unlinked_at", "unlinked_by"])
+    _record_link(actor, "case.unlinked", link)
+    return link
+
+
+def _record_link(actor: Actor, action: str, link: CaseLink) -> None:
+    """``case.linked`` / ``case.unlinked``: the link and its two cases' references (never the person)."""
     first, second = link.case_a, link.case_b
     record(
         actor=actor,
-        action="case.unlinked",
+        action=action,
         object_type="case",
         object_id=first.pk,
         case_id=first.pk,
         institutions=[actor.institution],
         detail={"link": str(link.pk), "cases": [first.reference, second.reference]},
     )
-    return link
 
 
 def links_of(actor: Actor, case: Case) -> list[CaseLink]:
