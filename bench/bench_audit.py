@@ -5,10 +5,11 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/h_audit_bench .venv/bin/python bench/bench_audit.py
 
 The page: ``GET /api/v1/referrals/{id}/notes/?page_size=50`` (50 notes, decrypted; one ``note.viewed``
-event per page). "Without" replaces the view's recorder with a no-op; the two variants alternate in
-small blocks so that drift (caches, disk, other load) hits both alike. Also timed: ``record()`` alone,
-the referral detail (one read event), and the auditors' own list page. Prints medians, p95 and the
-overhead in %. On PostgreSQL the named database is flushed first: give it a database of its own.
+event per page). "Without" replaces the read services' recorder (``referrals.reads``) with a no-op; the
+two variants alternate in small blocks so that drift (caches, disk, other load) hits both alike. Also
+timed: ``record()`` alone, the referral detail (one read event), and the auditors' own list page. Prints
+medians, p95 and the overhead in %. On PostgreSQL the named database is flushed first: give it a database
+of its own.
 
 At scale (``--events N``, PostgreSQL): the audit log grown to N events, seeded fast (the chain is computed
 in Python and streamed with COPY, with progress), and the figures of issue 14: the cost of writing one event
@@ -26,24 +27,12 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 TARGET_PERCENT = 10.0
-
-
-def _setup(database_url: str | None) -> str:
-    if not database_url:
-        database_url = f"sqlite:///{tempfile.mkdtemp(prefix='rcm-bench-audit-')}/bench.sqlite3"
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"  # the real settings, throttling out of the way
-    import django
-
-    django.setup()
-    return database_url
 
 
 def _ms(fn) -> float:
@@ -126,7 +115,9 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=0, help="grow the log to N events (PostgreSQL)")
     parser.add_argument("--busy-hour", type=int, default=25000, help="events in the last hour (--events)")
     args = parser.parse_args()
-    url = _setup(args.database_url)
+    from bench.setup import setup_django
+
+    url = setup_django(args.database_url, prefix="rcm-bench-audit-")
     if args.events:
         from bench.audit_scale import run_at_scale
 
@@ -136,10 +127,10 @@ def main() -> int:
     from django.db import connection
     from django.test import Client
 
-    import referrals.api.views as referral_views
     from audit.models import AuditEvent
     from audit.recorder import record
     from audit.verification import verify_chain
+    from referrals import reads as read_services
 
     if connection.vendor == "postgresql":
         call_command("migrate", verbosity=0)
@@ -170,15 +161,15 @@ def main() -> int:
 
     page = get(notes_url, as_dp)()
     assert len(page.json()["results"]) == 50
-    real_record = referral_views.record
+    real_record = read_services.record
 
     def without_recording(fn):
         def call():
-            referral_views.record = lambda **kwargs: None
+            read_services.record = lambda **kwargs: None
             try:
                 return fn()
             finally:
-                referral_views.record = real_record
+                read_services.record = real_record
 
         return call
 

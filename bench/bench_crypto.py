@@ -68,9 +68,9 @@ def main() -> int:
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     args = parser.parse_args()
 
-    from bench.run import _setup
+    from bench.setup import setup_django
 
-    url = _setup(args.database_url)
+    url = setup_django(args.database_url)
 
     from django.core.management import call_command
     from django.db import connection

@@ -25,7 +25,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,21 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 COLD_TARGET_S = 10.0
 CACHED_TARGET_MS = 200.0
-
-
-def _setup(database_url: str | None) -> str:
-    if not database_url:
-        database_url = f"sqlite:///{tempfile.mkdtemp(prefix='rcm-bench-stats-')}/bench.sqlite3"
-    elif database_url.startswith(("postgres://", "postgresql://")):
-        from bench.run import _create_postgres_database
-
-        _create_postgres_database(database_url)
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    import django
-
-    django.setup()
-    return database_url
 
 
 def _spread_over_the_year(count: int, rng: random.Random) -> datetime.datetime:
@@ -116,7 +100,9 @@ def main() -> int:
         help="reused as is when it already holds --referrals referrals (SQLite file or PostgreSQL)",
     )
     args = parser.parse_args()
-    url = _setup(args.database_url)
+    from bench.setup import setup_django
+
+    url = setup_django(args.database_url, prefix="rcm-bench-stats-")
 
     from django.core.cache import cache
     from django.core.management import call_command

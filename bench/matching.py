@@ -22,7 +22,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import unicodedata
 from collections import Counter, defaultdict
@@ -378,13 +377,9 @@ def evaluate(results_of, queries, case_of_person):
 
 
 def _setup_django(database_url: str | None) -> None:
-    if not database_url:
-        database_url = f"sqlite:///{tempfile.mkdtemp(prefix='rcm-match-')}/bench.sqlite3"
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    import django
+    from bench.setup import setup_django
 
-    django.setup()
+    setup_django(database_url, prefix="rcm-match-")
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)

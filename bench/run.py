@@ -14,39 +14,13 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _create_postgres_database(database_url: str) -> None:
-    """Create the benchmark's PostgreSQL database when it does not exist yet (it is flushed anyway)."""
-    import psycopg
-    from psycopg import sql
-
-    base, _, name = database_url.rpartition("/")
-    name = name.split("?")[0]
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created PostgreSQL database {name}")
-
-
-def _setup(database_url: str | None) -> str:
-    if not database_url:
-        database_url = f"sqlite:///{tempfile.mkdtemp(prefix='rcm-bench-')}/bench.sqlite3"
-    elif database_url.startswith(("postgres://", "postgresql://")):
-        _create_postgres_database(database_url)
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    import django
-
-    django.setup()
-    return database_url
-
+from bench.setup import setup_django  # noqa: E402 — after the path
 
 #: Indexes the inbound/outbound lists need to read a page in index order (requested in referrals/models.py).
 LIST_INDEXES = {
@@ -105,7 +79,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=300)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     args = parser.parse_args()
-    url = _setup(args.database_url)
+    url = setup_django(args.database_url)
 
     from django.core.management import call_command
     from django.db import connection
