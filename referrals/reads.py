@@ -29,7 +29,7 @@ from audit.deferred import record_surviving
 from audit.recorder import batch as audit_batch
 from audit.recorder import record
 
-from .choices import CATEGORY_FIELDS, SUBJECT_FIELDS, DataCategory, Side
+from .choices import CATEGORY_FIELDS, SUBJECT_FIELDS, DataCategory, Side, Status
 from .errors import Forbidden, NotVisible
 from .models import Case, Note, Referral, ReferralEvent
 from .rules import age_on
@@ -125,15 +125,36 @@ def withheld_categories(referral: Referral) -> list[str]:
     return [category.value for category in DataCategory if category.value not in shared]
 
 
+def travelling_categories(referral: Referral) -> list[str]:
+    """The data categories the receiving institution sees of the person — now, or once the draft is sent:
+    the consented ones while consent is open (given, not withdrawn, the receiver's access not revoked),
+    none otherwise. The one answer behind the receiver's view, the preview and the sender's marks."""
+    return receiver_categories(referral) if receiver_consent_open(referral) else []
+
+
+def travelling_fields(referral: Referral) -> frozenset[str]:
+    """The subject fields of :func:`travelling_categories` (the sender's "shared / stays with us" marks)."""
+    return frozenset(name for c in travelling_categories(referral) for name in CATEGORY_FIELDS.get(c, ()))
+
+
 def projected_subject(actor: Actor, referral: Referral) -> dict | None:
     """The subject as ``actor`` may see it: whole for the sender, the consented categories for a receiver."""
-    categories = None if side_of(actor, referral) == Side.SENDER else receiver_categories(referral)
+    categories = None if side_of(actor, referral) == Side.SENDER else travelling_categories(referral)
     return subject_values(referral.case.subject, categories)
+
+
+def _free_texts(referral: Referral) -> dict:
+    """The referral's free texts, for a reader who may see personal data."""
+    return {"reason": referral.reason, "status_reason": referral.status_reason, "outcome": referral.outcome}
 
 
 @dataclass
 class ReferralView:
-    """A referral as one actor may see it; ``subject``, ``reason``… are ``None`` without personal data."""
+    """A referral as one actor may see it; ``subject``, ``reason``… are ``None`` without personal data.
+
+    ``travels``: for the sender who sees the person, the subject fields the receiver sees (or will see
+    once sent) — empty once consent or the receiver's access ended; ``None`` for a receiver.
+    """
 
     referral: Referral
     side: str
@@ -142,6 +163,7 @@ class ReferralView:
     events: list[ReferralEvent] | None = None
     notes: list[Note] | None = None
     texts: dict = field(default_factory=dict)
+    travels: frozenset[str] | None = None
 
     @property
     def is_sender(self) -> bool:
@@ -200,11 +222,9 @@ def show_referral(
     view = ReferralView(referral=referral, side=side_of(actor, referral), personal=personal)
     if personal:
         view.subject = projected_subject(actor, referral)
-        view.texts = {
-            "reason": referral.reason,
-            "status_reason": referral.status_reason,
-            "outcome": referral.outcome,
-        }
+        view.texts = _free_texts(referral)
+        if view.is_sender:
+            view.travels = travelling_fields(referral)
     if with_timeline:
         view.events = list(timeline(actor, referral))
     if with_notes and personal:
@@ -247,6 +267,45 @@ def referral_shown_after_write(
     for remembered in ("_held_for", "_personal_for"):
         referral.__dict__.pop(remembered, None)
     return show_referral(actor=actor, referral=referral, record_metadata=False, detail=detail)
+
+
+@dataclass
+class ReferralPreview:
+    """A draft as the receiving institution will see it once sent, for its sender to check before sending.
+
+    ``subject`` / ``reason``: exactly the receiver's projection (``None``: nothing reaches it);
+    ``withheld``: the data categories (and ``withheld_fields`` their subject fields) that stay behind.
+    """
+
+    referral: Referral
+    personal: bool
+    subject: dict | None
+    reason: str | None
+    categories: list[str]
+    withheld: list[str]
+    withheld_fields: list[str]
+
+
+def referral_preview_read(*, actor: Actor, referral_id) -> ReferralPreview:
+    """The preview of a draft by its sender (``Forbidden`` for anything else): the receiver's projection
+    of the person and the free texts — consented categories only, nothing while consent is not open —
+    computed as the receiver's own read computes it; recorded as a read of the referral."""
+    referral = fetch_referral(actor, referral_id)
+    if side_of(actor, referral) != Side.SENDER or referral.status != Status.DRAFT:
+        raise Forbidden("Only the sending institution previews a draft.")
+    view = show_referral(actor=actor, referral=referral, detail={"page": "preview"})
+    categories = travelling_categories(referral) if view.personal else []
+    subject = subject_values(referral.case.subject, categories) if categories else None
+    withheld = [category.value for category in DataCategory if category.value not in categories]
+    return ReferralPreview(
+        referral=referral,
+        personal=view.personal,
+        subject=subject,
+        reason=_free_texts(referral)["reason"] if categories else None,
+        categories=categories,
+        withheld=withheld,
+        withheld_fields=[name for category in withheld for name in CATEGORY_FIELDS[category]],
+    )
 
 
 def notes_read(
@@ -402,11 +461,7 @@ def _row_shows_person(actor: Actor, referral: Referral, receiver_ids: set) -> bo
         return False
     if side_of(actor, referral) == Side.SENDER:
         return True
-    return (
-        referral.pk in receiver_ids
-        and receiver_consent_open(referral)
-        and DataCategory.IDENTITY.value in receiver_categories(referral)
-    )
+    return referral.pk in receiver_ids and DataCategory.IDENTITY.value in travelling_categories(referral)
 
 
 def referral_rows_read(actor: Actor, referrals: Iterable[Referral], *, list_name: str) -> list[ReferralRow]:

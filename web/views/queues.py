@@ -20,7 +20,7 @@ from accounts.choices import Role
 from accounts.models import User
 from plumbing.problems import ProblemError
 from referrals import reads, services
-from referrals.choices import CATEGORY_FIELDS, Side, Status
+from referrals.choices import Side, Status
 from referrals.errors import Forbidden, NotVisible
 
 from .. import referral_lists as lists
@@ -226,8 +226,7 @@ def referral_print(request, referral_id):
 
 
 def detail_extras(actor, view) -> dict:
-    """What the referral page adds for the working day: take / assign forms, the print link, and, for
-    the sender, which of the person's fields travel with the consent and which stay."""
+    """What the referral page adds for the working day: take / assign forms and the print link."""
     referral = view.referral
     extras = {
         "can_take": lists.can_take(actor, referral),
@@ -239,7 +238,4 @@ def detail_extras(actor, view) -> dict:
     }
     if extras["can_assign"]:
         extras["caseworkers"] = lists.assignable_caseworkers(actor)
-    if view.side == Side.SENDER and view.subject:
-        travelling = {f for c in reads.receiver_categories(referral) for f in CATEGORY_FIELDS.get(c, ())}
-        extras["travels"] = travelling
     return extras

@@ -17,8 +17,8 @@ from matching.presentation import match_rows
 from plumbing.problems import ProblemError
 from referrals import reads, services
 from referrals import selectors as ref_selectors
-from referrals.choices import CATEGORY_FIELDS, DataCategory, Side, Status
-from referrals.errors import NotVisible
+from referrals.choices import DataCategory, Side, Status
+from referrals.errors import Forbidden, NotVisible
 from referrals.lifecycle import TRANSITIONS
 
 from .. import selectors
@@ -162,21 +162,21 @@ def _get_referral(actor, referral_id):
 @never_cache
 @caseworker_required
 def referral_preview(request, referral_id):
-    """A draft as the receiver will see it (the consented categories only), before it is sent."""
+    """A draft as the receiver will see it (the core's receiver projection), before it is sent."""
     actor = request.actor
-    referral = _get_referral(actor, referral_id)
-    if ref_selectors.side_of(actor, referral) != Side.SENDER or referral.status != Status.DRAFT:
-        return redirect("web:referral-detail", referral_id=referral.pk)
-    view = reads.show_referral(actor=actor, referral=referral, detail={"page": "preview"})
-    shared = reads.subject_values(referral.case.subject, reads.receiver_categories(referral)) or {}
-    withheld = [DataCategory(c) for c in reads.withheld_categories(referral)]
-    withheld_fields = [f for c in withheld for f in CATEGORY_FIELDS[c]]
+    try:
+        preview = reads.referral_preview_read(actor=actor, referral_id=referral_id)
+    except NotVisible:
+        raise Http404 from None
+    except Forbidden:
+        return redirect("web:referral-detail", referral_id=referral_id)
     context = {
-        "referral": referral,
-        "personal": view.personal,
-        "shared_rows": subject_rows(shared) if view.personal else [],
-        "withheld": withheld,
-        "withheld_rows": subject_rows({f: None for f in withheld_fields}),
+        "referral": preview.referral,
+        "personal": preview.personal,
+        "shared_rows": subject_rows(preview.subject) if preview.subject else [],
+        "shared_reason": preview.reason,
+        "withheld": [DataCategory(c) for c in preview.withheld],
+        "withheld_rows": subject_rows(dict.fromkeys(preview.withheld_fields)),
     }
     return render(request, "web/referral_preview.html", context)
 
@@ -224,6 +224,8 @@ def referral_detail(request, referral_id):
         "is_sender": side == Side.SENDER,
         "personal": personal,
         "subject_rows": subject_rows(view.subject) if view.subject else [],
+        "texts": view.texts,
+        "travels": view.travels,
         "events": view.events,
         "notes": view.notes or [],
         "buttons": _action_buttons(actor, referral) if can_write else [],
