@@ -1,4 +1,10 @@
+from __future__ import annotations
+
+import datetime
+
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -28,6 +34,32 @@ TERMINAL_STATUSES = frozenset(
 )
 #: After these the receiver keeps only the metadata.
 REVOKING_STATUSES = frozenset({Status.REJECTED, Status.CANCELLED, Status.ENTERED_IN_ERROR})
+
+# --- the working day's status sets and the overdue rule: defined here once, for every page, list, ----
+# --- dashboard, service and reminder (the notifications app gets them through what referrals registers)
+
+#: Sent and waiting for the receiver's answer (accept or reject), in lifecycle order.
+AWAITING_ANSWER_STATUSES = (Status.REQUESTED, Status.RECEIVED)
+#: Accepted: the receiver is serving the person.
+IN_SERVICE_STATUSES = (Status.ACCEPTED, Status.IN_PROGRESS, Status.ON_HOLD)
+#: Inbound referrals someone can still work on (take, assign): awaiting an answer or in service.
+ASSIGNABLE_STATUSES = AWAITING_ANSWER_STATUSES + IN_SERVICE_STATUSES
+#: Not finished yet (drafts included).
+OPEN_STATUSES = tuple(s for s in Status if s not in TERMINAL_STATUSES)
+
+
+def overdue(now: datetime.datetime | None = None) -> Q:
+    """The overdue rule as a filter on referrals: still awaiting the receiver's answer after
+    ``response_due_at`` (a referral without a due date is never overdue)."""
+    return Q(status__in=AWAITING_ANSWER_STATUSES, response_due_at__lt=now or timezone.now())
+
+
+def time_left(referral, now: datetime.datetime) -> datetime.timedelta | None:
+    """Until the answer is due — negative once :func:`overdue` — while the referral awaits an answer;
+    ``None`` otherwise (the same rule as the filter, for one referral already loaded)."""
+    if referral.status not in AWAITING_ANSWER_STATUSES or referral.response_due_at is None:
+        return None
+    return referral.response_due_at - now
 
 
 class Urgency(models.TextChoices):

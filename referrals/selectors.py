@@ -9,11 +9,10 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.signals import post_migrate
-from django.utils import timezone
 
 from accounts.actor import Actor
 
-from .choices import Side, Status
+from .choices import Side, Status, overdue
 from .errors import NotVisible
 from .models import (
     Case,
@@ -288,10 +287,4 @@ def find_cases_by_document_number(actor: Actor, document_number: str) -> list[Ca
 
 def overdue_unanswered(limit: int) -> list[Referral]:
     """Referrals past ``response_due_at`` that the receiver has not answered yet, most overdue first."""
-    return list(
-        Referral.objects.filter(
-            status__in=[Status.REQUESTED, Status.RECEIVED],
-            response_due_at__isnull=False,
-            response_due_at__lt=timezone.now(),
-        ).order_by("response_due_at")[:limit]
-    )
+    return list(Referral.objects.filter(overdue()).order_by("response_due_at")[:limit])

@@ -23,7 +23,15 @@ from plumbing.etag import if_match_satisfied
 from plumbing.problems import ProblemError
 
 from . import crypto, permissions, rules, signals
-from .choices import REVOKING_STATUSES, SUBJECT_FIELDS, TERMINAL_STATUSES, Side, Status, Urgency
+from .choices import (
+    ASSIGNABLE_STATUSES,
+    REVOKING_STATUSES,
+    SUBJECT_FIELDS,
+    TERMINAL_STATUSES,
+    Side,
+    Status,
+    Urgency,
+)
 from .errors import (
     CaseErased,
     ConsentRequired,
@@ -485,11 +493,6 @@ def consent_withdraw(*, actor: Actor, referral_id, reason: str, if_match: str | 
 
 
 # --- assignment of inbound referrals (issue 12) ------------------------------------------------------
-
-#: Inbound referrals someone can still work on: awaiting an answer or in service.
-ASSIGNABLE_STATUSES = frozenset(
-    {Status.REQUESTED, Status.RECEIVED, Status.ACCEPTED, Status.IN_PROGRESS, Status.ON_HOLD}
-)
 
 
 def _assignable_inbound(actor: Actor, referral_id) -> Referral:

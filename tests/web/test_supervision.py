@@ -16,9 +16,8 @@ from accounts.choices import Role
 from audit.exports import CSV_COLUMNS
 from audit.models import AuditEvent
 from audit.recorder import record
-from referrals import services
+from referrals import services, worklists
 from referrals.models import Referral
-from web import selectors
 
 SUPERVISION_URLS = ["/supervision/workload/", "/supervision/response-times/", "/audit/", "/audit/export.csv"]
 
@@ -134,7 +133,7 @@ def test_workload_selector_runs_a_constant_number_of_queries(
 ):
     actor = actor_for_user(iom_supervisor)
     with django_assert_max_num_queries(5):
-        rows, queue = selectors.team_workload(actor)
+        rows, queue = worklists.team_workload(actor)
     assert [r.user.username for r in rows] == ["ana.iom", "beto.iom"]
     assert queue == 0
 
@@ -161,7 +160,7 @@ def answered(iom, dp, iom_actor, dp_actor, make_referral):
 
 
 def test_response_times_numbers(answered, dp_supervisor):
-    stats = selectors.response_times(actor_for_user(dp_supervisor))
+    stats = worklists.response_times(actor_for_user(dp_supervisor))
     assert stats.total == 5
     assert stats.answered == 3
     assert stats.median_answer == datetime.timedelta(hours=10)
@@ -171,7 +170,7 @@ def test_response_times_numbers(answered, dp_supervisor):
     counts = {code: n for code, _label, n in stats.by_status}
     assert counts["received"] == 3 and counts["requested"] == 2
 
-    outbound = selectors.response_times(actor_for_user(dp_supervisor), direction="outbound")
+    outbound = worklists.response_times(actor_for_user(dp_supervisor), direction="outbound")
     assert outbound.total == 0 and outbound.median_answer is None
 
 

@@ -19,12 +19,11 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.choices import Role
 from accounts.models import User
 from plumbing.problems import ProblemError
-from referrals import reads, services
-from referrals.choices import Side, Status
+from referrals import reads, services, worklists
+from referrals.choices import AWAITING_ANSWER_STATUSES, IN_SERVICE_STATUSES, Side, Status
 from referrals.errors import Forbidden, NotVisible
 
 from .. import referral_lists as lists
-from .. import selectors
 from ..access import actor_required, caseworker_required, report_problem, supervisor_required
 from ..presentation import subject_rows
 
@@ -32,9 +31,7 @@ from ..presentation import subject_rows
 def _with_time_left(rows):
     now = timezone.now()
     for row in rows:
-        referral = row.referral
-        awaiting = referral.status in lists.AWAITING_ANSWER
-        referral.time_left = referral.response_due_at - now if awaiting and referral.response_due_at else None
+        row.referral.time_left = worklists.time_left(row.referral, now)
     return rows
 
 
@@ -52,13 +49,13 @@ def home(request):
     actor = request.actor
     if actor.role == Role.ADMIN:
         return redirect("web:manage-users")
-    queue, more_queue = _first(lists.team_queue(actor))
+    queue, more_queue = _first(worklists.team_queue(actor))
     awaiting, more_awaiting = _first(
-        lists.filtered(actor, {"direction": "inbound", "status": lists.AWAITING_ANSWER})
+        worklists.filtered(actor, {"direction": "inbound", "status": AWAITING_ANSWER_STATUSES})
     )
-    assigned, more_assigned = _first(lists.filtered(actor, {"direction": "inbound", "assignee": "me"}))
-    outbound, more_outbound = _first(lists.filtered(actor, {"direction": "outbound"}))
-    cases, more_cases = _first(selectors.my_cases(actor).select_related("subject"))
+    assigned, more_assigned = _first(worklists.filtered(actor, {"direction": "inbound", "assignee": "me"}))
+    outbound, more_outbound = _first(worklists.filtered(actor, {"direction": "outbound"}))
+    cases, more_cases = _first(worklists.my_cases(actor).select_related("subject"))
     # One read event per list that shows people (the ids shown, never the values).
     context = {
         "queue": _with_time_left(reads.referral_rows_read(actor, queue, list_name="home.team_queue")),
@@ -91,7 +88,7 @@ def referral_list(request):
         filters = form.cleaned_data
     else:
         filters, status = None, 400
-    queryset = lists.filtered(actor, filters) if filters is not None else lists.Referral.objects.none()
+    queryset = worklists.filtered(actor, filters) if filters is not None else worklists.nothing(actor)
     page = Paginator(queryset, lists.PAGE_SIZE).get_page(request.GET.get("page"))
     rows = _with_time_left(reads.referral_rows_read(actor, page.object_list, list_name="referrals"))
     query = request.GET.copy()
@@ -115,7 +112,7 @@ def referral_list(request):
 def case_list(request):
     """Every case I own or collaborate on, newest first, paginated, with the person's name (audited)."""
     actor = request.actor
-    queryset = selectors.my_cases(actor).select_related("subject")
+    queryset = worklists.my_cases(actor).select_related("subject")
     page = Paginator(queryset, lists.PAGE_SIZE).get_page(request.GET.get("page"))
     rows = reads.case_rows_read(actor, page.object_list, list_name="my_cases")
     return render(request, "web/case_list.html", {"page": page, "rows": rows})
@@ -126,8 +123,8 @@ def _status_options(current: str) -> list[tuple[str, str]]:
     (``status=a,b``) is kept as one more option so that the form shows what is applied."""
     options = [
         ("", _("Any status")),
-        (",".join(lists.AWAITING_ANSWER), _("Awaiting an answer")),
-        ("accepted,in-progress,on-hold", _("In service")),
+        (",".join(AWAITING_ANSWER_STATUSES), _("Awaiting an answer")),
+        (",".join(IN_SERVICE_STATUSES), _("In service")),
         *[(s.value, str(s.label)) for s in Status],
     ]
     if current and current not in {value for value, _label in options}:

@@ -15,9 +15,8 @@ from matching import matcher
 from matching import services as matching_services
 from matching.presentation import match_rows
 from plumbing.problems import ProblemError
-from referrals import reads, services
-from referrals import selectors as ref_selectors
-from referrals.choices import DataCategory, Side, Status
+from referrals import reads, services, worklists
+from referrals.choices import DataCategory, Side, Status, time_left
 from referrals.errors import Forbidden, NotVisible
 from referrals.lifecycle import TRANSITIONS
 
@@ -61,12 +60,7 @@ def case_detail(request, case_id):
     except NotVisible:
         raise Http404 from None
     case = view.case
-    referrals = list(
-        ref_selectors.referrals_visible_to(actor, direction="outbound")
-        .filter(case=case)
-        .select_related("to_institution")
-        .order_by("-created_at")
-    )
+    referrals = worklists.case_referrals(actor, case)
     duplicates = []
     if view.subject:
         duplicates = reads.possible_duplicates(
@@ -235,9 +229,7 @@ def referral_detail(request, referral_id):
         "withdraw_form": WithdrawConsentForm()
         if can_write and side == Side.SENDER and referral.consent.withdrawn_at is None
         else None,
-        "time_left": referral.response_due_at - now
-        if referral.response_due_at and referral.status in (Status.REQUESTED, Status.RECEIVED)
-        else None,
+        "time_left": time_left(referral, now),
         "access_log": selectors.case_access_log(actor, referral.case)[:30] if side == Side.SENDER else [],
         **queues.detail_extras(actor, view),
     }

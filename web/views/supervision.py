@@ -14,8 +14,7 @@ from django.views.decorators.http import require_GET
 from audit import selectors as audit_selectors
 from audit.checkpoints import as_served
 from audit.exports import export_csv
-from audit.models import AuditEvent
-from referrals import reads
+from referrals import reads, worklists
 
 from .. import referral_lists, selectors
 from ..access import auditor_required, supervisor_required
@@ -44,8 +43,8 @@ STATUS_CSS = {
 def workload(request):
     """Open work per caseworker, and the team queue (received, nobody assigned) to assign from."""
     actor = request.actor
-    rows, queue = selectors.team_workload(actor)
-    unassigned = Paginator(referral_lists.team_queue(actor), referral_lists.PAGE_SIZE).get_page(
+    rows, queue = worklists.team_workload(actor)
+    unassigned = Paginator(worklists.team_queue(actor), referral_lists.PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     queue_rows = reads.referral_rows_read(actor, unassigned.object_list, list_name="workload.team_queue")
@@ -63,7 +62,7 @@ def workload(request):
 @require_GET
 def response_times(request):
     direction = "outbound" if request.GET.get("direction") == "outbound" else "inbound"
-    stats = selectors.response_times(request.actor, direction=direction)
+    stats = worklists.response_times(request.actor, direction=direction)
     status_items = [
         (label, n, STATUS_CSS.get(code, "")) for code, label, n in stats.by_status if n or code != "draft"
     ]
@@ -94,10 +93,7 @@ def audit_log(request):
     with the way to download them all (API) and to verify them (``verify_audit --checkpoints``).
     """
     form, filters = _audit_filters(request)
-    if filters is None:
-        events = AuditEvent.objects.none()
-    else:
-        events = selectors.audit_events_filtered(request.actor, filters)
+    events = selectors.audit_events_filtered(request.actor, filters)
     page = _keyset_page(events, request.GET)
     references = selectors.audit_object_references(request.actor, page["events"])
     for event in page["events"]:
