@@ -72,6 +72,7 @@ def case_detail(request, case_id):
     context = {
         "case": case,
         "subject_rows": subject_rows(view.subject) if view.subject else [],
+        "summary": view.summary,
         "referrals": referrals,
         "access_log": selectors.case_access_log(actor, case),
         "can_refer": can_write and not case.is_erased,
