@@ -43,6 +43,7 @@ __all__ = [
     "WorkloadRow",
     "case_referrals",
     "caseworkers",
+    "colleague",
     "filtered",
     "ids_with_reference",
     "my_cases",
@@ -149,6 +150,14 @@ def caseworkers(actor: Actor) -> list[User]:
             "username"
         )
     )
+
+
+def colleague(actor: Actor, user_id) -> User | None:
+    """The staff account ``user_id`` of the actor's institution, if there is one (another institution's
+    is none: a form cannot name it); whether it may be assigned is the assignment service's to say."""
+    if user_id is None:
+        return None
+    return User.objects.filter(pk=user_id, institution=actor.institution).first()
 
 
 # --- the supervisors' dashboards ----------------------------------------------------------------------

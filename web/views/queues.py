@@ -17,7 +17,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.choices import Role
-from accounts.models import User
 from plumbing.problems import ProblemError
 from referrals import reads, services, worklists
 from referrals.choices import AWAITING_ANSWER_STATUSES, IN_SERVICE_STATUSES, Side, Status
@@ -166,9 +165,7 @@ def referral_take(request, referral_id):
 def referral_assign(request, referral_id):
     """A supervisor assigns (or reassigns) an inbound referral to a caseworker of the institution."""
     actor = request.actor
-    assignee = User.objects.filter(
-        pk=_uuid_or_none(request.POST.get("assignee")), institution=actor.institution
-    ).first()
+    assignee = worklists.colleague(actor, _uuid_or_none(request.POST.get("assignee")))
     if assignee is None:
         messages.error(request, _("Choose a caseworker."))
         return _back(request, referral_id)
