@@ -64,12 +64,14 @@ ROW_RELATED = ("from_institution", "to_institution", "assignee", "case", "case__
 
 
 def my_cases(actor: Actor) -> QuerySet[Case]:
-    """Cases the actor owns or collaborates on (a supervisor sees every case, but "mine" stays mine)."""
+    """Cases the actor owns or collaborates on (a supervisor sees every case, but "mine" stays mine),
+    newest first, with the subject a row shows (``referrals.reads.case_rows_read``)."""
     user = actor.user
     return (
         cases_visible_to(actor)
         .filter(Q(owner=user) | Q(collaborators=user), erased_at__isnull=True)
         .distinct()
+        .select_related("subject")
         .order_by("-created_at")
     )
 

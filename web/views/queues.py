@@ -54,7 +54,7 @@ def home(request):
     )
     assigned, more_assigned = _first(worklists.filtered(actor, {"direction": "inbound", "assignee": "me"}))
     outbound, more_outbound = _first(worklists.filtered(actor, {"direction": "outbound"}))
-    cases, more_cases = _first(worklists.my_cases(actor).select_related("subject"))
+    cases, more_cases = _first(worklists.my_cases(actor))
     # One read event per list that shows people (the ids shown, never the values).
     context = {
         "queue": _with_time_left(reads.referral_rows_read(actor, queue, list_name="home.team_queue")),
@@ -111,7 +111,7 @@ def referral_list(request):
 def case_list(request):
     """Every case I own or collaborate on, newest first, paginated, with the person's name (audited)."""
     actor = request.actor
-    queryset = worklists.my_cases(actor).select_related("subject")
+    queryset = worklists.my_cases(actor)
     page = Paginator(queryset, lists.PAGE_SIZE).get_page(request.GET.get("page"))
     rows = reads.case_rows_read(actor, page.object_list, list_name="my_cases")
     return render(request, "web/case_list.html", {"page": page, "rows": rows})
