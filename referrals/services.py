@@ -555,6 +555,8 @@ def referral_take(*, actor: Actor, referral_id) -> Referral:
     if actor.user is None or actor.user.role != Role.CASEWORKER:
         raise Forbidden("Only a caseworker takes a referral; supervisors assign them.")
     referral = _assignable_inbound(actor, referral_id)
+    if referral.assignee_id is not None and referral.assignee_id == actor.user.pk:
+        raise ProblemError("already-yours", 409, "The referral is already assigned to you.")
     if referral.assignee_id is not None:
         raise ProblemError("already-assigned", 409, "The referral is already assigned.")
     return _set_assignee(actor=actor, referral=referral, assignee=actor.user, how="take")

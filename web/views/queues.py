@@ -21,7 +21,7 @@ from accounts.models import User
 from plumbing.problems import ProblemError
 from referrals import reads, services
 from referrals.choices import CATEGORY_FIELDS, Side, Status
-from referrals.errors import Forbidden, NotVisible
+from referrals.errors import Forbidden, NotVisible, WrongSide
 
 from .. import referral_lists as lists
 from .. import selectors
@@ -153,7 +153,9 @@ def referral_take(request, referral_id):
     try:
         referral = services.referral_take(actor=actor, referral_id=referral_id)
     except ProblemError as exc:
-        if exc.slug == "already-assigned":
+        if exc.slug == "already-yours":
+            messages.info(request, _("You already hold this referral."))
+        elif exc.slug == "already-assigned":
             messages.error(request, _("Someone else took this referral meanwhile."))
         else:
             report_problem(request, exc)
@@ -210,6 +212,15 @@ def referral_print(request, referral_id):
         sheet = reads.referral_sheet_read(actor=actor, referral_id=referral_id)
     except NotVisible:
         raise Http404 from None
+    except WrongSide:
+        messages.error(
+            request,
+            _(
+                "Only the sending institution prints a referral's sheet: the person agreed to share their "
+                "data with your institution, not to have it passed on."
+            ),
+        )
+        return redirect("web:referral-detail", referral_id=referral_id)
     except Forbidden:
         messages.error(request, _("This referral's personal data can no longer be printed."))
         return redirect("web:referral-detail", referral_id=referral_id)
