@@ -87,3 +87,11 @@ def test_erased_cases_are_not_checked(junk):
     subject_erase(case=referral.case)
     out, _err, status = _run()
     assert status == 0, out
+
+
+def test_the_demo_data_breaks_no_rule(db):
+    """seed_demo writes through the services: what it stores passes today's rules."""
+    call_command("seed_demo", stdout=io.StringIO(), stderr=io.StringIO())
+    out, err, status = _run("--quiet")
+    assert status == 0, out
+    assert err == ""
