@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -64,12 +65,24 @@ class DateField(_StringOnly, serializers.DateField):
 
 
 class DateTimeField(_StringOnly, serializers.DateTimeField):
-    """An RFC 3339 date-time with its time (a bare date is refused, not read as midnight)."""
+    """An RFC 3339 date-time with its time and its time zone (a bare date is refused, not read as
+    midnight; a date-time without an offset is refused, not read in the server's time zone)."""
 
     def to_internal_value(self, data):
         if isinstance(data, str) and not _DATETIME.match(data):
             raise serializers.ValidationError("Expected an RFC 3339 date-time, e.g. 2026-11-27T10:00:00Z.")
+        if isinstance(data, str) and _naive(data):
+            raise serializers.ValidationError("A date-time needs a time zone (e.g. Z or -05:00).")
         return super().to_internal_value(data)
+
+
+def _naive(raw: str) -> bool:
+    """A well-formed date-time without an offset (a malformed one is left to the field's own message)."""
+    try:
+        value = parse_datetime(raw)
+    except ValueError:
+        return False
+    return value is not None and value.tzinfo is None
 
 
 class URLField(_StringOnly, serializers.URLField):

@@ -30,7 +30,7 @@ from audit.recorder import batch as audit_batch
 from audit.recorder import record
 
 from .choices import CATEGORY_FIELDS, SUBJECT_FIELDS, DataCategory, Side, Status
-from .errors import Forbidden, NotVisible
+from .errors import Forbidden, NotVisible, WrongSide
 from .models import Case, Note, Referral, ReferralEvent
 from .rules import age_on
 from .selectors import (
@@ -536,11 +536,12 @@ def referral_sheet_read(*, actor: Actor, referral_id) -> ReferralSheet:
     """The printable sheet of a referral for an institution not on the system: exactly the data the
     person consented to share (the receiver's projection, even when the sender prints it), the reason,
     the reference and the sender's contact. Only while personal data may be shown (``Forbidden``
-    otherwise) and with active consent, by the sending institution only; recorded as ``referral.printed``."""
+    otherwise) and with active consent, by the sending institution only (``WrongSide`` for the receiver:
+    it never could print); recorded as ``referral.printed``."""
     referral = fetch_referral(actor, referral_id)
     if side_of(actor, referral) != Side.SENDER:
         # The person consented to one recipient: a receiver passing the data on would be a new disclosure.
-        raise Forbidden("Only the sending institution prints a referral sheet.")
+        raise WrongSide("Only the sending institution prints a referral sheet.")
     if not shares_personal(actor, referral) or not referral.consent.is_active:
         raise Forbidden("The personal data of this referral may not be printed.")
     categories = receiver_categories(referral)

@@ -5,6 +5,9 @@ choices); whether a subject is *coherent* — a minor's date of birth, a documen
 the characters of a phone number — is decided here, and the services apply it to what they store. A
 door that wants its errors next to its fields calls :func:`subject_errors` first; the services call
 :func:`check_subject` whatever the door did, so no door can skip a rule.
+
+The rules of clean values (contract §7.5: characters, ISO codes, plausible dates) are
+:mod:`referrals.cleaning`'s; they are applied here to a subject, a consent and a referral's free texts.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from collections.abc import Mapping
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from . import cleaning
 from .choices import DocumentType
 from .crypto import normalize_document_number
 from .errors import InvalidInput
 
 #: Digits, spaces and ``+ - ( )`` only (contract §6.1).
 PHONE = re.compile(r"^[0-9 +()\-]*$")
-EARLIEST_BIRTH = datetime.date(1900, 1, 1)
+#: The subject's free texts and names (contract §7.5: no control or bidirectional characters).
+SUBJECT_TEXTS = ("given_name", "family_name", "document_number", "current_location", "protection_needs")
 
 MESSAGES = {
     "minor_adult": _("By the date of birth the person is 18 or older: they cannot be marked as a minor."),
@@ -53,12 +58,18 @@ def subject_errors(subject: Mapping, *, today: datetime.date | None = None) -> d
     ``is_minor: false`` for someone under 18 is accepted: ages are often uncertain.
     """
     today = today or today_utc()
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = text_errors({name: subject.get(name) for name in SUBJECT_TEXTS})
+    for name, error in (
+        ("nationality", cleaning.country_error(subject.get("nationality"))),
+        ("languages", cleaning.language_error(subject.get("languages"))),
+    ):
+        if error:
+            errors[name] = [error]
     dob = subject.get("date_of_birth")
     if isinstance(dob, datetime.date):
         if dob > today:
             errors.setdefault("date_of_birth", []).append(str(MESSAGES["future_birth"]))
-        elif dob < EARLIEST_BIRTH:
+        elif cleaning.date_error(dob, today=today):  # before 1900
             errors.setdefault("date_of_birth", []).append(str(MESSAGES["old_birth"]))
         elif subject.get("is_minor") and age_on(dob, today) >= 18:
             errors.setdefault("is_minor", []).append(str(MESSAGES["minor_adult"]))
@@ -72,8 +83,9 @@ def subject_errors(subject: Mapping, *, today: datetime.date | None = None) -> d
 
 
 def normalized_subject(subject: Mapping) -> dict:
-    """The subject as it is stored: the document number normalized (``v-12.345.678`` → ``V12345678``)."""
-    data = dict(subject)
+    """The subject as it is stored: the document number normalized (``v-12.345.678`` → ``V12345678``),
+    line breaks as ``\n``."""
+    data = normalized_texts(subject)
     if data.get("document_number"):
         data["document_number"] = normalize_document_number(data["document_number"])
     return data
@@ -99,8 +111,13 @@ def consent_errors(consent: Mapping) -> dict[str, list[str]]:
     if not consent.get("data_categories"):
         errors["data_categories"] = [str(MESSAGES["consent_categories"])]
     obtained_at = consent.get("obtained_at")
-    if isinstance(obtained_at, datetime.datetime) and obtained_at > timezone.now() + CONSENT_CLOCK_SKEW:
-        errors["obtained_at"] = [str(MESSAGES["consent_future"])]
+    if isinstance(obtained_at, datetime.datetime):
+        error = cleaning.datetime_error(obtained_at)
+        if error is None and obtained_at > timezone.now() + CONSENT_CLOCK_SKEW:
+            error = str(MESSAGES["consent_future"])
+        if error:
+            errors["obtained_at"] = [error]
+    errors |= text_errors({"details": consent.get("details")})
     return errors
 
 
@@ -109,3 +126,27 @@ def check_consent(consent: Mapping, *, prefix: str = "consent.") -> None:
     errors = consent_errors(consent)
     if errors:
         raise InvalidInput({f"{prefix}{name}": messages for name, messages in errors.items()})
+
+
+def text_errors(texts: Mapping[str, str | None]) -> dict[str, list[str]]:
+    """The free texts (or names) among ``texts`` that may not be stored, by name; empty when all are clean."""
+    errors = {}
+    for name, value in texts.items():
+        error = cleaning.text_error(cleaning.normalized_text(value)) if isinstance(value, str) else None
+        if error:
+            errors[name] = [error]
+    return errors
+
+
+def normalized_texts(texts: Mapping) -> dict:
+    """``texts`` with every string's line breaks as ``\n``."""
+    return {name: cleaning.normalized_text(v) if isinstance(v, str) else v for name, v in texts.items()}
+
+
+def check_texts(**texts: str | None) -> dict:
+    """The texts as they are stored (line breaks as ``\n``), or :class:`InvalidInput` naming each text that
+    holds a control or bidirectional character (``reason``, ``body``)."""
+    errors = text_errors(texts)
+    if errors:
+        raise InvalidInput(errors)
+    return normalized_texts(texts)

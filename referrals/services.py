@@ -122,17 +122,19 @@ def _set_blind_indexes(subject: Subject) -> None:
 def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
     """Open a case for a migrant; the creating caseworker owns it."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
+    subject = rules.check_subject(subject)
+    summary = rules.check_texts(summary=summary or "")["summary"]
     now = timezone.now()
     case = Case(
         institution=actor.institution,
         reference=_next_reference(actor.institution, "case"),
         owner=actor.user,
-        summary=summary or "",
+        summary=summary,
         created_at=now,
         updated_at=now,
     )
     case.save(force_insert=True)
-    person = Subject(case=case, **rules.check_subject(subject))
+    person = Subject(case=case, **subject)
     _set_blind_indexes(person)
     person.save(force_insert=True)
     signals.subject_saved.send(sender=Subject, case=case, subject=person, new=True)
@@ -159,6 +161,8 @@ def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summar
     case = Case.objects.select_for_update().get(pk=case.pk)
     if case.is_erased:
         raise CaseErased()
+    if summary is not None:
+        summary = rules.check_texts(summary=summary)["summary"]
     changed = []
     if subject:
         person = Subject.objects.select_related("case").get(case=case)
@@ -232,6 +236,7 @@ def referral_create(
     if case.is_erased:
         raise CaseErased()
     rules.check_consent(consent)
+    reason = rules.check_texts(reason=reason)["reason"]
     now = timezone.now()
     referral = Referral(
         reference=_next_reference(actor.institution, "ref"),
@@ -337,6 +342,8 @@ def referral_transition(
         reason, outcome = body.get("reason"), body.get("outcome")
     reason = (reason or "").strip() or None
     outcome = (outcome or "").strip() or None
+    texts = rules.check_texts(reason=reason, outcome=outcome)
+    reason, outcome = texts["reason"], texts["outcome"]
     if transition.needs == "reason" and not reason:
         raise MissingField("reason")
     if transition.needs == "outcome" and not outcome:
@@ -422,6 +429,7 @@ def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = 
     referral = fetch_referral(actor, referral_id, for_update=True)
     if side_of(actor, referral) == Side.RECEIVER and not receiver_sees_personal(actor, referral):
         raise Forbidden("Your institution no longer has access to this referral's notes.")
+    body = rules.check_texts(body=body)["body"]
     if referral.case.is_erased:
         # Refused rather than stored empty: a note is nothing but its text, which can no longer be kept.
         raise CaseErased()
@@ -462,7 +470,7 @@ def consent_withdraw(*, actor: Actor, referral_id, reason: str, if_match: str | 
     referral = fetch_referral(actor, referral_id, for_update=True)
     if side_of(actor, referral) != Side.SENDER:
         raise WrongSide("Only the sending institution records a withdrawal of consent.")
-    reason = (reason or "").strip()
+    reason = rules.check_texts(reason=(reason or "").strip())["reason"]
     if not reason:
         raise MissingField("reason")
     consent = referral.consent
@@ -550,6 +558,8 @@ def referral_take(*, actor: Actor, referral_id) -> Referral:
     if actor.user is None or actor.user.role != Role.CASEWORKER:
         raise Forbidden("Only a caseworker takes a referral; supervisors assign them.")
     referral = _assignable_inbound(actor, referral_id)
+    if referral.assignee_id is not None and referral.assignee_id == actor.user.pk:
+        raise ProblemError("already-yours", 409, "The referral is already assigned to you.")
     if referral.assignee_id is not None:
         raise ProblemError("already-assigned", 409, "The referral is already assigned.")
     return _set_assignee(actor=actor, referral=referral, assignee=actor.user, how="take")

@@ -12,6 +12,7 @@ from accounts.actor import actor_from_request
 from accounts.choices import Scope
 from accounts.permissions import HasScope
 from plumbing.problems import ProblemError
+from plumbing.query import ALWAYS_KNOWN, StrictQuery
 
 from .reads import referral_statistics
 from .statistics import DIMENSIONS, StatisticsQueryError, parse_query
@@ -92,7 +93,7 @@ PARAMETERS = [
 
 
 @extend_schema(tags=["statistics"])
-class ReferralStatistics(APIView):
+class ReferralStatistics(StrictQuery, APIView):
     """Statistics of the referrals the caller's institution sent or received (scope ``statistics:read``).
 
     Over the referrals sent in [from, to] (UTC dates, inclusive), voided ones excluded. Counts from 1 to
@@ -103,6 +104,7 @@ class ReferralStatistics(APIView):
 
     permission_classes = [HasScope]
     read_scope = Scope.STATISTICS_READ
+    query_parameters = frozenset({"from", "to", "by"})
 
     @extend_schema(
         operation_id="statistics_referrals",
@@ -111,7 +113,8 @@ class ReferralStatistics(APIView):
     )
     def get(self, request):
         try:
-            query = parse_query(dict(request.query_params.lists()))
+            own = {name: values for name, values in request.query_params.lists() if name not in ALWAYS_KNOWN}
+            query = parse_query(own)
         except StatisticsQueryError as exc:
             raise ProblemError(
                 "validation-error", 400, "Invalid statistics parameters.", exc.errors

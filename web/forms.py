@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.choices import Role, Scope
 from accounts.models import Institution, User
-from referrals import rules
+from referrals import cleaning, rules
 from referrals.choices import (
     SUBJECT_FIELDS,
     ConsentGivenBy,
@@ -27,10 +27,12 @@ from . import names
 
 
 def _clean_text(value: str) -> str:
-    """Free text: trimmed, valid Unicode, no NUL (it would never reach the database anyway)."""
-    value = (value or "").strip()
-    if "\x00" in value:
-        raise forms.ValidationError(_("The text contains an invalid character."))
+    """Free text: trimmed, and clean by the domain's rule (``referrals.cleaning``: no control or
+    bidirectional characters; a browser's CRLF line breaks stored as newlines)."""
+    value = cleaning.normalized_text((value or "").strip())
+    error = cleaning.text_error(value)
+    if error:
+        raise forms.ValidationError(error)
     return value
 
 
@@ -42,6 +44,10 @@ class NationalityField(forms.ChoiceField):
 
     def to_python(self, value):
         return _clean_text(super().to_python(value)).upper()
+
+    def valid_value(self, value):
+        """Any code the domain admits (``referrals.cleaning``), whether or not the picker lists it."""
+        return cleaning.country_error(value) is None
 
 
 class LanguagesField(forms.MultipleChoiceField):
@@ -56,6 +62,10 @@ class LanguagesField(forms.MultipleChoiceField):
         values = super().to_python(value)
         codes = [c.strip().lower() for v in values for c in v.split(",") if c.strip()]
         return list(dict.fromkeys(codes))
+
+    def valid_value(self, value):
+        """Any code the domain admits (``referrals.cleaning``), whether or not the picker lists it."""
+        return cleaning.language_error([value]) is None
 
 
 class SignInForm(AuthenticationForm):
@@ -322,7 +332,12 @@ class ActionForm(forms.Form):
 
 
 class NoteForm(forms.Form):
-    body = forms.CharField(label=_("New note"), max_length=20000, widget=forms.Textarea(attrs={"rows": 3}))
+    body = forms.CharField(
+        label=_("New note"),
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": _("Write the note first.")},
+    )
 
     def clean_body(self):
         value = _clean_text(self.cleaned_data["body"])
@@ -333,7 +348,10 @@ class NoteForm(forms.Form):
 
 class WithdrawConsentForm(forms.Form):
     reason = forms.CharField(
-        label=_("Why was consent withdrawn?"), max_length=20000, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("Why was consent withdrawn?"),
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": _("A reason is required for this action.")},
     )
 
     def clean_reason(self):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.actor import Actor
 from accounts.choices import Role
@@ -38,7 +39,12 @@ class ReferralFilterForm(forms.Form):
     assignee = forms.ChoiceField(
         label=_("Assigned to"),
         required=False,
-        choices=[("", _("Anyone")), ("me", _("Me")), ("none", _("Nobody (team queue)"))],
+        # Each choice continues its label, "Assigned to: me" ("Asignada a: mí", not "Mí").
+        choices=[
+            ("", pgettext_lazy("assigned to", "anyone")),
+            ("me", pgettext_lazy("assigned to", "me")),
+            ("none", pgettext_lazy("assigned to", "nobody (team queue)")),
+        ],
     )
     urgency = forms.ChoiceField(
         label=_("Urgency"), required=False, choices=[("", _("Any")), *Urgency.choices]

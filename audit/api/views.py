@@ -16,7 +16,7 @@ from accounts.choices import Scope
 from accounts.permissions import HasScope
 from plumbing.pagination import CursorPagination
 from plumbing.problems import ProblemError
-from plumbing.query import parse_aware_datetime
+from plumbing.query import StrictQuery, parse_aware_datetime
 
 from ..checkpoints import as_served, public_key_document
 from ..exports import CSV_COLUMNS, export_csv
@@ -125,9 +125,10 @@ class AuditPagination(CursorPagination):
         return cursor
 
 
-class AuditView(APIView):
+class AuditView(StrictQuery, APIView):
     permission_classes = [HasScope]
     read_scope = Scope.AUDIT_READ
+    query_parameters = frozenset({"object_id", "actor", "actor_institution", "action", "since"})
 
     @property
     def actor(self):
@@ -199,9 +200,6 @@ class CheckpointPagination(AuditPagination):
     ordering = ("id",)
 
 
-_CHECKPOINT_PARAMS = {"cursor", "page_size"}
-
-
 @extend_schema(tags=["audit"])
 class AuditCheckpointList(AuditView, generics.GenericAPIView):
     """Every signed checkpoint of the audit chain, oldest first (scope ``audit:read``; contract §6.3).
@@ -211,6 +209,7 @@ class AuditCheckpointList(AuditView, generics.GenericAPIView):
     """
 
     pagination_class = CheckpointPagination
+    query_parameters = frozenset()
 
     @extend_schema(
         operation_id="audit_checkpoints_list",
@@ -218,14 +217,6 @@ class AuditCheckpointList(AuditView, generics.GenericAPIView):
         responses={200: AuditCheckpointOutput(many=True)},
     )
     def get(self, request):
-        unknown = sorted(set(request.query_params) - _CHECKPOINT_PARAMS)
-        if unknown:
-            raise ProblemError(
-                "validation-error",
-                400,
-                "Unknown query parameter.",
-                {name: ["Unknown parameter."] for name in unknown},
-            )
         page = self.paginate_queryset(checkpoints())
         return self.get_paginated_response([as_served(c) for c in page])
 
@@ -233,6 +224,8 @@ class AuditCheckpointList(AuditView, generics.GenericAPIView):
 @extend_schema(tags=["audit"])
 class AuditCheckpointKey(AuditView):
     """The public key that verifies the checkpoints' signatures (Ed25519; scope ``audit:read``)."""
+
+    query_parameters = frozenset()
 
     @extend_schema(operation_id="audit_checkpoints_key", responses={200: AuditCheckpointKeyOutput})
     def get(self, request):

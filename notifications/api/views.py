@@ -14,6 +14,7 @@ from accounts.choices import Scope
 from accounts.permissions import HasScope, IsActor
 from plumbing.pagination import OldestFirstCursorPagination
 from plumbing.problems import ProblemError
+from plumbing.query import StrictQuery
 
 from .. import relay, selectors, services
 from ..models import Delivery
@@ -49,7 +50,7 @@ def _notification(n):
     }
 
 
-class NotificationList(APIView):
+class NotificationList(StrictQuery, APIView):
     permission_classes = [IsActor]
 
     @extend_schema(operation_id="notifications_list", responses={200: s.NotificationListSerializer, **ERRORS})
@@ -61,7 +62,7 @@ class NotificationList(APIView):
         )
 
 
-class NotificationRead(APIView):
+class NotificationRead(StrictQuery, APIView):
     permission_classes = [IsActor]
 
     @extend_schema(operation_id="notifications_read", request=None, responses={204: None, **ERRORS})
@@ -71,7 +72,7 @@ class NotificationRead(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class NotificationReadAll(APIView):
+class NotificationReadAll(StrictQuery, APIView):
     permission_classes = [IsActor]
 
     @extend_schema(
@@ -81,7 +82,7 @@ class NotificationReadAll(APIView):
         return Response({"marked": services.notification_mark_all_read(user=_user(request))})
 
 
-class Preferences(APIView):
+class Preferences(StrictQuery, APIView):
     permission_classes = [IsActor]
 
     @extend_schema(
@@ -111,7 +112,7 @@ class Preferences(APIView):
         return Response({"email": selectors.preferences_for(user)})
 
 
-class WebhookView(APIView):
+class WebhookView(StrictQuery, APIView):
     permission_classes = [HasScope]
     read_scope = Scope.WEBHOOKS_MANAGE
     write_scope = Scope.WEBHOOKS_MANAGE

@@ -14,7 +14,7 @@ from accounts.models import Institution
 from accounts.permissions import HasScope, IsActor
 from plumbing.idempotency import run_idempotent
 from plumbing.pagination import CursorPagination, OldestFirstCursorPagination
-from plumbing.query import parse_aware_datetime
+from plumbing.query import StrictQuery, bad_parameter, parse_aware_datetime
 
 from .. import reads, selectors, services
 from ..choices import Side, Status
@@ -47,7 +47,7 @@ def _validated(serializer_class, request, **kwargs):
     return serializer.validated_data
 
 
-class ApiView(APIView):
+class ApiView(StrictQuery, APIView):
     permission_classes = [HasScope]
     read_scope = Scope.REFERRALS_READ
     write_scope = Scope.REFERRALS_WRITE
@@ -73,6 +73,7 @@ class CaseListCreate(ApiView, generics.GenericAPIView):
     """Cases of the caller's institution visible to the caller; exact search by document number."""
 
     pagination_class = CursorPagination
+    query_parameters = frozenset({"document_number"})
 
     @extend_schema(
         parameters=[
@@ -85,7 +86,7 @@ class CaseListCreate(ApiView, generics.GenericAPIView):
         number = request.query_params.get("document_number")
         if number is not None:
             if len(number) > 64:
-                raise InvalidInput({"document_number": ["At most 64 characters."]})
+                raise bad_parameter("document_number", "At most 64 characters.")
             matches = reads.cases_by_document_number(actor=self.actor, document_number=number)
             queryset = Case.objects.filter(pk__in=[c.pk for c in matches])
         else:
@@ -146,7 +147,7 @@ class ReferralPagination(CursorPagination):
     def get_ordering(self, request, queryset, view):
         value = request.query_params.get("ordering", "-created_at")
         if value not in self.ORDERINGS:
-            raise InvalidInput({"ordering": ["One of created_at, -created_at, updated_at, -updated_at."]})
+            raise bad_parameter("ordering", "One of created_at, -created_at, updated_at, -updated_at.")
         return (value,)
 
 
@@ -159,6 +160,7 @@ def _referral_response(actor, view, *, code=status.HTTP_200_OK) -> Response:
 @extend_schema(tags=["referrals"])
 class ReferralListCreate(ApiView, generics.GenericAPIView):
     pagination_class = ReferralPagination
+    query_parameters = frozenset({"direction", "status", "updated_since", "ordering"})
 
     @extend_schema(
         parameters=[
@@ -177,18 +179,18 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
         params = request.query_params
         direction = params.get("direction")
         if direction is not None and direction not in ("inbound", "outbound"):
-            raise InvalidInput({"direction": ["One of inbound, outbound."]})
+            raise bad_parameter("direction", "One of inbound, outbound.")
         queryset = selectors.referrals_visible_to(actor, direction=direction)
         if params.get("status"):
             wanted = [v.strip() for v in params["status"].split(",") if v.strip()]
             bad = [v for v in wanted if v not in Status.values]
             if bad:
-                raise InvalidInput({"status": ["Unknown status: " + ", ".join(v[:40] for v in bad[:5])]})
+                raise bad_parameter("status", "Unknown status: " + ", ".join(v[:40] for v in bad[:5]))
             queryset = queryset.filter(status__in=wanted)
         if params.get("updated_since"):
             since = parse_aware_datetime(params["updated_since"])
             if since is None:
-                raise InvalidInput({"updated_since": ["An RFC 3339 date-time with a time zone."]})
+                raise bad_parameter("updated_since", "An RFC 3339 date-time with a time zone.")
             queryset = queryset.filter(updated_at__gte=since)
         queryset = queryset.select_related("from_institution", "to_institution", "assignee")
         page = self.paginate_queryset(queryset)

@@ -1,6 +1,7 @@
 """Bad input is a 400 problem+json, never a 500 (issue 2): malformed JSON, unknown fields at every
-nesting level, wrong types, unknown institution or service, hostile strings. Hostile text that is valid
-Unicode is data: stored and returned verbatim, never interpreted."""
+nesting level, wrong types, unknown institution or service, hostile strings. Hostile text that is clean
+Unicode (contract §7.5: no control or bidirectional characters) is data: stored and returned verbatim,
+never interpreted."""
 
 from __future__ import annotations
 
@@ -368,8 +369,8 @@ HOSTILE_TEXT = [
     '"><img src=x onerror=alert(1)>',
     "</textarea><svg/onload=alert(1)>{{7*7}}${7*7}",
     "'; DROP TABLE referrals_referral; --",
-    "Robert\u202e\u2066 \u05d0\u05d1 🇻🇪 ñ",
-    'line1\r\nline2\ttab \\ backslash "quote"',
+    "Robert \u05d0\u05d1 🇻🇪 ñ \u200f",
+    'line1\nline2\ttab \\ backslash "quote"',
 ]
 
 
@@ -454,3 +455,119 @@ def test_odd_document_number_searches_never_500(number, sender_api, case_id):
         assert response.json()["results"] == []
     else:
         assert_problem(response, 400, "validation-error", errors={"document_number"})
+
+
+# --- clean data at every door (contract §7.5) --------------------------------------------------------
+
+#: Texts no door may store: C0/C1 control characters other than tab and newline, bidi controls.
+UNCLEAN_TEXTS = [
+    "a\u0001\u001b[31mb",  # ANSI escape
+    "\u202eevil\u202c",  # right-to-left override
+    "x\u2066y\u2069",  # isolates
+    "\u202a\u202b\u202d",
+    "a\u0085b",  # C1 (next line)
+    "a\u009bb",  # C1 CSI
+    "a\u007fb",  # DEL
+    "a\rb",  # a lone carriage return
+    "a\u000bb\u000c",  # vertical tab, form feed
+]
+
+
+@pytest.mark.parametrize("text", UNCLEAN_TEXTS, ids=[f"unclean-{i}" for i in range(len(UNCLEAN_TEXTS))])
+def test_control_and_bidi_characters_are_400_wherever_a_text_is_sent(
+    text, sender_api, receiver_api, accepted, case_id
+):
+    ref = f"{API}/referrals/{accepted.pk}"
+    before = _counts()
+    posts = [
+        (sender_api, CASES, _case_with(subject__given_name=text), "subject.given_name"),
+        (sender_api, CASES, _case_with(subject__family_name=text), "subject.family_name"),
+        (sender_api, CASES, _case_with(subject__current_location=text), "subject.current_location"),
+        (sender_api, CASES, _case_with(subject__protection_needs=text), "subject.protection_needs"),
+        (sender_api, CASES, _case_with(summary=text), "summary"),
+        (sender_api, REFERRALS, _referral_with(case_id, reason=text), "reason"),
+        (sender_api, f"{ref}/notes/", {"body": text}, "body"),
+        (receiver_api, f"{ref}/fail/", {"reason": text}, "reason"),
+        (sender_api, f"{ref}/consent/withdraw/", {"reason": text}, "reason"),
+    ]
+    for client, path, payload, field in posts:
+        body = assert_problem(client.post(path, payload, format="json"), 400, "validation-error")
+        assert field in body["errors"], (path, body)
+        assert text not in json.dumps(body, ensure_ascii=False)  # the value is never echoed
+    assert _counts() == before
+    assert Referral.objects.get(pk=accepted.pk).version == accepted.version
+
+
+def test_tab_newline_and_crlf_are_line_breaks_not_junk(sender_api):
+    created = sender_api.post(CASES, _case_with(summary="uno\r\ndos\ttres\n"), format="json")
+    assert created.status_code == 201, created.content
+    case = sender_api.get(f"{API}/cases/{created.json()['id']}/").json()
+    assert case["summary"] == "uno\ndos\ttres"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"subject__nationality": "XXX"}, "subject.nationality"),
+        ({"subject__nationality": "ZZZ"}, "subject.nationality"),
+        ({"subject__languages": ["xx"]}, "subject.languages"),
+        ({"subject__languages": ["es", "qqq"]}, "subject.languages"),
+        ({"subject__languages": ["zz-PA"]}, "subject.languages"),
+        ({"subject__date_of_birth": "1899-12-31"}, "subject.date_of_birth"),
+        ({"subject__date_of_birth": "0001-01-01"}, "subject.date_of_birth"),
+        ({"subject__date_of_birth": "9999-12-31"}, "subject.date_of_birth"),
+    ],
+)
+def test_codes_that_do_not_exist_and_implausible_dates_are_400(change, field, sender_api):
+    response = sender_api.post(CASES, _case_with(**change), format="json")
+    assert_problem(response, 400, "validation-error", errors={field})
+    assert Case.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("nationality", "languages"),
+    [("VEN", ["es"]), ("HTI", ["ht", "fr"]), ("CHN", ["yue", "zh"]), ("PAN", ["es-PA", "guc"]), ("", [])],
+)
+def test_codes_that_exist_are_accepted(nationality, languages, sender_api):
+    body = _case_with(subject__nationality=nationality, subject__languages=languages)
+    assert sender_api.post(CASES, body, format="json").status_code == 201
+
+
+@pytest.mark.parametrize(
+    "obtained_at",
+    [
+        "2026-11-27T10:00:00",  # no time zone
+        "2026-11-27T10:00",
+        "1899-12-31T23:59:59Z",
+        "0001-01-02T00:00:00Z",  # year 1: the printable sheet answered 500 forever
+        "1900-01-01T01:00:00+02:00",  # 23:00 on 31 December 1899 in UTC
+    ],
+)
+def test_a_consent_time_without_a_zone_or_before_1900_is_400(obtained_at, sender_api, case_id):
+    before = _counts()
+    response = sender_api.post(
+        REFERRALS, _referral_with(case_id, consent__obtained_at=obtained_at), format="json"
+    )
+    assert_problem(response, 400, "validation-error", errors={"consent.obtained_at"})
+    assert _counts() == before
+
+
+def test_the_oldest_consent_time_the_rules_admit_is_accepted(sender_api, case_id):
+    for obtained_at in ("1900-01-01T00:00:00Z", "1899-12-31T20:00:00-05:00"):
+        response = sender_api.post(
+            REFERRALS, _referral_with(case_id, consent__obtained_at=obtained_at), format="json"
+        )
+        assert response.status_code == 201, response.content
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"summary": "a", "summary": "b", "subject": {"given_name": "Ana"}}',
+        b'{"summary": "a", "subject": {"given_name": "Ana", "given_name": "Eva"}}',
+        b'{"subject": {"given_name": "Ana", "languages": [{"x": 1, "x": 2}]}}',
+    ],
+)
+def test_a_json_object_repeating_a_key_is_400(raw, sender_api):
+    assert_problem(_raw(sender_api, CASES, raw), 400, "validation-error")
+    assert Case.objects.count() == 0

@@ -31,8 +31,9 @@ def test_default_page_size_is_50_and_clamped_to_100(iom, iom_api, iom_actor, mak
     assert len(iom_api.get(f"{API}/cases/").json()["results"]) == 50
     assert len(iom_api.get(f"{API}/cases/?page_size=1000").json()["results"]) == 100
     assert len(iom_api.get(f"{API}/cases/?page_size=7").json()["results"]) == 7
-    assert len(iom_api.get(f"{API}/cases/?page_size=-3").json()["results"]) == 1
-    assert len(iom_api.get(f"{API}/cases/?page_size=abc").json()["results"]) == 50
+    for bad in ("-3", "abc", "0", "1.5"):  # contract §7.5: a bad value is a 400 naming the parameter
+        refused = iom_api.get(f"{API}/cases/?page_size={bad}")
+        assert refused.status_code == 400 and set(refused.json()["errors"]) == {"page_size"}
     everything = _pages(iom_api, f"{API}/cases/?page_size=40")
     assert len(everything) == len({c["id"] for c in everything}) == 105
 

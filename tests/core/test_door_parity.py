@@ -472,3 +472,166 @@ def test_the_web_says_the_rules_in_spanish(iom, iom_caseworker, web_sign_in):
         "/cases/new/", _web_form(_subject(is_minor=True, date_of_birth=ADULT_BORN)), HTTP_ACCEPT_LANGUAGE="es"
     )
     assert "no puede marcarse como menor de edad" in page.content.decode()
+
+
+# --- clean data at every door (contract §7.5) ------------------------------------------------------
+# One rule (referrals.cleaning, applied by referrals.rules and the services): the same verdict through
+# the partner API and the web forms.
+
+#: (name, subject overrides, the field the error is reported on)
+CLEAN_SUBJECT_RULES = [
+    ("an ANSI escape in a name", {"given_name": "a\u0001\u001b[31mb"}, "given_name"),
+    ("a right-to-left override in a name", {"family_name": "\u202eevil\u202c"}, "family_name"),
+    ("a C1 control in the location", {"current_location": "km\u00857"}, "current_location"),
+    ("an isolate in the protection needs", {"protection_needs": "a\u2066b\u2069"}, "protection_needs"),
+    ("a nationality that does not exist", {"nationality": "XXX"}, "nationality"),
+    ("a language that does not exist", {"languages": ["xx"]}, "languages"),
+    ("born before 1900", {"date_of_birth": "1899-12-31"}, "date_of_birth"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "field"), CLEAN_SUBJECT_RULES, ids=[r[0] for r in CLEAN_SUBJECT_RULES]
+)
+def test_a_clean_data_rule_gives_the_same_verdict_through_both_doors(
+    name, overrides, field, iom, api_as, iom_caseworker, web_sign_in
+):
+    response = api_as(iom).post(f"{API}/cases/", {"subject": _subject(**overrides)}, format="json")
+    assert response.status_code == 400, name
+    assert f"subject.{field}" in response.json()["errors"]
+
+    page = web_sign_in(iom_caseworker).post("/cases/new/", _web_form(_subject(**overrides)))
+    assert page.status_code == 200  # the form again, with its error
+    assert field in page.context["form"].errors
+    assert Case.objects.count() == 0
+
+
+def test_codes_that_exist_pass_both_doors_even_when_the_picker_does_not_list_them(
+    iom, api_as, iom_caseworker, web_sign_in
+):
+    """``spa`` (ISO 639-3 for Spanish) and ``ATA`` exist: the pickers list ``es`` and not Antarctica's
+    people, but the rule is the domain's, not the picker's."""
+    subject = _subject(nationality="ATA", languages=["spa", "es-PA"])
+    assert api_as(iom).post(f"{API}/cases/", {"subject": subject}, format="json").status_code == 201
+    page = web_sign_in(iom_caseworker).post("/cases/new/", _web_form(subject | {"given_name": "Berta"}))
+    assert page.status_code == 302, page.context["form"].errors
+    assert Case.objects.count() == 2
+
+
+def _web_referral_form(**changes) -> dict:
+    form = {
+        "to_institution": "DP",
+        "services": ["legal_assistance"],
+        "urgency": "normal",
+        "reason": "Motivo",
+        "consent_given": "on",
+        "consent_given_by": "self",
+        "consent_method": "verbal",
+        "consent_obtained_at": "2026-11-27T10:00",
+        "data_categories": ["identity"],
+    }
+    form.update(changes)
+    return form
+
+
+@pytest.mark.parametrize(
+    ("name", "api_change", "web_change", "api_field", "web_field"),
+    [
+        ("a control in the reason", {"reason": "a\u001bb"}, {"reason": "a\u001bb"}, "reason", "reason"),
+        ("a bidi in the reason", {"reason": "\u202eevil"}, {"reason": "\u202eevil"}, "reason", "reason"),
+        (
+            "consent obtained before 1900",
+            {"obtained_at": "1899-12-31T12:00:00Z"},
+            {"consent_obtained_at": "1899-12-31T12:00"},
+            "consent.obtained_at",
+            "consent_obtained_at",
+        ),
+    ],
+)
+def test_a_referral_clean_data_rule_gives_the_same_verdict_through_both_doors(
+    name,
+    api_change,
+    web_change,
+    api_field,
+    web_field,
+    iom,
+    dp,
+    api_as,
+    iom_actor,
+    iom_caseworker,
+    make_case,
+    web_sign_in,
+):
+    from referrals.models import Referral
+
+    case = make_case(iom_actor)
+    body = _referral_body(case.pk)
+    if "reason" in api_change:
+        body.update(api_change)
+    else:
+        body["consent"].update(api_change)
+    response = api_as(iom).post(f"{API}/referrals/", body, format="json")
+    assert response.status_code == 400, name
+    assert api_field in response.json()["errors"]
+    page = web_sign_in(iom_caseworker).post(f"/cases/{case.pk}/refer/", _web_referral_form(**web_change))
+    assert page.status_code == 200
+    assert web_field in page.context["form"].errors
+    assert Referral.objects.count() == 0
+
+
+@pytest.mark.parametrize("text", ["a\u001b[31mb", "\u202eevil\u202c", "a\rb"])
+def test_a_note_with_control_or_bidi_characters_is_refused_by_both_doors(
+    text, iom, dp, api_as, iom_actor, iom_caseworker, make_referral, web_sign_in
+):
+    from referrals.models import Note
+
+    referral = make_referral(iom_actor, dp, path=[(iom_actor, "send")])
+    response = api_as(iom).post(f"{API}/referrals/{referral.pk}/notes/", {"body": text}, format="json")
+    assert response.status_code == 400
+    assert "body" in response.json()["errors"]
+    page = web_sign_in(iom_caseworker).post(f"/referrals/{referral.pk}/notes/", {"body": text}, follow=True)
+    assert "carácter de control" in page.content.decode() or "formato bidireccional" in page.content.decode()
+    assert Note.objects.count() == 0
+
+
+def test_a_browser_line_break_is_a_newline_through_both_doors(
+    iom, dp, api_as, iom_actor, iom_caseworker, make_referral, web_sign_in
+):
+    from referrals.models import Note
+
+    referral = make_referral(iom_actor, dp, path=[(iom_actor, "send")])
+    api_as(iom).post(f"{API}/referrals/{referral.pk}/notes/", {"body": "uno\r\ndos"}, format="json")
+    web_sign_in(iom_caseworker).post(f"/referrals/{referral.pk}/notes/", {"body": "tres\r\ncuatro"})
+    assert sorted(n.body for n in Note.objects.all()) == ["tres\ncuatro", "uno\ndos"]
+
+
+def test_the_services_apply_the_rules_whatever_the_door(iom_actor, make_case, dp, make_referral):
+    """A management command or a later door calls the services: the same rules, the same field names."""
+    import datetime as dt
+
+    from referrals import services
+    from referrals.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as refused:
+        services.case_create(actor=iom_actor, subject=_subject(nationality="XXX", given_name="a\u202eb"))
+    assert set(refused.value.errors) == {"subject.nationality", "subject.given_name"}
+    case = make_case(iom_actor)
+    with pytest.raises(InvalidInput) as refused:
+        services.case_update(actor=iom_actor, case=case, summary="a\u009bb")
+    assert set(refused.value.errors) == {"summary"}
+    naive = {"given": True, "given_by": "self", "method": "verbal", "data_categories": ["identity"]}
+    with pytest.raises(InvalidInput) as refused:
+        services.referral_create(
+            actor=iom_actor,
+            case=case,
+            to_institution=dp,
+            services=["legal_assistance"],
+            urgency="normal",
+            reason="Motivo",
+            consent=naive | {"obtained_at": dt.datetime(2026, 11, 27, 10, 0)},  # noqa: DTZ001 — the point
+        )
+    assert set(refused.value.errors) == {"consent.obtained_at"}
+    referral = make_referral(iom_actor, dp, path=[(iom_actor, "send")])
+    with pytest.raises(InvalidInput) as refused:
+        services.referral_transition(actor=iom_actor, referral_id=referral.pk, action="cancel", reason="\x1b")
+    assert set(refused.value.errors) == {"reason"}

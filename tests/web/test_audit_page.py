@@ -197,3 +197,13 @@ def test_every_recorded_action_has_a_label():
         for path in (root / package).rglob("*.py"):
             recorded |= set(re.findall(r'action="([a-z_]+\.[a-z_]+)"', path.read_text()))
     assert recorded - set(AUDIT_ACTION_LABELS) == set()
+
+
+def test_the_action_filter_offers_labels_in_the_readers_language_not_codes(iom_supervisor_client):
+    """Issue 22, item 6: the picker listed raw codes (``referral.viewed``) under each Spanish label."""
+    page = html(iom_supervisor_client.get("/audit/", HTTP_ACCEPT_LANGUAGE="es"))
+    picker = re.search(r'<datalist id="audit-actions">(.*?)</datalist>', page, re.S).group(1)
+    options = re.findall(r'<option value="([^"]*)"></option>', picker)
+    assert "consultó una remisión con datos personales" in options
+    assert "referral.viewed" not in picker
+    assert not [o for o in options if re.fullmatch(r"[a-z_]+(\.[a-z_]+)+", o)]

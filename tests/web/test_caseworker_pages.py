@@ -411,3 +411,62 @@ def test_a_wrong_key_gives_a_clear_503_page_without_ciphertext(iom_cw):
     assert "e1:" not in page and PERSON["given_name"] not in page
     assert response["Retry-After"] == "300"
     assert client.get(f"/cases/{case.pk}/").status_code == 200
+
+
+# --- issue 22, item 6: what a newcomer met ----------------------------------------------------------
+
+
+def _messages(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+def test_the_assignee_filter_reads_as_natural_spanish(iom_cw):
+    """ "Asignada a: Mí" → each choice continues its label: "Asignada a: mí"."""
+    page = html(client_for(iom_cw).get("/referrals/", HTTP_ACCEPT_LANGUAGE="es"))
+    select = re.search(r'<select name="assignee".*?</select>', page, re.S).group(0)
+    options = re.findall(r"<option[^>]*>([^<]*)</option>", select)
+    assert options == ["cualquier persona", "mí", "nadie (cola del equipo)"]
+    assert ">Mí<" not in page
+
+
+def test_taking_a_referral_one_already_holds_says_so(iom_cw, dp_cw):
+    sender = client_for(iom_cw)
+    referral = refer(sender, create_case(sender))
+    act(sender, referral, "send")
+    receiver = client_for(dp_cw)
+    receiver.post(f"/referrals/{referral.pk}/take/")
+    again = receiver.post(f"/referrals/{referral.pk}/take/", follow=True)
+    said = _messages(again)
+    assert "Ya tiene asignada esta remisión." in said
+    assert not [m for m in said if "otra persona" in m.lower() or "alguien" in m.lower()]
+    referral.refresh_from_db()
+    assert referral.assignee == dp_cw
+
+
+def test_the_take_service_tells_its_own_holder_from_another(iom_cw, dp_cw, dp, make_user):
+    from accounts.actor import actor_for_user
+    from plumbing.problems import ProblemError
+    from referrals import services
+
+    sender = client_for(iom_cw)
+    referral = refer(sender, create_case(sender))
+    act(sender, referral, "send")
+    services.referral_take(actor=actor_for_user(dp_cw), referral_id=referral.pk)
+    with pytest.raises(ProblemError) as mine:
+        services.referral_take(actor=actor_for_user(dp_cw), referral_id=referral.pk)
+    assert (mine.value.slug, mine.value.status_code) == ("already-yours", 409)
+    colleague = make_user(dp, Role.CASEWORKER, username="web.dp.cw2", language="es")
+    with pytest.raises(ProblemError) as theirs:
+        services.referral_take(actor=actor_for_user(colleague), referral_id=referral.pk)
+    assert (theirs.value.slug, theirs.value.status_code) == ("already-assigned", 409)
+
+
+def test_a_receiver_opening_the_print_address_is_told_it_is_the_senders_not_that_it_expired(iom_cw, dp_cw):
+    sender = client_for(iom_cw)
+    referral = refer(sender, create_case(sender))
+    act(sender, referral, "send")
+    page = client_for(dp_cw).get(f"/referrals/{referral.pk}/print/", follow=True)
+    said = _messages(page)
+    assert any("Solo la institución que envía imprime" in m for m in said), said
+    assert not [m for m in said if "ya no se pueden imprimir" in m]
+    assert not AuditEvent.objects.filter(action="referral.printed").exists()

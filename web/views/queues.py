@@ -20,7 +20,7 @@ from accounts.choices import Role
 from plumbing.problems import ProblemError
 from referrals import reads, services, worklists
 from referrals.choices import AWAITING_ANSWER_STATUSES, IN_SERVICE_STATUSES, Side, Status
-from referrals.errors import Forbidden, NotVisible
+from referrals.errors import Forbidden, NotVisible, WrongSide
 
 from .. import referral_lists as lists
 from ..access import actor_required, caseworker_required, report_problem, supervisor_required
@@ -149,7 +149,9 @@ def referral_take(request, referral_id):
     try:
         referral = services.referral_take(actor=actor, referral_id=referral_id)
     except ProblemError as exc:
-        if exc.slug == "already-assigned":
+        if exc.slug == "already-yours":
+            messages.info(request, _("You already hold this referral."))
+        elif exc.slug == "already-assigned":
             messages.error(request, _("Someone else took this referral meanwhile."))
         else:
             report_problem(request, exc)
@@ -204,6 +206,15 @@ def referral_print(request, referral_id):
         sheet = reads.referral_sheet_read(actor=actor, referral_id=referral_id)
     except NotVisible:
         raise Http404 from None
+    except WrongSide:
+        messages.error(
+            request,
+            _(
+                "Only the sending institution prints a referral's sheet: the person agreed to share their "
+                "data with your institution, not to have it passed on."
+            ),
+        )
+        return redirect("web:referral-detail", referral_id=referral_id)
     except Forbidden:
         messages.error(request, _("This referral's personal data can no longer be printed."))
         return redirect("web:referral-detail", referral_id=referral_id)

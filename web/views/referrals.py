@@ -247,7 +247,7 @@ def referral_action(request, referral_id, action):
     referral = _get_referral(actor, referral_id)
     form = ActionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("Please correct the data and try again."))
+        messages.error(request, next(iter(form.errors.values()))[0])
         return redirect("web:referral-detail", referral_id=referral.pk)
     try:
         services.referral_transition(
@@ -283,7 +283,7 @@ def note_add(request, referral_id):
     referral = _get_referral(actor, referral_id)
     form = NoteForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("Write the note first."))
+        messages.error(request, form.errors["body"][0])
     else:
         try:
             services.note_create(actor=actor, referral_id=referral.pk, body=form.cleaned_data["body"])
@@ -301,7 +301,7 @@ def consent_withdraw(request, referral_id):
     referral = _get_referral(actor, referral_id)
     form = WithdrawConsentForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("A reason is required for this action."))
+        messages.error(request, form.errors["reason"][0])
     else:
         try:
             services.consent_withdraw(

@@ -106,8 +106,9 @@ def audit_log(request):
         "page": page,
         "query": query.urlencode(),
         "action_labels": AUDIT_ACTION_LABELS,
-        # The labelled actions (a DISTINCT over the institution's events would read the whole log).
-        "known_actions": sorted(AUDIT_ACTION_LABELS),
+        # The labelled actions (a DISTINCT over the institution's events would read the whole log), by
+        # their label in the reader's language: the filter finds an action by its label.
+        "known_actions": sorted({str(label) for label in AUDIT_ACTION_LABELS.values()}, key=str.casefold),
         "checkpoint": _latest_checkpoint(),
     }
     return render(request, "web/supervision/audit_log.html", context)
