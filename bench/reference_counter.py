@@ -47,6 +47,13 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument(
+        "--synthetic-ms",
+        type=float,
+        default=0,
+        help="instead of the API: transactions that take a reference and then wait this long (a create's "
+        "body that waits on the database, not on the CPU) — what the counter alone allows",
+    )
     args = parser.parse_args()
     url = setup_django(args.database_url, prefix="rcm-refs-")
 
@@ -103,6 +110,9 @@ def main() -> int:
             return reference
 
         services._next_reference = timed_next_reference
+
+    if args.synthetic_ms:
+        return _synthetic(args, own)
 
     def make_case(client):
         body = {"subject": {"given_name": "Ana", "document_type": "passport", "document_number": "X1"}}
@@ -199,6 +209,48 @@ def main() -> int:
             f"seen from the database: row locked in {samples['locked']} of {probes} probes "
             f"({busy * 100:.1f} %): {busy * elapsed / max(total, 1) * 1000:.1f} ms held per create on average"
         )
+    return 0
+
+
+def _synthetic(args, own: bool) -> int:
+    """CLIENTS threads, each: a transaction that takes the next IOM referral reference, waits SYNTHETIC_MS
+    (sleeping: no CPU) and commits. With the row held until commit they queue; without, they overlap."""
+    from django.db import connection, transaction
+
+    from accounts.models import Institution
+    from referrals import services
+
+    iom = Institution.objects.get(code="IOM")
+    counts = [0] * args.clients
+    start = threading.Barrier(args.clients + 1, timeout=60)
+    deadline_box = [float("inf")]
+
+    def loop(index: int) -> None:
+        try:
+            start.wait()
+            while time.perf_counter() < deadline_box[0]:
+                with transaction.atomic():
+                    services._next_reference(iom, "ref")
+                    time.sleep(args.synthetic_ms / 1000)
+                counts[index] += 1
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(args.clients)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    deadline_box[0] = began + args.seconds
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    total = sum(counts)
+    ceiling = args.clients * 1000 / args.synthetic_ms
+    print(
+        f"synthetic: {args.clients} clients, transactions of {args.synthetic_ms:.0f} ms holding a reference: "
+        f"{total / elapsed:.1f} per second (no-queue ceiling {ceiling:.0f}/s; own transaction: {own})"
+    )
     return 0
 
 
