@@ -149,18 +149,31 @@ def test_the_dockerfile_installs_the_lock_with_hashes_then_the_whole_project():
     assert {".env", "var/", ".venv/"} <= set(ignored)  # secrets and local state never enter the image
 
 
-def test_the_lock_pins_every_dependency_with_hashes():
-    pinned = re.split(r"\n(?=[a-z0-9])", LOCK.read_text())[1:]  # one block per package, after the header
+RUNTIME = PYPROJECT["project"]["dependencies"] + PYPROJECT["build-system"]["requires"]
+
+
+@pytest.mark.parametrize(
+    ("lock", "dependencies"),
+    [
+        ("production.txt", RUNTIME),
+        ("dev.txt", RUNTIME + PYPROJECT["project"]["optional-dependencies"]["dev"]),
+    ],
+)
+def test_each_lock_pins_every_dependency_with_hashes(lock, dependencies):
+    """A dependency added to pyproject.toml without running scripts/lock fails here (and the locks are
+    installed with --no-deps: it would be missing from the image, CI's smoke and .venv)."""
+    text = (ROOT / "requirements" / lock).read_text()
+    pinned = re.split(r"\n(?=[a-z0-9])", text)[1:]  # one block per package, after the header
     pins = {}
     for block in pinned:
         name, version = re.match(r"([a-z0-9][a-z0-9._-]*)==(\S+) \\", block).groups()
         assert "--hash=sha256:" in block, name
         pins[name] = version
-    assert len(pins) > len(PYPROJECT["project"]["dependencies"])
-    for dependency in PYPROJECT["project"]["dependencies"] + PYPROJECT["build-system"]["requires"]:
+    assert len(pins) > len(dependencies)
+    for dependency in dependencies:
         req = Requirement(dependency)
         name = re.sub(r"[-_.]+", "-", req.name).lower()
-        assert name in pins, name
+        assert name in pins, f"{name} is not in requirements/{lock}: run scripts/lock"
         assert req.specifier.contains(pins[name]), (dependency, pins[name])
 
 
