@@ -209,6 +209,7 @@ def main() -> int:
             "60",
             "--log-level",
             "warning",
+            "--no-control-socket",  # as scripts/web: nothing left in the home directory
         ],
         env=env,
         cwd=ROOT,

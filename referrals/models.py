@@ -229,9 +229,11 @@ class Note(EncryptedByCase):
 
 
 class ReferenceCounter(models.Model):
-    """Per institution and year counter for human references (``IOM-2026-000123``); locked on use."""
+    """Per institution, kind and year counter for human references (``IOM-2026-000123``), advanced by
+    ``references.next_value`` (its own short transaction on PostgreSQL). No foreign-key constraint in the
+    database: that transaction may count for an institution created by a transaction not yet committed."""
 
-    institution = models.ForeignKey(Institution, on_delete=models.CASCADE)
+    institution = models.ForeignKey(Institution, on_delete=models.CASCADE, db_constraint=False)
     kind = models.CharField(max_length=8)
     year = models.PositiveIntegerField()
     value = models.PositiveIntegerField(default=0)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -22,7 +22,7 @@ from notifications.services import notify_in_app
 from plumbing.etag import if_match_satisfied
 from plumbing.problems import ProblemError
 
-from . import crypto, permissions, rules, signals
+from . import crypto, permissions, references, rules, signals
 from .choices import (
     ASSIGNABLE_STATUSES,
     REVOKING_STATUSES,
@@ -44,7 +44,7 @@ from .errors import (
     WrongSide,
 )
 from .lifecycle import REASON_ACTIONS, TRANSITIONS, allowed_actions
-from .models import Case, Consent, Note, ReferenceCounter, Referral, ReferralEvent, Subject
+from .models import Case, Consent, Note, Referral, ReferralEvent, Subject
 from .reads import fetch_referral
 from .selectors import cases_visible_to, has_referral_perm, parties, receiver_sees_personal, side_of
 
@@ -77,28 +77,9 @@ RESPONSE_TIME = {
 
 
 def _next_reference(institution: Institution, kind: str) -> str:
-    """``IOM-2026-000123`` (cases) or ``IOM-R-2026-000045`` (referrals): nothing about the person."""
-    year = timezone.now().year
-    value = _advance_counter(institution, kind, year)
-    if value is None:
-        ReferenceCounter.objects.get_or_create(institution=institution, kind=kind, year=year)
-        value = _advance_counter(institution, kind, year)
-    infix = "" if kind == "case" else "R-"
-    return f"{institution.code}-{infix}{year}-{value:06d}"
-
-
-def _advance_counter(institution: Institution, kind: str, year: int) -> int | None:
-    """Add one to the counter and read it back in one statement (locks the row until the transaction
-    ends, so references are never handed out twice); ``None`` when the year's counter does not exist."""
-    table = connection.ops.quote_name(ReferenceCounter._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET value = value + 1 WHERE institution_id = %s AND kind = %s AND year = %s "  # noqa: S608
-            "RETURNING value",
-            [institution.pk, kind, year],
-        )
-        row = cursor.fetchone()
-    return None if row is None else int(row[0])
+    """``IOM-2026-000123`` (cases) or ``IOM-R-2026-000045`` (referrals): the counter row is held only for its
+    own update (``references``), never until this create commits."""
+    return references.next_reference(institution, kind)
 
 
 def _require_scope(actor: Actor, scope: str) -> None:

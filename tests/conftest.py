@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from accounts.actor import actor_for_api_client, actor_for_user
 from accounts.choices import Role, Scope
 from accounts.services import api_client_create
-from referrals import services
+from referrals import references, services
 from tests.builders import referral_through_services
 from tests.factories import InstitutionFactory, UserFactory, subject_data
 
@@ -96,6 +96,14 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _counter_connection_closed():
+    """PostgreSQL: the reference counter's own connection is closed after each test (a test database with
+    a session still open on it cannot be dropped at the end of the run)."""
+    yield
+    references.close_counter_connection()
 
 
 @pytest.fixture

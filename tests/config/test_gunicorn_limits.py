@@ -1,10 +1,15 @@
 """scripts/web serves with ``--limit-request-line 8190``: a request line of 6 KiB (a long cursor and filters)
-reaches Django, one beyond 8190 bytes is refused by gunicorn itself. Runs the real entrypoint, with its
-``manage.py`` steps (migrate, collectstatic) replaced by a no-op interpreter."""
+reaches Django, one beyond 8190 bytes is refused by gunicorn itself; and it leaves no control socket in the
+home directory (gunicorn 25.1+ creates ``~/.gunicorn/gunicorn.ctl`` unless told not to). Runs the real
+entrypoint, with its ``manage.py`` steps (migrate, collectstatic) replaced by a no-op interpreter.
+
+scripts/run (the embedded one-command start) is run with every command it calls stubbed: its messages and
+its gunicorn options."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -45,13 +50,15 @@ def web(tmp_path):
     python.chmod(0o755)
     (fake_bin / "gunicorn").symlink_to(GUNICORN)
     port = _free_port()
+    (tmp_path / "home").mkdir()
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_ENV", "DJANGO_SETTINGS_MODULE"}
+        if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_ENV", "DJANGO_SETTINGS_MODULE", "XDG_RUNTIME_DIR"}
     }
     env.update(
         VENV_PYTHON=str(python),
+        HOME=str(tmp_path / "home"),
         BIND=f"127.0.0.1:{port}",
         WEB_CONCURRENCY="1",
         WEB_THREADS="1",
@@ -95,5 +102,48 @@ def test_the_script_keeps_its_other_options():
         "--graceful-timeout 20",
         "--max-requests 2000",
         "--access-logfile -",
+        "--no-control-socket",
     ):
         assert option in script
+
+
+def test_no_control_socket_is_left_in_the_home_directory(web, tmp_path):
+    status, _head = _get(web, "/healthz")  # the workers are up: the arbiter has finished starting
+    assert status in (200, 503)
+    time.sleep(1)
+    assert list((tmp_path / "home").rglob("*")) == []  # neither ~/.gunicorn/ nor gunicorn.ctl
+
+
+def _run_embedded(tmp_path, **env_overrides) -> tuple[str, list[str]]:
+    """scripts/run in a scratch copy where bootstrap, python and gunicorn are stubs: output, gunicorn args."""
+    tmp_path = tmp_path / str(len(list(tmp_path.iterdir())))
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    (repo / ".venv" / "bin").mkdir(parents=True)
+    shutil.copy2(ROOT / "scripts" / "run", repo / "scripts" / "run")
+    calls = tmp_path / "gunicorn.args"
+    stubs = {
+        repo / "scripts" / "bootstrap": "exit 0",
+        repo / ".venv" / "bin" / "python": "exit 0",
+        repo / ".venv" / "bin" / "gunicorn": f'printf "%s\\n" "$@" > {calls}',
+    }
+    for path, body in stubs.items():
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "VAR_DIR"}}
+    env.update(env_overrides)
+    result = subprocess.run(
+        ["bash", str(repo / "scripts" / "run")], cwd=repo, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout, calls.read_text().split()
+
+
+def test_scripts_run_names_the_database_it_migrates(tmp_path):
+    out, args = _run_embedded(tmp_path)
+    assert "==> migrating the database (var/db.sqlite3)" in out
+    assert "--no-control-socket" in args
+    url = "postgres://rcm:s3cret@db.example.org:5432/rcm"
+    out, _args = _run_embedded(tmp_path, DATABASE_URL=url)
+    assert "==> migrating the database named by DATABASE_URL" in out
+    assert "sqlite" not in out and "s3cret" not in out and "example.org" not in out

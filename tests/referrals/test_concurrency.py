@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from rest_framework.test import APIClient
 
+from referrals import references, services
 from referrals.models import Referral, ReferralEvent
 from tests.api.helpers import build_referral
+from tests.builders import referral_through_services
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -114,3 +116,65 @@ def test_withdrawal_racing_an_accept_always_ends_revoked(iom, dp, iom_actor, dp_
         assert kept == {"view_referral"}
         seen = _client(dp_token).get(f"{base}/").json()
         assert seen["subject"] is None and seen["reason"] is None
+
+
+def test_sixteen_clients_creating_at_once_get_distinct_consecutive_references(iom, dp, iom_actor):
+    """References come from the counter's own short transaction: all distinct, none lost when all commit."""
+    case = services.case_create(actor=iom_actor, subject={"given_name": "Ana", "family_name": "Ruiz"})
+    barrier = threading.Barrier(16)
+    made, errors = [], []
+
+    def create():
+        try:
+            barrier.wait(timeout=10)
+            for _ in range(3):
+                made.append(referral_through_services(sender=iom_actor, to=dp, case=case).reference)
+        except Exception as exc:  # reported below, never swallowed
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert len(made) == 48
+    numbers = sorted(int(r.rsplit("-", 1)[1]) for r in made)
+    assert numbers == list(range(1, 49))  # distinct, and no gap when every create commits
+    assert Referral.objects.filter(from_institution=iom).count() == 48
+
+
+def test_the_counter_row_is_not_held_until_the_create_commits(iom):
+    """A create that took its number and has not committed yet does not keep the next one from taking its."""
+    took, release = threading.Event(), threading.Event()
+    first = {}
+
+    def slow_create():
+        try:
+            with transaction.atomic():
+                first["reference"] = references.next_reference(iom, "ref")
+                took.set()
+                release.wait(timeout=30)  # the rest of a long create, its transaction still open
+        finally:
+            connection.close()
+
+    def next_create():
+        try:
+            first["next"] = references.next_reference(iom, "ref")
+        finally:
+            connection.close()
+
+    slow = threading.Thread(target=slow_create)
+    slow.start()
+    assert took.wait(timeout=30)
+    other = threading.Thread(target=next_create)
+    other.start()
+    other.join(timeout=5)  # with the row held until commit, this waited for the slow create
+    finished_while_open = not other.is_alive()
+    release.set()
+    slow.join(timeout=30)
+    other.join(timeout=30)
+    assert finished_while_open
+    assert int(first["next"].rsplit("-", 1)[1]) == int(first["reference"].rsplit("-", 1)[1]) + 1
