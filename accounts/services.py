@@ -374,7 +374,7 @@ class SecondFactorOutcome:
     locked: bool = False
     #: The right code, but already used: a TOTP code is good once (one sign-in per 30-second window).
     reused: bool = False
-    #: The device refuses codes for a few seconds after wrong ones.
+    #: The code was not even checked: the device refuses codes for a few seconds after wrong ones.
     throttled: bool = False
 
 
@@ -397,12 +397,12 @@ def second_factor_verify(
     (``auth.otp_verified`` / ``auth.otp_failed``) and decide whether this sign-in is locked
     (``policy.second_factor_locked``) after ``failures`` earlier wrong codes."""
     devices = list(TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id"))
+    throttled = bool(devices) and not any(d.verify_is_allowed()[0] for d in devices)
     device = next((d for d in devices if d.verify_token(token)), None)
     record_otp(user=user, ok=device is not None, ip=ip, request_id=request_id)
     if device is not None:
         return SecondFactorOutcome(device=device, failures=0)
     failures += 1
-    throttled = any(not d.verify_is_allowed()[0] for d in devices)
     return SecondFactorOutcome(
         device=None,
         failures=failures,
