@@ -1,8 +1,13 @@
 """The Django admin: for superusers only (staff who are not superusers are refused), and never personal data.
 
-Institutions' day-to-day administration (staff, API clients, webhooks) is in the web UI, where every change is
-audited; the Django admin is the operators' view of the installation: institutions, accounts, API clients
-(metadata only: a token is shown once, at creation in the web UI) and the TOTP devices (no keys, no QR codes).
+Institutions' day-to-day administration (staff, API clients, webhooks) is in the web UI; the Django admin is
+the operators' view of the installation: institutions, accounts, API clients (metadata only: a token is shown
+once, at creation in the web UI) and the TOTP devices (no keys, no QR codes).
+
+It is a door like the others: its actions (revoke a client, delete a device or a webhook) call the services,
+as an operator (``accounts.actor.operator_actor``), and the forms it saves itself ask ``accounts.policy`` and
+are recorded by ``accounts.services.operator_change_record``. A user's institution is read-only here (and
+fixed in the database).
 """
 
 from __future__ import annotations
