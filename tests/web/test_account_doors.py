@@ -21,7 +21,7 @@ from audit.models import AuditEvent
 from notifications import services as n_services
 from notifications.models import WebhookEndpoint
 
-from .conftest import PASSWORD, confirmed_device
+from .conftest import PASSWORD, confirmed_device, logged_in_client
 
 pytestmark = pytest.mark.django_db
 
@@ -233,3 +233,49 @@ def test_a_second_sign_in_with_the_same_code_is_told_to_wait_for_the_next(iom_su
     assert "already used" in html or "ya se usó" in html
     wrong = second.post(settings.OTP_VERIFY_URL, {"otp_token": f"{(int(code) + 1) % 1000000:06d}"})
     assert "already used" not in wrong.content.decode() and "ya se usó" not in wrong.content.decode()
+
+
+# --- the same write through each door: the same action recorded ----------------------------------------
+
+
+def _delete_webhook_through(door, endpoint, dp, dp_admin, api_as, superuser_client):
+    if door == "api":
+        return api_as(dp, [Scope.WEBHOOKS_MANAGE]).delete(f"/api/v1/webhooks/{endpoint.pk}/").status_code
+    if door == "web":
+        return logged_in_client(dp_admin).post(f"/manage/webhooks/{endpoint.pk}/delete/").status_code
+    return superuser_client.post(
+        f"/admin/notifications/webhookendpoint/{endpoint.pk}/delete/", {"post": "yes"}
+    ).status_code
+
+
+@pytest.mark.parametrize(("door", "status"), [("api", 204), ("web", 302), ("admin", 302)])
+def test_a_webhook_deleted_through_any_door_is_recorded_alike(
+    door, status, dp, dp_admin, api_as, superuser_client, settings
+):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    endpoint, _secret = n_services.webhook_create(
+        institution=dp, url="http://127.0.0.1:9/h", events=["referral.requested"]
+    )
+    assert _delete_webhook_through(door, endpoint, dp, dp_admin, api_as, superuser_client) == status
+    assert not WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+    [event] = AuditEvent.objects.filter(action="webhook.deleted")
+    assert (event.object_id, event.institutions) == (str(endpoint.pk), ",DP,")
+
+
+@pytest.mark.parametrize("door", ["web", "admin"])
+def test_an_api_client_revoked_through_any_door_is_recorded_alike(door, iom, iom_admin, superuser_client):
+    from tests.factories import api_client_row
+
+    client, _token = api_client_row(iom, [Scope.REFERRALS_READ], name="iom-svc")
+    if door == "web":
+        response = logged_in_client(iom_admin).post(f"/manage/api-clients/{client.pk}/revoke/")
+    else:
+        response = superuser_client.post(
+            "/admin/accounts/apiclient/",
+            {"action": "revoke", "_selected_action": [str(client.pk)]},
+        )
+    assert response.status_code == 302
+    client.refresh_from_db()
+    assert client.revoked_at is not None
+    [event] = AuditEvent.objects.filter(action="api_client.revoked")
+    assert (event.object_id, event.institutions) == (str(client.pk), ",IOM,")
