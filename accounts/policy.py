@@ -94,11 +94,6 @@ def may_manage_webhooks(actor: Actor, endpoint=None, *, institution=None) -> boo
     return True
 
 
-def may_set_language(actor: Actor, user) -> bool:
-    """One's own language; an admin also sets their staff's (``may_manage_staff``)."""
-    return _is_self(actor, user) or may_manage_staff(actor, user)
-
-
 def second_factor_locked(failures: int) -> bool:
     """After this many wrong codes in one sign-in, the session is closed (sign in again)."""
     return failures >= MAX_OTP_FAILURES

@@ -321,7 +321,7 @@ def staff_user_reset_second_factor(*, actor: Actor, user: User, devices=None) ->
     sign-in. ``devices``: only these (the Django admin deletes one device at a time)."""
     _require(policy.may_reset_second_factor(actor, user))
     if devices is None:
-        removed, _ = TOTPDevice.objects.filter(user=user).delete()
+        removed, _by_model = TOTPDevice.objects.filter(user=user).delete()
         detail = {"devices": removed}
     else:
         removed = 0
