@@ -279,3 +279,9 @@ def test_an_api_client_revoked_through_any_door_is_recorded_alike(door, iom, iom
     assert client.revoked_at is not None
     [event] = AuditEvent.objects.filter(action="api_client.revoked")
     assert (event.object_id, event.institutions) == (str(client.pk), ",IOM,")
+
+
+def test_the_staff_page_asks_the_policy_which_buttons_to_show(iom_admin, iom_admin_client, iom_caseworker):
+    page = iom_admin_client.get("/manage/users/").content.decode()
+    assert f'action="/manage/users/{iom_caseworker.pk}/active/"' in page
+    assert f'action="/manage/users/{iom_admin.pk}/active/"' not in page  # policy.may_deactivate: not oneself

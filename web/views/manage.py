@@ -41,6 +41,12 @@ def user_list(request):
     )
     for user in users:
         user.has_device = user.pk in with_device
+        # The page asks the account policy which buttons to show (the service refuses the others anyway).
+        user.may_toggle_active = (
+            policy.may_deactivate(request.actor, user)
+            if user.is_active
+            else policy.may_manage_staff(request.actor, user)
+        )
     return render(request, "web/manage/users.html", {"users": users, "page": page})
 
 
