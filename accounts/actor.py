@@ -30,18 +30,37 @@ class Actor:
     request_id: str = ""
     ip: str | None = None
     extra: dict = field(default_factory=dict, compare=False)
+    #: A trusted process acting on ``institution`` (a management command, the demo seed): its label, e.g.
+    #: ``"manage.py create_staff_user"``. Audited with actor type ``system`` (contract §7.1).
+    system: str = ""
+    #: A superuser acting in the Django admin on ``institution`` (the institution concerned, not theirs).
+    operator: bool = False
 
     @property
     def kind(self) -> str:
+        if self.system:
+            return "system"
         return "user" if self.user is not None else "api_client"
 
     @property
     def id(self):
+        if self.system:
+            return ""
         return self.user.pk if self.user is not None else self.api_client.pk
 
     @property
     def role(self) -> str:
+        if self.system:
+            return "system"
         return self.user.role if self.user is not None else "service"
+
+    @property
+    def audit_institution_code(self) -> str:
+        """The actor's institution in the audit log: an operator's own (or none), otherwise the actor's
+        institution — for a system actor, the institution concerned, so that its auditors see the event."""
+        if self.operator:
+            return self.user.institution.code if self.user.institution_id else ""
+        return self.institution.code
 
     @property
     def is_supervisor(self) -> bool:
@@ -53,7 +72,28 @@ class Actor:
     @property
     def label(self) -> str:
         """A non-personal label: username or client name are staff identifiers, not migrant data."""
+        if self.system:
+            return self.system
         return self.user.username if self.user is not None else f"api:{self.api_client.name}"
+
+
+def system_actor(institution: Institution, label: str = "system") -> Actor:
+    """A trusted process of the installation (a management command, the demo seed, a test) acting on
+    ``institution``'s accounts."""
+    return Actor(institution=institution, system=label)
+
+
+def operator_actor(request, institution: Institution | None) -> Actor:
+    """The signed-in superuser of the Django admin acting on ``institution`` (the operators' site has already
+    required a superuser with a verified second factor). ``None``: an account of no institution (another
+    superuser's)."""
+    return Actor(
+        institution=institution,
+        user=request.user,
+        operator=True,
+        request_id=getattr(request, "request_id", ""),
+        ip=client_ip(request),
+    )
 
 
 def actor_for_user(user: User, *, request_id: str = "", ip: str | None = None) -> Actor:
@@ -136,6 +176,18 @@ def _second_factor_ok(request, user: User) -> bool:
         return True
     is_verified = getattr(user, "is_verified", None)
     return True if is_verified is None else bool(is_verified())
+
+
+def why_no_actor(request) -> str:
+    """Why a signed-in request has no actor (for the door's message): ``second-factor-pending`` (signed in
+    with the password, the second step not done), ``inactive``, or ``no-institution``."""
+    user = getattr(request, "user", None)
+    if isinstance(user, User) and user.is_authenticated:
+        if not user.is_active:
+            return "inactive"
+        if user.institution_id and not _second_factor_ok(request, user):
+            return "second-factor-pending"
+    return "no-institution"
 
 
 def actor_from_request(request) -> Actor | None:

@@ -1,88 +1,56 @@
 """The Django admin: for superusers only (staff who are not superusers are refused), and never personal data.
 
-Institutions' day-to-day administration (staff, API clients, webhooks) is in the web UI, where every change is
-audited; the Django admin is the operators' view of the installation: institutions, accounts, API clients
-(metadata only: a token is shown once, at creation in the web UI) and the TOTP devices (no keys, no QR codes).
+Institutions' day-to-day administration (staff, API clients, webhooks) is in the web UI; the Django admin is
+the operators' view of the installation: institutions, accounts, API clients (metadata only: a token is shown
+once, at creation in the web UI) and the TOTP devices (no keys, no QR codes).
+
+It is a door like the others: its actions (revoke a client, delete a device or a webhook) call the services,
+as an operator (``accounts.actor.operator_actor``), and the forms it saves itself ask ``accounts.policy`` and
+are recorded by ``accounts.services.operator_change_record``. A user's institution is read-only here (and
+fixed in the database).
 """
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from audit.recorder import record
-
+from . import policy, services
+from .actor import operator_actor
 from .models import ApiClient, Institution, User
 
 # The site itself (superusers with a verified second factor only) is accounts.admin_site.OperatorsAdminSite,
 # installed as the default admin site by accounts.apps.OperatorsAdminConfig.
 
 
-def _record_admin_change(
-    request, *, action: str, object_type: str, object_id, institution, detail: dict
-) -> None:
-    """One audit event for a change made in the Django admin, by the signed-in superuser.
-
-    Besides Django's own admin history: the audit chain is what supervisors read and ``verify_audit``
-    checks. Field names only, never values (a new password is "password", not the password).
-    """
-    from .actor import client_ip
-
-    user = request.user
-    record(
-        action=action,
-        actor_type="user",
-        actor_id=str(user.pk),
-        actor_label=user.username,
-        actor_institution=user.institution.code if user.institution_id else "",
-        object_type=object_type,
-        object_id=object_id,
-        institutions=[institution] if institution is not None else [],
-        ip=client_ip(request),
-        request_id=getattr(request, "request_id", ""),
-        detail={"via": "django-admin", **detail},
-    )
-
-
 class AuditedAdmin(admin.ModelAdmin):
-    """Every addition and change saved here is also an audit event: ``<audit_object_type>.created`` or
-    ``.updated``, with the names of the fields the form changed."""
+    """Every addition and change saved here is also an audit event (``accounts.services.OPERATOR_ACTIONS``),
+    with the names of the fields the form changed — recorded by the accounts service, as the operator."""
 
     audit_object_type = ""
 
     def audit_institution(self, obj):
-        """The institution whose supervisors see the event."""
+        """The institution concerned by the change (the operator acts on it)."""
         return None
 
     def construct_change_message(self, request, form, formsets, add=False):
-        # Called for every save of a form (add, change, a user's password form) before it is logged.
-        request._admin_changed_fields = sorted(getattr(form, "changed_data", []))
-        return super().construct_change_message(request, form, formsets, add)
-
-    def _audit(self, request, obj, verb: str) -> None:
-        fields = getattr(request, "_admin_changed_fields", [])
-        _record_admin_change(
-            request,
-            action=f"{self.audit_object_type}.{verb}",
+        # Django calls this once for every form it saved (an addition, a change, a user's password form),
+        # after the save and inside the admin's transaction, with that form: its ``changed_data`` names the
+        # fields changed.
+        message = super().construct_change_message(request, form, formsets, add)
+        obj = form.user if hasattr(form, "user") and not hasattr(form, "instance") else form.instance
+        services.operator_change_record(
+            actor=operator_actor(request, self.audit_institution(obj)),
             object_type=self.audit_object_type,
-            object_id=obj.pk,
-            institution=self.audit_institution(obj),
-            detail={"fields": fields},
+            obj=obj,
+            created=add,
+            fields=list(form.changed_data),
         )
-
-    def log_addition(self, request, obj, message):
-        entry = super().log_addition(request, obj, message)
-        self._audit(request, obj, "created")
-        return entry
-
-    def log_change(self, request, obj, message):
-        entry = super().log_change(request, obj, message)
-        self._audit(request, obj, "updated")
-        return entry
+        return message
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -157,6 +125,35 @@ class StaffUserAdmin(AuditedAdmin, UserAdmin):
         # Deactivate instead: cases, referrals and the audit log keep pointing at the account.
         return False
 
+    def get_readonly_fields(self, request, obj=None):
+        # A user never moves to another institution (the database refuses it too).
+        return [*self.readonly_fields, "institution"] if obj is not None else self.readonly_fields
+
+    def get_form(self, request, obj=None, **kwargs):
+        """The account policy decides here as at the other doors: no change of one's own role, no
+        deactivation of oneself; a new username follows the same rules as everywhere."""
+        base = super().get_form(request, obj, **kwargs)
+
+        class PolicyForm(base):
+            def clean(form):
+                data = super().clean()
+                if obj is None:
+                    username = data.get("username")
+                    if username:
+                        try:
+                            services.validate_new_username(username)
+                        except forms.ValidationError as exc:
+                            form.add_error(None, exc)
+                    return data
+                actor = operator_actor(request, obj.institution)
+                if "role" in data and not policy.may_change_role(actor, obj, data["role"]):
+                    form.add_error("role", _("You cannot change your own role."))
+                if data.get("is_active") is False and obj.is_active and not policy.may_deactivate(actor, obj):
+                    form.add_error("is_active", _("You cannot deactivate your own account."))
+                return data
+
+        return PolicyForm
+
 
 @admin.register(ApiClient)
 class ApiClientAdmin(ReadOnlyAdmin):
@@ -181,17 +178,8 @@ class ApiClientAdmin(ReadOnlyAdmin):
     def revoke(self, request, queryset):
         count = 0
         for client in queryset.filter(revoked_at__isnull=True).select_related("institution"):
-            client.revoked_at = timezone.now()
-            client.save(update_fields=["revoked_at"])
-            _record_admin_change(
-                request,
-                action="api_client.revoked",
-                object_type="api_client",
-                object_id=client.pk,
-                institution=client.institution,
-                detail={},
-            )
-            count += 1
+            actor = operator_actor(request, client.institution)
+            count += services.api_client_revoke(client=client, actor=actor)
         messages.success(request, _("%(count)d API client(s) revoked.") % {"count": count})
 
 
@@ -213,19 +201,17 @@ class DeviceAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    def log_deletions(self, request, queryset):
-        entries = super().log_deletions(request, queryset)
-        for device in queryset:
-            user = device.user
-            _record_admin_change(
-                request,
-                action="user.second_factor_reset",
-                object_type="user",
-                object_id=user.pk,
-                institution=user.institution if user.institution_id else None,
-                detail={"devices": 1, "device_type": device._meta.model_name},
-            )
-        return entries
+    def delete_model(self, request, obj):
+        """The delete page: the accounts service removes the device and records the reset."""
+        user = obj.user
+        services.staff_user_reset_second_factor(
+            actor=operator_actor(request, user.institution), user=user, devices=[obj]
+        )
+
+    def delete_queryset(self, request, queryset):
+        """The "delete selected" action: one service call (and one event) per device."""
+        for device in queryset.select_related("user__institution"):
+            self.delete_model(request, device)
 
 
 site = admin.site

@@ -7,6 +7,7 @@ import secrets
 import uuid
 
 from django.contrib.auth.models import AbstractUser, Group
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
@@ -15,6 +16,13 @@ from django.utils.translation import gettext_lazy as _
 from .choices import GroupKind, Role, Scope
 
 institution_code_validator = RegexValidator(r"^[A-Z0-9_]{2,16}$", _("2–16 characters A–Z, 0–9 or _."))
+
+#: A new staff username (every door: the web's form, the Django admin, ``create_staff_user``).
+USERNAME_VALIDATOR = RegexValidator(r"^[a-z0-9._-]{3,150}$", _("3–150 lower-case letters, digits, . _ or -."))
+
+#: A user never moves to another institution (contract §7.1): ``User.clean`` says so to the doors that
+#: validate, and the database refuses the UPDATE whatever the door (trigger of migration 0003).
+INSTITUTION_FIXED_MESSAGE = _("A user never moves to another institution.")
 
 
 class Institution(models.Model):
@@ -54,6 +62,14 @@ class User(AbstractUser):
 
     class Meta:
         ordering = ["username"]
+
+    def clean(self):
+        super().clean()
+        if self._state.adding:
+            return
+        stored = list(type(self)._default_manager.filter(pk=self.pk).values_list("institution_id", flat=True))
+        if stored and stored[0] != self.institution_id:
+            raise ValidationError({"institution": INSTITUTION_FIXED_MESSAGE}, code="institution-fixed")
 
     @property
     def requires_2fa(self) -> bool:

@@ -2,7 +2,14 @@
 
 from rest_framework import exceptions, permissions
 
-from .actor import actor_from_request
+from .actor import actor_from_request, why_no_actor
+
+#: The 403's message by the reason a signed-in request has no actor.
+NO_ACTOR_MESSAGES = {
+    "second-factor-pending": "The sign-in is not finished: enter the code of the authenticator app first.",
+    "inactive": "This account is deactivated.",
+    "no-institution": "This account does not belong to an institution.",
+}
 
 
 class IsActor(permissions.BasePermission):
@@ -12,7 +19,7 @@ class IsActor(permissions.BasePermission):
         if request.auth is None and not (request.user and getattr(request.user, "is_authenticated", False)):
             raise exceptions.NotAuthenticated()
         if actor_from_request(request) is None:
-            raise exceptions.PermissionDenied("This account does not belong to an institution.")
+            raise exceptions.PermissionDenied(NO_ACTOR_MESSAGES[why_no_actor(request)])
         return True
 
 

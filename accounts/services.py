@@ -5,16 +5,23 @@ these; no door records an account event of its own."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
+from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.recorder import record
 
-from .actor import Actor
+from . import policy
+from .actor import Actor, system_actor
 from .choices import GroupKind, Role, Scope
-from .models import ApiClient, Institution, User, hash_token
+from .models import USERNAME_VALIDATOR, ApiClient, Institution, User, hash_token
 
 ROLE_GROUPS = {
     Role.CASEWORKER: (GroupKind.CASEWORKERS, GroupKind.INTAKE),
@@ -54,9 +61,50 @@ def parse_scopes(raw: str | list[str]) -> list[str]:
     return sorted(set(scopes))
 
 
+def _system_or(actor: Actor | None, institution: Institution) -> Actor:
+    """The caller's actor; none means a trusted process inside the installation (the demo seed, a test)."""
+    return actor if actor is not None else system_actor(institution)
+
+
+def _require(allowed: bool) -> None:
+    if not allowed:
+        raise PermissionDenied("not allowed for this actor")
+
+
+def validate_expiry(expires_at) -> None:
+    """An API client's expiry, when given, is in the future."""
+    from django.utils import timezone
+
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": [_("Choose a date in the future.")]}, code="expiry-past")
+
+
+def validate_new_username(username: str) -> None:
+    """The rules of a new staff username: its form, and not taken (by anyone, in any institution)."""
+    try:
+        USERNAME_VALIDATOR(username)
+    except ValidationError as exc:
+        raise ValidationError({"username": exc.error_list}) from None
+    if User.objects.filter(username=username).exists():
+        raise ValidationError({"username": [_("This username is already taken.")]}, code="username-taken")
+
+
+def validate_new_password(password: str, user: User) -> None:
+    """Django's configured password validators (``AUTH_PASSWORD_VALIDATORS``) decide, at every door."""
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.error_list}) from None
+
+
 @transaction.atomic
-def api_client_create(*, institution: Institution, name: str, scopes: list[str], expires_at=None, actor=None):
+def api_client_create(
+    *, institution: Institution, name: str, scopes: list[str], expires_at=None, actor: Actor | None = None
+):
     """A new API client; returns ``(client, token)`` — the token exists only in this return value."""
+    actor = _system_or(actor, institution)
+    _require(policy.may_manage_api_clients(actor, institution=institution))
+    validate_expiry(expires_at)
     token = ApiClient.new_token()
     client = ApiClient.objects.create(
         institution=institution,
@@ -67,32 +115,37 @@ def api_client_create(*, institution: Institution, name: str, scopes: list[str],
         expires_at=expires_at,
     )
     institution.group(GroupKind.SERVICE)
-    if actor is not None:
-        record(
-            actor=actor,
-            action="api_client.created",
-            object_type="api_client",
-            object_id=client.pk,
-            institutions=[institution],
-            detail={"scopes": client.scopes},
-        )
+    record(
+        actor=actor,
+        action="api_client.created",
+        object_type="api_client",
+        object_id=client.pk,
+        institutions=[institution],
+        detail={"scopes": client.scopes},
+    )
     return client, token
 
 
 @transaction.atomic
-def api_client_revoke(*, client: ApiClient, actor=None) -> None:
+def api_client_revoke(*, client: ApiClient, actor: Actor | None = None) -> bool:
+    """Revoke a client of the actor's institution; False when it was already revoked (nothing recorded)."""
     from django.utils import timezone
 
+    actor = _system_or(actor, client.institution)
+    _require(policy.may_manage_api_clients(actor, client))
+    client = ApiClient.objects.select_for_update().get(pk=client.pk)
+    if client.revoked_at is not None:
+        return False
     client.revoked_at = timezone.now()
     client.save(update_fields=["revoked_at"])
-    if actor is not None:
-        record(
-            actor=actor,
-            action="api_client.revoked",
-            object_type="api_client",
-            object_id=client.pk,
-            institutions=[client.institution],
-        )
+    record(
+        actor=actor,
+        action="api_client.revoked",
+        object_type="api_client",
+        object_id=client.pk,
+        institutions=[client.institution],
+    )
+    return True
 
 
 @transaction.atomic
@@ -104,34 +157,85 @@ def staff_user_create(
     password: str | None = None,
     email: str = "",
     language: str = "es",
+    actor: Actor | None = None,
 ) -> User:
     """Create a staff member of an institution with one role, or update one of that institution.
 
     An existing username of another institution (or of none, e.g. a superuser) is refused with a
     ``ValidationError`` (code ``other-institution``), never moved: moving a person between institutions
-    would silently hand over their grants and history.
+    would silently hand over their grants and history. Recorded as ``user.created`` or ``user.changed``.
     """
+    actor = _system_or(actor, institution)
     role = Role(role)
-    user, _created = User.objects.select_for_update().get_or_create(
-        username=username, defaults={"institution": institution}
-    )
-    if not _created and user.institution_id != institution.pk:
+    if language not in ("es", "en"):
+        raise ValidationError({"language": ["Unsupported language."]}, code="language")
+    user = User.objects.select_for_update().filter(username=username).first()
+    if user is not None and user.institution_id != institution.pk:
         current = user.institution.code if user.institution_id else "no institution"
         raise ValidationError(
             f"The user {username} already exists and belongs to {current}, not {institution.code}; "
             "a user is never moved to another institution. Choose another username.",
             code="other-institution",
         )
-    user.institution = institution
+    created = user is None
+    if created:
+        _require(policy.may_manage_staff(actor) and actor.institution.pk == institution.pk)
+        validate_new_username(username)
+        user = User(username=username, institution=institution)
+    else:
+        _require(policy.may_change_role(actor, user, role))
+    if password:
+        validate_new_password(password, User(username=username, email=email or user.email))
+    before = {"role": user.role, "email": user.email, "language": user.language}
     user.role = role
     user.email = email or user.email
     user.language = language
     if password:
         user.set_password(password)
-    elif _created:
+    elif created:
         user.set_unusable_password()
+    user.full_clean(exclude=["password", "username"])
     user.save()
+    changed = sorted(k for k, v in before.items() if getattr(user, k) != v)
+    if password:
+        changed.append("password")
+    record(
+        actor=actor,
+        action="user.created" if created else "user.changed",
+        object_type="user",
+        object_id=user.pk,
+        institutions=[institution],
+        detail={"role": user.role} if created else {"role": user.role, "fields": changed},
+    )
     return user
+
+
+#: What the Django admin saves of its own (forms Django builds): the action recorded for each.
+OPERATOR_ACTIONS = {
+    ("user", True): "user.created",
+    ("user", False): "user.changed",
+    ("institution", True): "institution.created",
+    ("institution", False): "institution.updated",
+}
+
+
+@transaction.atomic
+def operator_change_record(*, actor: Actor, object_type: str, obj, created: bool, fields: list[str]) -> None:
+    """The audit event of a form saved in the Django admin (an operator's addition or change): the names of
+    the changed fields, never their values (a new password is "password", not the password)."""
+    institution = obj if object_type == "institution" else obj.institution
+    if object_type == "user":
+        _require(policy.may_manage_staff(actor, obj))
+    elif not policy.may_manage_staff(actor):
+        raise PermissionDenied("not allowed for this actor")
+    record(
+        actor=actor,
+        action=OPERATOR_ACTIONS[(object_type, created)],
+        object_type=object_type,
+        object_id=obj.pk,
+        institutions=[institution] if institution is not None else [],
+        detail={"fields": sorted(fields)},
+    )
 
 
 def ensure_groups(institution: Institution) -> list[Group]:
@@ -152,7 +256,8 @@ def _user_fields(user: User) -> dict:
 
 @transaction.atomic
 def user_language_set(*, user: User, language: str) -> None:
-    """The language the user reads the application in (remembered for every later request)."""
+    """The language the user reads the application in (remembered for every later request): one's own —
+    the caller passes the signed-in user. An admin sets their staff's through ``staff_user_save``."""
     if language not in ("es", "en"):
         raise ValueError("unsupported language")
     user.language = language
@@ -172,36 +277,32 @@ def staff_user_save(
 ) -> User:
     """Create a staff member of the admin's institution, or change one's role, e-mail and language."""
     if not is_new and not User.objects.filter(username=username, institution=actor.institution).exists():
-        raise User.DoesNotExist
-    if is_new and User.objects.filter(username=username).exists():
-        raise ValueError("username taken")
-    user = staff_user_create(
+        raise PermissionDenied("not a user of the actor's institution")
+    if is_new:
+        validate_new_username(username)
+    return staff_user_create(
         institution=actor.institution,
         username=username,
         role=role,
         password=password or None,
         email=email,
         language=language,
-    )
-    record(
         actor=actor,
-        action="user.created" if is_new else "user.updated",
-        object_type="user",
-        object_id=user.pk,
-        institutions=[actor.institution],
-        detail={"role": user.role},
     )
-    return user
 
 
 @transaction.atomic
-def staff_user_set_active(*, actor: Actor, user: User, active: bool) -> None:
+def staff_user_set_active(*, actor: Actor, user: User, active: bool) -> bool:
     """Deactivate (or reactivate) a staff member: a deactivated user can no longer sign in, and leaves
-    every permission group of the institution (the accounts signal re-syncs the groups on save)."""
-    if user.institution_id != actor.institution.pk:
-        raise User.DoesNotExist
-    if actor.user is not None and user.pk == actor.user.pk and not active:
-        raise ValueError("an admin cannot deactivate themselves")
+    every permission group of the institution (the accounts signal re-syncs the groups on save).
+
+    Nobody deactivates themselves (``ValidationError``, code ``self-deactivation``). False when nothing
+    changed (nothing recorded)."""
+    _require(policy.may_manage_staff(actor, user))
+    if not active and not policy.may_deactivate(actor, user):
+        raise ValidationError("an account cannot be deactivated by itself", code="self-deactivation")
+    if user.is_active == active:
+        return False
     user.is_active = active
     user.save(update_fields=["is_active"])
     record(
@@ -209,23 +310,34 @@ def staff_user_set_active(*, actor: Actor, user: User, active: bool) -> None:
         action="user.activated" if active else "user.deactivated",
         object_type="user",
         object_id=user.pk,
-        institutions=[actor.institution],
+        institutions=[user.institution],
     )
+    return True
 
 
 @transaction.atomic
-def staff_user_reset_second_factor(*, actor: Actor, user: User) -> int:
-    """Remove a staff member's TOTP devices (a lost phone): they enrol a new one at their next sign-in."""
-    if user.institution_id != actor.institution.pk:
-        raise User.DoesNotExist
-    removed, _ = TOTPDevice.objects.filter(user=user).delete()
+def staff_user_reset_second_factor(*, actor: Actor, user: User, devices=None) -> int:
+    """Remove a staff member's second-factor devices (a lost phone): they enrol a new one at their next
+    sign-in. ``devices``: only these (the Django admin deletes one device at a time)."""
+    _require(policy.may_reset_second_factor(actor, user))
+    if devices is None:
+        removed, _by_model = TOTPDevice.objects.filter(user=user).delete()
+        detail = {"devices": removed}
+    else:
+        removed = 0
+        for device in devices:
+            if device.user_id != user.pk:
+                raise PermissionDenied("not a device of this user")
+            device.delete()
+            removed += 1
+        detail = {"devices": removed, "device_type": devices[0]._meta.model_name if devices else ""}
     record(
         actor=actor,
         action="user.second_factor_reset",
         object_type="user",
         object_id=user.pk,
-        institutions=[actor.institution],
-        detail={"devices": removed},
+        institutions=[user.institution],
+        detail=detail,
     )
     return removed
 
@@ -250,6 +362,54 @@ def totp_enrolment_confirm(*, user: User, device: TOTPDevice, token: str) -> boo
     TOTPDevice.objects.filter(user=user, confirmed=False).delete()
     record(action="auth.otp_enrolled", object_type="user", object_id=user.pk, **_user_fields(user))
     return True
+
+
+@dataclass(frozen=True)
+class SecondFactorOutcome:
+    """What the second sign-in step decided (the door keeps ``failures`` in the session)."""
+
+    device: TOTPDevice | None
+    failures: int
+    #: Too many wrong codes in this sign-in: the session is closed, sign in again.
+    locked: bool = False
+    #: The right code, but already used: a TOTP code is good once (one sign-in per 30-second window).
+    reused: bool = False
+    #: The code was not even checked: the device refuses codes for a few seconds after wrong ones.
+    throttled: bool = False
+
+
+def _already_used(device: TOTPDevice, token: str) -> bool:
+    """A code the device refused is one of its current ones: it was refused because it was already
+    accepted once (django-otp accepts each time step's code once: ``last_t``)."""
+    try:
+        value = int(token)
+    except ValueError:
+        return False
+    check = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    check.time = time.time()
+    return bool(check.verify(value, device.tolerance))
+
+
+def second_factor_verify(
+    *, user: User, token: str, failures: int = 0, ip: str | None = None, request_id: str = ""
+) -> SecondFactorOutcome:
+    """The second sign-in step: check ``token`` against the user's confirmed devices, record the outcome
+    (``auth.otp_verified`` / ``auth.otp_failed``) and decide whether this sign-in is locked
+    (``policy.second_factor_locked``) after ``failures`` earlier wrong codes."""
+    devices = list(TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id"))
+    throttled = bool(devices) and not any(d.verify_is_allowed()[0] for d in devices)
+    device = next((d for d in devices if d.verify_token(token)), None)
+    record_otp(user=user, ok=device is not None, ip=ip, request_id=request_id)
+    if device is not None:
+        return SecondFactorOutcome(device=device, failures=0)
+    failures += 1
+    return SecondFactorOutcome(
+        device=None,
+        failures=failures,
+        locked=policy.second_factor_locked(failures),
+        reused=not throttled and any(_already_used(d, token) for d in devices),
+        throttled=throttled,
+    )
 
 
 def record_otp(*, user: User, ok: bool, ip: str | None = None, request_id: str = "") -> None:

@@ -106,9 +106,14 @@ def record(
         actor_type = actor.kind
         actor_id = str(actor.id)
         actor_label = actor.label
-        actor_institution = actor.institution.code
+        actor_institution = getattr(actor, "audit_institution_code", None)
+        if actor_institution is None:
+            actor_institution = actor.institution.code
         ip = ip if ip is not None else actor.ip
         request_id = request_id if request_id is not None else actor.request_id
+        if getattr(actor, "operator", False):
+            # A superuser in the Django admin: the door is named (besides Django's own admin history).
+            detail = {"via": "django-admin", **(detail or {})}
     institutions = list(institutions)
     if actor_institution:
         institutions.append(actor_institution)

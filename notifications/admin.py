@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from accounts.actor import operator_actor
 from accounts.admin import ReadOnlyAdmin
 
+from . import services
 from .models import Delivery, OutboxMessage, WebhookEndpoint
 
 
@@ -22,6 +24,17 @@ class WebhookEndpointAdmin(ReadOnlyAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
+
+    def delete_model(self, request, obj):
+        """Removed by the notifications service, recorded as ``webhook.deleted`` as the API's delete is."""
+        services.webhook_delete(
+            institution=obj.institution, endpoint_id=obj.pk, actor=operator_actor(request, obj.institution)
+        )
+
+    def delete_queryset(self, request, queryset):
+        """The "delete selected" action: one service call (and one event) per subscription."""
+        for endpoint in queryset.select_related("institution"):
+            self.delete_model(request, endpoint)
 
 
 @admin.register(OutboxMessage)

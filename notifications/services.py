@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import secrets
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import policy
+from accounts.actor import system_actor
 from audit.recorder import record
 
-from .models import Notification, NotificationPreference, WebhookEndpoint
+from .models import Delivery, Notification, NotificationPreference, WebhookEndpoint
 from .selectors import EMAIL_EVENT_TYPES
 from .ssrf import UnsafeUrl, check_url
 
@@ -55,9 +58,21 @@ def validate_webhook(*, url, events) -> tuple[str, list[str]]:
     return url, sorted(set(events), key=WEBHOOK_EVENT_TYPES.index)
 
 
+def _actor(actor, institution):
+    """The caller's actor; none means a trusted process inside the installation (a command, a test)."""
+    return actor if actor is not None else system_actor(institution)
+
+
+def _require(allowed: bool) -> None:
+    if not allowed:
+        raise PermissionDenied("not allowed for this actor")
+
+
 def webhook_create(*, institution, url, events, actor=None) -> tuple[WebhookEndpoint, str]:
     """Subscribe ``institution``; returns the endpoint and its secret (shown once, never again)."""
     url, events = validate_webhook(url=url, events=events)
+    actor = _actor(actor, institution)
+    _require(policy.may_manage_webhooks(actor, institution=institution))
     secret = new_secret()
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.create(
@@ -81,6 +96,8 @@ def _record_webhook(actor, action: str, endpoint, detail: dict) -> None:
 
 def webhook_delete(*, institution, endpoint_id, actor=None) -> bool:
     """Remove one of ``institution``'s subscriptions; False when there is none with that id."""
+    actor = _actor(actor, institution)
+    _require(policy.may_manage_webhooks(actor, institution=institution))
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.filter(institution=institution, pk=endpoint_id).first()
         if endpoint is None:
@@ -88,6 +105,24 @@ def webhook_delete(*, institution, endpoint_id, actor=None) -> bool:
         _record_webhook(actor, "webhook.deleted", endpoint, {})
         endpoint.delete()
     return True
+
+
+class ReplayRefused(ValueError):
+    """Only a delivery that did not succeed is tried again."""
+
+
+def webhook_replay(*, actor, delivery) -> None:
+    """Try a failed or dead webhook delivery again (the same webhook-id: receivers deduplicate); recorded
+    as ``webhook.replayed`` (ids only)."""
+    from . import relay
+
+    endpoint = delivery.webhook
+    _require(endpoint is not None and policy.may_manage_webhooks(actor, endpoint))
+    if delivery.state == Delivery.State.SUCCEEDED:
+        raise ReplayRefused("only a failed delivery can be replayed")
+    with transaction.atomic():
+        relay.replay(delivery)
+        _record_webhook(actor, "webhook.replayed", endpoint, {"delivery": str(delivery.pk)})
 
 
 def notify_in_app(*, user, event_type: str, referral, data: dict):

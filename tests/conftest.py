@@ -9,10 +9,9 @@ from rest_framework.test import APIClient
 
 from accounts.actor import actor_for_api_client, actor_for_user
 from accounts.choices import Role, Scope
-from accounts.services import api_client_create
 from referrals import references, services
 from tests.builders import referral_through_services
-from tests.factories import InstitutionFactory, UserFactory, subject_data
+from tests.factories import InstitutionFactory, UserFactory, api_client_row, subject_data
 
 ALL_SCOPES = [s.value for s in Scope]
 
@@ -45,11 +44,8 @@ def make_token(db):
     """``make_token(institution, scopes)`` → bearer token string."""
 
     def make(institution, scopes=None, **kwargs):
-        _client, token = api_client_create(
-            institution=institution,
-            name=f"client-{timezone.now().timestamp()}",
-            scopes=scopes or ALL_SCOPES,
-            **kwargs,
+        _client, token = api_client_row(
+            institution, scopes or ALL_SCOPES, name=f"client-{timezone.now().timestamp()}", **kwargs
         )
         return token
 
@@ -147,7 +143,7 @@ def dp_actor(dp_caseworker):
 @pytest.fixture
 def service_actor():
     def make(institution, scopes=None):
-        client, _token = api_client_create(institution=institution, name="svc", scopes=scopes or ALL_SCOPES)
+        client, _token = api_client_row(institution, scopes or ALL_SCOPES, name="svc")
         return actor_for_api_client(client)
 
     return make

@@ -5,7 +5,7 @@ import datetime
 import factory
 
 from accounts.choices import Role
-from accounts.models import Institution, User
+from accounts.models import ApiClient, Institution, User, hash_token
 from accounts.services import institution_create
 
 
@@ -32,6 +32,21 @@ class UserFactory(factory.django.DjangoModelFactory):
     role = Role.CASEWORKER
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.org")
     password = factory.django.Password("correct-horse-battery")
+
+
+def api_client_row(institution, scopes, *, name: str = "client", expires_at=None) -> tuple[ApiClient, str]:
+    """Test setup: an API client row and its token, as a factory writes a user (no audit event: the tests'
+    own events stay the only ones; ``accounts.services.api_client_create`` is tested for its event)."""
+    token = ApiClient.new_token()
+    client = ApiClient.objects.create(
+        institution=institution,
+        name=name,
+        scopes=sorted(set(scopes)),
+        token_prefix=token[:12],
+        token_hash=hash_token(token),
+        expires_at=expires_at,
+    )
+    return client, token
 
 
 def subject_data(**overrides) -> dict:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
-from django.contrib.auth.password_validation import validate_password
 from django.core.validators import RegexValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts import services as account_services
 from accounts.choices import Role, Scope
 from accounts.models import Institution, User
 from referrals import cleaning, rules
@@ -421,11 +421,8 @@ class AuditFilterForm(forms.Form):
     )
 
 
-USERNAME_VALIDATOR = RegexValidator(r"^[a-z0-9._-]{3,150}$", _("3–150 lower-case letters, digits, . _ or -."))
-
-
 class StaffUserForm(forms.Form):
-    username = forms.CharField(label=_("Username"), max_length=150, validators=[USERNAME_VALIDATOR])
+    username = forms.CharField(label=_("Username"), max_length=150)
     email = forms.EmailField(label=_("Work e-mail"), required=False)
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, widget=forms.RadioSelect)
     language = forms.ChoiceField(label=_("Language"), choices=[("es", "Español"), ("en", "English")])
@@ -446,9 +443,13 @@ class StaffUserForm(forms.Form):
             self.fields["password1"].label = _("New password (leave empty to keep it)")
 
     def clean_username(self):
+        # The accounts service decides (form, taken); asked here to show the error beside the field.
         username = self.cleaned_data["username"]
-        if self.editing is None and User.objects.filter(username=username).exists():
-            raise forms.ValidationError(_("This username is already taken."))
+        if self.editing is None:
+            try:
+                account_services.validate_new_username(username)
+            except forms.ValidationError as exc:
+                raise forms.ValidationError(exc.message_dict["username"]) from None
         return username
 
     def clean(self):
@@ -460,10 +461,24 @@ class StaffUserForm(forms.Form):
             else:
                 probe = self.editing or User(username=data.get("username", ""), email=data.get("email", ""))
                 try:
-                    validate_password(p1, probe)
+                    account_services.validate_new_password(p1, probe)
                 except forms.ValidationError as exc:
-                    self.add_error("password1", exc)
+                    self.add_error("password1", exc.message_dict["password"])
         return data
+
+    def add_service_errors(self, exc: forms.ValidationError) -> None:
+        """The accounts service's refusal shown beside the fields it names."""
+        add_service_errors(self, exc, {"password": "password1"})
+
+
+def add_service_errors(form: forms.Form, exc, fields: dict[str, str]) -> None:
+    """A service's ``ValidationError`` on a form: beside each field it names (renamed by ``fields``)."""
+    if hasattr(exc, "error_dict"):
+        for name, errors in exc.error_dict.items():
+            target = fields.get(name, name)
+            form.add_error(target if target in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
 
 
 class ApiClientForm(forms.Form):
@@ -479,11 +494,9 @@ class ApiClientForm(forms.Form):
         label=_("Expires on"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
 
-    def clean_expires_on(self):
-        value = self.cleaned_data["expires_on"]
-        if value is not None and value <= timezone.localdate():
-            raise forms.ValidationError(_("Choose a date in the future."))
-        return value
+    def add_service_errors(self, exc: forms.ValidationError) -> None:
+        """The accounts service decides the expiry (in the future): shown beside the date."""
+        add_service_errors(self, exc, {"expires_at": "expires_on"})
 
 
 class WebhookForm(forms.Form):

@@ -90,6 +90,8 @@ AUDIT_ACTION_LABELS = {
     "auth.otp_failed": _("entered a wrong two-factor code"),
     "auth.token_refused": _("an API token was refused"),
     "user.created": _("created a staff account"),
+    "user.changed": _("changed a staff account"),
+    # Recorded before the contract's name (user.changed): kept so that older events still read as words.
     "user.updated": _("changed a staff account"),
     "user.activated": _("reactivated a staff account"),
     "user.deactivated": _("deactivated a staff account"),
@@ -100,6 +102,7 @@ AUDIT_ACTION_LABELS = {
     "api_client.revoked": _("revoked an API client"),
     "webhook.created": _("subscribed a webhook"),
     "webhook.deleted": _("removed a webhook"),
+    "webhook.replayed": _("replayed a webhook delivery"),
     "referral.list_viewed": _("viewed a list of referrals with people's names"),
     "case.list_viewed": _("viewed a list of cases with people's names"),
     "referral.assigned": _("assigned a referral"),

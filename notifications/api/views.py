@@ -16,7 +16,7 @@ from plumbing.pagination import OldestFirstCursorPagination
 from plumbing.problems import ProblemError
 from plumbing.query import StrictQuery
 
-from .. import relay, selectors, services
+from .. import selectors, services
 from ..models import Delivery
 from . import serializers as s
 
@@ -238,7 +238,10 @@ class WebhookReplay(WebhookView):
         delivery = Delivery.objects.filter(webhook=endpoint, pk=_uuid(delivery_id)).first()
         if delivery is None:
             raise exceptions.NotFound()
-        if delivery.state == Delivery.State.SUCCEEDED:
-            raise ProblemError("validation-error", 400, "Only a failed delivery can be replayed.", {})
-        relay.replay(delivery)
+        try:
+            services.webhook_replay(actor=self.actor, delivery=delivery)
+        except services.ReplayRefused:
+            raise ProblemError(
+                "validation-error", 400, "Only a failed delivery can be replayed.", {}
+            ) from None
         return Response({"id": str(delivery.id), "state": "pending"}, status=status.HTTP_202_ACCEPTED)

@@ -33,11 +33,15 @@ def _bearer(value):
 @pytest.fixture
 def bad_credentials(iom):
     """name → (Authorization header or None, the token that must never be recorded)."""
-    _c, expired = api_client_create(
+    expired_client, expired = api_client_create(
         institution=iom,
         name="expired",
         scopes=[s.value for s in Scope],
-        expires_at=timezone.now() - datetime.timedelta(seconds=1),
+        expires_at=timezone.now() + datetime.timedelta(days=1),
+    )
+    # Its time passes (the service refuses a client created already expired).
+    type(expired_client).objects.filter(pk=expired_client.pk).update(
+        expires_at=timezone.now() - datetime.timedelta(seconds=1)
     )
     revoked_client, revoked = api_client_create(
         institution=iom, name="revoked", scopes=[s.value for s in Scope]

@@ -89,6 +89,8 @@ def test_rotation_moves_every_data_key_then_the_old_key_can_be_dropped(
     assert [e.detail["moved"] for e in events] == [3, 3, 1]
     assert {e.detail["to_key"] for e in events} == {crypto.key_fingerprint(key_b)}
     assert all(set(e.detail) == {"moved", "to_key"} for e in events)
+    # Recorded by the core (referrals.key_rotation) with a system actor, not by the command.
+    assert {(e.actor_type, e.actor_label) for e in events} == {("system", "manage.py rotate_keys")}
 
 
 def test_ciphertexts_are_not_rewritten_only_the_wrapped_keys(key_a, key_b, iom_actor, make_case):

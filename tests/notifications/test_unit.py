@@ -287,10 +287,21 @@ def test_dead_after_last_try_then_replay(settings, iom_actor, dp, make_referral,
     client = api_as(dp, [Scope.WEBHOOKS_MANAGE])
     r = client.post(f"/api/v1/webhooks/{endpoint.pk}/deliveries/{delivery.pk}/replay/")
     assert r.status_code == 202
+    # A replay is a write: recorded by the notifications service (ids only).
+    from audit.models import AuditEvent
+
+    [replayed] = AuditEvent.objects.filter(action="webhook.replayed")
+    assert (replayed.actor_type, replayed.actor_institution, replayed.object_id) == (
+        "api_client",
+        "DP",
+        str(endpoint.pk),
+    )
+    assert replayed.detail == {"delivery": str(delivery.pk)}
     relay.sweep()
     delivery.refresh_from_db()
     assert delivery.state == "succeeded" and len(calls) == 3
     assert client.post(f"/api/v1/webhooks/{endpoint.pk}/deliveries/{delivery.pk}/replay/").status_code == 400
+    assert AuditEvent.objects.filter(action="webhook.replayed").count() == 1  # a refused replay: nothing
 
 
 def test_endpoint_disabled_after_consecutive_failures(

@@ -311,7 +311,7 @@ def test_staff_account_changes_in_the_admin_are_audited_with_field_names_only(
     }
     changed = superuser_client.post(f"/admin/accounts/user/{iom_caseworker.pk}/change/", form)
     assert changed.status_code == 302, changed.content.decode()[-2000:]
-    [event] = _admin_events("user.updated")
+    [event] = _admin_events("user.changed")
     assert event.object_id == str(iom_caseworker.pk)
     assert {"role", "is_staff", "is_superuser"} <= set(event.detail["fields"])
     assert "supervisor" not in str(event.detail)
@@ -323,7 +323,7 @@ def test_staff_account_changes_in_the_admin_are_audited_with_field_names_only(
         {"password1": new_password, "password2": new_password, "usable_password": "true"},
     )
     assert reset.status_code == 302, reset.content.decode()[-2000:]
-    events = _admin_events("user.updated")
+    events = _admin_events("user.changed")
     assert len(events) == 2 and events[-1].detail["fields"] == ["password"]
     assert all(password not in str(e.detail) and new_password not in str(e.detail) for e in events)
     assert not AuditEvent.objects.filter(detail__icontains=new_password).exists()

@@ -103,7 +103,7 @@ def test_admin_changes_a_role(iom_admin_client, iom_caseworker):
     iom_caseworker.refresh_from_db()
     assert (iom_caseworker.role, iom_caseworker.language) == (Role.SUPERVISOR, "en")
     assert iom_caseworker.check_password(PASSWORD)  # unchanged
-    assert AuditEvent.objects.filter(action="user.updated", object_id=str(iom_caseworker.pk)).exists()
+    assert AuditEvent.objects.filter(action="user.changed", object_id=str(iom_caseworker.pk)).exists()
 
 
 def test_admin_deactivates_and_reactivates(iom_admin_client, iom_caseworker):

@@ -27,9 +27,6 @@ from accounts import services
 from ..forms import OtpTokenForm, SignInForm
 from ..middleware import has_confirmed_device, needs_second_factor, second_factor_pending
 
-#: Wrong codes in one session before it is closed (each device also throttles on its own).
-MAX_OTP_FAILURES = 5
-
 
 def safe_next(request, default: str = "/") -> str:
     candidate = request.POST.get("next") or request.GET.get("next") or default
@@ -54,6 +51,14 @@ class SignInView(LoginView):
         return response
 
 
+def _second_factor_passed(request, device) -> None:
+    """The second factor succeeded: the session is marked verified and gets a new key (a session id seen
+    before this step — e.g. between the two steps — is worth nothing afterwards)."""
+    otp_login(request, device)
+    request.session.pop("otp_failures", None)
+    request.session.cycle_key()
+
+
 def _second_factor_done(request) -> bool:
     return not second_factor_pending(request.user)
 
@@ -72,31 +77,31 @@ def otp_verify(request):
         return redirect(f"{settings.OTP_SETUP_URL}?next={quote(safe_next(request))}")
     form = OtpTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        token = form.cleaned_data["otp_token"]
-        device = next((d for d in devices if d.verify_token(token)), None)
-        services.record_otp(
+        outcome = services.second_factor_verify(
             user=user,
-            ok=device is not None,
+            token=form.cleaned_data["otp_token"],
+            failures=request.session.get("otp_failures", 0),
             ip=request.META.get("REMOTE_ADDR"),
             request_id=request.request_id,
         )
-        if device is not None:
-            otp_login(request, device)
-            request.session.pop("otp_failures", None)
+        if outcome.device is not None:
+            _second_factor_passed(request, outcome.device)
             return redirect(safe_next(request))
-        failures = request.session.get("otp_failures", 0) + 1
-        request.session["otp_failures"] = failures
-        if failures >= MAX_OTP_FAILURES:
+        if outcome.locked:
             logout(request)
             messages.error(request, _("Too many wrong codes. Sign in again."))
             return redirect(settings.LOGIN_URL)
-        allowed, _data = devices[0].verify_is_allowed()
-        form.add_error(
-            "otp_token",
-            _("The code is not correct. Wait a few seconds and try the new code.")
-            if not allowed
-            else _("The code is not correct."),
-        )
+        request.session["otp_failures"] = outcome.failures
+        if outcome.throttled:
+            message = _("The code is not correct. Wait a few seconds and try the new code.")
+        elif outcome.reused:
+            message = _(
+                "This code was already used: each code signs in once. Wait until the app shows the next "
+                "code (at most 30 seconds) and type that one."
+            )
+        else:
+            message = _("The code is not correct.")
+        form.add_error("otp_token", message)
     return render(request, "web/auth/otp_verify.html", {"form": form, "next": safe_next(request)})
 
 
@@ -130,7 +135,7 @@ def otp_setup(request):
     if request.method == "POST" and form.is_valid():
         if services.totp_enrolment_confirm(user=user, device=device, token=form.cleaned_data["otp_token"]):
             device.refresh_from_db()
-            otp_login(request, device)
+            _second_factor_passed(request, device)
             messages.success(request, _("Two-factor sign-in is set up."))
             return redirect(safe_next(request))
         form.add_error("otp_token", _("The code is not correct. Check the phone's clock and try again."))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,7 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import services
+from accounts import policy, services
 from accounts.models import ApiClient, User
 from accounts.services import api_client_create, api_client_revoke
 from notifications import selectors as n_selectors
@@ -40,6 +41,12 @@ def user_list(request):
     )
     for user in users:
         user.has_device = user.pk in with_device
+        # The page asks the account policy which buttons to show (the service refuses the others anyway).
+        user.may_toggle_active = (
+            policy.may_deactivate(request.actor, user)
+            if user.is_active
+            else policy.may_manage_staff(request.actor, user)
+        )
     return render(request, "web/manage/users.html", {"users": users, "page": page})
 
 
@@ -50,17 +57,21 @@ def user_create(request):
     form = StaffUserForm(request.POST or None, initial={"role": "caseworker", "language": "es"})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        user = services.staff_user_save(
-            actor=request.actor,
-            username=data["username"],
-            role=data["role"],
-            email=data["email"],
-            language=data["language"],
-            password=data["password1"],
-            is_new=True,
-        )
-        messages.success(request, _("User %(username)s created.") % {"username": user.username})
-        return redirect("web:manage-users")
+        try:
+            user = services.staff_user_save(
+                actor=request.actor,
+                username=data["username"],
+                role=data["role"],
+                email=data["email"],
+                language=data["language"],
+                password=data["password1"],
+                is_new=True,
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, _("User %(username)s created.") % {"username": user.username})
+            return redirect("web:manage-users")
     return render(request, "web/manage/user_form.html", {"form": form, "editing": None})
 
 
@@ -75,23 +86,27 @@ def user_edit(request, user_id):
     user = _own_user(request, user_id)
     initial = {"username": user.username, "email": user.email, "role": user.role, "language": user.language}
     form = StaffUserForm(request.POST or None, initial=initial, editing=user)
-    demotes_self = user.pk == request.user.pk and request.POST.get("role", user.role) != user.role
-    if request.method == "POST" and demotes_self and form.is_valid():
-        # An admin who demotes themselves loses this page at once (and may leave nobody to manage staff).
-        form.add_error("role", _("You cannot change your own role."))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        services.staff_user_save(
-            actor=request.actor,
-            username=user.username,
-            role=data["role"],
-            email=data["email"],
-            language=data["language"],
-            password=data["password1"] or None,
-            is_new=False,
-        )
-        messages.success(request, _("User %(username)s updated.") % {"username": user.username})
-        return redirect("web:manage-users")
+        if not policy.may_change_role(request.actor, user, data["role"]):
+            # Asked to show it beside the field; the service refuses it anyway.
+            form.add_error("role", _("You cannot change your own role."))
+        else:
+            try:
+                services.staff_user_save(
+                    actor=request.actor,
+                    username=user.username,
+                    role=data["role"],
+                    email=data["email"],
+                    language=data["language"],
+                    password=data["password1"] or None,
+                    is_new=False,
+                )
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+            else:
+                messages.success(request, _("User %(username)s updated.") % {"username": user.username})
+                return redirect("web:manage-users")
     return render(request, "web/manage/user_form.html", {"form": form, "editing": user})
 
 
@@ -102,7 +117,7 @@ def user_set_active(request, user_id):
     active = request.POST.get("active") == "1"
     try:
         services.staff_user_set_active(actor=request.actor, user=user, active=active)
-    except ValueError:
+    except ValidationError:
         messages.error(request, _("You cannot deactivate your own account."))
     else:
         messages.success(
@@ -146,16 +161,20 @@ def api_client_new(request):
             expires_at = datetime.datetime.combine(
                 data["expires_on"], datetime.time.min, tzinfo=timezone.get_current_timezone()
             )
-        client, token = api_client_create(
-            institution=request.actor.institution,
-            name=data["name"],
-            scopes=list(data["scopes"]),
-            expires_at=expires_at,
-            actor=request.actor,
-        )
-        response = render(request, "web/manage/api_client_token.html", {"client": client, "token": token})
-        response["Cache-Control"] = "no-store"
-        return response
+        try:
+            client, token = api_client_create(
+                institution=request.actor.institution,
+                name=data["name"],
+                scopes=list(data["scopes"]),
+                expires_at=expires_at,
+                actor=request.actor,
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            response = render(request, "web/manage/api_client_token.html", {"client": client, "token": token})
+            response["Cache-Control"] = "no-store"
+            return response
     return render(request, "web/manage/api_client_form.html", {"form": form})
 
 
@@ -163,8 +182,7 @@ def api_client_new(request):
 @require_POST
 def api_client_revoke_view(request, client_id):
     client = get_object_or_404(ApiClient, pk=client_id, institution=request.actor.institution)
-    if client.revoked_at is None:
-        api_client_revoke(client=client, actor=request.actor)
+    if api_client_revoke(client=client, actor=request.actor):
         messages.success(request, _("API client %(name)s revoked.") % {"name": client.name})
     return redirect("web:manage-api-clients")
 

@@ -1,8 +1,10 @@
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from accounts.actor import system_actor
 from accounts.models import Institution
 from accounts.services import api_client_create, parse_scopes
 
@@ -29,9 +31,16 @@ class Command(BaseCommand):
         if not scope_list:
             raise CommandError("give at least one scope")
         expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
-        client, token = api_client_create(
-            institution=institution, name=name, scopes=scope_list, expires_at=expires_at
-        )
+        try:
+            client, token = api_client_create(
+                institution=institution,
+                name=name,
+                scopes=scope_list,
+                expires_at=expires_at,
+                actor=system_actor(institution, "manage.py create_api_client"),
+            )
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
         self.stderr.write(
             f"api client {client.pk} of {institution.code} with scopes {','.join(client.scopes)}"
         )

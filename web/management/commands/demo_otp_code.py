@@ -35,3 +35,9 @@ class Command(BaseCommand):
             device = TOTPDevice.objects.create(user=user, name="demo", confirmed=True)
         code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
         self.stdout.write(f"{code:0{device.digits}d}")
+        # A code signs in once (django-otp accepts each 30-second step's code once): the sign-in page says
+        # so too when the same code is typed again.
+        self.stderr.write(
+            f"Valid for one sign-in within its {device.step}-second window; for another sign-in, run this "
+            "again once the window has passed."
+        )
