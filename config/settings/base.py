@@ -287,9 +287,11 @@ NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8, minimum=1)
 WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 15, minimum=1)
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 NOTIFICATIONS_RELAY_INTERVAL = env_float("NOTIFICATIONS_RELAY_INTERVAL", 3.0, minimum=0.1)
-# The embedded relay (no REDIS_URL): started by the serving process's WSGI/ASGI entrypoint when this is set —
-# scripts/run and scripts/web set it; management commands, tests and workers never start it.
-NOTIFICATIONS_RELAY_THREAD = env_bool("NOTIFICATIONS_RELAY_THREAD", False)
+# The embedded relay (contract §2, §7.1): without REDIS_URL every serving process delivers notifications
+# itself — started by the serving entrypoint (config/wsgi.py, config/asgi.py: gunicorn, `manage.py runserver`,
+# scripts/run), never by other management commands, workers or tests. On by default without REDIS_URL;
+# NOTIFICATIONS_RELAY_THREAD=false switches it off.
+NOTIFICATIONS_RELAY_THREAD = env_bool("NOTIFICATIONS_RELAY_THREAD", not REDIS_URL)
 
 # Statistics (contract §6.4): counts from 1 to STATISTICS_MIN_CELL - 1 are suppressed.
 STATISTICS_MIN_CELL = env_int("STATISTICS_MIN_CELL", 5, minimum=2)
