@@ -75,7 +75,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "plumbing.middleware.RequestIdMiddleware",
-    "plumbing.middleware.ApiBodySizeLimitMiddleware",
+    "plumbing.middleware.ApiUtcMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -85,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # Web UI: anonymous → sign-in, second factor before anything else, the user's own language.
     "web.middleware.WebAccessMiddleware",
+    # Bodies over 1 MiB: 413 before anything reads them (problem+json under /api/, a page in the web).
+    "plumbing.middleware.BodySizeLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -297,6 +299,8 @@ NOTIFICATIONS_RELAY_THREAD = env_bool("NOTIFICATIONS_RELAY_THREAD", not REDIS_UR
 STATISTICS_MIN_CELL = env_int("STATISTICS_MIN_CELL", 5, minimum=2)
 
 RETENTION_DAYS = int(env_str("RETENTION_DAYS", str(365 * 5)))
+# Request bodies: 1 MiB at most, web forms (Django's own limit) and API (contract §3) alike; both answer 413
+# (plumbing.middleware.BodySizeLimitMiddleware), chunked bodies included (config/wsgi.py: plumbing.wsgi).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 API_MAX_BODY_BYTES = 1024 * 1024
 
