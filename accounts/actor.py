@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import Group
@@ -190,9 +191,14 @@ def why_no_actor(request) -> str:
     return "no-institution"
 
 
+#: The actor of each request being served, computed once per request object (DRF's or Django's): weak keys,
+#: so an entry goes with its request; nothing is stashed on the framework's objects.
+_request_actors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def actor_from_request(request) -> Actor | None:
-    """The actor of a DRF or Django request (cached on the request), or None if anonymous/unaffiliated."""
-    cached = getattr(request, "_actor", None)
+    """The actor of a DRF or Django request (computed once per request), or None if anonymous/unaffiliated."""
+    cached = _request_actors.get(request)
     if cached is not None:
         return cached
     request_id = getattr(request, "request_id", "")
@@ -210,7 +216,6 @@ def actor_from_request(request) -> Actor | None:
             and _second_factor_ok(request, user)
         ):
             actor = actor_for_user(user, request_id=request_id, ip=client_ip(request))
-    request._actor = actor
-    if hasattr(request, "_request"):
-        request._request._actor = actor
+    if actor is not None:
+        _request_actors[request] = actor
     return actor

@@ -57,7 +57,7 @@ def key_for(index: str) -> bytes:
     """The key of one index, derived from BLIND_INDEX_KEY like every blind index (its own HKDF label)."""
     if not settings.BLIND_INDEX_KEY:
         raise crypto.KeyUnavailable("BLIND_INDEX_KEY is not configured")
-    return crypto._blind_key(f"match:{index}", settings.BLIND_INDEX_KEY)
+    return crypto.derive_index_key(f"match:{index}", settings.BLIND_INDEX_KEY)
 
 
 def seal_profile(case_id, profile: dict) -> str:
@@ -88,7 +88,7 @@ def keyed(index: str, value: str, *, nbytes: int = 4) -> int:
 
 @lru_cache(maxsize=65536)
 def _bigram_bits(root: bytes, bigram: str) -> int:
-    digest = hmac.digest(crypto._blind_key("match:bloom", root), bigram.encode(), "sha256")
+    digest = hmac.digest(crypto.derive_index_key("match:bloom", root), bigram.encode(), "sha256")
     bits = 0
     for i in range(BLOOM_HASHES):
         bits |= 1 << (digest[i] % BLOOM_BITS)

@@ -97,11 +97,14 @@ class NotificationsConfig(AppConfig):
 
 
 def start_embedded_relay() -> bool:
-    """Called by the serving process's entrypoint (config/wsgi.py, config/asgi.py): starts the embedded relay
-    once, when ``NOTIFICATIONS_RELAY_THREAD`` is set (the run scripts set it) and there is no broker."""
+    """Called by the serving entrypoints only (``config/wsgi.py``, ``config/asgi.py``; ``manage.py runserver``
+    loads the former through ``WSGI_APPLICATION``): starts the embedded relay once per process when there is
+    no broker, unless ``NOTIFICATIONS_RELAY_THREAD`` is false (its default is true without ``REDIS_URL``).
+    Other management commands, workers and tests never load these modules, so they never relay."""
     global _started
     if _started or not settings.NOTIFICATIONS_RELAY_THREAD or getattr(settings, "REDIS_URL", None):
         return False
     _started = True
     start_relay_thread()
+    logger.info("embedded notification relay started (no REDIS_URL)")
     return True

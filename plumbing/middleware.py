@@ -1,15 +1,15 @@
-"""Request id, the API body-size limit, and problem+json for Django's own errors under /api/."""
+"""Request id, request body-size limits (API and web), times in UTC and problem+json for Django's own errors
+under /api/."""
 
 from __future__ import annotations
 
 import datetime
-import io
 import logging
 import re
 import uuid
 
 from django.conf import settings
-from django.core.handlers.wsgi import LimitedStream
+from django.shortcuts import render
 from django.utils import timezone, translation
 
 from plumbing.problems import problem_response
@@ -36,27 +36,40 @@ def is_api(request) -> bool:
     return request.path.startswith("/api/")
 
 
-def _read_at_most(stream, size: int) -> bytes:
-    """Up to ``size`` bytes of a WSGI input stream (which may return less than asked per read)."""
-    if stream is None:
-        return b""
-    chunks, total = [], 0
-    while total < size:
-        chunk = stream.read(min(65536, size - total))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
-    return b"".join(chunks)
+class BodySizeLimitMiddleware:
+    """Request bodies over the limit are refused before anything reads them, by their ``Content-Length``.
 
-
-class ApiBodySizeLimitMiddleware:
-    """API requests: bodies over 1 MiB → 413 problem+json before anything reads them, and times in UTC.
-
-    A body without ``Content-Length`` (chunked) is read here, at most 1 MiB + 1 byte, and handed on
-    with its length; more than 1 MiB is a 413. Times render in UTC under /api/ (contract §3: RFC 3339
-    UTC), whatever ``TIME_ZONE`` the web UI uses.
+    API: over ``API_MAX_BODY_BYTES`` (1 MiB, contract §3) → 413 problem+json ``payload-too-large``; a
+    malformed ``Content-Length`` → 400. Web: over Django's own ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (1 MiB) → a 413
+    page in the user's language, instead of Django's ``RequestDataTooBig`` (a bare 400 and a traceback in
+    the log) once the CSRF check or the form reads the body. Placed after the web's access middleware, so
+    that the page has the user and the user's language. A chunked body (no ``Content-Length``) reaches
+    Django with its length through the WSGI guard of ``config/wsgi.py`` (``plumbing.wsgi``).
     """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        raw_length = request.META.get("CONTENT_LENGTH") or ""
+        api = is_api(request)
+        try:
+            length = int(raw_length) if raw_length else 0
+        except ValueError:
+            if api:
+                return problem_response("validation-error", 400, "Invalid Content-Length.")
+            length = 0  # Django reads such a body as empty
+        web_limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE  # None: Django's "no limit"
+        if api:
+            if length > settings.API_MAX_BODY_BYTES:
+                return problem_response("payload-too-large", 413, "The request body exceeds 1 MiB.")
+        elif web_limit is not None and length > web_limit:
+            return render(request, "413.html", status=413)
+        return self.get_response(request)
+
+
+class ApiUtcMiddleware:
+    """Times render in UTC under /api/ (contract §3: RFC 3339 UTC), whatever ``TIME_ZONE`` the web UI uses."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -64,21 +77,6 @@ class ApiBodySizeLimitMiddleware:
     def __call__(self, request):
         if not is_api(request):
             return self.get_response(request)
-        limit = settings.API_MAX_BODY_BYTES
-        raw_length = request.META.get("CONTENT_LENGTH") or ""
-        try:
-            length = int(raw_length) if raw_length else None
-        except ValueError:
-            return problem_response("validation-error", 400, "Invalid Content-Length.")
-        if length is not None and length > limit:
-            return problem_response("payload-too-large", 413, "The request body exceeds 1 MiB.")
-        if length is None and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-            body = _read_at_most(request.META.get("wsgi.input"), limit + 1)
-            if len(body) > limit:
-                return problem_response("payload-too-large", 413, "The request body exceeds 1 MiB.")
-            request.META["CONTENT_LENGTH"] = str(len(body))
-            request._stream = LimitedStream(io.BytesIO(body), len(body))
-            request._read_started = False
         with timezone.override(datetime.UTC):
             return self.get_response(request)
 

@@ -139,7 +139,50 @@ def _sample_unwraps(alias: str, key_ids: set[bytes]) -> list[checks.CheckMessage
     return errors
 
 
+def check_encrypted_ordering(app_configs=None, models=None, **kwargs) -> list[checks.CheckMessage]:
+    """Ciphertext is never sorted: no model's ``Meta.ordering`` or ``get_latest_by`` names an encrypted field
+    (across relations too), and every model with encrypted fields has the queryset that refuses
+    ``order_by`` on them (``referrals.fields.EncryptedFieldsQuerySet``)."""
+    from django.apps import apps
+
+    from .fields import EncryptedField, EncryptedFieldsQuerySet, encrypted_ordering_field
+
+    errors: list[checks.CheckMessage] = []
+    if models is None:
+        configs = apps.get_app_configs() if app_configs is None else app_configs
+        models = [model for config in configs for model in config.get_models()]
+    for model in models:
+        opts = model._meta
+        latest = opts.get_latest_by
+        names = [*(opts.ordering or []), *([latest] if isinstance(latest, str) else (latest or []))]
+        for item in names:
+            field = encrypted_ordering_field(model, item)
+            if field is not None:
+                errors.append(
+                    checks.Error(
+                        f"{opts.label} is ordered by the encrypted field '{field.name}' ({item!r}): "
+                        "ciphertext order is meaningless.",
+                        obj=model,
+                        id="referrals.E006",
+                    )
+                )
+        encrypted = [f.name for f in opts.concrete_fields if isinstance(f, EncryptedField)]
+        if encrypted and not isinstance(model._default_manager.get_queryset(), EncryptedFieldsQuerySet):
+            errors.append(
+                checks.Error(
+                    f"{opts.label} has encrypted fields but its default manager's queryset is not an "
+                    "EncryptedFieldsQuerySet: ordering by them would not be refused.",
+                    hint="Derive the model from referrals.models.EncryptedByCase, or give it "
+                    "objects = EncryptedFieldsQuerySet.as_manager().",
+                    obj=model,
+                    id="referrals.E007",
+                )
+            )
+    return errors
+
+
 def register() -> None:
-    """Register both checks (called once from ``ReferralsConfig.ready``)."""
+    """Register the checks (called once from ``ReferralsConfig.ready``)."""
     checks.register(check_encryption_settings, "security")
     checks.register(check_data_keys, checks.Tags.database)
+    checks.register(check_encrypted_ordering, checks.Tags.models)

@@ -174,9 +174,12 @@ BLIND_INDEX_BYTES = 4
 
 
 @lru_cache(maxsize=32)
-def _blind_key(field: str, root: bytes) -> bytes:
+def derive_index_key(label: str, root: bytes) -> bytes:
+    """The HMAC key of one searchable index, derived from ``root`` (BLIND_INDEX_KEY) by HKDF-SHA256 with the
+    info ``blind-index:<label>``: each field (``document_number``) and each matching index (``match:…``)
+    has a key of its own. Changing this derivation would orphan every stored index."""
     return HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"blind-index:" + field.encode()
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"blind-index:" + label.encode()
     ).derive(root)
 
 
@@ -186,7 +189,7 @@ def blind_index(field: str, normalized: str) -> str:
         return ""
     if not settings.BLIND_INDEX_KEY:
         raise KeyUnavailable("BLIND_INDEX_KEY is not configured")
-    key = _blind_key(field, settings.BLIND_INDEX_KEY)
+    key = derive_index_key(field, settings.BLIND_INDEX_KEY)
     return hmac.new(key, normalized.encode(), hashlib.sha256).hexdigest()[: BLIND_INDEX_BYTES * 2]
 
 

@@ -4,9 +4,13 @@ What the database can do with an encrypted column, and what it cannot:
 
 * ``filter``/``exclude``/``get`` with any lookup or transform but ``isnull`` raise ``EncryptedLookupError``
   (a comparison with ciphertext would silently match nothing): search through a blind index instead.
-* ``order_by("field")`` (also across relations, and descending) raises too: ciphertext order is random,
-  so an ordering by it would be silently wrong. (An ``F()`` expression is not intercepted: expressions
-  over an encrypted column see only ciphertext — never write them.)
+* ``order_by("field")`` (also across relations, descending, or as ``F("field")``), ``latest``/``earliest``
+  by it raise too — on every model with encrypted fields, whose querysets are ``EncryptedFieldsQuerySet``
+  (``referrals.models.EncryptedByCase``): ciphertext order is random, so an ordering by it would be
+  silently wrong. A model's ``Meta.ordering`` naming one, or a model with encrypted fields without that
+  queryset, is a system check error (``referrals.checks``); and a test reads every ``order_by`` of the
+  code (``tests/confidentiality/test_encryption.py``). Other expressions over an encrypted column see only
+  ciphertext — never write them.
 * ``values()`` / ``values_list()`` / ``only()`` / ``defer()`` / ``annotate(x=F(field))`` / aggregates work,
   but give ``Sealed`` tokens, never text: ``str(token)`` is ``"[encrypted]"`` and JSON encoders refuse
   them. Decryption needs the model instance (its case's data key and its primary key, the associated
@@ -19,11 +23,10 @@ from __future__ import annotations
 
 import datetime
 import json
-import sys
 from functools import cached_property
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
-from django.db.models.expressions import Col, OrderBy
 from django.db.models.query_utils import DeferredAttribute
 
 from .crypto import FIELD_PREFIX, DataKeyDestroyed, decrypt_value, encrypt_value
@@ -96,32 +99,6 @@ class EncryptedDescriptor(DeferredAttribute):
         instance.__dict__[self.field.attname] = value
 
 
-class EncryptedCol(Col):
-    """The column of an encrypted field: selecting it loads ``Sealed`` tokens; ordering by it raises."""
-
-    def resolve_expression(self, *args, **kwargs):
-        # Lookups resolve their column too (``isnull`` must keep working): only an ORDER BY is refused.
-        # The ordering compiler resolves ``OrderBy(column)``, whose ``resolve_expression`` resolves its
-        # column (from a list comprehension: one more frame before Python 3.12).
-        if isinstance(_resolving_parent(), OrderBy):
-            raise EncryptedLookupError(
-                f"cannot order by encrypted field '{self.target.name}': ciphertext order is meaningless"
-            )
-        return super().resolve_expression(*args, **kwargs)
-
-
-def _resolving_parent():
-    """The expression whose ``resolve_expression`` called ours (None when called from elsewhere)."""
-    frame = sys._getframe(2)
-    for _depth in range(2):
-        if frame is None:
-            return None
-        if frame.f_code.co_name == "resolve_expression":
-            return frame.f_locals.get("self")
-        frame = frame.f_back
-    return None
-
-
 class EncryptedField(models.TextField):
     """A personal value, encrypted with the owning case's data key (see ``referrals.crypto``).
 
@@ -170,18 +147,6 @@ class EncryptedField(models.TextField):
     def to_python(self, value):
         return value
 
-    def get_col(self, alias, output_field=None):
-        if output_field is None:
-            output_field = self
-        if alias == self.model._meta.db_table and output_field is self:
-            # Django caches the plain column of a field on its model's table (``cached_col``).
-            return EncryptedCol(alias, self)
-        return EncryptedCol(alias, self, output_field)
-
-    @cached_property
-    def cached_col(self):
-        return EncryptedCol(self.model._meta.db_table, self)
-
     def pre_save(self, model_instance, add):
         value = model_instance.__dict__.get(self.attname)
         if value is None or isinstance(value, Sealed):
@@ -218,3 +183,67 @@ class EncryptedField(models.TextField):
 
     def value_to_string(self, obj):
         raise EncryptedLookupError("encrypted fields are never serialized by Django's serializers")
+
+
+# --- ordering --------------------------------------------------------------------------------------
+
+
+def _ordering_path(item) -> str | None:
+    """The field path an ordering item names (``"-case__summary"``, ``F("summary")``,
+    ``F("summary").desc()``), or None for other expressions."""
+    if isinstance(item, models.OrderBy):
+        item = item.expression
+    if isinstance(item, models.F):
+        return item.name
+    if isinstance(item, str):
+        return item.lstrip("-+")
+    return None
+
+
+def encrypted_field_on_path(model, path: str) -> EncryptedField | None:
+    """The encrypted field that ``path`` (``case__subject__family_name``) reaches from ``model``, following
+    relations, or None. Names that are not fields (annotations, ``?``) are left to Django."""
+    opts = model._meta
+    for part in path.split("__"):
+        try:
+            field = opts.pk if part == "pk" else opts.get_field(part)
+        except FieldDoesNotExist:
+            return None
+        if isinstance(field, EncryptedField):
+            return field
+        if not field.is_relation or field.related_model is None:
+            return None
+        opts = field.related_model._meta
+    return None
+
+
+def encrypted_ordering_field(model, item) -> EncryptedField | None:
+    """The encrypted field an ordering item (a name, ``F()`` or ``F().desc()``) sorts ``model`` by, if any."""
+    path = _ordering_path(item)
+    return encrypted_field_on_path(model, path) if path else None
+
+
+def refuse_encrypted_ordering(model, ordering) -> None:
+    """Raise ``EncryptedLookupError`` if an item of ``ordering`` sorts ``model`` by an encrypted field."""
+    for item in ordering:
+        field = encrypted_ordering_field(model, item)
+        if field is not None:
+            raise EncryptedLookupError(
+                f"cannot order by encrypted field '{field.name}': ciphertext order is meaningless"
+            )
+
+
+class EncryptedFieldsQuerySet(models.QuerySet):
+    """The queryset of every model with encrypted fields: ordering by one of them raises."""
+
+    def order_by(self, *field_names):
+        refuse_encrypted_ordering(self.model, field_names)
+        return super().order_by(*field_names)
+
+    def latest(self, *fields):
+        refuse_encrypted_ordering(self.model, fields)
+        return super().latest(*fields)
+
+    def earliest(self, *fields):
+        refuse_encrypted_ordering(self.model, fields)
+        return super().earliest(*fields)

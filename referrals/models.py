@@ -14,11 +14,14 @@ from accounts.models import ApiClient, Institution, User
 
 from . import crypto
 from .choices import ConsentGivenBy, ConsentMethod, Status, Urgency
-from .fields import EncryptedField
+from .fields import EncryptedField, EncryptedFieldsQuerySet
 
 
 class EncryptedByCase(models.Model):
-    """A model whose encrypted fields use the data key of a case (``_case_for_key()``)."""
+    """A model whose encrypted fields use the data key of a case (``_case_for_key()``); its querysets refuse
+    to order by an encrypted field."""
+
+    objects = EncryptedFieldsQuerySet.as_manager()
 
     class Meta:
         abstract = True

@@ -1,7 +1,7 @@
 """SQLite: the database itself refuses UPDATE and DELETE on the audit table (row triggers).
 
-``manage.py flush`` (used by the test framework between transactional tests) lifts these two triggers
-for the duration of the flush only: see ``audit/management/commands/flush.py``.
+Django's ``manage.py flush`` is refused by them (the audit log cannot be emptied); the test suite's flush
+(``tests/flush_support``, installed by the test settings only) lifts them for the duration of its flush.
 """
 
 from django.db import migrations

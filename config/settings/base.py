@@ -75,7 +75,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "plumbing.middleware.RequestIdMiddleware",
-    "plumbing.middleware.ApiBodySizeLimitMiddleware",
+    "plumbing.middleware.ApiUtcMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -85,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # Web UI: anonymous → sign-in, second factor before anything else, the user's own language.
     "web.middleware.WebAccessMiddleware",
+    # Bodies over 1 MiB: 413 before anything reads them (problem+json under /api/, a page in the web).
+    "plumbing.middleware.BodySizeLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -287,14 +289,18 @@ NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8, minimum=1)
 WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 15, minimum=1)
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 NOTIFICATIONS_RELAY_INTERVAL = env_float("NOTIFICATIONS_RELAY_INTERVAL", 3.0, minimum=0.1)
-# The embedded relay (no REDIS_URL): started by the serving process's WSGI/ASGI entrypoint when this is set —
-# scripts/run and scripts/web set it; management commands, tests and workers never start it.
-NOTIFICATIONS_RELAY_THREAD = env_bool("NOTIFICATIONS_RELAY_THREAD", False)
+# The embedded relay (contract §2, §7.1): without REDIS_URL every serving process delivers notifications
+# itself — started by the serving entrypoint (config/wsgi.py, config/asgi.py: gunicorn, `manage.py runserver`,
+# scripts/run), never by other management commands, workers or tests. On by default without REDIS_URL;
+# NOTIFICATIONS_RELAY_THREAD=false switches it off.
+NOTIFICATIONS_RELAY_THREAD = env_bool("NOTIFICATIONS_RELAY_THREAD", not REDIS_URL)
 
 # Statistics (contract §6.4): counts from 1 to STATISTICS_MIN_CELL - 1 are suppressed.
 STATISTICS_MIN_CELL = env_int("STATISTICS_MIN_CELL", 5, minimum=2)
 
 RETENTION_DAYS = int(env_str("RETENTION_DAYS", str(365 * 5)))
+# Request bodies: 1 MiB at most, web forms (Django's own limit) and API (contract §3) alike; both answer 413
+# (plumbing.middleware.BodySizeLimitMiddleware), chunked bodies included (config/wsgi.py: plumbing.wsgi).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 API_MAX_BODY_BYTES = 1024 * 1024
 

@@ -27,24 +27,65 @@ def test_body_over_1_mib_is_413(iom_api):
     assert_problem(_raw(iom_api, "/cases/", body), 413, "payload-too-large")
 
 
-def test_chunked_body_over_1_mib_is_413_even_without_content_length(iom, make_token):
-    """A body sent without Content-Length (chunked) is read at most 1 MiB + 1 byte, then refused."""
+def _through_the_serving_application(environ: dict) -> tuple[str, dict, bytes]:
+    """One request through ``config.wsgi.application`` — what gunicorn and runserver call (PEP 3333)."""
+    from wsgiref.util import setup_testing_defaults
+
+    from config.wsgi import application
+
+    setup_testing_defaults(environ)
+    started = {}
+
+    def start_response(status, headers, exc_info=None):
+        started.update(status=status, headers=dict(headers))
+
+    result = application(environ, start_response)
+    try:
+        body = b"".join(result)
+    finally:
+        result.close()
+    return started["status"], started["headers"], body
+
+
+def test_chunked_body_over_1_mib_is_413_even_without_content_length(transactional_db, iom, make_token):
+    """A body sent without Content-Length (chunked) is read at most 1 MiB + 1 byte by the serving
+    application's WSGI guard, then refused; a small one is created (201). Through real gunicorn:
+    tests/config/test_gunicorn_limits.py."""
     token = make_token(iom)
-    big = json.dumps({"subject": {"given_name": "a"}, "summary": "x" * (MIB + 10)}).encode()
-    client = Client()
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": f"{API}/cases/",
-        "CONTENT_TYPE": "application/json",
-        "HTTP_TRANSFER_ENCODING": "chunked",
-        "HTTP_AUTHORIZATION": f"Bearer {token}",
-        "wsgi.input": io.BytesIO(big),
-    }
-    response = client.request(**environ)
-    assert_problem(response, 413, "payload-too-large")
+
+    class Endless(io.RawIOBase):
+        """A chunked body that never ends: only what the guard asks for may be read."""
+
+        def __init__(self):
+            self.served = 0
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            buffer[:] = b"x" * len(buffer)
+            self.served += len(buffer)
+            return len(buffer)
+
     small = json.dumps(case_body()).encode()
-    environ["wsgi.input"] = io.BytesIO(small)
-    assert client.request(**environ).status_code == 201
+    big = json.dumps({"subject": {"given_name": "a"}, "summary": "x" * (MIB + 10)}).encode()
+    endless = Endless()
+    for stream, status in ((io.BytesIO(big), "413"), (endless, "413"), (io.BytesIO(small), "201")):
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": f"{API}/cases/",
+            "CONTENT_TYPE": "application/json",
+            "HTTP_TRANSFER_ENCODING": "chunked",
+            "HTTP_AUTHORIZATION": f"Bearer {token}",
+            "wsgi.input": stream,
+        }
+        got, headers, body = _through_the_serving_application(environ)
+        assert got.startswith(status), (got, body[:300])
+        if status == "413":
+            assert headers["Content-Type"].startswith("application/problem+json")
+            assert json.loads(body)["type"] == "/problems/payload-too-large"
+    assert endless.served == MIB + 1  # read no further than the limit + 1 byte
+    assert Case.objects.count() == 1
 
 
 def test_unknown_fields_are_rejected_at_every_level(iom_api, iom):

@@ -77,7 +77,8 @@ def test_postgresql_refuses_with_insufficient_privilege(db):
 
 
 # Transactional tests: pytest-django flushes every table after each (DELETE on SQLite, TRUNCATE on
-# PostgreSQL). The first writes audit rows; the ones after it must start from an empty, intact chain.
+# PostgreSQL) with the test settings' flush (tests/flush_support: on SQLite it lifts the triggers meanwhile).
+# The first writes audit rows; the ones after it must start from an empty, intact chain.
 
 
 @pytest.mark.django_db(transaction=True)
@@ -160,3 +161,53 @@ def test_the_documented_grants_leave_the_app_role_append_only(db):
         finally:
             cursor.execute("RESET ROLE")
     assert verify_chain().ok
+
+
+PRODUCT_FLUSH = """
+from django.core.management import call_command, get_commands
+from audit.models import AuditEvent
+from audit.recorder import record
+call_command("migrate", verbosity=0)
+record(actor_type="system", action="test.before_flush")
+print("flush command of:", get_commands()["flush"])
+try:
+    call_command("flush", interactive=False, verbosity=0)
+except Exception as exc:
+    print("flush refused:", type(exc).__name__, exc.__cause__)
+print("audit rows:", AuditEvent.objects.count())
+"""
+
+
+def test_the_products_flush_is_djangos_own_and_cannot_empty_the_audit_log_on_sqlite(tmp_path):
+    """With the product's settings (no test app), ``manage.py flush`` is Django's own command, and on SQLite
+    the append-only triggers refuse it: the audit rows stay. (On PostgreSQL the application's role may not
+    TRUNCATE: test_the_documented_grants_leave_the_app_role_append_only.)"""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL"}
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        VAR_DIR=str(tmp_path / "var"),
+        NOTIFICATIONS_RELAY_THREAD="false",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", PRODUCT_FLUSH],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "flush command of: django.core" in result.stdout
+    assert "flush refused:" in result.stdout and "append-only" in result.stdout, result.stdout
+    assert "audit rows: 1" in result.stdout

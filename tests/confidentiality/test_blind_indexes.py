@@ -39,6 +39,24 @@ def test_normalization():
     assert len(crypto.blind_index("document_number", "X1")) == crypto.BLIND_INDEX_BYTES * 2
 
 
+def test_the_index_key_derivation_is_fixed(settings):
+    """Known answers: ``derive_index_key`` (public, used by the blind indexes and by matching) derives what
+    the stored indexes were computed with — HKDF-SHA256, info ``blind-index:<label>``. A change here would
+    orphan every stored index."""
+    from matching import encoding
+
+    root = bytes(range(32))
+    assert crypto.derive_index_key("document_number", root).hex() == (
+        "0b6cb4d420e0bf73abaf62ea90e0d7aedeefbeae2e8ca0a22a37ad1287bcfc94"
+    )
+    assert crypto.derive_index_key("match:bloom", root).hex() == (
+        "1eab8af893077c166a561fd472956a47c636829aa13cc788187938eb00d69589"
+    )
+    settings.BLIND_INDEX_KEY = root
+    assert crypto.blind_index("document_number", "V12345678") == "1f2f4080"
+    assert encoding.key_for("bloom") == crypto.derive_index_key("match:bloom", root)
+
+
 @pytest.mark.parametrize("query", ["PA-4471 882", "pa4471882", " pa-4471-882 ", "PA 4471 882"])
 def test_search_finds_the_case_whatever_the_spacing_and_case(iom, api_as, query):
     client = api_as(iom)

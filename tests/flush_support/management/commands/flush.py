@@ -1,13 +1,13 @@
-"""``flush`` that still works on SQLite, where triggers make the audit table refuse DELETE.
+"""The test suite's ``flush`` (installed by the test and benchmark settings only, never in the product).
 
-Django's ``flush`` empties every table (the test framework runs it after each transactional test): with
-``DELETE FROM`` on SQLite, ``TRUNCATE`` on PostgreSQL. PostgreSQL's append-only triggers are row-level and
-do not fire on TRUNCATE, so nothing changes there. On SQLite the audit table's triggers are lifted for the
-duration of the flush only — their exact definitions are read from ``sqlite_master`` first and restored in
-a ``finally`` — so the table is append-only again before the command returns, whatever happened.
-
-Flushing is the documented "destroy every row of every table" operation: it is not a way around the log,
-it is the end of the database (and on SQLite, whoever can run it can also rewrite the file itself).
+pytest-django empties every table after each transactional test with Django's ``flush``: ``TRUNCATE`` on
+PostgreSQL (the audit table's row triggers do not fire on it), ``DELETE FROM`` on SQLite — which the audit
+table's append-only triggers refuse, as they must in the product: there, ``manage.py flush`` is Django's
+own and cannot empty the audit log on SQLite (docs/audit.md). For the test database only, this command
+lifts the two SQLite triggers for the duration of Django's flush — their exact definitions are read from
+``sqlite_master`` first and restored in a ``finally`` — so the table is append-only again before the
+command returns, whatever happened. It overrides Django's command the documented way (an installed app's
+command of the same name).
 """
 
 from django.core.management.commands import flush
@@ -27,7 +27,7 @@ def sqlite_audit_triggers(connection) -> list[tuple[str, str]]:
 
 
 class Command(flush.Command):
-    help = flush.Command.help + " (On SQLite, lifts the audit table's append-only triggers during the flush.)"
+    help = flush.Command.help + " (Tests: on SQLite, lifts the audit table's append-only triggers meanwhile.)"
 
     def handle(self, **options):
         connection = connections[options["database"]]
