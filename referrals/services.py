@@ -13,32 +13,29 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.actor import Actor
-from accounts.choices import Role, Scope
+from accounts.choices import Scope
 from accounts.models import Institution, User
 from audit.recorder import batch as audit_batch
 from audit.recorder import record
 from notifications.outbox import emit
 from notifications.services import notify_in_app
 from plumbing.etag import if_match_satisfied
-from plumbing.problems import ProblemError
 
-from . import crypto, permissions, rules, signals
+from . import crypto, permissions, policy, rules, signals
 from .choices import REVOKING_STATUSES, SUBJECT_FIELDS, TERMINAL_STATUSES, Side, Status, Urgency
 from .errors import (
     CaseErased,
-    ConsentRequired,
     Forbidden,
     InvalidInput,
-    InvalidTransition,
     MissingField,
     NotVisible,
     PreconditionFailed,
     WrongSide,
 )
-from .lifecycle import REASON_ACTIONS, TRANSITIONS, allowed_actions
+from .lifecycle import REASON_ACTIONS
 from .models import Case, Consent, Note, ReferenceCounter, Referral, ReferralEvent, Subject
 from .reads import fetch_referral
-from .selectors import cases_visible_to, has_referral_perm, parties, receiver_sees_personal, side_of
+from .selectors import cases_visible_to, parties, side_of
 
 
 @contextmanager
@@ -211,9 +208,12 @@ def referral_create(
     services: list[str],
     urgency: str,
     reason: str,
-    consent: dict,
+    consent: dict | None = None,
 ) -> Referral:
-    """A draft referral of the case to another institution, with the person's consent record."""
+    """A draft referral of the case to another institution, with the person's consent record.
+
+    A draft may be saved without consent (``consent`` absent, or not ``given``: contract §7.1); it is
+    sent only with given consent (the ``send`` guard, 409 ``consent-required``)."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
     if case.institution_id != actor.institution.pk:
         raise WrongSide("Only the case's institution may refer it.")
@@ -223,6 +223,7 @@ def referral_create(
         raise InvalidInput({"to_institution": ["A referral must go to another institution."]})
     if case.is_erased:
         raise CaseErased()
+    consent = consent or {"given": False}
     rules.check_consent(consent)
     now = timezone.now()
     referral = Referral(
@@ -263,38 +264,10 @@ def referral_create(
     return referral
 
 
-def may_void(actor: Actor) -> bool:
-    """Voiding is for supervisors, or API clients holding ``referrals:void`` (the one place of this rule)."""
-    return actor.is_supervisor or (actor.api_client is not None and actor.has_scope(Scope.REFERRALS_VOID))
-
-
-def authorize_transition(*, actor: Actor, referral: Referral, action: str):
-    """The lifecycle's who-may checks for ``action`` on a visible referral, in the contract's order:
-    the action is the other side's (403), or a void by someone without the right (403). Returns the
-    transition. Doors call it before reading a body (403 before 400); the service calls it again."""
-    transition = TRANSITIONS.get(action)
-    if transition is None:
-        raise InvalidTransition(action, referral.status)
-    if transition.side != side_of(actor, referral):
-        raise WrongSide()
-    if transition.supervisor_only and not may_void(actor):
-        raise Forbidden("Only supervisors (or clients with referrals:void) may void a referral.")
-    return transition
-
-
-def actions_available(*, actor: Actor, referral: Referral) -> list[str]:
-    """The actions ``actor`` may take now on ``referral``: the lifecycle's for its side and status, less
-    what it lacks the right to (void) or the access to (a receiver whose access was revoked)."""
-    side = side_of(actor, referral)
-    if not actor.has_scope(Scope.REFERRALS_WRITE):
-        return []
-    if side == Side.RECEIVER and not has_referral_perm(actor, referral, "change_referral"):
-        return []
-    return [
-        action
-        for action in allowed_actions(referral.status, side)
-        if not TRANSITIONS[action].supervisor_only or may_void(actor)
-    ]
+# The lifecycle's decisions are the policy's; the services raise on them (kept here by name for callers).
+may_void = policy.may_void
+authorize_transition = policy.authorize_transition
+actions_available = policy.actions_available
 
 
 def _check_if_match(if_match: str | None, referral: Referral) -> None:
@@ -322,7 +295,7 @@ def referral_transition(
     """
     _require_scope(actor, Scope.REFERRALS_WRITE)
     referral = fetch_referral(actor, referral_id, for_update=True)
-    transition = authorize_transition(actor=actor, referral=referral, action=action)
+    transition = policy.authorize_transition(actor=actor, referral=referral, action=action)
     side = side_of(actor, referral)
     if read_body is not None:
         body = read_body()
@@ -333,13 +306,9 @@ def referral_transition(
         raise MissingField("reason")
     if transition.needs == "outcome" and not outcome:
         raise MissingField("outcome")
-    if referral.status not in transition.from_statuses:
-        raise InvalidTransition(action, referral.status)
-    if side == Side.RECEIVER and not has_referral_perm(actor, referral, "change_referral"):
-        raise Forbidden("Your institution no longer has access to act on this referral.")
+    policy.require_transition_state(actor=actor, referral=referral, transition=transition)
     _check_if_match(if_match, referral)
-    if action == "send" and not referral.consent.is_active:
-        raise ConsentRequired()
+    policy.require_transition_guards(actor=actor, referral=referral, transition=transition)
 
     now = timezone.now()
     from_status = referral.status
@@ -412,13 +381,7 @@ def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = 
     """A note between the two institutions, while the receiver has access and the case is not erased."""
     _require_scope(actor, Scope.REFERRALS_WRITE)
     referral = fetch_referral(actor, referral_id, for_update=True)
-    if side_of(actor, referral) == Side.RECEIVER and not receiver_sees_personal(actor, referral):
-        raise Forbidden("Your institution no longer has access to this referral's notes.")
-    if referral.case.is_erased:
-        # Refused rather than stored empty: a note is nothing but its text, which can no longer be kept.
-        raise CaseErased()
-    if side_of(actor, referral) == Side.SENDER and referral.status == Status.ENTERED_IN_ERROR:
-        raise InvalidTransition("note", referral.status)
+    policy.require_note(actor, referral)
     _check_if_match(if_match, referral)
     note = Note(
         referral=referral,
@@ -448,18 +411,29 @@ def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = 
 
 
 @unit_of_work
-def consent_withdraw(*, actor: Actor, referral_id, reason: str, if_match: str | None = None) -> Referral:
-    """The person withdrew consent: record it, cancel the referral if open, revoke the receiver."""
+def consent_withdraw(
+    *,
+    actor: Actor,
+    referral_id,
+    reason: str = "",
+    if_match: str | None = None,
+    read_body: Callable[[], dict] | None = None,
+) -> Referral:
+    """The person withdrew consent: record it, cancel the referral if open, revoke the receiver.
+
+    Checks in the contract's order: visibility (404), side (403), body (400), status (409), If-Match
+    (412); ``read_body`` lets a door parse its body at its place (returns ``reason``), as for actions.
+    """
     _require_scope(actor, Scope.REFERRALS_WRITE)
     referral = fetch_referral(actor, referral_id, for_update=True)
-    if side_of(actor, referral) != Side.SENDER:
-        raise WrongSide("Only the sending institution records a withdrawal of consent.")
+    policy.require_withdraw_consent(actor, referral)
+    if read_body is not None:
+        reason = read_body().get("reason")
     reason = (reason or "").strip()
     if not reason:
         raise MissingField("reason")
+    policy.require_consent_not_withdrawn(referral)
     consent = referral.consent
-    if consent.withdrawn_at is not None:
-        raise InvalidTransition("withdraw consent", "already withdrawn")
     _check_if_match(if_match, referral)
     consent.withdrawn_at = timezone.now()
     consent.withdrawal_reason = reason
@@ -486,30 +460,12 @@ def consent_withdraw(*, actor: Actor, referral_id, reason: str, if_match: str | 
 
 # --- assignment of inbound referrals (issue 12) ------------------------------------------------------
 
-#: Inbound referrals someone can still work on: awaiting an answer or in service.
-ASSIGNABLE_STATUSES = frozenset(
-    {Status.REQUESTED, Status.RECEIVED, Status.ACCEPTED, Status.IN_PROGRESS, Status.ON_HOLD}
-)
-
-
-def _assignable_inbound(actor: Actor, referral_id) -> Referral:
-    """The locked referral, received by the actor's institution, open and still accessible (else the
-    same errors as a lifecycle action: 404, 403, 409)."""
-    referral = fetch_referral(actor, referral_id, for_update=True)
-    if side_of(actor, referral) != Side.RECEIVER:
-        raise WrongSide("Only the receiving institution assigns its referrals.")
-    if referral.status not in ASSIGNABLE_STATUSES:
-        raise InvalidTransition("assign", referral.status)
-    if not has_referral_perm(actor, referral, "change_referral"):
-        raise Forbidden("Your institution no longer has access to act on this referral.")
-    return referral
-
 
 def _set_assignee(*, actor: Actor, referral: Referral, assignee: User, how: str) -> Referral:
     """Assign, grant the assignee's per-object permissions, record, and tell the assignee (in-app)."""
     previous = referral.assignee_id
     referral.assignee = assignee
-    referral.version += 1  # locked by _assignable_inbound (fetch_referral(for_update=True))
+    referral.version += 1  # locked by the caller (fetch_referral(for_update=True))
     referral.updated_at = timezone.now()
     referral.save(update_fields=["assignee", "version", "updated_at"])
     if previous and previous != assignee.pk:
@@ -543,27 +499,19 @@ def _set_assignee(*, actor: Actor, referral: Referral, assignee: User, how: str)
 @unit_of_work
 def referral_take(*, actor: Actor, referral_id) -> Referral:
     """A caseworker takes an unassigned inbound referral of the institution (the team queue)."""
-    _require_scope(actor, Scope.REFERRALS_WRITE)
-    if actor.user is None or actor.user.role != Role.CASEWORKER:
-        raise Forbidden("Only a caseworker takes a referral; supervisors assign them.")
-    referral = _assignable_inbound(actor, referral_id)
-    if referral.assignee_id is not None:
-        raise ProblemError("already-assigned", 409, "The referral is already assigned.")
+    policy.require_takes_referrals(actor)
+    referral = fetch_referral(actor, referral_id, for_update=True)
+    policy.require_take(actor, referral)
     return _set_assignee(actor=actor, referral=referral, assignee=actor.user, how="take")
 
 
 @unit_of_work
 def referral_assign(*, actor: Actor, referral_id, assignee: User) -> Referral:
     """A supervisor assigns (or reassigns) an inbound referral to an active caseworker of the institution."""
-    _require_scope(actor, Scope.REFERRALS_WRITE)
-    if not actor.is_supervisor:
-        raise Forbidden("Only a supervisor assigns referrals.")
-    referral = _assignable_inbound(actor, referral_id)
-    if not (
-        assignee.is_active
-        and assignee.institution_id == actor.institution.pk
-        and assignee.role == Role.CASEWORKER
-    ):
+    policy.require_assigns_referrals(actor)
+    referral = fetch_referral(actor, referral_id, for_update=True)
+    policy.require_assign(actor, referral)
+    if not policy.may_be_assigned(assignee, actor):
         raise InvalidInput({"assignee": ["Choose an active caseworker of your institution."]})
     if referral.assignee_id == assignee.pk:
         return referral

@@ -12,12 +12,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.actor import Actor
-from accounts.choices import Role
 from accounts.models import User
+from referrals import policy
 from referrals.choices import TERMINAL_STATUSES, Status, Urgency
+from referrals.lifecycle import ASSIGNABLE_STATUSES
 from referrals.models import Referral
 from referrals.selectors import referrals_visible_to
-from referrals.services import ASSIGNABLE_STATUSES
 
 from .selectors import AWAITING_ANSWER
 
@@ -124,29 +124,5 @@ def team_queue(actor: Actor) -> QuerySet[Referral]:
 
 
 def assignable_caseworkers(actor: Actor) -> list[User]:
-    """Active caseworkers of the actor's institution (a supervisor's choices)."""
-    return list(
-        User.objects.filter(institution=actor.institution, role=Role.CASEWORKER, is_active=True).order_by(
-            "username"
-        )
-    )
-
-
-def can_take(actor: Actor, referral: Referral) -> bool:
-    return (
-        actor.user is not None
-        and actor.user.role == Role.CASEWORKER
-        and referral.to_institution_id == actor.institution.pk
-        and referral.assignee_id is None
-        and referral.status in ASSIGNABLE_STATUSES
-        and referral.receiver_access_revoked_at is None
-    )
-
-
-def can_assign(actor: Actor, referral: Referral) -> bool:
-    return (
-        actor.is_supervisor
-        and referral.to_institution_id == actor.institution.pk
-        and referral.status in ASSIGNABLE_STATUSES
-        and referral.receiver_access_revoked_at is None
-    )
+    """A supervisor's choices: whom the policy lets be assigned (active caseworkers of the institution)."""
+    return list(policy.assignable_users(actor))
