@@ -48,6 +48,7 @@ __all__ = [
     "may_note",
     "may_print",
     "may_refer",
+    "may_refer_case",
     "may_route",
     "may_see_case",
     "may_send",
@@ -83,6 +84,19 @@ def may_refer(actor: Actor) -> bool:
 def require_refer(actor: Actor) -> None:
     if not may_refer(actor):
         raise Forbidden(f"This account lacks the scope {Scope.REFERRALS_WRITE}.")
+
+
+def require_refer_case(actor: Actor, case) -> None:
+    """Refer a case: its own institution (403 otherwise), never once the person was erased (409)."""
+    require_refer(actor)
+    if case.institution_id != actor.institution.pk:
+        raise WrongSide("Only the case's institution may refer it.")
+    if case.is_erased:
+        raise CaseErased()
+
+
+def may_refer_case(actor: Actor, case) -> bool:
+    return _verdict(require_refer_case, actor, case)
 
 
 def may_audit(actor: Actor) -> bool:

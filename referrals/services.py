@@ -30,7 +30,6 @@ from .errors import (
     MissingField,
     NotVisible,
     PreconditionFailed,
-    WrongSide,
 )
 from .lifecycle import REASON_ACTIONS
 from .models import Case, Consent, Note, ReferenceCounter, Referral, ReferralEvent, Subject
@@ -214,15 +213,9 @@ def referral_create(
 
     A draft may be saved without consent (``consent`` absent, or not ``given``: contract §7.1); it is
     sent only with given consent (the ``send`` guard, 409 ``consent-required``)."""
-    _require_scope(actor, Scope.REFERRALS_WRITE)
-    if case.institution_id != actor.institution.pk:
-        raise WrongSide("Only the case's institution may refer it.")
+    policy.require_refer_case(actor, case)
     if to_institution.pk == actor.institution.pk:
-        from .errors import InvalidInput
-
         raise InvalidInput({"to_institution": ["A referral must go to another institution."]})
-    if case.is_erased:
-        raise CaseErased()
     consent = consent or {"given": False}
     rules.check_consent(consent)
     now = timezone.now()
@@ -262,12 +255,6 @@ def referral_create(
         detail={"reference": referral.reference, "to": to_institution.code},
     )
     return referral
-
-
-# The lifecycle's decisions are the policy's; the services raise on them (kept here by name for callers).
-may_void = policy.may_void
-authorize_transition = policy.authorize_transition
-actions_available = policy.actions_available
 
 
 def _check_if_match(if_match: str | None, referral: Referral) -> None:

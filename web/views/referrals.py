@@ -73,16 +73,15 @@ def case_detail(request, case_id):
         )
     links = matching_services.links_of(actor, case)
     linked_ids = {link.other(case.pk).pk for link in links}
-    can_write = policy.may_refer(actor)
     context = {
         "case": case,
         "subject_rows": subject_rows(view.subject) if view.subject else [],
         "referrals": referrals,
         "access_log": selectors.case_access_log(actor, case),
-        "can_refer": can_write and not case.is_erased,
+        "can_refer": policy.may_refer_case(actor, case),
         "duplicates": [row for row in match_rows(duplicates) if row["case_id"] not in linked_ids],
         "links": [{"link": link, "other": link.other(case.pk)} for link in links],
-        "can_link": can_write,
+        "can_link": policy.may_refer(actor),
         "can_unlink": policy.may_unlink_cases(actor),
     }
     return render(request, "web/case_detail.html", context)
@@ -129,8 +128,8 @@ def referral_create(request, case_id):
         case = reads.fetch_case(actor, case_id)
     except NotVisible:
         raise Http404 from None
-    if case.is_erased:
-        raise Http404
+    if not policy.may_refer_case(actor, case):
+        raise Http404  # an erased person is referred no more (the form would only be refused)
     form = ReferralForm(request.POST or None, institution=actor.institution)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
