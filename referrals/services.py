@@ -13,7 +13,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.actor import Actor
-from accounts.choices import Scope
 from accounts.models import Institution, User
 from audit.recorder import batch as audit_batch
 from audit.recorder import record
@@ -89,11 +88,6 @@ def _advance_counter(institution: Institution, kind: str, year: int) -> int | No
     return None if row is None else int(row[0])
 
 
-def _require_scope(actor: Actor, scope: str) -> None:
-    if not actor.has_scope(scope):
-        raise Forbidden(f"This account lacks the scope {scope}.")
-
-
 def _require_case_access(actor: Actor, case: Case) -> None:
     """Need-to-know: only those who may see a case may change or share it (404 otherwise, like a read)."""
     if not cases_visible_to(actor).filter(pk=case.pk).exists():
@@ -109,7 +103,7 @@ def _set_blind_indexes(subject: Subject) -> None:
 @unit_of_work
 def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
     """Open a case for a migrant; the creating caseworker owns it."""
-    _require_scope(actor, Scope.REFERRALS_WRITE)
+    policy.require_refer(actor)
     now = timezone.now()
     case = Case(
         institution=actor.institution,
@@ -142,7 +136,7 @@ def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
 @unit_of_work
 def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summary: str | None = None) -> Case:
     """Change the subject's data or the summary (the owner institution only; never once erased)."""
-    _require_scope(actor, Scope.REFERRALS_WRITE)
+    policy.require_refer(actor)
     _require_case_access(actor, case)
     case = Case.objects.select_for_update().get(pk=case.pk)
     if case.is_erased:
@@ -177,7 +171,7 @@ def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summar
 @unit_of_work
 def case_add_collaborator(*, actor: Actor, case: Case, user: User) -> None:
     """Share a case with another caseworker of the same institution (need-to-know)."""
-    _require_scope(actor, Scope.REFERRALS_WRITE)
+    policy.require_refer(actor)
     _require_case_access(actor, case)
     if user.institution_id != case.institution_id:
         raise Forbidden("Collaborators must belong to the case's institution.")
@@ -280,7 +274,7 @@ def referral_transition(
     ``read_body`` lets a door parse its request body at the body's place in that order (a malformed
     body of a request that may not act at all is a 403, not a 400): it returns ``reason``/``outcome``.
     """
-    _require_scope(actor, Scope.REFERRALS_WRITE)
+    policy.require_refer(actor)
     referral = fetch_referral(actor, referral_id, for_update=True)
     transition = policy.authorize_transition(actor=actor, referral=referral, action=action)
     side = side_of(actor, referral)
@@ -366,7 +360,7 @@ def referral_transition(
 @unit_of_work
 def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = None) -> Note:
     """A note between the two institutions, while the receiver has access and the case is not erased."""
-    _require_scope(actor, Scope.REFERRALS_WRITE)
+    policy.require_refer(actor)
     referral = fetch_referral(actor, referral_id, for_update=True)
     policy.require_note(actor, referral)
     _check_if_match(if_match, referral)
@@ -411,7 +405,7 @@ def consent_withdraw(
     Checks in the contract's order: visibility (404), side (403), body (400), status (409), If-Match
     (412); ``read_body`` lets a door parse its body at its place (returns ``reason``), as for actions.
     """
-    _require_scope(actor, Scope.REFERRALS_WRITE)
+    policy.require_refer(actor)
     referral = fetch_referral(actor, referral_id, for_update=True)
     policy.require_withdraw_consent(actor, referral)
     if read_body is not None:
