@@ -14,8 +14,14 @@ from .models import ApiClient, Institution, User
 
 ROLE_SCOPES = {
     Role.CASEWORKER: {Scope.REFERRALS_READ, Scope.REFERRALS_WRITE},
-    Role.SUPERVISOR: {Scope.REFERRALS_READ, Scope.REFERRALS_WRITE, Scope.REFERRALS_VOID, Scope.AUDIT_READ},
-    Role.ADMIN: {Scope.REFERRALS_READ, Scope.AUDIT_READ, Scope.WEBHOOKS_MANAGE},
+    Role.SUPERVISOR: {
+        Scope.REFERRALS_READ,
+        Scope.REFERRALS_WRITE,
+        Scope.REFERRALS_VOID,
+        Scope.AUDIT_READ,
+        Scope.STATISTICS_READ,
+    },
+    Role.ADMIN: {Scope.REFERRALS_READ, Scope.AUDIT_READ, Scope.WEBHOOKS_MANAGE, Scope.STATISTICS_READ},
 }
 
 

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from accounts.choices import Scope
+from referrals import rules
 from referrals.api.serializers import StrictSerializer
 from referrals.api.views import ERRORS, ApiView
 from referrals.choices import Sex
@@ -84,8 +85,7 @@ class MatchInput(StrictSerializer):
         return value or None
 
     def validate(self, attrs):
-        names = all((attrs.get(name) or "").strip() for name in ("given_name", "family_name"))
-        if not names and not (attrs.get("document_number") or "").strip():
+        if not rules.names_or_document(attrs):
             message = "Give both given_name and family_name, or a document_number."
             raise serializers.ValidationError(
                 {name: [message] for name in ("given_name", "family_name", "document_number")}
@@ -132,7 +132,7 @@ class CaseMatch(ApiView):
         serializer = MatchInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        names = all((data.get(n) or "").strip() for n in ("given_name", "family_name"))
+        names = rules.by_names(data)
         terms = {
             "given_name": data.get("given_name") if names else None,
             "family_name": data.get("family_name") if names else None,

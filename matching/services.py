@@ -9,6 +9,7 @@ from django.utils import timezone
 from accounts.actor import Actor
 from accounts.choices import Scope
 from audit.recorder import record
+from referrals import policy
 from referrals.errors import Forbidden, InvalidInput, NotVisible
 from referrals.models import Case
 from referrals.selectors import cases_visible_to
@@ -55,8 +56,7 @@ def case_unlink(*, actor: Actor, link_id) -> CaseLink:
     if link is None:
         raise NotVisible()
     _visible(actor, link.case_a_id)
-    if not actor.is_supervisor:
-        raise Forbidden("Only a supervisor may undo a link between cases.")
+    policy.require_unlink_cases(actor)
     link.unlinked_at = timezone.now()
     link.unlinked_by = actor.user
     link.save(update_fields=["unlinked_at", "unlinked_by"])

@@ -1,12 +1,62 @@
-"""The referral lifecycle as data: one table used by services, API, UI buttons and tests (contract §4)."""
+"""The referral lifecycle as data: one table used by services, API, UI buttons and tests (contract §4).
+
+Each transition names its **guards**: conditions beyond side and status, each a predicate on the actor
+and the referral with the problem the services raise when it fails. A new rule of the lifecycle ("no
+referral to an institution without an active agreement") is a guard named on its transitions' line;
+``referrals.policy`` asks every guard for the doors (buttons) and the services (errors). See
+docs/architecture.md, "Where a new rule goes".
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from accounts.actor import Actor
+from accounts.choices import Scope
+from plumbing.problems import ProblemError
+
 from .choices import Side, Status
+from .errors import ConsentRequired, Forbidden
 
 S = Status
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A condition of a transition: ``allows(actor, referral)``, else the services raise ``refusal()``.
+
+    ``stage`` places its check in the contract's order: ``"actor"`` guards are about who acts (403,
+    checked with the side, before the body is read); ``"referral"`` guards are about the referral's
+    state (checked last, after the status and ``If-Match``).
+    """
+
+    name: str
+    allows: Callable[[Actor, object], bool]
+    refusal: Callable[[], ProblemError]
+    stage: str = "referral"
+
+
+def may_void(actor: Actor) -> bool:
+    """Voiding is for supervisors, or API clients holding ``referrals:void`` (the one place of this rule)."""
+    return actor.is_supervisor or (actor.api_client is not None and actor.has_scope(Scope.REFERRALS_VOID))
+
+
+def consent_given(referral) -> bool:
+    """The person's consent is given and not withdrawn: the referral may travel."""
+    consent = getattr(referral, "consent", None)
+    return consent is not None and consent.is_active
+
+
+VOID_RIGHT = Guard(
+    "void-right",
+    allows=lambda actor, referral: may_void(actor),
+    refusal=lambda: Forbidden("Only supervisors (or clients with referrals:void) may void a referral."),
+    stage="actor",
+)
+CONSENT_GIVEN = Guard(
+    "consent-given", allows=lambda actor, referral: consent_given(referral), refusal=ConsentRequired
+)
 
 
 @dataclass(frozen=True)
@@ -17,7 +67,7 @@ class Transition:
     side: str
     needs: str | None = None  # "reason" or "outcome": required in the body
     optional_reason: bool = False  # hold: a reason may be given
-    supervisor_only: bool = False  # void: supervisors, or clients with referrals:void
+    guards: tuple[Guard, ...] = ()  # conditions beyond side and status (see Guard)
 
 
 def _t(action, froms, to, side, **kw) -> Transition:
@@ -27,7 +77,7 @@ def _t(action, froms, to, side, **kw) -> Transition:
 TRANSITIONS: dict[str, Transition] = {
     t.action: t
     for t in [
-        _t("send", [S.DRAFT], S.REQUESTED, Side.SENDER),
+        _t("send", [S.DRAFT], S.REQUESTED, Side.SENDER, guards=(CONSENT_GIVEN,)),
         _t("receive", [S.REQUESTED], S.RECEIVED, Side.RECEIVER),
         _t("accept", [S.REQUESTED, S.RECEIVED], S.ACCEPTED, Side.RECEIVER),
         _t("reject", [S.REQUESTED, S.RECEIVED], S.REJECTED, Side.RECEIVER, needs="reason"),
@@ -49,7 +99,7 @@ TRANSITIONS: dict[str, Transition] = {
             S.ENTERED_IN_ERROR,
             Side.SENDER,
             needs="reason",
-            supervisor_only=True,
+            guards=(VOID_RIGHT,),
         ),
     ]
 }

@@ -29,8 +29,9 @@ from audit.deferred import record_surviving
 from audit.recorder import batch as audit_batch
 from audit.recorder import record
 
+from . import policy
 from .choices import CATEGORY_FIELDS, SUBJECT_FIELDS, DataCategory, Side, Status
-from .errors import Forbidden, NotVisible, WrongSide
+from .errors import Forbidden, NotVisible
 from .models import Case, Note, Referral, ReferralEvent
 from .rules import age_on
 from .selectors import (
@@ -537,13 +538,10 @@ def referral_sheet_read(*, actor: Actor, referral_id) -> ReferralSheet:
     person consented to share (the receiver's projection, even when the sender prints it), the reason,
     the reference and the sender's contact. Only while personal data may be shown (``Forbidden``
     otherwise) and with active consent, by the sending institution only (``WrongSide`` for the receiver:
-    it never could print); recorded as ``referral.printed``."""
+    it never could print), never once voided (the rule: ``policy.require_print``); recorded as
+    ``referral.printed``."""
     referral = fetch_referral(actor, referral_id)
-    if side_of(actor, referral) != Side.SENDER:
-        # The person consented to one recipient: a receiver passing the data on would be a new disclosure.
-        raise WrongSide("Only the sending institution prints a referral sheet.")
-    if not shares_personal(actor, referral) or not referral.consent.is_active:
-        raise Forbidden("The personal data of this referral may not be printed.")
+    policy.require_print(actor, referral, shares_personal=shares_personal(actor, referral))
     categories = receiver_categories(referral)
     sheet = ReferralSheet(
         referral=referral,

@@ -99,6 +99,20 @@ def check_subject(subject: Mapping, *, prefix: str = "subject.") -> dict:
     return normalized_subject(subject)
 
 
+def _filled(value) -> bool:
+    return bool((value or "").strip()) if isinstance(value, str) else bool(value)
+
+
+def by_names(terms: Mapping) -> bool:
+    """A search by name needs both names (a given name alone matches too many people)."""
+    return _filled(terms.get("given_name")) and _filled(terms.get("family_name"))
+
+
+def names_or_document(terms: Mapping) -> bool:
+    """A search or a match of a person needs both names, or a document number (every door)."""
+    return by_names(terms) or _filled(terms.get("document_number"))
+
+
 def consent_errors(consent: Mapping) -> dict[str, list[str]]:
     """The rule violations of a consent record, by field; empty when coherent. A given consent names who
     gave it, how and when (not in the future), and at least one data category that may travel."""

@@ -13,40 +13,27 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.actor import Actor
-from accounts.choices import Role, Scope
 from accounts.models import Institution, User
 from audit.recorder import batch as audit_batch
 from audit.recorder import record
 from notifications.outbox import emit
 from notifications.services import notify_in_app
 from plumbing.etag import if_match_satisfied
-from plumbing.problems import ProblemError
 
-from . import crypto, permissions, references, rules, signals
-from .choices import (
-    ASSIGNABLE_STATUSES,
-    REVOKING_STATUSES,
-    SUBJECT_FIELDS,
-    TERMINAL_STATUSES,
-    Side,
-    Status,
-    Urgency,
-)
+from . import crypto, permissions, policy, references, rules, signals
+from .choices import REVOKING_STATUSES, SUBJECT_FIELDS, TERMINAL_STATUSES, Side, Status, Urgency
 from .errors import (
     CaseErased,
-    ConsentRequired,
     Forbidden,
     InvalidInput,
-    InvalidTransition,
     MissingField,
     NotVisible,
     PreconditionFailed,
-    WrongSide,
 )
-from .lifecycle import REASON_ACTIONS, TRANSITIONS, allowed_actions
+from .lifecycle import REASON_ACTIONS
 from .models import Case, Consent, Note, Referral, ReferralEvent, Subject
 from .reads import fetch_referral
-from .selectors import cases_visible_to, has_referral_perm, parties, receiver_sees_personal, side_of
+from .selectors import cases_visible_to, parties, side_of
 
 
 @contextmanager
@@ -82,11 +69,6 @@ def _next_reference(institution: Institution, kind: str) -> str:
     return references.next_reference(institution, kind)
 
 
-def _require_scope(actor: Actor, scope: str) -> None:
-    if not actor.has_scope(scope):
-        raise Forbidden(f"This account lacks the scope {scope}.")
-
-
 def _require_case_access(actor: Actor, case: Case) -> None:
     """Need-to-know: only those who may see a case may change or share it (404 otherwise, like a read)."""
     if not cases_visible_to(actor).filter(pk=case.pk).exists():
@@ -102,7 +84,7 @@ def _set_blind_indexes(subject: Subject) -> None:
 @unit_of_work
 def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
     """Open a case for a migrant; the creating caseworker owns it."""
-    _require_scope(actor, Scope.REFERRALS_WRITE)
+    policy.require_refer(actor)
     subject = rules.check_subject(subject)
     summary = rules.check_texts(summary=summary or "")["summary"]
     now = timezone.now()
@@ -137,7 +119,7 @@ def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
 @unit_of_work
 def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summary: str | None = None) -> Case:
     """Change the subject's data or the summary (the owner institution only; never once erased)."""
-    _require_scope(actor, Scope.REFERRALS_WRITE)
+    policy.require_refer(actor)
     _require_case_access(actor, case)
     case = Case.objects.select_for_update().get(pk=case.pk)
     if case.is_erased:
@@ -174,7 +156,7 @@ def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summar
 @unit_of_work
 def case_add_collaborator(*, actor: Actor, case: Case, user: User) -> None:
     """Share a case with another caseworker of the same institution (need-to-know)."""
-    _require_scope(actor, Scope.REFERRALS_WRITE)
+    policy.require_refer(actor)
     _require_case_access(actor, case)
     if user.institution_id != case.institution_id:
         raise Forbidden("Collaborators must belong to the case's institution.")
@@ -204,18 +186,16 @@ def referral_create(
     services: list[str],
     urgency: str,
     reason: str,
-    consent: dict,
+    consent: dict | None = None,
 ) -> Referral:
-    """A draft referral of the case to another institution, with the person's consent record."""
-    _require_scope(actor, Scope.REFERRALS_WRITE)
-    if case.institution_id != actor.institution.pk:
-        raise WrongSide("Only the case's institution may refer it.")
-    if to_institution.pk == actor.institution.pk:
-        from .errors import InvalidInput
+    """A draft referral of the case to another institution, with the person's consent record.
 
+    A draft may be saved without consent (``consent`` absent, or not ``given``: contract §7.1); it is
+    sent only with given consent (the ``send`` guard, 409 ``consent-required``)."""
+    policy.require_refer_case(actor, case)
+    if to_institution.pk == actor.institution.pk:
         raise InvalidInput({"to_institution": ["A referral must go to another institution."]})
-    if case.is_erased:
-        raise CaseErased()
+    consent = consent or {"given": False}
     rules.check_consent(consent)
     reason = rules.check_texts(reason=reason)["reason"]
     now = timezone.now()
@@ -257,40 +237,6 @@ def referral_create(
     return referral
 
 
-def may_void(actor: Actor) -> bool:
-    """Voiding is for supervisors, or API clients holding ``referrals:void`` (the one place of this rule)."""
-    return actor.is_supervisor or (actor.api_client is not None and actor.has_scope(Scope.REFERRALS_VOID))
-
-
-def authorize_transition(*, actor: Actor, referral: Referral, action: str):
-    """The lifecycle's who-may checks for ``action`` on a visible referral, in the contract's order:
-    the action is the other side's (403), or a void by someone without the right (403). Returns the
-    transition. Doors call it before reading a body (403 before 400); the service calls it again."""
-    transition = TRANSITIONS.get(action)
-    if transition is None:
-        raise InvalidTransition(action, referral.status)
-    if transition.side != side_of(actor, referral):
-        raise WrongSide()
-    if transition.supervisor_only and not may_void(actor):
-        raise Forbidden("Only supervisors (or clients with referrals:void) may void a referral.")
-    return transition
-
-
-def actions_available(*, actor: Actor, referral: Referral) -> list[str]:
-    """The actions ``actor`` may take now on ``referral``: the lifecycle's for its side and status, less
-    what it lacks the right to (void) or the access to (a receiver whose access was revoked)."""
-    side = side_of(actor, referral)
-    if not actor.has_scope(Scope.REFERRALS_WRITE):
-        return []
-    if side == Side.RECEIVER and not has_referral_perm(actor, referral, "change_referral"):
-        return []
-    return [
-        action
-        for action in allowed_actions(referral.status, side)
-        if not TRANSITIONS[action].supervisor_only or may_void(actor)
-    ]
-
-
 def _check_if_match(if_match: str | None, referral: Referral) -> None:
     if not if_match_satisfied(if_match, referral.etag):
         raise PreconditionFailed()
@@ -314,9 +260,9 @@ def referral_transition(
     ``read_body`` lets a door parse its request body at the body's place in that order (a malformed
     body of a request that may not act at all is a 403, not a 400): it returns ``reason``/``outcome``.
     """
-    _require_scope(actor, Scope.REFERRALS_WRITE)
+    policy.require_refer(actor)
     referral = fetch_referral(actor, referral_id, for_update=True)
-    transition = authorize_transition(actor=actor, referral=referral, action=action)
+    transition = policy.authorize_transition(actor=actor, referral=referral, action=action)
     side = side_of(actor, referral)
     if read_body is not None:
         body = read_body()
@@ -329,13 +275,9 @@ def referral_transition(
         raise MissingField("reason")
     if transition.needs == "outcome" and not outcome:
         raise MissingField("outcome")
-    if referral.status not in transition.from_statuses:
-        raise InvalidTransition(action, referral.status)
-    if side == Side.RECEIVER and not has_referral_perm(actor, referral, "change_referral"):
-        raise Forbidden("Your institution no longer has access to act on this referral.")
+    policy.require_transition_state(actor=actor, referral=referral, transition=transition)
     _check_if_match(if_match, referral)
-    if action == "send" and not referral.consent.is_active:
-        raise ConsentRequired()
+    policy.require_transition_guards(actor=actor, referral=referral, transition=transition)
 
     now = timezone.now()
     from_status = referral.status
@@ -406,16 +348,10 @@ def referral_transition(
 @unit_of_work
 def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = None) -> Note:
     """A note between the two institutions, while the receiver has access and the case is not erased."""
-    _require_scope(actor, Scope.REFERRALS_WRITE)
+    policy.require_refer(actor)
     referral = fetch_referral(actor, referral_id, for_update=True)
-    if side_of(actor, referral) == Side.RECEIVER and not receiver_sees_personal(actor, referral):
-        raise Forbidden("Your institution no longer has access to this referral's notes.")
+    policy.require_note(actor, referral)
     body = rules.check_texts(body=body)["body"]
-    if referral.case.is_erased:
-        # Refused rather than stored empty: a note is nothing but its text, which can no longer be kept.
-        raise CaseErased()
-    if side_of(actor, referral) == Side.SENDER and referral.status == Status.ENTERED_IN_ERROR:
-        raise InvalidTransition("note", referral.status)
     _check_if_match(if_match, referral)
     note = Note(
         referral=referral,
@@ -445,18 +381,29 @@ def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = 
 
 
 @unit_of_work
-def consent_withdraw(*, actor: Actor, referral_id, reason: str, if_match: str | None = None) -> Referral:
-    """The person withdrew consent: record it, cancel the referral if open, revoke the receiver."""
-    _require_scope(actor, Scope.REFERRALS_WRITE)
+def consent_withdraw(
+    *,
+    actor: Actor,
+    referral_id,
+    reason: str = "",
+    if_match: str | None = None,
+    read_body: Callable[[], dict] | None = None,
+) -> Referral:
+    """The person withdrew consent: record it, cancel the referral if open, revoke the receiver.
+
+    Checks in the contract's order: visibility (404), side (403), body (400), status (409), If-Match
+    (412); ``read_body`` lets a door parse its body at its place (returns ``reason``), as for actions.
+    """
+    policy.require_refer(actor)
     referral = fetch_referral(actor, referral_id, for_update=True)
-    if side_of(actor, referral) != Side.SENDER:
-        raise WrongSide("Only the sending institution records a withdrawal of consent.")
+    policy.require_withdraw_consent(actor, referral)
+    if read_body is not None:
+        reason = read_body().get("reason")
     reason = rules.check_texts(reason=(reason or "").strip())["reason"]
     if not reason:
         raise MissingField("reason")
+    policy.require_consent_not_withdrawn(referral)
     consent = referral.consent
-    if consent.withdrawn_at is not None:
-        raise InvalidTransition("withdraw consent", "already withdrawn")
     _check_if_match(if_match, referral)
     consent.withdrawn_at = timezone.now()
     consent.withdrawal_reason = reason
@@ -484,24 +431,11 @@ def consent_withdraw(*, actor: Actor, referral_id, reason: str, if_match: str | 
 # --- assignment of inbound referrals (issue 12) ------------------------------------------------------
 
 
-def _assignable_inbound(actor: Actor, referral_id) -> Referral:
-    """The locked referral, received by the actor's institution, open and still accessible (else the
-    same errors as a lifecycle action: 404, 403, 409)."""
-    referral = fetch_referral(actor, referral_id, for_update=True)
-    if side_of(actor, referral) != Side.RECEIVER:
-        raise WrongSide("Only the receiving institution assigns its referrals.")
-    if referral.status not in ASSIGNABLE_STATUSES:
-        raise InvalidTransition("assign", referral.status)
-    if not has_referral_perm(actor, referral, "change_referral"):
-        raise Forbidden("Your institution no longer has access to act on this referral.")
-    return referral
-
-
 def _set_assignee(*, actor: Actor, referral: Referral, assignee: User, how: str) -> Referral:
     """Assign, grant the assignee's per-object permissions, record, and tell the assignee (in-app)."""
     previous = referral.assignee_id
     referral.assignee = assignee
-    referral.version += 1  # locked by _assignable_inbound (fetch_referral(for_update=True))
+    referral.version += 1  # locked by the caller (fetch_referral(for_update=True))
     referral.updated_at = timezone.now()
     referral.save(update_fields=["assignee", "version", "updated_at"])
     if previous and previous != assignee.pk:
@@ -535,29 +469,19 @@ def _set_assignee(*, actor: Actor, referral: Referral, assignee: User, how: str)
 @unit_of_work
 def referral_take(*, actor: Actor, referral_id) -> Referral:
     """A caseworker takes an unassigned inbound referral of the institution (the team queue)."""
-    _require_scope(actor, Scope.REFERRALS_WRITE)
-    if actor.user is None or actor.user.role != Role.CASEWORKER:
-        raise Forbidden("Only a caseworker takes a referral; supervisors assign them.")
-    referral = _assignable_inbound(actor, referral_id)
-    if referral.assignee_id is not None and referral.assignee_id == actor.user.pk:
-        raise ProblemError("already-yours", 409, "The referral is already assigned to you.")
-    if referral.assignee_id is not None:
-        raise ProblemError("already-assigned", 409, "The referral is already assigned.")
+    policy.require_takes_referrals(actor)
+    referral = fetch_referral(actor, referral_id, for_update=True)
+    policy.require_take(actor, referral)
     return _set_assignee(actor=actor, referral=referral, assignee=actor.user, how="take")
 
 
 @unit_of_work
 def referral_assign(*, actor: Actor, referral_id, assignee: User) -> Referral:
     """A supervisor assigns (or reassigns) an inbound referral to an active caseworker of the institution."""
-    _require_scope(actor, Scope.REFERRALS_WRITE)
-    if not actor.is_supervisor:
-        raise Forbidden("Only a supervisor assigns referrals.")
-    referral = _assignable_inbound(actor, referral_id)
-    if not (
-        assignee.is_active
-        and assignee.institution_id == actor.institution.pk
-        and assignee.role == Role.CASEWORKER
-    ):
+    policy.require_assigns_referrals(actor)
+    referral = fetch_referral(actor, referral_id, for_update=True)
+    policy.require_assign(actor, referral)
+    if not policy.may_be_assigned(assignee, actor):
         raise InvalidInput({"assignee": ["Choose an active caseworker of your institution."]})
     if referral.assignee_id == assignee.pk:
         return referral

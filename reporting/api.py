@@ -9,10 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actor import actor_from_request
-from accounts.choices import Scope
-from accounts.permissions import HasScope
+from accounts.permissions import IsActor
 from plumbing.problems import ProblemError
 from plumbing.query import ALWAYS_KNOWN, StrictQuery
+from referrals import policy
 
 from .reads import referral_statistics
 from .statistics import DIMENSIONS, StatisticsQueryError, parse_query
@@ -102,8 +102,7 @@ class ReferralStatistics(StrictQuery, APIView):
     `identity` count as `unknown` in sex, nationality, age_band and is_minor. Records `statistics.viewed`.
     """
 
-    permission_classes = [HasScope]
-    read_scope = Scope.STATISTICS_READ
+    permission_classes = [IsActor]
     query_parameters = frozenset({"from", "to", "by"})
 
     @extend_schema(
@@ -112,6 +111,8 @@ class ReferralStatistics(StrictQuery, APIView):
         responses={200: StatisticsOutput, 400: OpenApiResponse(description="Invalid parameters.")},
     )
     def get(self, request):
+        actor = actor_from_request(request)
+        policy.require_view_statistics(actor)  # 403 before a malformed query's 400
         try:
             own = {name: values for name, values in request.query_params.lists() if name not in ALWAYS_KNOWN}
             query = parse_query(own)
@@ -119,7 +120,7 @@ class ReferralStatistics(StrictQuery, APIView):
             raise ProblemError(
                 "validation-error", 400, "Invalid statistics parameters.", exc.errors
             ) from None
-        result = referral_statistics(actor=actor_from_request(request), query=query, door="api")
+        result = referral_statistics(actor=actor, query=query, door="api")
         response = Response(result.body)
         response["Cache-Control"] = "no-store"  # contract §6.1 (every /api/ response)
         return response

@@ -27,7 +27,7 @@ from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 from accounts.actor import Actor
 from accounts.models import Institution
 from audit.recorder import record
-from referrals import crypto
+from referrals import crypto, policy
 from referrals.choices import DataCategory, Status
 from referrals.fields import Sealed
 from referrals.models import Case, Referral, ReferralEvent, Subject
@@ -274,7 +274,9 @@ def cached_statistics(institution: Institution, query: StatisticsQuery) -> Stati
 
 
 def referral_statistics(*, actor: Actor, query: StatisticsQuery, door: str = "api") -> StatisticsResult:
-    """The figures for the actor's institution; records ``statistics.viewed`` (the query, no figures)."""
+    """The figures for the actor's institution; records ``statistics.viewed`` (the query, no figures).
+    Only for those the policy lets see statistics (``Forbidden`` otherwise: 403 at every door)."""
+    policy.require_view_statistics(actor)
     result = cached_statistics(actor.institution, query)
     record(
         actor=actor,
@@ -288,7 +290,9 @@ def referral_statistics(*, actor: Actor, query: StatisticsQuery, door: str = "ap
 
 
 def record_export(*, actor: Actor, query: StatisticsQuery, file_format: str) -> None:
-    """Records ``statistics.exported`` (the query and the format; no figures, no personal data)."""
+    """Records ``statistics.exported`` (the query and the format; no figures, no personal data); only for
+    those the policy lets see statistics."""
+    policy.require_view_statistics(actor)
     record(
         actor=actor,
         action="statistics.exported",

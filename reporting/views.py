@@ -18,7 +18,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from plumbing.csv_writer import csv_response, neutralise
-from web.access import supervisor_required
+from web.access import statistics_required
 
 from . import presentation
 from .forms import StatisticsForm
@@ -32,7 +32,7 @@ def _form(request) -> StatisticsForm:
     return StatisticsForm(request.GET or None, today=timezone.now().astimezone(datetime.UTC).date())
 
 
-@supervisor_required
+@statistics_required
 @require_GET
 def statistics_page(request):
     form = _form(request)
@@ -73,7 +73,7 @@ def _bad_request():
     )
 
 
-@supervisor_required
+@statistics_required
 @require_GET
 def statistics_csv(request):
     query, body = _export_body(request)
@@ -90,7 +90,7 @@ def _cell(value):
     return value if isinstance(value, int | float) else neutralise(value)
 
 
-@supervisor_required
+@statistics_required
 @require_GET
 def statistics_xlsx(request):
     query, body = _export_body(request)

@@ -1,11 +1,13 @@
-"""What every page's header needs: the user's role links and the unread notifications badge."""
+"""What every page's header needs: the links the user's decisions allow and the unread notifications badge."""
 
 from __future__ import annotations
 
-from accounts.choices import Role
+from accounts.actor import actor_from_request
 from accounts.models import User
 from notifications.selectors import unread_count
+from referrals import policy
 
+from .access import admin_menu
 from .middleware import second_factor_pending
 
 
@@ -34,17 +36,18 @@ def navigation(request) -> dict:
         return {"nav": None}
     if not isinstance(user, User):
         return {"nav": None}  # an API client (DRF's request.user under /api/): no staff navigation
-    role = getattr(user, "role", "")
-    has_institution = bool(getattr(user, "institution_id", None))
+    actor = actor_from_request(request) if user.institution_id else None
     return {
         "nav": Navigation(
             user,
-            is_caseworker=has_institution and role == Role.CASEWORKER,
-            is_supervisor=has_institution and role == Role.SUPERVISOR,
-            is_admin=has_institution and role == Role.ADMIN,
-            can_refer=has_institution and role in (Role.CASEWORKER, Role.SUPERVISOR),
-            can_audit=has_institution and role in (Role.SUPERVISOR, Role.ADMIN),
-            institution=user.institution if has_institution else None,
+            # Each entry is a decision of the core's policy, asked for this actor (none without one).
+            takes_referrals=actor is not None and policy.takes_referrals(actor),
+            can_supervise=actor is not None and policy.may_supervise(actor),
+            can_view_statistics=actor is not None and policy.may_view_statistics(actor),
+            is_admin=actor is not None and admin_menu(actor),
+            can_refer=actor is not None and policy.may_refer(actor),
+            can_audit=actor is not None and policy.may_audit(actor),
+            institution=user.institution if user.institution_id else None,
             is_superuser=user.is_superuser,
         )
     }

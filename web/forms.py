@@ -226,14 +226,13 @@ class CaseSearchForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        names = data.get("given_name") and data.get("family_name")
-        if not names and not data.get("document_number") and not self.errors:
+        if not rules.names_or_document(data) and not self.errors:
             raise forms.ValidationError(_("Enter a document number, or the given and family names."))
         return data
 
     @property
     def by_name(self) -> bool:
-        return bool(self.cleaned_data.get("given_name") and self.cleaned_data.get("family_name"))
+        return rules.by_names(self.cleaned_data)
 
 
 class ReferralForm(forms.Form):
@@ -254,26 +253,30 @@ class ReferralForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text=_("The receiving institution reads this. Write only what it needs to help."),
     )
+    # A draft may be saved before the person consents (contract §7.1): it is sent only with consent. What
+    # a given consent needs (who, how, when, which categories) is the domain's rule (referrals.rules).
     consent_given = forms.BooleanField(
         label=_("The person (or their guardian) consents to this referral"),
-        error_messages={"required": _("A referral needs the person's consent.")},
+        required=False,
+        help_text=_("Without consent the referral is kept as a draft: it cannot be sent."),
     )
     consent_given_by = forms.ChoiceField(
-        label=_("Consent given by"), choices=ConsentGivenBy.choices, widget=forms.RadioSelect
+        label=_("Consent given by"), choices=ConsentGivenBy.choices, widget=forms.RadioSelect, required=False
     )
     consent_method = forms.ChoiceField(
-        label=_("Consent method"), choices=ConsentMethod.choices, widget=forms.RadioSelect
+        label=_("Consent method"), choices=ConsentMethod.choices, widget=forms.RadioSelect, required=False
     )
     consent_obtained_at = forms.DateTimeField(
         label=_("Consent obtained at"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        required=False,
     )
     data_categories = forms.MultipleChoiceField(
         label=_("Data the person agrees to share"),
         choices=DataCategory.choices,
         widget=forms.CheckboxSelectMultiple,
         help_text=_("Share only what the receiving institution needs. Nothing else leaves your institution."),
-        error_messages={"required": _("Choose at least one category of data.")},
+        required=False,
     )
 
     def __init__(self, *args, institution: Institution, **kwargs):
@@ -293,29 +296,26 @@ class ReferralForm(forms.Form):
     def clean(self):
         """The domain's consent rules (referrals.rules), shown next to their fields."""
         data = super().clean()
-        consent = {
-            "given": True,
-            "given_by": data.get("consent_given_by"),
-            "method": data.get("consent_method"),
-            "obtained_at": data.get("consent_obtained_at"),
-            "data_categories": list(data.get("data_categories") or []),
-        }
-        for name, messages in rules.consent_errors(consent).items():
+        for name, messages in rules.consent_errors(self._consent(data)).items():
             field = "data_categories" if name == "data_categories" else f"consent_{name}"
             for message in messages:
                 if field not in self.errors:  # a field's own error (missing, malformed) is enough
                     self.add_error(field if field in self.fields else None, message)
         return data
 
-    def consent(self) -> dict:
-        data = self.cleaned_data
+    @staticmethod
+    def _consent(data) -> dict:
         return {
-            "given": True,
-            "given_by": data["consent_given_by"],
-            "method": data["consent_method"],
-            "obtained_at": data["consent_obtained_at"],
-            "data_categories": list(data["data_categories"]),
+            "given": bool(data.get("consent_given")),
+            "given_by": data.get("consent_given_by") or "",
+            "method": data.get("consent_method") or "",
+            "obtained_at": data.get("consent_obtained_at"),
+            "data_categories": list(data.get("data_categories") or []),
         }
+
+    def consent(self) -> dict:
+        """The consent record for the service: given or not (a draft without consent)."""
+        return self._consent(self.cleaned_data)
 
 
 class ActionForm(forms.Form):

@@ -12,9 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from accounts.actor import Actor
-from accounts.choices import Role
-from referrals import worklists
-from referrals.choices import ASSIGNABLE_STATUSES, Status, Urgency
+from referrals import policy
+from referrals.choices import Status, Urgency
 
 PAGE_SIZE = 25
 #: The start page shows this many of each list, then "see all".
@@ -63,25 +62,5 @@ class ReferralFilterForm(forms.Form):
 
 
 def assignable_caseworkers(actor: Actor) -> list:
-    """Active caseworkers of the actor's institution (a supervisor's choices)."""
-    return worklists.caseworkers(actor)
-
-
-def can_take(actor: Actor, referral) -> bool:
-    return (
-        actor.user is not None
-        and actor.user.role == Role.CASEWORKER
-        and referral.to_institution_id == actor.institution.pk
-        and referral.assignee_id is None
-        and referral.status in ASSIGNABLE_STATUSES
-        and referral.receiver_access_revoked_at is None
-    )
-
-
-def can_assign(actor: Actor, referral) -> bool:
-    return (
-        actor.is_supervisor
-        and referral.to_institution_id == actor.institution.pk
-        and referral.status in ASSIGNABLE_STATUSES
-        and referral.receiver_access_revoked_at is None
-    )
+    """A supervisor's choices: whom the policy lets be assigned (active caseworkers of the institution)."""
+    return list(policy.assignable_users(actor))

@@ -11,6 +11,7 @@ from rest_framework import serializers
 from accounts.models import Institution
 from plumbing import serializer_fields as strict
 
+from .. import policy
 from ..choices import (
     ConsentGivenBy,
     ConsentMethod,
@@ -138,7 +139,7 @@ class ReferralInput(StrictSerializer):
     )
     urgency = strict.ChoiceField(choices=Urgency.choices)
     reason = Text(max_length=20000)
-    consent = ConsentInput()
+    consent = ConsentInput(required=False)  # a draft may be saved without consent (contract §7.1)
 
 
 class ReasonInput(StrictSerializer):
@@ -295,12 +296,9 @@ class ReferralListItemOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
-    def _is_sender(self, referral) -> bool:
-        return referral.from_institution_id == self.context["actor"].institution.pk
-
     @extend_schema_field(serializers.UUIDField(allow_null=True))
     def get_case(self, referral):
-        return str(referral.case_id) if self._is_sender(referral) else None
+        return str(referral.case_id) if policy.may_see_case(self.context["actor"], referral) else None
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_assignee(self, referral):

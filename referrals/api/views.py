@@ -17,8 +17,8 @@ from plumbing.pagination import CursorPagination, OldestFirstCursorPagination
 from plumbing.query import StrictQuery, bad_parameter, parse_aware_datetime
 
 from .. import reads, selectors, services
-from ..choices import Side, Status
-from ..errors import InvalidInput, NotVisible, WrongSide
+from ..choices import Status
+from ..errors import InvalidInput, NotVisible
 from ..lifecycle import TRANSITIONS
 from ..models import Case, Note, Referral
 from . import serializers as s
@@ -216,7 +216,7 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
                 services=data["services"],
                 urgency=data["urgency"],
                 reason=data.get("reason", ""),
-                consent=data["consent"],
+                consent=data.get("consent"),
             )
             return referral, status.HTTP_201_CREATED
 
@@ -373,16 +373,13 @@ class ConsentWithdraw(ApiView):
     )
     def post(self, request, pk):
         actor = self.actor
-        referral = reads.fetch_referral(actor, pk)
-        if selectors.side_of(actor, referral) != Side.SENDER:
-            raise WrongSide("Only the sending institution records a withdrawal of consent.")
-        data = _validated(s.WithdrawInput, request)
+        # The contract's order (404, 403, 400, 409, 412) is the service's: it reads the body at its place.
         with services.unit():
             referral = services.consent_withdraw(
                 actor=actor,
                 referral_id=pk,
-                reason=data.get("reason") or "",
                 if_match=request.headers.get("If-Match"),
+                read_body=lambda: _validated(s.WithdrawInput, request),
             )
             return _referral_response(actor, reads.referral_shown_after_write(actor=actor, referral=referral))
 

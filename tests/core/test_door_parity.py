@@ -13,6 +13,7 @@ from accounts.choices import Scope
 from audit.models import AuditEvent
 from referrals.models import Case, Subject
 from tests.api.helpers import API
+from tests.web.conftest import logged_in_client
 
 pytestmark = pytest.mark.django_db
 
@@ -472,6 +473,255 @@ def test_the_web_says_the_rules_in_spanish(iom, iom_caseworker, web_sign_in):
         "/cases/new/", _web_form(_subject(is_minor=True, date_of_birth=ADULT_BORN)), HTTP_ACCEPT_LANGUAGE="es"
     )
     assert "no puede marcarse como menor de edad" in page.content.decode()
+
+
+# --- every decision of referrals.policy answers alike through each door (contract §7.1) ---------------
+#
+# The same person through the partner API (a session, as the API accepts staff sessions) and through the
+# web, and the policy's own answer: the same verdict for an allowed and for a refused actor. Decisions
+# that exist in the web only (take, assign, print) compare what the page offers with what its POST or
+# GET does. The Django admin shows cases and referrals read-only (no decision there); no management
+# command takes one of these decisions.
+
+
+def _api_verdict(response) -> bool:
+    if response.status_code in (200, 201):
+        return True
+    assert response.status_code in (403, 409), (response.status_code, response.content[:300])
+    return False
+
+
+def _web_page_verdict(response) -> bool:
+    if response.status_code in (200, 302):
+        return True
+    assert response.status_code == 403, response.status_code
+    return False
+
+
+STATISTICS = {"from": "2026-03-01", "to": "2026-03-31", "by": "month"}
+
+
+@pytest.mark.parametrize(("who", "allowed"), [("supervisor", True), ("admin", True), ("caseworker", False)])
+def test_statistics_parity(
+    who, allowed, iom, iom_supervisor, iom_admin, iom_caseworker, user_api, web_client
+):
+    from accounts.actor import actor_for_user
+    from referrals import policy
+
+    user = {"supervisor": iom_supervisor, "admin": iom_admin, "caseworker": iom_caseworker}[who]
+    assert policy.may_view_statistics(actor_for_user(user)) is allowed
+    assert _api_verdict(user_api(user).get(f"{API}/statistics/referrals/", STATISTICS)) is allowed
+    assert _web_page_verdict(web_client(user).get("/supervision/statistics/", STATISTICS)) is allowed
+    assert web_client(user).get("/").status_code in (200, 302)
+    nav = web_client(user).get("/notifications/").context["nav"]
+    assert nav["can_view_statistics"] is allowed
+
+
+@pytest.mark.parametrize(("who", "allowed"), [("caseworker", True), ("admin", False)])
+def test_refer_parity(who, allowed, iom, iom_admin, iom_caseworker, user_api, web_client):
+    from accounts.actor import actor_for_user
+    from referrals import policy
+
+    user = {"admin": iom_admin, "caseworker": iom_caseworker}[who]
+    assert policy.may_refer(actor_for_user(user)) is allowed
+    assert (
+        _api_verdict(user_api(user).post(f"{API}/cases/", {"subject": _subject()}, format="json")) is allowed
+    )
+    page = web_client(user).post("/cases/new/", _web_form(_subject(given_name="Berta")))
+    assert _web_page_verdict(page) is allowed
+    assert Case.objects.count() == (2 if allowed else 0)
+    assert web_client(user).get("/notifications/").context["nav"]["can_refer"] is allowed
+
+
+def _lifecycle_verdicts(make, actor_of, user, action, body=None) -> dict:
+    """The verdict of ``action`` by ``user`` on a fresh referral per door: the policy, the API, the web
+    (a button offered, and the POST's effect)."""
+    from accounts.actor import actor_for_user
+    from referrals import policy
+    from referrals.models import Referral
+
+    verdicts = {}
+    referral = make()
+    verdicts["policy"] = policy.may_transition(actor_for_user(user), referral, action)
+    verdicts["api"] = _api_verdict(
+        actor_of(user).post(f"{API}/referrals/{referral.pk}/{action}/", body or {}, format="json")
+    )
+    referral = make()
+    client = logged_in_client(user)
+    page = client.get(f"/referrals/{referral.pk}/")
+    verdicts["web button"] = action in {b["action"] for b in page.context["buttons"]}
+    before = Referral.objects.get(pk=referral.pk).status
+    client.post(f"/referrals/{referral.pk}/actions/{action}/", body or {})
+    verdicts["web"] = Referral.objects.get(pk=referral.pk).status != before
+    return verdicts
+
+
+@pytest.mark.parametrize(
+    ("case", "allowed"),
+    [
+        ("the receiver accepts", True),
+        ("the sender accepts", False),
+        ("a supervisor voids", True),
+        ("a caseworker voids", False),
+    ],
+)
+def test_lifecycle_parity(
+    case, allowed, iom, dp, iom_actor, iom_caseworker, iom_supervisor, dp_caseworker, user_api
+):
+    from tests.builders import referral_through_services
+
+    def sent():
+        return referral_through_services(sender=iom_actor, to=dp, path=[(iom_actor, "send")])
+
+    user, action = {
+        "the receiver accepts": (dp_caseworker, "accept"),
+        "the sender accepts": (iom_caseworker, "accept"),
+        "a supervisor voids": (iom_supervisor, "void"),
+        "a caseworker voids": (iom_caseworker, "void"),
+    }[case]
+    body = {"reason": "Error"} if action == "void" else None
+    verdicts = _lifecycle_verdicts(sent, user_api, user, action, body)
+    assert verdicts == dict.fromkeys(verdicts, allowed), verdicts
+
+
+@pytest.mark.parametrize(("consent_given", "allowed"), [(True, True), (False, False)])
+def test_send_parity(consent_given, allowed, iom, dp, iom_actor, iom_caseworker, user_api):
+    """Send needs given consent (the lifecycle's guard): 409 ``consent-required`` at every door."""
+    from accounts.actor import actor_for_user
+    from referrals import policy
+    from referrals.models import Referral
+    from tests.builders import referral_through_services
+
+    def draft():
+        return referral_through_services(sender=iom_actor, to=dp, consent_given=consent_given)
+
+    referral = draft()
+    assert policy.may_send(actor_for_user(iom_caseworker), referral) is allowed
+    response = user_api(iom_caseworker).post(f"{API}/referrals/{referral.pk}/send/", {}, format="json")
+    assert _api_verdict(response) is allowed
+    if not allowed:
+        assert response.json()["type"].endswith("consent-required")
+    referral = draft()
+    logged_in_client(iom_caseworker).post(f"/referrals/{referral.pk}/actions/send/")
+    assert (Referral.objects.get(pk=referral.pk).status == "requested") is allowed
+
+
+@pytest.mark.parametrize(("voided", "allowed"), [(False, True), (True, False)])
+def test_note_parity(
+    voided, allowed, iom, dp, iom_actor, iom_caseworker, iom_supervisor, user_api, web_client
+):
+    from accounts.actor import actor_for_user
+    from referrals import policy
+    from referrals.models import Note
+    from tests.builders import referral_through_services
+
+    path = [(iom_actor, "send")]
+    if voided:
+        path.append((actor_for_user(iom_supervisor), "void", "Error"))
+    referral = referral_through_services(sender=iom_actor, to=dp, path=path)
+    assert policy.may_note(actor_for_user(iom_caseworker), referral) is allowed
+    notes = f"{API}/referrals/{referral.pk}/notes/"
+    assert _api_verdict(user_api(iom_caseworker).post(notes, {"body": "Nota"}, format="json")) is allowed
+    client = web_client(iom_caseworker)
+    assert (client.get(f"/referrals/{referral.pk}/").context["note_form"] is not None) is allowed
+    client.post(f"/referrals/{referral.pk}/notes/", {"body": "Nota web"})
+    assert Note.objects.filter(referral=referral).count() == (2 if allowed else 0)
+
+
+@pytest.mark.parametrize(("side", "allowed"), [("sender", True), ("receiver", False)])
+def test_consent_withdrawal_parity(
+    side, allowed, iom, dp, iom_actor, iom_caseworker, dp_caseworker, user_api, web_client
+):
+    from accounts.actor import actor_for_user
+    from referrals import policy
+    from referrals.models import Referral
+    from tests.builders import referral_through_services
+
+    user = iom_caseworker if side == "sender" else dp_caseworker
+
+    def sent():
+        return referral_through_services(sender=iom_actor, to=dp, path=[(iom_actor, "send")])
+
+    referral = sent()
+    assert policy.may_withdraw_consent(actor_for_user(user), referral) is allowed
+    url = f"{API}/referrals/{referral.pk}/consent/withdraw/"
+    assert _api_verdict(user_api(user).post(url, {"reason": "La persona lo pidió"}, format="json")) is allowed
+    referral = sent()
+    client = web_client(user)
+    assert (client.get(f"/referrals/{referral.pk}/").context["withdraw_form"] is not None) is allowed
+    client.post(f"/referrals/{referral.pk}/consent/withdraw/", {"reason": "La persona lo pidió"})
+    withdrawn = Referral.objects.get(pk=referral.pk).consent.withdrawn_at is not None
+    assert withdrawn is allowed
+
+
+@pytest.mark.parametrize(("who", "allowed"), [("caseworker", True), ("supervisor", False)])
+def test_take_parity(who, allowed, iom, dp, iom_actor, dp_caseworker, dp_supervisor, web_client):
+    from accounts.actor import actor_for_user
+    from referrals import policy
+    from referrals.models import Referral
+    from tests.builders import referral_through_services
+
+    user = dp_caseworker if who == "caseworker" else dp_supervisor
+    referral = referral_through_services(sender=iom_actor, to=dp, path=[(iom_actor, "send")])
+    assert policy.may_take(actor_for_user(user), referral) is allowed
+    client = web_client(user)
+    assert client.get(f"/referrals/{referral.pk}/").context["can_take"] is allowed
+    response = client.post(f"/referrals/{referral.pk}/take/")
+    assert response.status_code in (302, 403)
+    assert (Referral.objects.get(pk=referral.pk).assignee_id == user.pk) is allowed
+
+
+@pytest.mark.parametrize(("who", "allowed"), [("supervisor", True), ("caseworker", False)])
+def test_assign_parity(who, allowed, iom, dp, iom_actor, dp_caseworker, dp_supervisor, make_user, web_client):
+    from accounts.actor import actor_for_user
+    from accounts.choices import Role
+    from referrals import policy
+    from referrals.models import Referral
+    from tests.builders import referral_through_services
+
+    other = make_user(dp, Role.CASEWORKER, username="dp.other")
+    user = dp_supervisor if who == "supervisor" else dp_caseworker
+    referral = referral_through_services(sender=iom_actor, to=dp, path=[(iom_actor, "send")])
+    assert policy.may_assign(actor_for_user(user), referral) is allowed
+    client = web_client(user)
+    assert client.get(f"/referrals/{referral.pk}/").context["can_assign"] is allowed
+    client.post(f"/referrals/{referral.pk}/assign/", {"assignee": str(other.pk)})
+    assert (Referral.objects.get(pk=referral.pk).assignee_id == other.pk) is allowed
+
+
+@pytest.mark.parametrize(
+    ("case", "allowed"), [("sender", True), ("sender, voided", False), ("receiver", False)]
+)
+def test_print_parity(
+    case, allowed, iom, dp, iom_actor, iom_caseworker, iom_supervisor, dp_caseworker, web_client
+):
+    from accounts.actor import actor_for_user
+    from referrals import policy
+    from tests.builders import referral_through_services
+
+    path = [(iom_actor, "send")]
+    if case == "sender, voided":
+        path.append((actor_for_user(iom_supervisor), "void", "Error"))
+    referral = referral_through_services(sender=iom_actor, to=dp, path=path)
+    user = dp_caseworker if case == "receiver" else iom_caseworker
+    assert policy.may_print(actor_for_user(user), referral) is allowed
+    client = web_client(user)
+    assert client.get(f"/referrals/{referral.pk}/").context["can_print"] is allowed
+    sheet = client.get(f"/referrals/{referral.pk}/print/")
+    assert (sheet.status_code == 200) is allowed
+    assert AuditEvent.objects.filter(action="referral.printed").exists() is allowed
+
+
+@pytest.mark.parametrize(("who", "allowed"), [("supervisor", True), ("admin", True), ("caseworker", False)])
+def test_audit_parity(who, allowed, iom, iom_supervisor, iom_admin, iom_caseworker, user_api, web_client):
+    from accounts.actor import actor_for_user
+    from referrals import policy
+
+    user = {"supervisor": iom_supervisor, "admin": iom_admin, "caseworker": iom_caseworker}[who]
+    assert policy.may_audit(actor_for_user(user)) is allowed
+    assert _api_verdict(user_api(user).get(f"{API}/audit/events/")) is allowed
+    assert _web_page_verdict(web_client(user).get("/audit/")) is allowed
+    assert web_client(user).get("/notifications/").context["nav"]["can_audit"] is allowed
 
 
 # --- clean data at every door (contract §7.5) ------------------------------------------------------

@@ -199,8 +199,12 @@ def test_a_token_without_statistics_read_is_403(iom, api_as):
     assert_problem(get(client, "month"), 403, "permission-denied")
 
 
-def test_a_staff_session_without_the_scope_is_403(iom_supervisor, user_api):
-    assert_problem(get(user_api(iom_supervisor), "month"), 403, "permission-denied")
+def test_a_caseworker_session_is_403_and_a_supervisor_session_is_served(
+    iom_caseworker, iom_supervisor, user_api
+):
+    """Contract §7.1: supervisors (and admins) hold ``statistics:read``; caseworkers do not."""
+    assert_problem(get(user_api(iom_caseworker), "month"), 403, "permission-denied")
+    assert get(user_api(iom_supervisor), "month").status_code == 200
 
 
 # --- bad input -------------------------------------------------------------------------------------------

@@ -199,12 +199,24 @@ def test_refer_shows_a_preview_of_exactly_what_the_receiver_sees(iom_cw):
     assert AuditEvent.objects.filter(action="referral.viewed", object_id=str(referral.pk)).exists()
 
 
-def test_refer_form_requires_consent_and_a_category(iom_cw):
+def test_refer_form_a_given_consent_requires_a_category(iom_cw):
+    """Without consent the form saves a draft (contract §7.1, tests/core/test_policy.py); a consent that
+    is given names the data it lets travel."""
     client = client_for(iom_cw)
     case = create_case(client)
+    obtained = (datetime.datetime.now() - datetime.timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M")
     response = client.post(
         f"/cases/{case.pk}/refer/",
-        {"to_institution": "DP", "services": ["health"], "urgency": "normal", "reason": "x"},
+        {
+            "to_institution": "DP",
+            "services": ["health"],
+            "urgency": "normal",
+            "reason": "x",
+            "consent_given": "on",
+            "consent_given_by": "self",
+            "consent_method": "verbal",
+            "consent_obtained_at": obtained,
+        },
     )
     assert response.status_code == 200
     assert Referral.objects.count() == 0

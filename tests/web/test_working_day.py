@@ -18,6 +18,7 @@ from audit.models import AuditEvent
 from notifications.models import Notification
 from referrals import services
 from referrals.models import Referral
+from referrals.selectors import has_referral_perm
 from tests.web.conftest import PASSWORD, page_problems
 
 SEND = "send"
@@ -235,7 +236,7 @@ def test_a_supervisor_assigns_and_reassigns_and_the_assignee_is_notified(
     assert Notification.objects.filter(user=dp_caseworker, event_type="referral.assigned").count() == 1
     # The new assignee holds the referral's per-object permissions, like a caseworker who accepts.
     actor = actor_for_user(dp_cw2)
-    assert services.has_referral_perm(actor, referral, "view_referral_personal")
+    assert has_referral_perm(actor, referral, "view_referral_personal")
     page = html(web_client(dp_cw2).get("/notifications/"))
     assert referral.reference in page
     # The previous assignee's own grants go (audited); the team keeps its access through its groups.

@@ -12,10 +12,10 @@ from django.views.decorators.http import require_POST
 
 from matching import services as matching_services
 from plumbing.problems import ProblemError
-from referrals import reads
+from referrals import policy, reads
 from referrals.errors import NotVisible
 
-from ..access import caseworker_required, report_problem, supervisor_required
+from ..access import actor_required, caseworker_required, report_problem
 
 
 @caseworker_required
@@ -42,7 +42,7 @@ def case_link(request, case_id):
     return redirect("web:case-detail", case_id=case.pk)
 
 
-@supervisor_required
+@actor_required(allowed=policy.may_unlink_cases)
 @require_POST
 def case_unlink(request, case_id, link_id):
     """Undo a link between two cases (supervisors only)."""

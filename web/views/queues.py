@@ -16,14 +16,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.choices import Role
 from plumbing.problems import ProblemError
-from referrals import reads, services, worklists
-from referrals.choices import AWAITING_ANSWER_STATUSES, IN_SERVICE_STATUSES, Side, Status
+from referrals import policy, reads, services, worklists
+from referrals.choices import AWAITING_ANSWER_STATUSES, IN_SERVICE_STATUSES, Status
 from referrals.errors import Forbidden, NotVisible, WrongSide
 
 from .. import referral_lists as lists
-from ..access import actor_required, caseworker_required, report_problem, supervisor_required
+from ..access import actor_required, caseworker_required, report_problem
 from ..presentation import subject_rows
 
 
@@ -46,8 +45,8 @@ def home(request):
     """The start page: the team queue, what awaits an answer, what is in my hands, what we sent, my
     cases — the first items of each, with "see all" to the paginated list."""
     actor = request.actor
-    if actor.role == Role.ADMIN:
-        return redirect("web:manage-users")
+    if not policy.may_refer(actor):
+        return redirect("web:manage-users")  # the institution's admins work on its staff and clients
     queue, more_queue = _first(worklists.team_queue(actor))
     awaiting, more_awaiting = _first(
         worklists.filtered(actor, {"direction": "inbound", "status": AWAITING_ANSWER_STATUSES})
@@ -67,13 +66,13 @@ def home(request):
         "more_outbound": more_outbound,
         "cases": reads.case_rows_read(actor, cases, list_name="home.my_cases"),
         "more_cases": more_cases,
-        "can_take": actor.role == Role.CASEWORKER,
+        "can_take": policy.takes_referrals(actor),
     }
     return render(request, "web/home.html", context)
 
 
 @never_cache
-@actor_required(roles=(Role.CASEWORKER, Role.SUPERVISOR))
+@caseworker_required
 @require_GET
 def referral_list(request):
     """``/referrals/`` (contract §6.5): filters direction, status, q (reference), assignee, urgency,
@@ -98,7 +97,7 @@ def referral_list(request):
         "rows": rows,
         "query": query.urlencode(),
         "filtered": bool(filters),
-        "can_take": actor.role == Role.CASEWORKER,
+        "can_take": policy.takes_referrals(actor),
         "status_options": _status_options(request.GET.get("status", "")),
         "status_value": request.GET.get("status", ""),
     }
@@ -106,7 +105,7 @@ def referral_list(request):
 
 
 @never_cache
-@actor_required(roles=(Role.CASEWORKER, Role.SUPERVISOR))
+@caseworker_required
 @require_GET
 def case_list(request):
     """Every case I own or collaborate on, newest first, paginated, with the person's name (audited)."""
@@ -162,7 +161,7 @@ def referral_take(request, referral_id):
     return _back(request, referral_id)
 
 
-@supervisor_required
+@actor_required(allowed=policy.assigns_referrals)
 @require_POST
 def referral_assign(request, referral_id):
     """A supervisor assigns (or reassigns) an inbound referral to a caseworker of the institution."""
@@ -197,7 +196,7 @@ def _uuid_or_none(value):
 
 
 @never_cache
-@actor_required(roles=(Role.CASEWORKER, Role.SUPERVISOR))
+@caseworker_required
 @require_GET
 def referral_print(request, referral_id):
     """The printable sheet for an institution not on the system: exactly the consented data."""
@@ -234,12 +233,9 @@ def detail_extras(actor, view) -> dict:
     """What the referral page adds for the working day: take / assign forms and the print link."""
     referral = view.referral
     extras = {
-        "can_take": lists.can_take(actor, referral),
-        "can_assign": lists.can_assign(actor, referral),
-        "can_print": view.side == Side.SENDER
-        and view.personal
-        and referral.consent.is_active
-        and referral.status != Status.ENTERED_IN_ERROR,
+        "can_take": policy.may_take(actor, referral),
+        "can_assign": policy.may_assign(actor, referral),
+        "can_print": policy.may_print(actor, referral),
     }
     if extras["can_assign"]:
         extras["caseworkers"] = lists.assignable_caseworkers(actor)

@@ -10,12 +10,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.choices import Role
 from matching import matcher
 from matching import services as matching_services
 from matching.presentation import match_rows
 from plumbing.problems import ProblemError
-from referrals import reads, services, worklists
+from referrals import policy, reads, services, worklists
 from referrals.choices import DataCategory, Side, Status, time_left
 from referrals.errors import Forbidden, NotVisible
 from referrals.lifecycle import TRANSITIONS
@@ -68,24 +67,23 @@ def case_detail(request, case_id):
         )
     links = matching_services.links_of(actor, case)
     linked_ids = {link.other(case.pk).pk for link in links}
-    can_write = actor.role in (Role.CASEWORKER, Role.SUPERVISOR)
     context = {
         "case": case,
         "subject_rows": subject_rows(view.subject) if view.subject else [],
         "summary": view.summary,
         "referrals": referrals,
         "access_log": selectors.case_access_log(actor, case),
-        "can_refer": can_write and not case.is_erased,
+        "can_refer": policy.may_refer_case(actor, case),
         "duplicates": [row for row in match_rows(duplicates) if row["case_id"] not in linked_ids],
         "links": [{"link": link, "other": link.other(case.pk)} for link in links],
-        "can_link": can_write,
-        "can_unlink": actor.is_supervisor,
+        "can_link": policy.may_refer(actor),
+        "can_unlink": policy.may_unlink_cases(actor),
     }
     return render(request, "web/case_detail.html", context)
 
 
 @never_cache
-@actor_required(roles=(Role.CASEWORKER, Role.SUPERVISOR))
+@caseworker_required
 @require_http_methods(["GET", "POST"])
 def case_search(request):
     """Search by document number (exact), or by name and date of birth (possible matches, best first):
@@ -125,8 +123,8 @@ def referral_create(request, case_id):
         case = reads.fetch_case(actor, case_id)
     except NotVisible:
         raise Http404 from None
-    if case.is_erased:
-        raise Http404
+    if not policy.may_refer_case(actor, case):
+        raise Http404  # an erased person is referred no more (the form would only be refused)
     form = ReferralForm(request.POST or None, institution=actor.institution)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -179,7 +177,7 @@ def referral_preview(request, referral_id):
 def _action_buttons(actor, referral) -> list[dict]:
     """Exactly the actions the core gives this actor now (the lifecycle, the void right, access)."""
     buttons = []
-    for action in services.actions_available(actor=actor, referral=referral):
+    for action in policy.actions_available(actor=actor, referral=referral):
         transition = TRANSITIONS[action]
         if action == "send" and referral.status == Status.DRAFT:
             continue  # sent from the preview page, after reading what will be shared
@@ -211,7 +209,6 @@ def referral_detail(request, referral_id):
     except NotVisible:
         raise Http404 from None
     referral, side, personal = view.referral, view.side, view.personal
-    can_write = actor.role in (Role.CASEWORKER, Role.SUPERVISOR)
     now = timezone.now()
     context = {
         "referral": referral,
@@ -223,13 +220,9 @@ def referral_detail(request, referral_id):
         "travels": view.travels,
         "events": view.events,
         "notes": view.notes or [],
-        "buttons": _action_buttons(actor, referral) if can_write else [],
-        "note_form": NoteForm()
-        if personal and can_write and referral.status != Status.ENTERED_IN_ERROR
-        else None,
-        "withdraw_form": WithdrawConsentForm()
-        if can_write and side == Side.SENDER and referral.consent.withdrawn_at is None
-        else None,
+        "buttons": _action_buttons(actor, referral),
+        "note_form": NoteForm() if personal and policy.may_note(actor, referral) else None,
+        "withdraw_form": WithdrawConsentForm() if policy.may_withdraw_consent(actor, referral) else None,
         "time_left": time_left(referral, now),
         "access_log": selectors.case_access_log(actor, referral.case)[:30] if side == Side.SENDER else [],
         **queues.detail_extras(actor, view),
