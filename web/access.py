@@ -11,8 +11,8 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
+from accounts import policy as account_policy
 from accounts.actor import Actor, actor_from_request
-from accounts.choices import Role
 from plumbing.problems import ProblemError
 from referrals import policy
 
@@ -51,10 +51,9 @@ def actor_required(*, allowed: Callable[[Actor], bool] | None = None):
 
 
 def admin_menu(actor: Actor) -> bool:
-    """The institution's admin pages (staff, API clients, webhooks) and their menu entries."""
-    # Until accounts has its policy (issue 19, accounts part): the one role check left in a door,
-    # listed in tests/core/test_door_lint.py.
-    return actor.role == Role.ADMIN
+    """The institution's admin pages (staff, API clients, webhooks) and their menu entries: the account
+    policy's verdict (``accounts.policy``), asked here once for the pages and the menu."""
+    return account_policy.may_manage_staff(actor)
 
 
 #: The caseworker's pages and writes (cases, referrals, lists, search): ``policy.may_refer``.
