@@ -11,6 +11,7 @@ from accounts.actor import actor_for_api_client, actor_for_user
 from accounts.choices import Role, Scope
 from accounts.services import api_client_create
 from referrals import services
+from tests.api.helpers import build_referral
 from tests.builders import referral_through_services
 from tests.factories import InstitutionFactory, UserFactory, subject_data
 
@@ -161,6 +162,18 @@ def make_referral():
         return referral_through_services(
             sender=actor, to=to, categories=categories, path=path, urgency=urgency
         )
+
+    return make
+
+
+@pytest.fixture
+def referral_in(iom, dp, iom_actor, dp_actor, iom_supervisor_actor):
+    """``referral_in(status, **kw)``: an IOM → DP referral moved to ``status`` through the services, with the
+    distinctive personal values of ``tests.api.helpers`` (``kw``: see ``build_referral``)."""
+
+    def make(status="draft", **kwargs):
+        kwargs.setdefault("supervisor", iom_supervisor_actor)
+        return build_referral(sender=iom_actor, receiver=dp_actor, to=dp, status=status, **kwargs)
 
     return make
 
