@@ -112,6 +112,18 @@ def receiver_api(dp, api_as):
 
 
 @pytest.fixture
+def iom_api(sender_api, dp):
+    """IOM's partner system (``sender_api``, the name the production-readiness suites use); DP exists."""
+    return sender_api
+
+
+@pytest.fixture
+def dp_api(receiver_api):
+    """The Defensoría's partner system (``receiver_api``)."""
+    return receiver_api
+
+
+@pytest.fixture
 def dp_supervisor(dp, make_user):
     return make_user(dp, Role.SUPERVISOR, username="dp.supervisor")
 
