@@ -168,11 +168,12 @@ def make_case():
 
 @pytest.fixture
 def make_referral():
-    """A referral from the actor's institution to ``to``, moved along ``path``: (actor, action[, text])."""
+    """A referral from the actor's institution to ``to``, moved along ``path``: (actor, action[, text]);
+    ``kwargs``: the other parameters of ``tests.builders.referral_through_services``."""
 
-    def make(actor, to, categories=("identity",), path=(), urgency="normal"):
+    def make(actor, to, categories=("identity",), path=(), urgency="normal", **kwargs):
         return referral_through_services(
-            sender=actor, to=to, categories=categories, path=path, urgency=urgency
+            sender=actor, to=to, categories=categories, path=path, urgency=urgency, **kwargs
         )
 
     return make
