@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from accounts.actor import actor_for_api_client, actor_for_user
 from accounts.choices import Role, Scope
 from referrals import references, services
+from tests.api.helpers import build_referral
 from tests.builders import referral_through_services
 from tests.factories import InstitutionFactory, UserFactory, api_client_row, subject_data
 
@@ -115,6 +116,18 @@ def receiver_api(dp, api_as):
 
 
 @pytest.fixture
+def iom_api(sender_api, dp):
+    """IOM's partner system (``sender_api``, the name the production-readiness suites use); DP exists."""
+    return sender_api
+
+
+@pytest.fixture
+def dp_api(receiver_api):
+    """The Defensoría's partner system (``receiver_api``)."""
+    return receiver_api
+
+
+@pytest.fixture
 def dp_supervisor(dp, make_user):
     return make_user(dp, Role.SUPERVISOR, username="dp.supervisor")
 
@@ -159,12 +172,25 @@ def make_case():
 
 @pytest.fixture
 def make_referral():
-    """A referral from the actor's institution to ``to``, moved along ``path``: (actor, action[, text])."""
+    """A referral from the actor's institution to ``to``, moved along ``path``: (actor, action[, text]);
+    ``kwargs``: the other parameters of ``tests.builders.referral_through_services``."""
 
-    def make(actor, to, categories=("identity",), path=(), urgency="normal"):
+    def make(actor, to, categories=("identity",), path=(), urgency="normal", **kwargs):
         return referral_through_services(
-            sender=actor, to=to, categories=categories, path=path, urgency=urgency
+            sender=actor, to=to, categories=categories, path=path, urgency=urgency, **kwargs
         )
+
+    return make
+
+
+@pytest.fixture
+def referral_in(iom, dp, iom_actor, dp_actor, iom_supervisor_actor):
+    """``referral_in(status, **kw)``: an IOM → DP referral moved to ``status`` through the services, with the
+    distinctive personal values of ``tests.api.helpers`` (``kw``: see ``build_referral``)."""
+
+    def make(status="draft", **kwargs):
+        kwargs.setdefault("supervisor", iom_supervisor_actor)
+        return build_referral(sender=iom_actor, receiver=dp_actor, to=dp, status=status, **kwargs)
 
     return make
 

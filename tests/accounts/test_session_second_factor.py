@@ -1,30 +1,22 @@
 """API calls made with a web session: roles that require two-factor count only after the OTP step."""
 
-import pytest
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.choices import Role
 
-
-@pytest.fixture
-def supervisor(iom, make_user):
-    return make_user(iom, Role.SUPERVISOR, username="iom.sup")
-
-
-def test_supervisor_session_without_otp_is_refused(supervisor):
+def test_supervisor_session_without_otp_is_refused(iom_supervisor):
     client = Client()
-    client.force_login(supervisor)
+    client.force_login(iom_supervisor)
     response = client.get("/api/v1/referrals/")
     assert response.status_code == 403
     assert response["Content-Type"] == "application/problem+json"
 
 
-def test_supervisor_session_after_otp_is_accepted(supervisor):
-    device = TOTPDevice.objects.create(user=supervisor, name="phone", confirmed=True)
+def test_supervisor_session_after_otp_is_accepted(iom_supervisor):
+    device = TOTPDevice.objects.create(user=iom_supervisor, name="phone", confirmed=True)
     client = Client()
-    client.force_login(supervisor)
+    client.force_login(iom_supervisor)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()

@@ -7,35 +7,11 @@ import datetime
 import json
 
 from referrals.choices import CATEGORY_FIELDS, Status
-from tests.builders import consent, referral_through_services  # noqa: F401 — consent: the suites' import
+from tests.builders import PATH_TO, consent, path_to, referral_through_services  # noqa: F401 — the suites' imports
+from tests.builders import referral_body as _referral_body
 
 API = "/api/v1"
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
-
-#: One path of (side, action, text) per status, from a fresh draft. ``side`` is "sender" or "receiver".
-PATH_TO = {
-    Status.DRAFT: [],
-    Status.REQUESTED: [("sender", "send")],
-    Status.RECEIVED: [("sender", "send"), ("receiver", "receive")],
-    Status.ACCEPTED: [("sender", "send"), ("receiver", "accept")],
-    Status.REJECTED: [("sender", "send"), ("receiver", "reject", "MOTIVO-RECHAZO-SECRETO")],
-    Status.IN_PROGRESS: [("sender", "send"), ("receiver", "accept"), ("receiver", "start")],
-    Status.ON_HOLD: [
-        ("sender", "send"),
-        ("receiver", "accept"),
-        ("receiver", "start"),
-        ("receiver", "hold", "ESPERA-SECRETA"),
-    ],
-    Status.COMPLETED: [
-        ("sender", "send"),
-        ("receiver", "accept"),
-        ("receiver", "start"),
-        ("receiver", "complete", "RESULTADO-SECRETO"),
-    ],
-    Status.FAILED: [("sender", "send"), ("receiver", "accept"), ("receiver", "fail", "FALLO-SECRETO")],
-    Status.CANCELLED: [("sender", "send"), ("sender", "cancel", "CANCELACION-SECRETA")],
-    Status.ENTERED_IN_ERROR: [("sender", "send"), ("supervisor", "void", "ANULACION-SECRETA")],
-}
 
 #: Distinctive personal values: none of them may appear where personal data must not.
 SECRET_SUBJECT = {
@@ -118,11 +94,10 @@ def build_referral(
 ):
     """A referral moved to ``status`` through the real services (``supervisor`` voids), with the
     distinctive personal values above."""
-    actors = {"sender": sender, "receiver": receiver, "supervisor": supervisor or sender}
     return referral_through_services(
         sender=sender,
         to=to,
-        path=[(actors[side], action, *text) for side, action, *text in PATH_TO[Status(status)]],
+        path=path_to(status, sender=sender, receiver=receiver, supervisor=supervisor),
         case=case,
         categories=categories,
         urgency=urgency,
@@ -165,20 +140,7 @@ def case_body() -> dict:
 
 
 def referral_body(case_id, to="DP", categories=("identity",)) -> dict:
-    return {
-        "case": str(case_id),
-        "to_institution": to,
-        "services": ["legal_assistance"],
-        "urgency": "urgent",
-        "reason": REASON,
-        "consent": {
-            "given": True,
-            "given_by": "self",
-            "method": "written",
-            "obtained_at": "2026-11-27T10:00:00Z",
-            "data_categories": list(categories),
-        },
-    }
+    return _referral_body(case_id, to, categories, reason=REASON, method="written")
 
 
 def endpoints(case_id, referral_id):

@@ -16,6 +16,7 @@ from accounts.actor import actor_for_user
 from accounts.choices import Role, Scope
 from referrals import services
 from referrals.choices import SUBJECT_FIELDS
+from tests.builders import move, referral_through_services
 from tests.factories import subject_json
 
 from .helpers import (
@@ -30,7 +31,6 @@ from .helpers import (
     SUMMARY,
     assert_problem,
     call,
-    consent,
     endpoints,
     leaked,
     subject_keys,
@@ -161,31 +161,23 @@ class World:
         return client
 
     def referral(self, status):
-        owner = self.actors["owner"]
-        case = services.case_create(actor=owner, subject=dict(SECRET_SUBJECT), summary=SUMMARY)
-        referral = services.referral_create(
-            actor=owner,
-            case=case,
-            to_institution=self.dp,
-            services=["legal_assistance"],
+        return referral_through_services(
+            sender=self.actors["owner"],
+            to=self.dp,
+            categories=CONSENTED,
             urgency="urgent",
             reason=REASON,
-            consent=consent(CONSENTED),
+            subject=dict(SECRET_SUBJECT),
+            summary=SUMMARY,
+            path=self.steps(STEPS[status]),
+            assign=("accept",),
         )
-        self.walk(referral, STEPS[status])
-        referral.refresh_from_db()
-        return referral
+
+    def steps(self, steps):
+        return [(self.actors[who], action, *text) for who, action, *text in steps]
 
     def walk(self, referral, steps):
-        for who, action, *text in steps:
-            services.referral_transition(
-                actor=self.actors[who],
-                referral_id=referral.pk,
-                action=action,
-                reason=text[0] if text and action != "complete" else None,
-                outcome=text[0] if text and action == "complete" else None,
-                assign_to_actor=action == "accept",
-            )
+        move(referral, self.steps(steps), assign=("accept",))
 
     def target(self, role, endpoint):
         """The referral the call is about: the revoked one for revoked roles."""

@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from referrals import services
+from tests.builders import referral_body
 
 from .helpers import API, build_referral
 
@@ -47,13 +48,10 @@ def _assert_flat(client, url, n_total, pinned):
 
 
 @pytest.fixture
-def many_referrals(iom, dp, iom_actor, dp_actor):
+def many_referrals(referral_in):
     """55 referrals, each with its own case, in a mix of statuses."""
     statuses = ["requested", "accepted", "in-progress", "rejected", "completed"]
-    return [
-        build_referral(sender=iom_actor, receiver=dp_actor, to=dp, status=statuses[i % len(statuses)])
-        for i in range(55)
-    ]
+    return [referral_in(statuses[i % len(statuses)]) for i in range(55)]
 
 
 def test_referral_list_is_flat(many_referrals, sender_api, receiver_api, user_api, iom_caseworker):
@@ -102,20 +100,7 @@ def test_create_and_send_cost_a_pinned_number_of_queries(iom, dp, sender_api, io
     """Creating a referral and sending it (two requests, with their audit events, grants and outbox row)
     stays within 25 queries (issue 11's target; 55 before the audit batches)."""
     case = make_case(iom_actor)
-    body = {
-        "case": str(case.pk),
-        "to_institution": "DP",
-        "services": ["legal_assistance"],
-        "urgency": "normal",
-        "reason": "x",
-        "consent": {
-            "given": True,
-            "given_by": "self",
-            "method": "verbal",
-            "obtained_at": "2026-11-27T10:00:00Z",
-            "data_categories": ["identity"],
-        },
-    }
+    body = referral_body(case.pk, urgency="normal", reason="x")
     sender_api.post(f"{API}/referrals/", body, format="json")  # warm the process's caches
     with CaptureQueriesContext(connection) as created:
         response = sender_api.post(f"{API}/referrals/", body, format="json")

@@ -1,4 +1,5 @@
-"""Fixtures of the audit suites: auditors (API clients with audit:read) of each institution, and triggers."""
+"""Fixtures of the audit suites: a chain of events, auditors (API clients with audit:read) of each
+institution, and triggers."""
 
 from __future__ import annotations
 
@@ -8,8 +9,19 @@ from contextlib import contextmanager
 import pytest
 from django.db import connection
 
+from audit.recorder import record
+
 SQLITE = importlib.import_module("audit.migrations.0003_append_only_sqlite")
 POSTGRES = importlib.import_module("audit.migrations.0004_append_only_postgresql")
+
+
+@pytest.fixture
+def chain(db):
+    """Ten events, as the application writes them (``test_checkpoints`` has its own five)."""
+    return [
+        record(actor_type="system", action="test.event", institutions=["IOM", "DP"], detail={"n": n})
+        for n in range(10)
+    ]
 
 
 @pytest.fixture

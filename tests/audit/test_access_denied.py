@@ -13,20 +13,10 @@ from accounts.models import ApiClient
 from audit.models import AuditEvent
 from referrals import reads, selectors
 from referrals.errors import NotVisible
-from tests.api.helpers import API, assert_problem, build_referral
+from tests.api.helpers import API, assert_problem
 
 #: What may differ between two events of the same caller on two different ids.
 PER_EVENT = {"id", "sequence", "at", "object_id", "request_id", "hash", "prev_hash"}
-
-
-@pytest.fixture
-def referral_in(iom, dp, iom_actor, dp_actor, iom_supervisor_actor):
-    def make(status="draft"):
-        return build_referral(
-            sender=iom_actor, receiver=dp_actor, to=dp, status=status, supervisor=iom_supervisor_actor
-        )
-
-    return make
 
 
 def _denied():

@@ -49,14 +49,6 @@ def verify(capsys, monkeypatch):
 
 
 @pytest.fixture
-def chain(db):
-    return [
-        record(actor_type="system", action="test.event", institutions=["IOM", "DP"], detail={"n": n})
-        for n in range(10)
-    ]
-
-
-@pytest.fixture
 def partner_copy(tmp_path):
     """Checkpoints at the given sequences, kept by a partner in a JSON-lines file (as the API serves them)."""
 

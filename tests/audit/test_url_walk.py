@@ -15,7 +15,8 @@ from accounts.choices import Role
 from audit.models import AuditEvent
 from referrals.choices import Side, Status
 from referrals.lifecycle import TRANSITIONS
-from tests.api.helpers import ALL_SUBJECT_STRINGS, FREE_TEXTS, SUMMARY, build_referral, consent
+from tests.api.helpers import ALL_SUBJECT_STRINGS, FREE_TEXTS, SUMMARY
+from tests.builders import referral_body
 from tests.factories import subject_json
 
 PREFIX = "api/v1/"
@@ -105,14 +106,8 @@ def test_every_api_operation_is_classified():
 
 
 @pytest.fixture
-def world(iom, dp, iom_actor, dp_actor, iom_supervisor_actor, api_as, user_api, make_user):
+def world(iom, dp, iom_actor, iom_supervisor_actor, api_as, user_api, make_user, referral_in):
     """The two parties, their partner systems and supervisors, and a referral in any status."""
-
-    def referral(status):
-        return build_referral(
-            sender=iom_actor, receiver=dp_actor, to=dp, status=status, supervisor=iom_supervisor_actor
-        )
-
     iom_api, dp_api = api_as(iom), api_as(dp)
     return {
         "iom": iom_api,
@@ -121,7 +116,7 @@ def world(iom, dp, iom_actor, dp_actor, iom_supervisor_actor, api_as, user_api, 
         Side.RECEIVER: dp_api,
         "iom_supervisor": user_api(iom_supervisor_actor.user),
         "dp_supervisor": user_api(make_user(dp, Role.SUPERVISOR, username="dp.sup")),
-        "referral": referral,
+        "referral": referral_in,
         "iom_actor": iom_actor,
     }
 
@@ -167,14 +162,7 @@ CALLS = {
         lambda case: (
             w["iom"],
             {},
-            {
-                "case": str(case.pk),
-                "to_institution": "DP",
-                "services": ["legal_assistance"],
-                "urgency": "normal",
-                "reason": "Motivo",
-                "consent": consent(("identity",)),
-            },
+            referral_body(case.pk, urgency="normal", reason="Motivo"),
             lambda r: r.json()["id"],
         )
     )(_case(w)),

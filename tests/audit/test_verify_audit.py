@@ -11,7 +11,6 @@ from django.core.management import execute_from_command_line
 
 from audit.chain import canonical
 from audit.models import AuditEvent
-from audit.recorder import record
 from audit.verification import GAP, HASH, HEAD, PREV_HASH, verify_chain
 
 from .conftest import raw, triggers_dropped
@@ -38,15 +37,6 @@ def _run(capsys) -> tuple[int, str, str]:
         code = exit_.code
     out, err = capsys.readouterr()
     return code, out, err
-
-
-@pytest.fixture
-def chain(db):
-    """Ten events, as the application writes them."""
-    return [
-        record(actor_type="system", action="test.event", institutions=["IOM", "DP"], detail={"n": n})
-        for n in range(10)
-    ]
 
 
 def test_an_intact_chain_exits_0_with_a_summary(chain, run):

@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from referrals import crypto, services
+from tests.builders import referral_through_services
 
 from . import populate as values
 
@@ -40,47 +41,33 @@ def full_case(iom, dp, iom_actor, dp_actor):
     rejected one (status reason), all with the distinctive values of ``populate``."""
     subject = dict(values.SUBJECT)
     subject["date_of_birth"] = timezone.datetime.fromisoformat(subject["date_of_birth"]).date()
-    case = services.case_create(actor=iom_actor, subject=subject, summary=values.SUMMARY)
-    consent = {
-        "given": True,
-        "given_by": "self",
-        "method": "written",
-        "obtained_at": timezone.now(),
-        "data_categories": ["identity", "contact", "documents", "protection_needs"],
-        "details": values.CONSENT_DETAILS,
-    }
-    done = services.referral_create(
-        actor=iom_actor,
-        case=case,
-        to_institution=dp,
-        services=["legal_assistance"],
+    categories = ("identity", "contact", "documents", "protection_needs")
+    details = {"method": "written", "details": values.CONSENT_DETAILS}
+    done = referral_through_services(
+        sender=iom_actor,
+        to=dp,
+        path=[(iom_actor, "send"), (dp_actor, "accept"), (dp_actor, "start")],
+        categories=categories,
         urgency="urgent",
         reason=values.REASON,
-        consent=consent,
+        subject=subject,
+        summary=values.SUMMARY,
+        consent_fields=details,
     )
-    for actor, action, kwargs in (
-        (iom_actor, "send", {}),
-        (dp_actor, "accept", {}),
-        (dp_actor, "start", {}),
-    ):
-        services.referral_transition(actor=actor, referral_id=done.pk, action=action, **kwargs)
+    case = done.case
     services.note_create(actor=iom_actor, referral_id=done.pk, body=values.NOTE_SENDER)
     services.note_create(actor=dp_actor, referral_id=done.pk, body=values.NOTE_RECEIVER)
     services.referral_transition(
         actor=dp_actor, referral_id=done.pk, action="complete", outcome=values.OUTCOME
     )
-    rejected = services.referral_create(
-        actor=iom_actor,
+    rejected = referral_through_services(
+        sender=iom_actor,
+        to=dp,
+        path=[(iom_actor, "send"), (dp_actor, "reject", values.STATUS_REASON)],
         case=case,
-        to_institution=dp,
-        services=["health"],
-        urgency="normal",
+        requested=("health",),
         reason=values.REASON,
-        consent={**consent, "data_categories": ["identity"]},
-    )
-    services.referral_transition(actor=iom_actor, referral_id=rejected.pk, action="send")
-    services.referral_transition(
-        actor=dp_actor, referral_id=rejected.pk, action="reject", reason=values.STATUS_REASON
+        consent_fields=details,
     )
     case.refresh_from_db()
     return {"case": case, "completed": done, "rejected": rejected}

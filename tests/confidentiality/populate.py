@@ -79,27 +79,21 @@ def find_needles(blob: bytes) -> list[str]:
     return [n for n in NEEDLES if any(form.lower() in lowered for form in needle_forms(n))]
 
 
-def _consent(categories):
-    return {
-        "given": True,
-        "given_by": "self",
-        "method": "written",
-        "obtained_at": "2026-11-27T10:00:00Z",
-        "data_categories": categories,
-    }
+#: The consents of these referrals were given in writing.
+WRITTEN = {"method": "written"}
 
 
 def populate() -> dict:
     """Write every kind of personal value through the partner API (and the services where the API has no
     field for it). Returns ids only."""
     from django.test import Client
-    from django.utils import timezone
 
     from accounts.actor import actor_for_api_client
     from accounts.choices import Scope
     from accounts.models import ApiClient
     from accounts.services import api_client_create, institution_create
     from referrals import services
+    from tests.builders import referral_body, referral_through_services
 
     iom, _ = institution_create(code="IOM", name="IOM")
     dp, _ = institution_create(code="DP", name="Defensoría del Pueblo")
@@ -133,16 +127,17 @@ def populate() -> dict:
     get(f"cases/{case['id']}/", as_iom)
     get("cases/?document_number=QZ-7781-2294", as_iom)
 
+    everything = ("identity", "contact", "documents", "protection_needs")
     referral = post(
         "referrals/",
-        {
-            "case": case["id"],
-            "to_institution": "DP",
-            "services": ["legal_assistance", "protection"],
-            "urgency": "urgent",
-            "reason": REASON,
-            "consent": _consent(["identity", "contact", "documents", "protection_needs"]),
-        },
+        referral_body(
+            case["id"],
+            "DP",
+            everything,
+            reason=REASON,
+            requested=("legal_assistance", "protection"),
+            **WRITTEN,
+        ),
         as_iom,
         key="scan-ref-1",
     )
@@ -158,14 +153,7 @@ def populate() -> dict:
 
     rejected = post(
         "referrals/",
-        {
-            "case": case["id"],
-            "to_institution": "DP",
-            "services": ["health"],
-            "urgency": "normal",
-            "reason": REASON,
-            "consent": _consent(["identity"]),
-        },
+        referral_body(case["id"], "DP", urgency="normal", reason=REASON, requested=("health",), **WRITTEN),
         as_iom,
     )
     post(f"referrals/{rejected['id']}/send/", {}, as_iom)
@@ -176,14 +164,15 @@ def populate() -> dict:
     from referrals.models import Case
 
     case_obj = Case.objects.get(pk=case["id"])
-    third = services.referral_create(
-        actor=iom_actor,
+    third = referral_through_services(
+        sender=iom_actor,
+        to=dp,
         case=case_obj,
-        to_institution=dp,
-        services=["shelter"],
+        categories=("contact",),
+        requested=("shelter",),
         urgency="emergency",
         reason=REASON,
-        consent={**_consent(["contact"]), "obtained_at": timezone.now(), "details": CONSENT_DETAILS},
+        consent_fields={**WRITTEN, "details": CONSENT_DETAILS},
     )
     post(f"referrals/{third.pk}/send/", {}, as_iom)
     post(f"referrals/{third.pk}/consent/withdraw/", {"reason": WITHDRAWAL}, as_iom)

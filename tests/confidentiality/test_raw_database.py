@@ -195,7 +195,7 @@ def test_postgresql_tables_hold_no_personal_value_in_clear():
     assert scanned["referrals_subject"] >= 1 and scanned["audit_auditevent"] > 20
     with connection.cursor() as cursor:
         cursor.execute("SELECT body FROM referrals_note")
-        assert all(row[0].startswith("e1:") for row in cursor.fetchall())
+        assert {row[0][:3] for row in cursor.fetchall()} == {"e1:"}
         # The scan can fail: a value planted in clear is reported.
         cursor.execute("UPDATE accounts_institution SET name = %s WHERE code = 'DP'", [values.WITHDRAWAL])
     assert scan_postgresql()[0] == {"accounts_institution.name": [values.WITHDRAWAL]}

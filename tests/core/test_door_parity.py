@@ -13,6 +13,7 @@ from accounts.choices import Scope
 from audit.models import AuditEvent
 from referrals.models import Case, Subject
 from tests.api.helpers import API
+from tests.builders import referral_body
 from tests.web.conftest import logged_in_client
 
 pytestmark = pytest.mark.django_db
@@ -136,25 +137,6 @@ def test_non_finite_numbers_anywhere_are_refused(number, iom, api_as):
     assert response["Content-Type"].startswith("application/problem+json")
 
 
-def _referral_body(case_id, **consent) -> dict:
-    body = {
-        "case": str(case_id),
-        "to_institution": "DP",
-        "services": ["legal_assistance"],
-        "urgency": "normal",
-        "reason": "Motivo",
-        "consent": {
-            "given": True,
-            "given_by": "self",
-            "method": "verbal",
-            "obtained_at": "2026-11-27T10:00:00Z",
-            "data_categories": ["identity"],
-        },
-    }
-    body["consent"].update(consent)
-    return body
-
-
 @pytest.mark.parametrize(
     ("name", "consent", "field"),
     [
@@ -165,13 +147,13 @@ def _referral_body(case_id, **consent) -> dict:
 )
 def test_strict_consent_input(name, consent, field, iom, api_as, iom_actor, make_case):
     case = make_case(iom_actor)
-    response = api_as(iom).post(f"{API}/referrals/", _referral_body(case.pk, **consent), format="json")
+    response = api_as(iom).post(f"{API}/referrals/", referral_body(case.pk, **consent), format="json")
     assert response.status_code == 400, name
     assert field in response.json()["errors"]
 
 
 def test_a_number_for_the_case_id_is_refused(iom, api_as):
-    body = _referral_body(1)
+    body = referral_body(1)
     body["case"] = 1
     assert api_as(iom).post(f"{API}/referrals/", body, format="json").status_code == 400
 
@@ -228,7 +210,7 @@ def test_a_write_only_client_gets_metadata_back_and_no_read_is_recorded(iom, dp,
     assert created.status_code == 201
     assert created.json()["subject"] is None and created.json()["summary"] is None
     assert _events("case.viewed") == []
-    referral = api.post(f"{API}/referrals/", _referral_body(created.json()["id"]), format="json")
+    referral = api.post(f"{API}/referrals/", referral_body(created.json()["id"]), format="json")
     assert referral.status_code == 201, referral.json()["errors"]
     assert referral.json()["subject"] is None and referral.json()["reason"] is None
     sent = api.post(f"{API}/referrals/{referral.json()['id']}/send/", {}, format="json")
@@ -385,7 +367,7 @@ def test_a_denial_inside_a_rolled_back_transaction_is_still_recorded(
     refused access to that case is kept all the same."""
     foreign = make_case(iom_actor)
     response = api_as(dp).post(
-        f"{API}/referrals/", _referral_body(foreign.pk), format="json", HTTP_IDEMPOTENCY_KEY="deny-1"
+        f"{API}/referrals/", referral_body(foreign.pk), format="json", HTTP_IDEMPOTENCY_KEY="deny-1"
     )
     assert response.status_code == 400
     denied = _events("access.denied")
@@ -444,7 +426,7 @@ def test_a_consent_obtained_in_the_future_is_refused_by_both_doors(
     later = (timezone.now() + datetime.timedelta(days=2)).replace(microsecond=0)
     response = api_as(iom).post(
         f"{API}/referrals/",
-        _referral_body(case.pk, obtained_at=later.isoformat().replace("+00:00", "Z")),
+        referral_body(case.pk, obtained_at=later.isoformat().replace("+00:00", "Z")),
         format="json",
     )
     assert response.status_code == 400
@@ -815,7 +797,7 @@ def test_a_referral_clean_data_rule_gives_the_same_verdict_through_both_doors(
     from referrals.models import Referral
 
     case = make_case(iom_actor)
-    body = _referral_body(case.pk)
+    body = referral_body(case.pk)
     if "reason" in api_change:
         body.update(api_change)
     else:

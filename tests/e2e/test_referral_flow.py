@@ -98,10 +98,8 @@ def status(page) -> str:
 
 def more_referrals_for_the_charts(people) -> None:
     """A few more answered and unanswered referrals (fictitious people), so the dashboard has bars."""
-    from django.utils import timezone
-
     from accounts.actor import actor_for_user
-    from referrals import services
+    from tests.builders import referral_through_services
 
     iom, dp = actor_for_user(people.iom_cw), actor_for_user(people.dp_cw)
     paths = [
@@ -113,33 +111,17 @@ def more_referrals_for_the_charts(people) -> None:
         ["accept", "start", "complete"],
     ]
     for n, path in enumerate(paths, start=2):
-        case = services.case_create(
-            actor=iom, subject={"given_name": f"Persona Demo {n}", "family_name": "Ejemplo"}, summary=""
-        )
-        referral = services.referral_create(
-            actor=iom,
-            case=case,
-            to_institution=people.dp,
-            services=["protection"],
+        referral_through_services(
+            sender=iom,
+            to=people.dp,
+            subject={"given_name": f"Persona Demo {n}", "family_name": "Ejemplo"},
+            summary="",
+            requested=("protection",),
             urgency="urgent" if n % 2 else "normal",
             reason="Demostración.",
-            consent={
-                "given": True,
-                "given_by": "self",
-                "method": "verbal",
-                "obtained_at": timezone.now(),
-                "data_categories": ["identity"],
-            },
+            path=[(iom, "send")]
+            + [(dp, a, "Demostración.") if a in ("reject", "complete") else (dp, a) for a in path],
         )
-        services.referral_transition(actor=iom, referral_id=referral.pk, action="send")
-        for action in path:
-            services.referral_transition(
-                actor=dp,
-                referral_id=referral.pk,
-                action=action,
-                reason="Demostración." if action == "reject" else None,
-                outcome="Demostración." if action == "complete" else None,
-            )
 
 
 def test_refer_to_dp_answer_complete_and_audit(pages, people, shot):

@@ -1,20 +1,14 @@
 """End-to-end path over the partner API: create, refer, send, answer, complete."""
 
-from tests.factories import consent_json, subject_json
+from tests.builders import referral_body
+from tests.factories import subject_json
 
 
 def test_referral_round_trip(iom, dp, api_as):
     iom_api, dp_api = api_as(iom), api_as(dp)
     case = iom_api.post("/api/v1/cases/", {"subject": subject_json(), "summary": "s"}, format="json")
     assert case.status_code == 201, case.json()
-    body = {
-        "case": case.json()["id"],
-        "to_institution": "DP",
-        "services": ["legal_assistance"],
-        "urgency": "emergency",
-        "reason": "motivo",
-        "consent": consent_json(["identity"]),
-    }
+    body = referral_body(case.json()["id"], urgency="emergency", reason="motivo")
     created = iom_api.post("/api/v1/referrals/", body, format="json")
     assert created.status_code == 201, created.json()
     rid = created.json()["id"]

@@ -19,12 +19,12 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from django.utils import timezone
 
 from accounts.actor import actor_for_user
-from referrals import services
 from referrals.models import Referral, ReferralEvent
+from tests.builders import referral_through_services
 from tests.factories import subject_data
+from tests.web.conftest import iom_supervisor_client  # noqa: F401 — the statistics page's suites use it
 
 MARCH = datetime.datetime(2026, 3, 10, 9, 0, tzinfo=datetime.UTC)
 PERSON_NAMES = ["Zuleikaxq", "Quintanar-Abadiaxq", "Yosmarxq", "Ortegaxq", "Florindaxq"]
@@ -47,30 +47,22 @@ def refer():
         path=("send",),
         supervisor=None,
     ):
-        case = services.case_create(actor=sender, subject=subject_data(**subject), summary="Resumen secreto")
-        referral = services.referral_create(
-            actor=sender,
-            case=case,
-            to_institution=to,
-            services=list(services_),
-            urgency=urgency,
-            reason="Motivo secreto de la remisión",
-            consent={
-                "given": True,
-                "given_by": "self",
-                "method": "verbal",
-                "obtained_at": timezone.now(),
-                "data_categories": list(categories),
-            },
-        )
+        steps = []
         for action in path:
             actor = {"send": sender, "cancel": sender, "void": supervisor}.get(action, receiver)
             needs_reason = action in ("reject", "cancel", "void", "fail")
-            services.referral_transition(
-                actor=actor, referral_id=referral.pk, action=action, reason="Motivo" if needs_reason else None
-            )
-        referral.refresh_from_db()
-        return referral
+            steps.append((actor, action, "Motivo") if needs_reason else (actor, action))
+        return referral_through_services(
+            sender=sender,
+            to=to,
+            path=steps,
+            categories=categories,
+            urgency=urgency,
+            requested=services_,
+            reason="Motivo secreto de la remisión",
+            subject=subject_data(**subject),
+            summary="Resumen secreto",
+        )
 
     return make
 
@@ -159,6 +151,12 @@ def dataset(iom, dp, third, iom_actor, dp_actor, iom_supervisor, refer):
     sent_at(april, datetime.datetime(2026, 4, 1, 0, 0, tzinfo=datetime.UTC))
     built["not_counted"] += [voided, draft, april]
     return built
+
+
+@pytest.fixture
+def min_cell_2(settings):
+    """The statistics suppress cells below 2 (instead of the configured minimum)."""
+    settings.STATISTICS_MIN_CELL = 2
 
 
 @pytest.fixture

@@ -30,11 +30,6 @@ def counts(response) -> dict:
     return out
 
 
-@pytest.fixture
-def min_cell_2(settings):
-    settings.STATISTICS_MIN_CELL = 2
-
-
 # --- exact counts -----------------------------------------------------------------------------------
 
 

@@ -186,7 +186,7 @@ def test_zero_rows_and_a_small_total():
     assert tabulate([], ("month",), 5) == {"total": None, "rows": []}
     table = tabulate(facts(3, sex="female") + facts(1, sex="male"), ("sex",), 5)
     assert table["total"] is None
-    assert all(row["suppressed"] and row["count"] is None for row in table["rows"])
+    assert table["rows"] and all(row["suppressed"] and row["count"] is None for row in table["rows"])
 
 
 def test_a_single_small_row_alone_is_suppressed_and_the_total_withheld():

@@ -18,16 +18,6 @@ MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
 SECRETS = [*PERSON_NAMES, *DOCUMENTS, "1990-05-01", "01/05/1990", "secreto"]
 
 
-@pytest.fixture
-def min_cell_2(settings):
-    settings.STATISTICS_MIN_CELL = 2
-
-
-@pytest.fixture
-def iom_supervisor_client(iom_supervisor):
-    return logged_in_client(iom_supervisor)
-
-
 def client_in(user, language: str):
     """A signed-in client of ``user``, whose chosen language is ``language``."""
     user.language = language

@@ -7,7 +7,6 @@ import pytest
 from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.actor import actor_for_user
 from accounts.choices import Role
@@ -16,6 +15,7 @@ from notifications.services import webhook_create
 from referrals import services
 from referrals.fields import EncryptedField
 from referrals.models import Consent, Note, Subject
+from tests.builders import referral_through_services
 from tests.factories import UserFactory
 from web.presentation import action_label
 
@@ -45,17 +45,6 @@ ENCRYPTED_TEXTS = [
 ]
 
 
-def consent(details: str = "") -> dict:
-    return {
-        "given": True,
-        "given_by": "self",
-        "method": "verbal",
-        "obtained_at": timezone.now(),
-        "data_categories": ["identity", "contact", "protection"],
-        "details": details,
-    }
-
-
 @pytest.fixture
 def sensitive(iom, dp, iom_caseworker, dp_caseworker, settings):
     """Cases and referrals whose every encrypted field carries MARK, in every state that fills one."""
@@ -63,31 +52,26 @@ def sensitive(iom, dp, iom_caseworker, dp_caseworker, settings):
     sender, receiver = actor_for_user(iom_caseworker), actor_for_user(dp_caseworker)
     case = services.case_create(actor=sender, subject=SUBJECT, summary=f"Resumen {MARK}")
 
-    def refer(reason):
-        referral = services.referral_create(
-            actor=sender,
+    def refer(reason, path=()):
+        return referral_through_services(
+            sender=sender,
+            to=dp,
             case=case,
-            to_institution=dp,
-            services=["legal_assistance"],
+            path=[(sender, "send"), *path],
+            categories=("identity", "contact", "protection"),
             urgency="urgent",
             reason=f"{reason} {MARK}",
-            consent=consent(f"Detalles {MARK}"),
+            consent_fields={"details": f"Detalles {MARK}"},
+            assign=("receive", "accept", "start"),
         )
-        services.referral_transition(actor=sender, referral_id=referral.pk, action="send")
-        return referral
 
-    done = refer("Motivo")
-    for action in ("receive", "accept", "start"):
-        services.referral_transition(actor=receiver, referral_id=done.pk, action=action, assign_to_actor=True)
+    done = refer("Motivo", [(receiver, "receive"), (receiver, "accept"), (receiver, "start")])
     services.note_create(actor=receiver, referral_id=done.pk, body=f"Nota {MARK}")
     services.note_create(actor=sender, referral_id=done.pk, body=f"Respuesta {MARK}")
     services.referral_transition(
         actor=receiver, referral_id=done.pk, action="complete", outcome=f"Fin {MARK}"
     )
-    rejected = refer("Otro motivo")
-    services.referral_transition(
-        actor=receiver, referral_id=rejected.pk, action="reject", reason=f"Rechazo {MARK}"
-    )
+    rejected = refer("Otro motivo", [(receiver, "reject", f"Rechazo {MARK}")])
     withdrawn = refer("Tercer motivo")
     services.consent_withdraw(actor=sender, referral_id=withdrawn.pk, reason=f"Retiro {MARK}")
     endpoint, secret = webhook_create(

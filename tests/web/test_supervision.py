@@ -16,7 +16,7 @@ from accounts.choices import Role
 from audit.exports import CSV_COLUMNS
 from audit.models import AuditEvent
 from audit.recorder import record
-from referrals import services, worklists
+from referrals import worklists
 from referrals.models import Referral
 
 SUPERVISION_URLS = ["/supervision/workload/", "/supervision/response-times/", "/audit/", "/audit/export.csv"]
@@ -101,8 +101,9 @@ def team(iom, dp, make_user, make_case, make_referral):
     closed.closed_at = timezone.now()
     closed.save(update_fields=["closed_at"])
     waiting = make_referral(a, dp, path=[(a, "send")])  # + 1 case for ana
-    served = make_referral(b, dp, path=[(b, "send"), (d, "receive")])  # + 1 case for beto
-    services.referral_transition(actor=d, referral_id=served.pk, action="accept", assign_to_actor=True)
+    make_referral(  # + 1 case for beto
+        b, dp, path=[(b, "send"), (d, "receive"), (d, "accept")], assign=("accept",)
+    )
     make_referral(b, dp)  # a draft: open, + 1 case for beto
     cancelled = make_referral(b, dp, path=[(b, "send"), (b, "cancel", "Ya no es necesario")])
     return {"ana": ana, "beto": beto, "gone": gone, "dp_cw": dp_cw, "waiting": waiting, "c": cancelled}
