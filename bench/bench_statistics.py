@@ -1,4 +1,5 @@
-"""Statistics of referrals (contract §6.4) at scale: one year of 100,000 referrals, cold, cached, invalidated.
+"""Statistics of referrals (contract §6.4, perturbed as §7.5) at scale: one year of 100,000 referrals, cold,
+cached, invalidated.
 
     .venv/bin/python bench/bench_statistics.py                    # SQLite in a temp dir, 100,000 referrals
     .venv/bin/python bench/bench_statistics.py --referrals 20000  # smaller
@@ -13,8 +14,9 @@ acceptance 1 to 300 hours after sending for the accepted ones. Then, for IOM ove
 * cached: the same request again (the fingerprint query + a cache hit), in the core and through the API;
 * invalidation: one referral accepted through the services → the next request recomputes and shows it.
 
-Targets (issue 15): cold ≤ 10 s on SQLite, cached ≤ 200 ms. A database that already holds the referrals
-(``--database-url`` of an earlier run) is reused as is; give PostgreSQL runs a database of their own.
+Targets (issues 15 and 22): cold ≤ 10 s, cached ≤ 200 ms, on SQLite and on PostgreSQL. A database that
+already holds the referrals (``--database-url`` of an earlier run) is reused as is; give PostgreSQL runs a
+database of their own.
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ def main() -> int:
     from referrals import services
     from referrals.choices import Status
     from referrals.models import Referral
-    from reporting.reads import _fingerprint, cached_statistics, referrals_in_scope
+    from reporting.reads import _fingerprint, cached_statistics, compute_statistics, referrals_in_scope
     from reporting.statistics import StatisticsQuery
 
     call_command("migrate", verbosity=0)
@@ -168,11 +170,10 @@ def main() -> int:
         cpu[by] = time.process_time() - cpu_started
         assert not result.cached
         cold[by] = result.seconds
-        shown = sum(1 for row in result.body["rows"] if not row["suppressed"])
         print(
             f"  by={','.join(by):<22} {result.seconds:6.2f} s (CPU {cpu[by]:5.2f} s)   "
             f"{len(ctx.captured_queries)} queries   "
-            f"total {result.body['total']:,}   rows {len(result.body['rows'])} ({shown} published)"
+            f"total {result.body['total']:,}   rows {len(result.body['rows'])} (published, perturbed)"
         )
     worst = max(cold.values())
     print(
@@ -218,6 +219,7 @@ def main() -> int:
     counts_after = {row["key"]["status"]: row["count"] for row in after.body["rows"]}
     print(
         f"  before: cached={again.cached}  accepted {counts['accepted']:,}  requested {counts['requested']:,}"
+        "  (published, perturbed)"
     )
     print(
         f"  one referral accepted through the services → cached={after.cached}, "
@@ -226,12 +228,9 @@ def main() -> int:
     )
     final = cached_statistics(iom, by_status)
     print(f"  next request: cached={final.cached} in {final.seconds * 1000:.1f} ms")
-    invalidated = (
-        again.cached
-        and not after.cached
-        and counts_after["accepted"] == counts["accepted"] + 1
-        and counts_after["requested"] == counts["requested"] - 1
-    )
+    # Published counts are perturbed: a change by one may publish the same figure; what must hold is that
+    # the answer after the change is the one computed from the changed data, not the cached one.
+    invalidated = again.cached and not after.cached and after.body == compute_statistics(iom, by_status)
     print(f"  [{'x' if invalidated else ' '}] a changed referral in the period gives new figures")
     return 0
 

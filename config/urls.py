@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from config import api_reference  # noqa: F401 (registers the reference's schema extensions)
 from config.health import healthz
 from web.views.api_docs import api_docs
 

@@ -5,6 +5,7 @@ Personal data lives only in ``EncryptedField`` columns, encrypted with the case'
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.db import models
@@ -106,6 +107,15 @@ class Subject(EncryptedByCase):
         return self.case
 
 
+#: The range of the referrals' record keys (contract §7.5: the statistics' cell-key perturbation).
+RECORD_KEY_RANGE = 4096
+
+
+def new_record_key() -> int:
+    """A referral's fixed random record key: drawn once at creation, never served (not personal data)."""
+    return secrets.randbelow(RECORD_KEY_RANGE)
+
+
 class Referral(EncryptedByCase):
     """A request from one institution to another to serve the subject of a case."""
 
@@ -133,6 +143,8 @@ class Referral(EncryptedByCase):
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+    #: The statistics' record key (``reporting``: a cell's key is the sum of its referrals' keys).
+    record_key = models.PositiveSmallIntegerField(default=new_record_key, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -1,4 +1,4 @@
-"""The partner API door of the statistics: ``GET /api/v1/statistics/referrals/`` (contract §6.4)."""
+"""The partner API door of the statistics: ``GET /api/v1/statistics/referrals/`` (contract §6.4, §7.5)."""
 
 from __future__ import annotations
 
@@ -44,13 +44,16 @@ class StatisticsKeyField(serializers.JSONField):
 class StatisticsRowOutput(serializers.Serializer):
     key = StatisticsKeyField()
     count = serializers.IntegerField(
-        allow_null=True, min_value=1, help_text="Null when suppressed (a small count, or its complement)."
+        allow_null=True,
+        min_value=1,
+        help_text="The published count: the true count adjusted by at most `max_adjustment` (cell-key "
+        "method); never between 1 and min_cell − 1. Never null since contract §7.5.",
     )
-    suppressed = serializers.BooleanField()
+    suppressed = serializers.BooleanField(help_text="Always false under perturbation (kept in the shape).")
     median_hours_to_answer = serializers.FloatField(
         allow_null=True,
-        help_text="Median hours from sending to the receiver's acceptance or rejection; null on suppressed "
-        "rows and when fewer than min_cell of the row's referrals were answered.",
+        help_text="Median hours from sending to the receiver's acceptance or rejection, in whole hours; null "
+        "unless the row's true count and its answered referrals are both at least min_cell.",
     )
 
 
@@ -59,13 +62,21 @@ StatisticsOutput = type(
     "StatisticsOutput",
     (serializers.Serializer,),
     {
-        "__doc__": "Counts of referrals by one or two dimensions, small counts suppressed.",
+        "__doc__": "Counts of referrals by one or two dimensions, perturbed by the cell-key method.",
         "from": serializers.DateField(help_text="First day of the period (UTC), inclusive."),
         "to": serializers.DateField(help_text="Last day of the period (UTC), inclusive."),
         "by": serializers.ListField(child=serializers.ChoiceField(choices=DIMENSIONS)),
-        "min_cell": serializers.IntegerField(help_text="Counts from 1 to min_cell − 1 are suppressed."),
+        "min_cell": serializers.IntegerField(help_text="No published count is between 1 and min_cell − 1."),
+        "protection": serializers.ChoiceField(
+            choices=["cell_key"], help_text="How the counts are protected: `cell_key` (contract §7.5)."
+        ),
+        "max_adjustment": serializers.IntegerField(
+            help_text="The largest difference between a published count and the true one (2)."
+        ),
         "total": serializers.IntegerField(
-            allow_null=True, min_value=0, help_text="Referrals counted; null when below min_cell."
+            allow_null=True,
+            min_value=0,
+            help_text="Referrals counted, perturbed as a cell of its own (so rows may not add up to it).",
         ),
         "rows": StatisticsRowOutput(many=True),
     },
@@ -96,10 +107,13 @@ PARAMETERS = [
 class ReferralStatistics(StrictQuery, APIView):
     """Statistics of the referrals the caller's institution sent or received (scope ``statistics:read``).
 
-    Over the referrals sent in [from, to] (UTC dates, inclusive), voided ones excluded. Counts from 1 to
-    ``min_cell − 1`` are suppressed, and a second count when a grouping would otherwise have exactly one
-    suppressed row; rows of zero are omitted. For the receiver, referrals whose consent excludes
-    `identity` count as `unknown` in sex, nationality, age_band and is_minor. Records `statistics.viewed`.
+    Over the referrals sent in [from, to] (UTC dates, inclusive), voided ones excluded. Every count, the
+    total included, is published perturbed by the cell-key method (contract §7.5): the true count plus a
+    fixed adjustment of at most `max_adjustment` that depends only on which referrals the cell holds, so
+    the same referrals always give the same figure and differences of overlapping periods are noisy; no
+    published count is between 1 and `min_cell − 1`; rows published as 0 are omitted. For the receiver,
+    referrals whose person it may not read (no `identity` consent, consent withdrawn, rejected, cancelled,
+    voided) count as `unknown` in sex, nationality, age_band and is_minor. Records `statistics.viewed`.
     """
 
     permission_classes = [IsActor]

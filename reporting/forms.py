@@ -20,9 +20,10 @@ MESSAGES = {
 
 
 def default_period(today: datetime.date) -> tuple[datetime.date, datetime.date]:
-    """The previous calendar month: the period of the joint monthly report."""
-    last = today.replace(day=1) - datetime.timedelta(days=1)
-    return last.replace(day=1), last
+    """The last twelve months: from the first day of the month eleven months back to today (a newcomer
+    sees the figures there are, not an empty last month)."""
+    months = today.year * 12 + today.month - 1 - 11
+    return datetime.date(months // 12, months % 12 + 1, 1), today
 
 
 class StatisticsForm(forms.Form):

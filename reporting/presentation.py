@@ -1,5 +1,6 @@
 """The statistics as people read them: translated labels, a cross table for two dimensions, charts, and the
-rows of the CSV and XLSX exports (the same figures as the API: nothing suppressed there is shown here)."""
+rows of the CSV and XLSX exports (the same published, perturbed figures as the API), each with the note
+that says how they are protected (contract §7.5)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,6 @@ DIMENSION_LABELS = {
     "nationality": gettext_lazy("Nationality"),
     "is_minor": gettext_lazy("Minor"),
 }
-#: What a suppressed count shows (the legend explains it).
-SUPPRESSED_MARK = "•"
 #: What a combination without any referral shows in a cross table.
 NONE_MARK = "–"
 
@@ -57,22 +56,22 @@ def value_label(dimension: str, value) -> str:
     return str(value)
 
 
+def number_text(value: int) -> str:
+    return formats.number_format(value, force_grouping=True)
+
+
 def count_text(row: dict | None) -> str:
-    if row is None:
-        return NONE_MARK
-    return SUPPRESSED_MARK if row["suppressed"] else formats.number_format(row["count"], force_grouping=True)
+    return NONE_MARK if row is None else number_text(row["count"])
 
 
 def count_value(row: dict | None) -> int | str:
-    """A cell for a spreadsheet: the count as a number, or the mark of a suppressed or empty cell."""
-    if row is None:
-        return NONE_MARK
-    return SUPPRESSED_MARK if row["suppressed"] else row["count"]
+    """A cell for a spreadsheet: the count as a number, or the mark of an empty combination."""
+    return NONE_MARK if row is None else row["count"]
 
 
 def median_text(row: dict) -> str:
     value = row["median_hours_to_answer"]
-    return "" if value is None else formats.number_format(value, decimal_pos=1)
+    return "" if value is None else formats.number_format(value, force_grouping=True)
 
 
 @dataclass
@@ -115,7 +114,6 @@ def simple_rows(body: dict) -> list[dict]:
         {
             "label": value_label(dimension, row["key"][dimension]),
             "count": count_text(row),
-            "suppressed": row["suppressed"],
             "median": median_text(row),
         }
         for row in body["rows"]
@@ -123,15 +121,11 @@ def simple_rows(body: dict) -> list[dict]:
 
 
 def chart(body: dict) -> BarChart:
-    """Bars of the first (or only) dimension of ``body``; a suppressed row is drawn empty and marked."""
+    """Bars of the first (or only) dimension of ``body``."""
     dimension = body["by"][0]
-    items = []
-    for row in body["rows"]:
-        label = value_label(dimension, row["key"][dimension])
-        if row["suppressed"]:
-            items.append((label, 0, "bar-suppressed"))
-        else:
-            items.append((label, row["count"], "bar-active"))
+    items = [
+        (value_label(dimension, row["key"][dimension]), row["count"], "bar-active") for row in body["rows"]
+    ]
     return horizontal_bars(
         items, title=_("Referrals by %(dimension)s") % {"dimension": dimension_label(dimension)}
     )
@@ -141,28 +135,25 @@ def export_header(body: dict) -> list[str]:
     return [
         *(dimension_label(d) for d in body["by"]),
         _("Referrals"),
-        _("Suppressed"),
         _("Median hours to answer"),
     ]
 
 
 def export_rows(body: dict) -> list[list]:
-    """The flat table of the exports: one line per row, then the total (empty where withheld)."""
+    """The flat table of the exports: one line per row, the total, then the protection's footnote."""
     lines = []
     for row in body["rows"]:
         lines.append(
             [
                 *(value_label(d, row["key"][d]) for d in body["by"]),
-                "" if row["count"] is None else row["count"],
-                _("yes") if row["suppressed"] else _("no"),
+                row["count"],
                 "" if row["median_hours_to_answer"] is None else row["median_hours_to_answer"],
             ]
         )
     padding = [""] * (len(body["by"]) - 1)
-    total = body["total"]
-    lines.append(
-        [_("Total"), *padding, "" if total is None else total, _("yes") if total is None else _("no"), ""]
-    )
+    lines.append([_("Total"), *padding, body["total"], ""])
+    lines.append([])
+    lines.append([protection_note(body)])
     return lines
 
 
@@ -176,8 +167,11 @@ def period_text(body: dict) -> str:
 
 
 def protection_note(body: dict) -> str:
+    """The footnote of the page and the exports: how the published counts are protected."""
     return _(
-        "Counts from 1 to %(below)d are suppressed (•), and so is a second count wherever a single "
-        "suppressed count could be worked out from the total. Medians need at least %(min)d answered "
-        "referrals."
-    ) % {"below": body["min_cell"] - 1, "min": body["min_cell"]}
+        "Protected counts: to prevent identifying people, every count, the total included, is adjusted by "
+        "at most ±%(max)d in a fixed way (the same referrals always give the same figure), and no count "
+        "from 1 to %(below)d is published — such counts show as 0 or as %(min)d or more. Rows, columns "
+        "and the total may therefore not add up exactly. Medians, in whole hours, are given only for rows "
+        "of at least %(min)d referrals with at least %(min)d answers."
+    ) % {"max": body["max_adjustment"], "below": body["min_cell"] - 1, "min": body["min_cell"]}

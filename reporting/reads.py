@@ -1,12 +1,13 @@
-"""Statistics of referrals for an institution: the read service every door uses (contract §6.4).
+"""Statistics of referrals for an institution: the read service every door uses (contract §6.4, §7.5).
 
 ``referral_statistics(actor=..., query=...)`` counts the referrals sent in the period that the actor's
 institution sent or received (voided ones excluded), reduces each to ``ReferralFacts`` — the person's
-sex, birth date, nationality and minor flag are decrypted here, in memory, and only when a requested
-dimension needs them: they stay encrypted at rest — tabulates them with small counts suppressed, caches
-the published result, and records the read.
+sex, birth date, nationality and minor flag are decrypted here, in memory, only when a requested
+dimension needs them and only where the core's read rule lets the institution read the person
+(``referrals.selectors.receiver_consent_open``): they stay encrypted at rest — tabulates them with the
+counts perturbed (cell-key method), caches the published result, and records the read.
 
-The cache holds only what is published (suppressed counts are not in it) and its key holds only ids,
+The cache holds only what is published (true counts are not in it) and its key holds only ids,
 dates and codes. The key includes a fingerprint of the data (``_fingerprint``: the number and the last
 ``updated_at`` of the institution's sent and received referrals, the last ``updated_at`` of any case), so
 any new or changed referral (a transition, a consent withdrawal, an erasure; ``QuerySet.update()``
@@ -28,10 +29,12 @@ from accounts.actor import Actor
 from accounts.models import Institution
 from audit.recorder import record
 from referrals import crypto, policy
-from referrals.choices import DataCategory, Status
+from referrals.choices import CATEGORY_FIELDS, Status
 from referrals.fields import Sealed
-from referrals.models import Case, Referral, ReferralEvent, Subject
+from referrals.models import Case, Consent, Referral, ReferralEvent, Subject
+from referrals.selectors import receiver_consent_open
 
+from .perturbation import PROTECTION, max_adjustment
 from .statistics import (
     UNKNOWN,
     ReferralFacts,
@@ -41,7 +44,7 @@ from .statistics import (
 )
 
 #: Bump when the published shape or the computation changes (old cache entries are then ignored).
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 #: Cached results are keyed by the data itself; the timeout only bounds the memory they take.
 CACHE_SECONDS = 6 * 3600
 ANSWER_ACTIONS = ("accept", "reject")
@@ -129,9 +132,34 @@ def _hours(sent_at: datetime.datetime | None, answered_at: datetime.datetime | N
     return max((answered_at - sent_at).total_seconds(), 0.0) / 3600
 
 
-def _receiver_sees_identity(categories, given: bool | None, withdrawn_at) -> bool:
-    """Whether the receiver's consent released ``identity`` (a withdrawn consent releases nothing)."""
-    return bool(given) and withdrawn_at is None and DataCategory.IDENTITY.value in (categories or ())
+class _ConsentRow:
+    """A consent's columns from a ``values_list`` row, judged by the model's own ``is_active``."""
+
+    __slots__ = ("given", "withdrawn_at")
+    is_active = Consent.is_active
+
+    def __init__(self, given, withdrawn_at):
+        self.given, self.withdrawn_at = given, withdrawn_at
+
+
+class _ReferralRow:
+    """A referral's access columns, for the core's read rule (``receiver_consent_open``)."""
+
+    __slots__ = ("consent", "receiver_access_revoked_at")
+
+    def __init__(self, consent, revoked_at):
+        self.consent, self.receiver_access_revoked_at = consent, revoked_at
+
+
+def _receiver_reads_person(categories, given: bool | None, withdrawn_at, revoked_at, fields) -> bool:
+    """Whether the receiver may read these subject ``fields`` of the referral: the read rule of the core
+    (consent given, not withdrawn, the receiver's access not revoked — by a rejection, a cancellation, a
+    voiding or an erasure) and the consented categories releasing every field."""
+    consent = None if given is None else _ConsentRow(given, withdrawn_at)
+    if not receiver_consent_open(_ReferralRow(consent, revoked_at)):
+        return False
+    released = {name for category in categories or () for name in CATEGORY_FIELDS.get(category, ())}
+    return released.issuperset(fields)
 
 
 #: The subject's fields each personal dimension needs (nothing else is decrypted).
@@ -188,7 +216,7 @@ def referral_facts(institution: Institution, query: StatisticsQuery) -> list[Ref
         .values("at")[:1]
     )
     wanted = set(query.by)
-    columns = ["sent_at", "answered", "to_institution_id"]
+    columns = ["sent_at", "answered", "to_institution_id", "record_key"]
     columns += [column for dimension, column in OPTIONAL_COLUMNS.items() if dimension in wanted]
     subject_fields = tuple(f for d in query.by for f in SUBJECT_FIELDS_BY_DIMENSION.get(d, ()))
     personal = [
@@ -198,6 +226,7 @@ def referral_facts(institution: Institution, query: StatisticsQuery) -> list[Ref
         "consent__data_categories",
         "consent__given",
         "consent__withdrawn_at",
+        "receiver_access_revoked_at",
         *(f"case__subject__{name}" for name in subject_fields),
     ]
     if subject_fields:
@@ -207,15 +236,17 @@ def referral_facts(institution: Institution, query: StatisticsQuery) -> list[Ref
     decrypter = _SubjectDecrypter(subject_fields)
     at = {column: index for index, column in enumerate(columns)}
     sent_i, answered_i, to_i = at["sent_at"], at["answered"], at["to_institution_id"]
+    record_key_i = at["record_key"]
     from_i, services_i = at.get("from_institution_id"), at.get("services")
     urgency_i, status_i = at.get("urgency"), at.get("status")
     width = len(subject_fields)
     if width:
         case_i, key_i, subject_i = at["case_id"], at["case__wrapped_data_key"], at["case__subject__id"]
-        categories_i, given_i, withdrawn_i = (
+        categories_i, given_i, withdrawn_i, revoked_i = (
             at["consent__data_categories"],
             at["consent__given"],
             at["consent__withdrawn_at"],
+            at["receiver_access_revoked_at"],
         )
     facts = []
     for row in rows.iterator(chunk_size=5000):
@@ -224,7 +255,9 @@ def referral_facts(institution: Institution, query: StatisticsQuery) -> list[Ref
         person = {}
         if width and (
             to_id != institution.pk
-            or _receiver_sees_identity(row[categories_i], row[given_i], row[withdrawn_i])
+            or _receiver_reads_person(
+                row[categories_i], row[given_i], row[withdrawn_i], row[revoked_i], subject_fields
+            )
         ):
             person = decrypter.values(row[case_i], row[key_i], row[subject_i], row[-width:])
         is_minor = person.get("is_minor")
@@ -241,6 +274,7 @@ def referral_facts(institution: Institution, query: StatisticsQuery) -> list[Ref
                 nationality=person.get("nationality") or UNKNOWN,
                 is_minor=UNKNOWN if is_minor is None else bool(is_minor),
                 hours_to_answer=_hours(row[sent_i], row[answered_i]),
+                record_key=row[record_key_i],
             )
         )
     return facts
@@ -255,6 +289,8 @@ def compute_statistics(institution: Institution, query: StatisticsQuery, *, cell
         "to": query.date_to.isoformat(),
         "by": list(query.by),
         "min_cell": cell,
+        "protection": PROTECTION,
+        "max_adjustment": max_adjustment(cell),
         "total": table["total"],
         "rows": table["rows"],
     }

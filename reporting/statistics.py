@@ -1,17 +1,16 @@
-"""Statistics of referrals for the agreement's follow-up (contract §6.4) — the pure part.
+"""Statistics of referrals for the agreement's follow-up (contract §6.4, protected as §7.5) — the pure part.
 
 Everything here works on plain values: the query (period, dimensions) is validated by ``parse_query``,
-each referral is reduced to a ``ReferralFacts`` record (codes and bands only, already projected for
-the caller's side by ``reporting.reads``), and ``tabulate`` counts them and protects small counts:
+each referral is reduced to a ``ReferralFacts`` record (codes, bands and its record key only, already
+projected for the caller's side by ``reporting.reads``), and ``tabulate`` counts them and protects the
+counts with the cell-key method (``reporting.perturbation``):
 
-* a row whose count is between 1 and ``min_cell - 1`` is suppressed (count withheld); rows of zero are
-  omitted;
-* when a grouping that partitions the referrals (every dimension but ``service``, whose rows overlap: a
-  referral asks for several services) would have exactly one suppressed row, the next smallest row
-  (ties broken by key order) is suppressed too, so that no suppressed count can be derived from the
-  total. With two dimensions the rule applies within each value of the first dimension;
-* a total below ``min_cell`` is withheld;
-* the median hours to answer is given only for published rows with at least ``min_cell`` answers.
+* every row's count, and the total as a cell of its own, is published perturbed: the true count plus an
+  adjustment in [−2, +2] fixed by the true count and the cell key (the sum of its referrals' record keys);
+  no published count is between 1 and ``min_cell − 1``; rows published as 0 are omitted;
+* ``suppressed`` stays in the shape and is always false;
+* the median hours to answer is given, rounded to whole hours, only for rows whose true count and number
+  of answers are both at least ``min_cell``.
 """
 
 from __future__ import annotations
@@ -22,6 +21,8 @@ import statistics as stdlib_statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from .perturbation import KEY_RANGE, published_count
 
 #: The dimensions, in the contract's order.
 DIMENSIONS = (
@@ -38,8 +39,6 @@ DIMENSIONS = (
 )
 #: Dimensions drawn from the person: a receiver counts them as ``unknown`` without ``identity`` consent.
 PERSONAL_DIMENSIONS = frozenset({"sex", "age_band", "nationality", "is_minor"})
-#: Dimensions whose rows do not partition the referrals (one referral, several rows).
-OVERLAPPING_DIMENSIONS = frozenset({"service"})
 UNKNOWN = "unknown"
 AGE_BANDS = ("0-11", "12-17", "18-29", "30-59", "60+", UNKNOWN)
 MAX_DIMENSIONS = 2
@@ -88,6 +87,7 @@ class ReferralFacts:
     nationality: str
     is_minor: bool | str
     hours_to_answer: float | None
+    record_key: int = 0
 
 
 def add_years(day: datetime.date, years: int) -> datetime.date:
@@ -189,47 +189,46 @@ def _order(key: tuple) -> tuple[str, ...]:
     return tuple(key_text(value) for value in key)
 
 
-def _median_hours(hours: list[float], min_cell: int) -> float | None:
+def _median_hours(hours: list[float], min_cell: int) -> int | None:
     if len(hours) < min_cell:
         return None
-    return round(stdlib_statistics.median(hours), 2)
+    return round(stdlib_statistics.median(hours))
 
 
 def tabulate(facts: Iterable[ReferralFacts], by: tuple[str, ...], min_cell: int) -> dict:
-    """``{"total", "rows"}`` as the contract publishes them (rows in key order, small counts suppressed)."""
+    """``{"total", "rows"}`` as the contract publishes them (rows in key order, counts perturbed).
+
+    One pass: each row's true count, the sum of its record keys (its cell key) and its answer times.
+    """
     counts: Counter[tuple] = Counter()
+    keys_sum: Counter[tuple] = Counter()
     hours: dict[tuple, list[float]] = defaultdict(list)
-    total = 0
+    total = total_key = 0
     for fact in facts:
         total += 1
+        total_key += fact.record_key
         keys = [()]
         for dimension in by:
             keys = [key + (value,) for key in keys for value in _values(fact, dimension)]
         for key in keys:
             counts[key] += 1
+            keys_sum[key] += fact.record_key
             if fact.hours_to_answer is not None:
                 hours[key].append(fact.hours_to_answer)
-    ordered = sorted(counts, key=_order)
-    suppressed = {key for key in ordered if counts[key] < min_cell}
-    if by and by[-1] not in OVERLAPPING_DIMENSIONS:
-        groups: dict[tuple, list[tuple]] = defaultdict(list)
-        for key in ordered:
-            groups[key[:-1]].append(key)  # one dimension: a single group; two: one per first-dimension value
-        for keys in groups.values():
-            hidden = [key for key in keys if key in suppressed]
-            shown = [key for key in keys if key not in suppressed]
-            if len(hidden) == 1 and shown:
-                # ``shown`` is in key order and min() keeps the first of equals: ties go by key order.
-                suppressed.add(min(shown, key=lambda key: counts[key]))
     rows = []
-    for key in ordered:
-        hidden = key in suppressed
+    for key in sorted(counts, key=_order):
+        true = counts[key]
+        published = published_count(true, keys_sum[key] % KEY_RANGE, min_cell)
+        if published == 0:
+            continue
         rows.append(
             {
                 "key": dict(zip(by, key, strict=True)),
-                "count": None if hidden else counts[key],
-                "suppressed": hidden,
-                "median_hours_to_answer": None if hidden else _median_hours(hours.get(key, []), min_cell),
+                "count": published,
+                "suppressed": False,
+                "median_hours_to_answer": _median_hours(hours.get(key, []), min_cell)
+                if true >= min_cell
+                else None,
             }
         )
-    return {"total": total if total >= min_cell else None, "rows": rows}
+    return {"total": published_count(total, total_key % KEY_RANGE, min_cell), "rows": rows}

@@ -1,6 +1,6 @@
 """The statistics page for supervisors of every institution, with its CSV and XLSX exports and print layout.
 
-The figures are those of the API (``reporting.reads``): the same scope, projection and suppression. The
+The figures are those of the API (``reporting.reads``): the same scope, projection and perturbation. The
 page's read records ``statistics.viewed``; each export records ``statistics.exported``.
 """
 
@@ -51,7 +51,7 @@ def statistics_page(request):
         context["cross"] = presentation.cross_table(body)
         first = StatisticsQuery(form.query.date_from, form.query.date_to, body["by"][:1])
         context["chart"] = presentation.chart(cached_statistics(actor.institution, first).body)
-    context["total"] = body["total"]
+    context["total"] = presentation.number_text(body["total"])
     return render(request, "reporting/statistics.html", context)
 
 

@@ -1,6 +1,9 @@
-"""OpenAPI post-processing: every error of every operation is documented as application/problem+json."""
+"""OpenAPI post-processing: every error of every operation is documented as application/problem+json,
+with an example."""
 
 from __future__ import annotations
+
+from plumbing.problems import problem_body
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 PROBLEM_SCHEMA = {
@@ -36,16 +39,42 @@ DESCRIPTIONS = {
     "500": "Server error.",
     "503": "The data cannot be decrypted with the configured keys (key-unavailable).",
 }
+#: The problem each status stands for in the examples (its ``type`` is ``/problems/<slug>``).
+EXAMPLE_SLUGS = {
+    "400": (
+        "validation-error",
+        "The request body is invalid.",
+        {"urgency": ['"soon" is not a valid choice.']},
+    ),
+    "401": ("not-authenticated", "Authentication credentials were not provided.", None),
+    "403": ("permission-denied", "The token lacks the scope this operation needs.", None),
+    "404": ("not-found", "Not found.", None),
+    "405": ("method-not-allowed", 'Method "PATCH" not allowed.', None),
+    "406": ("not-acceptable", "Could not satisfy the request Accept header.", None),
+    "409": ("invalid-transition", "The action accept is not allowed in status cancelled.", None),
+    "412": ("precondition-failed", "If-Match does not match the current version.", None),
+    "413": ("payload-too-large", "The request body exceeds 1 MiB.", None),
+    "415": ("unsupported-media-type", 'Unsupported media type "text/plain" in request.', None),
+    "422": ("idempotency-key-reused", "This Idempotency-Key was used with a different request.", None),
+    "429": ("throttled", "Request was throttled. Expected available in 12 seconds.", None),
+    "500": ("server-error", "A server error occurred.", None),
+    "503": ("key-unavailable", "The data cannot be decrypted with the configured keys.", None),
+}
 COMMON = ("400", "401", "403", "404", "405", "406", "429", "500", "503")
 WRITES = ("409", "412", "413", "415", "422")
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
 ETAG = {"ETag": {"schema": {"type": "string"}, "description": 'The referral\'s version, e.g. "3".'}}
 
 
+def _problem_example(code: str) -> dict:
+    slug, detail, errors = EXAMPLE_SLUGS.get(code, ("server-error", "Problem details.", None))
+    return {slug: {"value": problem_body(slug, int(code), detail, errors)}}
+
+
 def _problem(code: str) -> dict:
     response = {
         "description": DESCRIPTIONS.get(code, "Problem details."),
-        "content": {"application/problem+json": {"schema": PROBLEM_REF}},
+        "content": {"application/problem+json": {"schema": PROBLEM_REF, "examples": _problem_example(code)}},
     }
     if code == "429":
         response["headers"] = dict(RETRY_AFTER)

@@ -1,4 +1,4 @@
-"""A built data set for the statistics (contract §6.4), made through the real services.
+"""A built data set for the statistics (contract §6.4, §7.5), made through the real services.
 
 In March 2026 (UTC), seen from IOM and from the Defensoría (DP):
 
@@ -22,6 +22,7 @@ import pytest
 
 from accounts.actor import actor_for_user
 from referrals.models import Referral, ReferralEvent
+from reporting.perturbation import cell_key, published_count
 from tests.builders import referral_through_services
 from tests.factories import subject_data
 from tests.web.conftest import iom_supervisor_client  # noqa: F401 — the statistics page's suites use it
@@ -167,3 +168,16 @@ def stats_api(api_as):
         return api_as(institution, ["statistics:read"])
 
     return make
+
+
+def published(cells: dict, min_cell: int) -> dict:
+    """``{key: published count}`` of the cells made of these referrals (``{key: [referral, …]}``): their true
+    count perturbed with their cell key (contract §7.5); cells published as 0 are left out, as in a
+    response. The perturbation itself is checked in ``test_perturbation.py``; this checks which referrals
+    each cell of a response holds."""
+    out = {}
+    for key, referrals in cells.items():
+        count = published_count(len(referrals), cell_key(r.record_key for r in referrals), min_cell)
+        if count:
+            out[key] = count
+    return out

@@ -1,7 +1,9 @@
-"""``GET /api/v1/statistics/referrals/`` (contract §6.4) on the built data set of ``conftest.py``."""
+"""``GET /api/v1/statistics/referrals/`` (contract §6.4, protected as §7.5) on the built data set of
+``conftest.py``."""
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import pytest
@@ -9,7 +11,7 @@ import pytest
 from audit.models import AuditEvent
 from tests.api.helpers import assert_problem
 
-from .conftest import DOCUMENTS, PERSON_NAMES
+from .conftest import DOCUMENTS, PERSON_NAMES, published
 
 URL = "/api/v1/statistics/referrals/"
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
@@ -20,63 +22,84 @@ def get(client, by, **params):
 
 
 def counts(response) -> dict:
-    """``{key values: count}`` (a single dimension's value alone), ``None`` for suppressed rows."""
+    """``{key values: count}`` (a single dimension's value alone)."""
     assert response.status_code == 200, response.content[:400]
     out = {}
     for row in response.json()["rows"]:
         values = tuple(row["key"].values())
         out[values[0] if len(values) == 1 else values] = row["count"]
-        assert row["suppressed"] is (row["count"] is None)
+        assert row["suppressed"] is False
     return out
 
 
-# --- exact counts -----------------------------------------------------------------------------------
+def groups(dataset):
+    """The data set's referrals by what they are (see ``conftest.py``)."""
+    accepted, minors, inbound = dataset["accepted"], dataset["minors"], dataset["inbound"]
+    return accepted, minors, inbound, accepted + minors + inbound
+
+
+# --- published counts ----------------------------------------------------------------------------------
 
 
 def test_the_response_shape(dataset, stats_api, iom, min_cell_2):
+    accepted, minors, inbound, everything = groups(dataset)
     response = get(stats_api(iom), "status")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     assert response["Cache-Control"] == "no-store"
-    assert response.json() == {
+    body = response.json()
+    expected = published({"accepted": accepted, "requested": minors + inbound}, 2)
+    assert body == {
         "from": "2026-03-01",
         "to": "2026-03-31",
         "by": ["status"],
         "min_cell": 2,
-        "total": 9,
+        "protection": "cell_key",
+        "max_adjustment": 2,
+        "total": published({"total": everything}, 2)["total"],
         "rows": [
-            {"key": {"status": "accepted"}, "count": 6, "suppressed": False, "median_hours_to_answer": 3.5},
-            {"key": {"status": "requested"}, "count": 3, "suppressed": False, "median_hours_to_answer": None},
+            {
+                "key": {"status": status},
+                "count": count,
+                "suppressed": False,
+                # 6 answered in 1…6 hours: the median 3.5 in whole hours; 3 requested: none answered.
+                "median_hours_to_answer": 4 if status == "accepted" else None,
+            }
+            for status, count in expected.items()
         ],
     }
 
 
-def test_exact_counts_for_the_sender(dataset, stats_api, iom, min_cell_2):
+def test_counts_for_the_sender(dataset, stats_api, iom, min_cell_2):
+    accepted, minors, inbound, everything = groups(dataset)
     client = stats_api(iom)
-    assert counts(get(client, "sex")) == {"female": 7, "male": 2}
-    assert counts(get(client, "nationality")) == {"COL": 2, "VEN": 7}
-    assert counts(get(client, "is_minor")) == {False: 7, True: 2}
-    assert counts(get(client, "month")) == {"2026-03": 9}
-    assert counts(get(client, "to_institution")) == {"DP": None, "IOM": None}  # 1, and 8 as its complement
-    assert counts(get(client, "service")) == {
-        "child_protection": 2,
-        "health": None,
-        "legal_assistance": 6,
-        "protection": 6,
-    }
-    # 60+ is 1: suppressed, and the next smallest (12-17, 2) with it.
-    assert counts(get(client, "age_band")) == {"12-17": None, "30-59": 6, "60+": None}
+    assert counts(get(client, "sex")) == published({"female": accepted + inbound, "male": minors}, 2)
+    assert counts(get(client, "nationality")) == published({"COL": minors, "VEN": accepted + inbound}, 2)
+    assert counts(get(client, "is_minor")) == published({False: accepted + inbound, True: minors}, 2)
+    assert counts(get(client, "month")) == published({"2026-03": everything}, 2)
+    assert counts(get(client, "to_institution")) == published({"DP": accepted + minors, "IOM": inbound}, 2)
+    assert counts(get(client, "service")) == published(
+        {"child_protection": minors, "health": inbound, "legal_assistance": accepted, "protection": accepted},
+        2,
+    )
+    assert counts(get(client, "age_band")) == published(
+        {"12-17": minors, "30-59": accepted, "60+": inbound}, 2
+    )
 
 
 def test_the_receiver_counts_what_consent_did_not_give_as_unknown(dataset, stats_api, dp, min_cell_2):
+    accepted, minors, inbound, _ = groups(dataset)
     client = stats_api(dp)
-    assert counts(get(client, "sex")) == {"female": 7, "unknown": 2}
-    assert counts(get(client, "nationality")) == {"VEN": 7, "unknown": 2}
-    assert counts(get(client, "is_minor")) == {False: 7, "unknown": 2}
-    assert counts(get(client, "age_band")) == {"30-59": 6, "60+": None, "unknown": None}
+    assert counts(get(client, "sex")) == published({"female": accepted + inbound, "unknown": minors}, 2)
+    assert counts(get(client, "nationality")) == published({"VEN": accepted + inbound, "unknown": minors}, 2)
+    assert counts(get(client, "is_minor")) == published({False: accepted + inbound, "unknown": minors}, 2)
+    assert counts(get(client, "age_band")) == published(
+        {"30-59": accepted, "60+": inbound, "unknown": minors}, 2
+    )
     # Dimensions that are not the person's stay known.
-    assert counts(get(client, "urgency")) == {"emergency": None, "normal": 6, "urgent": None}
-    assert counts(get(client, "service"))["child_protection"] == 2
+    assert counts(get(client, "urgency")) == published(
+        {"emergency": inbound, "normal": accepted, "urgent": minors}, 2
+    )
 
 
 def test_a_consent_withdrawal_makes_the_person_unknown_to_the_receiver(
@@ -84,68 +107,98 @@ def test_a_consent_withdrawal_makes_the_person_unknown_to_the_receiver(
 ):
     from referrals import services
 
-    services.consent_withdraw(actor=iom_actor, referral_id=dataset["accepted"][0].pk, reason="Retiro")
-    assert counts(get(stats_api(dp), "sex")) == {"female": 6, "unknown": 3}
+    accepted, minors, inbound, _ = groups(dataset)
+    services.consent_withdraw(actor=iom_actor, referral_id=accepted[0].pk, reason="Retiro")
+    assert counts(get(stats_api(dp), "sex")) == published(
+        {"female": accepted[1:] + inbound, "unknown": [accepted[0], *minors]}, 2
+    )
+
+
+def test_a_rejection_makes_the_person_unknown_to_the_receiver(
+    stats_api, iom, dp, iom_actor, dp_actor, refer, min_cell_2
+):
+    """Issue 22 item 2: DP rejects a referral whose consent gave identity; its detail then shows no
+    subject, and its statistics must not show the person's nationality or sex either."""
+
+    from .conftest import MARCH as march
+    from .conftest import sent_at
+
+    mongolian = {
+        "sex": "female",
+        "nationality": "MNG",
+        "date_of_birth": datetime.date(1991, 2, 3),
+        "is_minor": False,
+    }
+    referrals = []
+    for _ in range(7):  # seven, so that every cell is published whatever the keys
+        referral = refer(iom_actor, dp_actor, dp, subject=mongolian, path=("send", "reject"))
+        sent_at(referral, march)
+        referrals.append(referral)
+    body = get(stats_api(dp), "status,nationality").json()
+    assert [row["key"] for row in body["rows"]] == [{"status": "rejected", "nationality": "unknown"}]
+    body = get(stats_api(dp), "nationality,sex").json()
+    assert [row["key"] for row in body["rows"]] == [{"nationality": "unknown", "sex": "unknown"}]
+    # The sender still reads its own referrals' people.
+    body = get(stats_api(iom), "nationality,sex").json()
+    assert [row["key"] for row in body["rows"]] == [{"nationality": "MNG", "sex": "female"}]
 
 
 def test_two_dimensions(dataset, stats_api, iom, min_cell_2):
+    accepted, minors, inbound, everything = groups(dataset)
     body = get(stats_api(iom), "from_institution,sex").json()
     assert body["by"] == ["from_institution", "sex"]
-    assert body["rows"] == [
-        {
-            "key": {"from_institution": "DP", "sex": "female"},
-            "count": None,
-            "suppressed": True,
-            "median_hours_to_answer": None,
-        },
-        {
-            "key": {"from_institution": "IOM", "sex": "female"},
-            "count": 6,
-            "suppressed": False,
-            "median_hours_to_answer": 3.5,
-        },
-        {
-            "key": {"from_institution": "IOM", "sex": "male"},
-            "count": 2,
-            "suppressed": False,
-            "median_hours_to_answer": None,
-        },
-    ]
-    assert body["total"] == 9
+    expected = published({("DP", "female"): inbound, ("IOM", "female"): accepted, ("IOM", "male"): minors}, 2)
+    assert counts(get(stats_api(iom), "from_institution,sex")) == expected
+    medians = {
+        (r["key"]["from_institution"], r["key"]["sex"]): r["median_hours_to_answer"] for r in body["rows"]
+    }
+    assert medians.get(("IOM", "female")) == 4
+    assert medians.get(("IOM", "male")) is None
+    assert body["total"] == published({"total": everything}, 2)["total"]
 
 
 def test_default_min_cell_is_five(dataset, stats_api, iom):
+    accepted, minors, inbound, everything = groups(dataset)
     body = get(stats_api(iom), "sex").json()
     assert body["min_cell"] == 5
-    assert body["total"] == 9
-    # male 2 is small; female 7 is its complement: nothing published but the total.
-    assert [(r["key"]["sex"], r["count"], r["suppressed"]) for r in body["rows"]] == [
-        ("female", None, True),
-        ("male", None, True),
-    ]
-    # Services overlap: no complement; 6 answered of 6 give a median.
+    assert counts(get(stats_api(iom), "sex")) == published({"female": accepted + inbound, "male": minors}, 5)
+    # 2 boys: never published between 1 and 4 — with min_cell 5 a true 2 is published as 0 (left out).
+    assert "male" not in counts(get(stats_api(iom), "sex"))
+    assert not any(1 <= row["count"] <= 4 for row in body["rows"])
     service = {r["key"]["service"]: r for r in get(stats_api(iom), "service").json()["rows"]}
+    legal = published({"legal_assistance": accepted}, 5)["legal_assistance"]
     assert service["legal_assistance"] == {
         "key": {"service": "legal_assistance"},
-        "count": 6,
+        "count": legal,
         "suppressed": False,
-        "median_hours_to_answer": 3.5,
+        "median_hours_to_answer": 4,  # 6 answered of 6 (true count 6 ≥ 5)
     }
-    assert service["protection"]["count"] == 6
-    assert service["child_protection"]["suppressed"] and service["health"]["suppressed"]
+    assert "health" not in service and "child_protection" not in service
+
+
+def test_the_same_referrals_give_the_same_count_whatever_the_query(dataset, stats_api, iom, min_cell_2):
+    """A cell's published count depends on its referrals only: the month of March, the total of March
+    and the March total asked for by another dimension agree."""
+    client = stats_api(iom)
+    total = get(client, "sex").json()["total"]
+    assert get(client, "month").json()["total"] == total
+    assert counts(get(client, "month")) == {"2026-03": total}
+    assert counts(get(client, "month", **{"from": "2026-02-15", "to": "2026-03-31"})) == {"2026-03": total}
 
 
 def test_period_bounds_are_inclusive_utc_dates(dataset, stats_api, iom, min_cell_2):
+    accepted, minors, inbound, everything = groups(dataset)
     client = stats_api(iom)
-    assert get(client, "month", **{"from": "2026-03-01", "to": "2026-03-01"}).json()["rows"] == [
-        {"key": {"month": "2026-03"}, "count": None, "suppressed": True, "median_hours_to_answer": None}
-    ]
-    assert counts(get(client, "month", **{"from": "2026-03-31", "to": "2026-04-01"})) == {
-        "2026-03": None,
-        "2026-04": None,
-    }
-    assert get(client, "month", **{"from": "2026-01-01", "to": "2026-12-31"}).json()["total"] == 10
-    assert get(client, "month", **{"from": "2026-04-01", "to": "2026-04-01"}).json()["total"] is None
+    first_day = [minors[0]]
+    assert counts(get(client, "month", **{"from": "2026-03-01", "to": "2026-03-01"})) == published(
+        {"2026-03": first_day}, 2
+    )
+    april = dataset["not_counted"][2]
+    assert counts(get(client, "month", **{"from": "2026-03-31", "to": "2026-04-01"})) == published(
+        {"2026-03": inbound, "2026-04": [april]}, 2
+    )
+    year = get(client, "month", **{"from": "2026-01-01", "to": "2026-12-31"}).json()["total"]
+    assert year == published({"total": [*everything, april]}, 2)["total"]
 
 
 # --- institution boundaries ------------------------------------------------------------------------
@@ -153,7 +206,7 @@ def test_period_bounds_are_inclusive_utc_dates(dataset, stats_api, iom, min_cell
 
 def test_an_institution_without_referrals_sees_nothing(dataset, stats_api, third, min_cell_2):
     body = get(stats_api(third), "from_institution").json()
-    assert body["total"] is None and body["rows"] == []
+    assert body["total"] == 0 and body["rows"] == []
 
 
 def test_only_the_referrals_an_institution_sent_or_received(
@@ -161,19 +214,20 @@ def test_only_the_referrals_an_institution_sent_or_received(
 ):
     from accounts.actor import actor_for_user
 
+    from .conftest import MARCH as march
+    from .conftest import sent_at
+
+    accepted, minors, inbound, _ = groups(dataset)
     third_actor = actor_for_user(make_user(third, username="third.cw"))
+    theirs = []
     for _ in range(3):
         referral = refer(third_actor, None, dp, subject={"sex": "other"})
-        from .conftest import MARCH as march
-        from .conftest import sent_at
-
         sent_at(referral, march)
-    assert counts(get(stats_api(dp), "from_institution")) == {
-        "DP": None,
-        "IOM": 8,
-        "UNHCR": None,
-    }  # 1, and 3 as its complement
-    assert counts(get(stats_api(third), "to_institution")) == {"DP": 3}
+        theirs.append(referral)
+    assert counts(get(stats_api(dp), "from_institution")) == published(
+        {"DP": inbound, "IOM": accepted + minors, "UNHCR": theirs}, 2
+    )
+    assert counts(get(stats_api(third), "to_institution")) == published({"DP": theirs}, 2)
     # IOM does not see UNHCR's referrals to DP.
     assert "UNHCR" not in json.dumps(
         get(stats_api(dp.__class__.objects.get(code="IOM")), "from_institution").json()

@@ -11,7 +11,7 @@ from referrals.models import Case, Referral
 from reporting.reads import _cache_key, cached_statistics
 from reporting.statistics import StatisticsQuery
 
-from .conftest import MARCH, sent_at
+from .conftest import MARCH, published, sent_at
 
 QUERY = StatisticsQuery(datetime.date(2026, 3, 1), datetime.date(2026, 3, 31), ("status",))
 SEX = StatisticsQuery(datetime.date(2026, 3, 1), datetime.date(2026, 3, 31), ("sex",))
@@ -19,7 +19,7 @@ SEX = StatisticsQuery(datetime.date(2026, 3, 1), datetime.date(2026, 3, 31), ("s
 
 @pytest.fixture(autouse=True)
 def _min_cell_1(settings):
-    settings.STATISTICS_MIN_CELL = 1  # every count shown: the changes below are visible
+    settings.STATISTICS_MIN_CELL = 1  # counts of 1 published as 1: the changes below are visible
 
 
 def statuses(institution) -> tuple[dict, bool]:
@@ -35,12 +35,13 @@ def test_the_second_read_is_cached_and_equal(dataset, iom):
 
 
 def test_a_transition_invalidates(dataset, iom, dp_actor):
+    accepted, (boy, other_boy), inbound = dataset["accepted"], dataset["minors"], dataset["inbound"]
     before, _ = statuses(iom)
-    assert before == {"accepted": 6, "requested": 3}
-    services.referral_transition(actor=dp_actor, referral_id=dataset["minors"][0].pk, action="accept")
+    assert before == published({"accepted": accepted, "requested": [boy, other_boy, *inbound]}, 1)
+    services.referral_transition(actor=dp_actor, referral_id=boy.pk, action="accept")
     after, cached = statuses(iom)
     assert not cached
-    assert after == {"accepted": 7, "requested": 2}
+    assert after == published({"accepted": [*accepted, boy], "requested": [other_boy, *inbound]}, 1)
 
 
 def test_a_new_referral_in_the_period_invalidates(dataset, iom, iom_actor, dp_actor, dp, refer):
@@ -48,7 +49,8 @@ def test_a_new_referral_in_the_period_invalidates(dataset, iom, iom_actor, dp_ac
     referral = refer(iom_actor, dp_actor, dp, subject={})
     sent_at(referral, MARCH)
     after, cached = statuses(iom)
-    assert not cached and after == {"accepted": 6, "requested": 4}
+    requested = [*dataset["minors"], *dataset["inbound"], referral]
+    assert not cached and after == published({"accepted": dataset["accepted"], "requested": requested}, 1)
 
 
 def test_a_bulk_update_that_skips_signals_invalidates(dataset, iom):
@@ -58,7 +60,12 @@ def test_a_bulk_update_that_skips_signals_invalidates(dataset, iom):
         status="cancelled", updated_at=datetime.datetime.now(datetime.UTC)
     )
     after, cached = statuses(iom)
-    assert not cached and after == {"accepted": 6, "cancelled": 1, "requested": 2}
+    expected = {
+        "accepted": dataset["accepted"],
+        "cancelled": [dataset["minors"][1]],
+        "requested": [dataset["minors"][0], *dataset["inbound"]],
+    }
+    assert not cached and after == published(expected, 1)
 
 
 def test_an_edited_subject_invalidates(dataset, iom, iom_supervisor):
@@ -68,11 +75,12 @@ def test_an_edited_subject_invalidates(dataset, iom, iom_supervisor):
         result = cached_statistics(iom, SEX)
         return {row["key"]["sex"]: row["count"] for row in result.body["rows"]}, result.cached
 
-    assert sexes() == ({"female": 7, "male": 2}, False)
+    women, (boy, other_boy) = dataset["accepted"] + dataset["inbound"], dataset["minors"]
+    assert sexes() == (published({"female": women, "male": [boy, other_boy]}, 1), False)
     assert sexes()[1] is True
-    case = Case.objects.get(pk=dataset["minors"][0].case_id)
+    case = Case.objects.get(pk=boy.case_id)
     services.case_update(actor=actor_for_user(iom_supervisor), case=case, subject={"sex": "other"})
-    assert sexes() == ({"female": 7, "male": 1, "other": 1}, False)
+    assert sexes() == (published({"female": women, "male": [other_boy], "other": [boy]}, 1), False)
 
 
 def test_a_change_outside_the_period_recomputes_the_same_figures(dataset, iom, dp_actor):

@@ -1,4 +1,4 @@
-"""The pure computation of §6.4: query validation, age bands, counting and the protection of small counts."""
+"""The pure computation of §6.4 and §7.5: query validation, age bands, counting and the perturbation."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 
+from reporting.perturbation import KEY_RANGE, published_count
 from reporting.statistics import (
     ReferralFacts,
     StatisticsQueryError,
@@ -107,163 +108,100 @@ def test_age_bands(born, band):
     assert age_band(born, datetime.date(2026, 3, 10)) == band
 
 
-# --- counting and suppression --------------------------------------------------------------------------
+# --- counting and perturbation (contract §7.5) -------------------------------------------------------------
 
 
-def test_exact_counts_in_key_order():
-    table = tabulate(facts(6, sex="female") + facts(7, sex="male") + facts(5, sex="unknown"), ("sex",), 5)
-    assert table == {
-        "total": 18,
-        "rows": [
-            {"key": {"sex": "female"}, "count": 6, "suppressed": False, "median_hours_to_answer": None},
-            {"key": {"sex": "male"}, "count": 7, "suppressed": False, "median_hours_to_answer": None},
-            {"key": {"sex": "unknown"}, "count": 5, "suppressed": False, "median_hours_to_answer": None},
-        ],
-    }
+def keyed(n: int, key_total: int, **overrides) -> list[ReferralFacts]:
+    """``n`` facts whose record keys add up to ``key_total`` (the first carries it, the others 0)."""
+    return [fact(record_key=key_total if i == 0 else 0, **overrides) for i in range(n)]
 
 
-def test_exactly_five_is_published_and_exactly_four_is_not():
-    table = tabulate(facts(5, sex="female") + facts(4, sex="male") + facts(3, sex="other"), ("sex",), 5)
-    rows = rows_by(table, "sex")
-    assert rows["female"] == {
-        "key": {"sex": "female"},
-        "count": 5,
-        "suppressed": False,
-        "median_hours_to_answer": None,
-    }
-    assert rows["male"] == {
-        "key": {"sex": "male"},
-        "count": None,
-        "suppressed": True,
-        "median_hours_to_answer": None,
-    }
-    assert rows["other"]["suppressed"] is True
-    assert table["total"] == 12
+#: Cell keys whose adjustment is 0, −2 and +2 in the rows from min_cell + 2 on (BASE: ½ exact, 1/20 at ±2).
+EXACT, MINUS_TWO, PLUS_TWO = 2048, 0, KEY_RANGE - 1
 
 
-def test_one_small_row_among_equals_takes_the_first_in_key_order():
-    table = tabulate(facts(5, sex="female") + facts(4, sex="male") + facts(5, sex="other"), ("sex",), 5)
-    assert [r["key"]["sex"] for r in table["rows"] if r["suppressed"]] == ["female", "male"]
-    assert rows_by(table, "sex")["other"]["count"] == 5
-
-
-def test_one_small_row_takes_the_next_smallest_with_it():
+def test_counts_are_the_true_count_plus_the_table_s_adjustment_in_key_order():
     table = tabulate(
-        facts(9, urgency="normal") + facts(2, urgency="emergency") + facts(6, urgency="urgent"),
-        ("urgency",),
+        keyed(8, EXACT, sex="female") + keyed(9, MINUS_TWO, sex="male") + keyed(7, PLUS_TWO, sex="unknown"),
+        ("sex",),
         5,
     )
-    rows = rows_by(table, "urgency")
-    assert rows["emergency"]["suppressed"] and rows["emergency"]["count"] is None
-    assert rows["urgent"]["suppressed"] and rows["urgent"]["count"] is None  # 6 < 9: the next smallest
-    assert rows["normal"]["count"] == 9 and not rows["normal"]["suppressed"]
-    assert table["total"] == 17
-
-
-def test_ties_are_broken_by_key_order():
-    table = tabulate(
-        facts(1, status="accepted") + facts(8, status="received") + facts(8, status="completed"),
-        ("status",),
-        5,
-    )
-    assert [r["key"]["status"] for r in table["rows"]] == ["accepted", "completed", "received"]
-    assert [r["suppressed"] for r in table["rows"]] == [True, True, False]
-
-
-def test_two_small_rows_need_no_complement():
-    table = tabulate(facts(3, sex="female") + facts(4, sex="male") + facts(6, sex="unknown"), ("sex",), 5)
-    rows = rows_by(table, "sex")
-    assert rows["female"]["suppressed"] and rows["male"]["suppressed"]
-    assert rows["unknown"] == {
-        "key": {"sex": "unknown"},
-        "count": 6,
-        "suppressed": False,
-        "median_hours_to_answer": None,
-    }
-
-
-def test_zero_rows_and_a_small_total():
-    assert tabulate([], ("month",), 5) == {"total": None, "rows": []}
-    table = tabulate(facts(3, sex="female") + facts(1, sex="male"), ("sex",), 5)
-    assert table["total"] is None
-    assert table["rows"] and all(row["suppressed"] and row["count"] is None for row in table["rows"])
-
-
-def test_a_single_small_row_alone_is_suppressed_and_the_total_withheld():
-    table = tabulate(facts(4), ("nationality",), 5)
-    assert table == {
-        "total": None,
-        "rows": [
-            {"key": {"nationality": "VEN"}, "count": None, "suppressed": True, "median_hours_to_answer": None}
-        ],
-    }
-
-
-def test_services_overlap_and_get_no_complement():
-    data = facts(6, services=("legal_assistance", "protection")) + facts(
-        2, services=("health", "legal_assistance")
-    )
-    table = tabulate(data, ("service",), 5)
-    rows = rows_by(table, "service")
-    assert rows["legal_assistance"]["count"] == 8
-    assert rows["protection"]["count"] == 6
-    assert rows["health"]["suppressed"]
-    assert table["total"] == 8  # referrals, not service requests
-
-
-def test_two_dimensions_suppress_per_cell_and_complement_within_each_first_value():
-    data = (
-        facts(7, month="2026-01", sex="female")
-        + facts(6, month="2026-01", sex="male")
-        + facts(2, month="2026-01", sex="unknown")
-        + facts(5, month="2026-02", sex="female")
-        + facts(9, month="2026-02", sex="male")
-        + facts(3, month="2026-03", sex="female")
-        + facts(1, month="2026-03", sex="male")
-    )
-    table = tabulate(data, ("month", "sex"), 5)
-    cells = {(r["key"]["month"], r["key"]["sex"]): r for r in table["rows"]}
-    assert list(cells) == [
-        ("2026-01", "female"),
-        ("2026-01", "male"),
-        ("2026-01", "unknown"),
-        ("2026-02", "female"),
-        ("2026-02", "male"),
-        ("2026-03", "female"),
-        ("2026-03", "male"),
+    assert table["rows"] == [
+        {"key": {"sex": "female"}, "count": 8, "suppressed": False, "median_hours_to_answer": None},
+        {"key": {"sex": "male"}, "count": 7, "suppressed": False, "median_hours_to_answer": None},
+        {"key": {"sex": "unknown"}, "count": 9, "suppressed": False, "median_hours_to_answer": None},
     ]
-    assert [cells[k]["suppressed"] for k in cells] == [False, True, True, False, False, True, True]
-    assert cells[("2026-01", "female")]["count"] == 7
-    assert cells[("2026-02", "female")]["count"] == 5
-    assert table["total"] == 33
+    # The total is a cell of its own: 24 true, cell key (2048 + 0 + 4095) mod 4096 = 2047 → exact.
+    assert table["total"] == 24
 
 
-def test_two_dimensions_with_service_second_get_no_complement():
-    data = facts(7, month="2026-01", services=("health", "protection")) + facts(
-        2, month="2026-01", services=("shelter",)
+def test_the_total_is_perturbed_as_its_own_cell():
+    table = tabulate(keyed(10, 100, sex="female") + keyed(10, 4000 - 100, sex="male"), ("sex",), 5)
+    assert table["total"] == published_count(20, 4000, 5)
+    assert table["total"] == 20 + 2  # 4000 is in the +2 band
+
+
+def test_no_published_count_between_1_and_min_cell_minus_1():
+    for n in range(1, 5):
+        for key in range(0, KEY_RANGE, 7):
+            table = tabulate(keyed(n, key), ("nationality",), 5)
+            assert [row["count"] for row in table["rows"]] in ([], [5])
+            assert table["total"] in (0, 5)
+
+
+def test_rows_published_as_zero_are_left_out_and_suppressed_is_always_false():
+    table = tabulate(keyed(2, 17, sex="male") + keyed(12, 1234, sex="female"), ("sex",), 5)
+    assert [row["key"]["sex"] for row in table["rows"]] == ["female"]  # 2 → 0 with min_cell 5
+    assert [row["suppressed"] for row in table["rows"]] == [False]
+    assert tabulate([], ("month",), 5) == {"total": 0, "rows": []}
+
+
+def test_services_overlap_each_row_with_its_own_cell_key():
+    data = keyed(6, 1500, services=("legal_assistance", "protection")) + [
+        fact(services=("health", "legal_assistance"), record_key=3000) for _ in range(2)
+    ]
+    rows = rows_by(tabulate(data, ("service",), 5), "service")
+    assert rows["legal_assistance"]["count"] == published_count(8, (1500 + 6000) % KEY_RANGE, 5)
+    assert rows["protection"]["count"] == published_count(6, 1500, 5)
+    assert "health" not in rows  # 2 → 0
+
+
+def test_two_dimensions_have_one_cell_per_combination():
+    data = (
+        keyed(7, EXACT, month="2026-01", sex="female")
+        + keyed(6, EXACT, month="2026-01", sex="male")
+        + keyed(9, PLUS_TWO, month="2026-02", sex="male")
     )
     cells = {
-        (r["key"]["month"], r["key"]["service"]): r for r in tabulate(data, ("month", "service"), 5)["rows"]
+        (r["key"]["month"], r["key"]["sex"]): r["count"] for r in tabulate(data, ("month", "sex"), 5)["rows"]
     }
-    assert cells[("2026-01", "shelter")]["suppressed"]
-    assert cells[("2026-01", "health")]["count"] == 7 and cells[("2026-01", "protection")]["count"] == 7
+    assert cells == {("2026-01", "female"): 7, ("2026-01", "male"): 6, ("2026-02", "male"): 11}
 
 
-def test_median_hours_needs_min_cell_answers():
+def test_the_same_referrals_give_the_same_count_whatever_the_grouping():
+    data = [fact(record_key=k, sex="female") for k in (5, 900, 77, 3000, 12, 4000, 256)]
+    by_sex = tabulate(data, ("sex",), 5)
+    by_month = tabulate(data, ("month",), 5)
+    assert by_sex["rows"][0]["count"] == by_month["rows"][0]["count"] == by_sex["total"] == by_month["total"]
+
+
+def test_median_hours_are_whole_hours_for_rows_of_at_least_min_cell():
     data = (
-        [fact(sex="female", hours_to_answer=h) for h in (1.0, 2.0, 3.0, 10.0, 20.0)]
-        + [fact(sex="male", hours_to_answer=h) for h in (1.0, 2.0, 3.0, 4.0)]
-        + facts(3, sex="male")
-        + facts(6, sex="other", hours_to_answer=None)
+        [fact(sex="female", hours_to_answer=h, record_key=0) for h in (1.0, 2.0, 3.4, 10.0, 20.0)]
+        + [fact(sex="male", hours_to_answer=h, record_key=0) for h in (1.0, 2.0, 3.0, 4.0)]
+        + keyed(3, 0, sex="male")
+        + [fact(sex="other", hours_to_answer=h, record_key=0) for h in (1.0, 2.0, 3.0, 4.0)]
     )
     rows = rows_by(tabulate(data, ("sex",), 5), "sex")
-    assert rows["female"]["median_hours_to_answer"] == 3.0
-    assert rows["male"]["count"] == 7 and rows["male"]["median_hours_to_answer"] is None  # 4 answers only
-    assert rows["other"]["median_hours_to_answer"] is None
+    assert rows["female"]["median_hours_to_answer"] == 3  # 3.4 rounded to whole hours
+    assert rows["male"]["median_hours_to_answer"] is None  # 7 referrals, 4 answers only
+    assert rows["other"]["median_hours_to_answer"] is None  # true count 4 (published 5): no median
 
 
 def test_is_minor_keys_are_booleans_or_unknown():
-    data = facts(5, is_minor=True) + facts(6, is_minor=False) + facts(5, is_minor="unknown")
+    data = (
+        keyed(7, EXACT, is_minor=True) + keyed(6, EXACT, is_minor=False) + keyed(7, EXACT, is_minor="unknown")
+    )
     assert [r["key"]["is_minor"] for r in tabulate(data, ("is_minor",), 5)["rows"]] == [
         False,
         True,

@@ -1,7 +1,9 @@
-"""The statistics page for supervisors, its CSV and XLSX exports, in Spanish and English."""
+"""The statistics page for supervisors, its CSV and XLSX exports, in Spanish and English (contract §7.5:
+the published, perturbed figures of the API, with a footnote saying how they are protected)."""
 
 from __future__ import annotations
 
+import datetime
 import io
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from openpyxl import load_workbook
 from audit.models import AuditEvent
 from tests.web.conftest import logged_in_client, page_problems
 
-from .conftest import DOCUMENTS, PERSON_NAMES
+from .conftest import DOCUMENTS, PERSON_NAMES, published
 
 PAGE = "/supervision/statistics/"
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
@@ -57,20 +59,58 @@ def test_two_dimensions_are_a_table_first_down_second_across(dataset, iom_superv
         PAGE, {**MARCH, "by": "from_institution", "then": "sex"}, HTTP_ACCEPT_LANGUAGE="en"
     )
     assert response.status_code == 200
+    cells = published(
+        {
+            ("DP", "female"): dataset["inbound"],
+            ("IOM", "female"): dataset["accepted"],
+            ("IOM", "male"): dataset["minors"],
+        },
+        2,
+    )
     cross = response.context["cross"]
-    assert cross.columns == [("female", "Female"), ("male", "Male")]
-    assert cross.rows == [
-        {"label": "DP", "cells": ["•", "–"], "values": ["•", "–"]},
-        {"label": "IOM", "cells": ["6", "2"], "values": [6, 2]},
-    ]
+    columns = sorted({sex for _, sex in cells})
+    assert [key for key, _label in cross.columns] == columns
+    rows = {}
+    for institution in sorted({code for code, _ in cells}):
+        values = [cells.get((institution, sex), "–") for sex in columns]
+        rows[institution] = {"label": institution, "cells": [str(v) for v in values], "values": values}
+    assert cross.rows == list(rows.values())
     assert not page_problems(response.content.decode())
 
 
-def test_the_default_period_is_the_previous_month(db, iom_supervisor_client):
+def test_the_default_period_is_the_last_twelve_months(
+    db, iom_supervisor_client, iom_actor, dp_actor, dp, refer
+):
+    """Issue 22 item 6: a newcomer opens the page on figures, not on an empty last month."""
+    from django.utils import timezone
+
+    for _ in range(7):
+        refer(iom_actor, dp_actor, dp, subject={})  # sent now
     response = iom_supervisor_client.get(PAGE)
     assert response.status_code == 200
-    assert response.context["body"]["by"] == ["service"]
-    assert response.context["body"]["rows"] == []
+    body = response.context["body"]
+    today = timezone.now().date()
+    assert body["to"] == today.isoformat()
+    start = datetime.date.fromisoformat(body["from"])
+    assert start.day == 1 and (today.year * 12 + today.month) - (start.year * 12 + start.month) == 11
+    assert body["by"] == ["service"]
+    assert body["rows"] and body["total"] >= 5
+
+
+def test_a_total_of_zero_is_shown_as_zero(db, iom_supervisor_client):
+    """Issue 22 item 6: an empty period's total reads 0, not a mark."""
+    html = iom_supervisor_client.get(PAGE, {**MARCH, "by": "sex"}).content.decode()
+    total = html.split('id="stat-total"', 1)[1].split("</div>", 1)[0]
+    assert '<span class="stat-value">0</span>' in total
+    assert "•" not in html
+
+
+def test_the_page_states_the_protection(dataset, iom_supervisor, min_cell_2):
+    for language, words in (("en", "Protected counts"), ("es", "Cifras protegidas")):
+        client = client_in(iom_supervisor, language)
+        html = client.get(PAGE, {**MARCH, "by": "sex"}, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        note = html.split('id="statistics-note"', 1)[1].split("</p>", 1)[0]
+        assert words in note and "±2" in note
 
 
 def test_a_bad_period_is_refused_with_the_form(db, iom_supervisor_client):
@@ -112,10 +152,10 @@ def test_the_receiver_s_supervisor_sees_its_own_figures(dataset, dp_supervisor, 
 
 
 @pytest.mark.parametrize(
-    ("language", "header", "suppressed"),
-    [("es", "Sexo", "Suprimido"), ("en", "Sex", "Suppressed")],
+    ("language", "header", "note"),
+    [("es", "Sexo", "Cifras protegidas"), ("en", "Sex", "Protected counts")],
 )
-def test_the_csv_export(dataset, iom_supervisor, min_cell_2, language, header, suppressed):
+def test_the_csv_export(dataset, iom_supervisor, min_cell_2, language, header, note):
     client = client_in(iom_supervisor, language)
     response = client.get(PAGE + "export.csv", {**MARCH, "by": "sex"}, HTTP_ACCEPT_LANGUAGE=language)
     assert response.status_code == 200
@@ -124,27 +164,28 @@ def test_the_csv_export(dataset, iom_supervisor, min_cell_2, language, header, s
         'attachment; filename="statistics-IOM-20260301-20260331'
     )
     lines = body_text(response).splitlines()
-    assert lines[0].split(",")[:3] == [header, "Remisiones" if language == "es" else "Referrals", suppressed]
-    assert len(lines) == 4  # header, female, male, total
-    assert lines[1].split(",")[1:3] == ["7", "no"]
-    assert lines[3].split(",")[1] == "9"
+    assert lines[0].split(",")[:2] == [header, "Remisiones" if language == "es" else "Referrals"]
+    expected = published({"female": dataset["accepted"] + dataset["inbound"], "male": dataset["minors"]}, 2)
+    everything = dataset["accepted"] + dataset["minors"] + dataset["inbound"]
+    rows = lines[1 : 1 + len(expected)]
+    assert [int(line.split(",")[1]) for line in rows] == list(expected.values())
+    assert lines[1 + len(expected)].split(",")[1] == str(published({"t": everything}, 2)["t"])
+    assert lines[-1].strip('"').startswith(note) and "±2" in lines[-1]  # the footnote
     assert not [s for s in SECRETS if s in "\n".join(lines)]
     event = AuditEvent.objects.get(action="statistics.exported")
     assert event.detail == {"from": "2026-03-01", "to": "2026-03-31", "by": ["sex"], "format": "csv"}
 
 
-def test_suppressed_counts_stay_out_of_the_exports(dataset, iom_supervisor_client):
-    """With the default min_cell (5) male 2 and its complement female 7 are suppressed: no 2, no 7."""
+def test_small_counts_stay_out_of_the_exports(dataset, iom_supervisor_client):
+    """With the default min_cell (5) the 2 boys are published as 0 (left out): no count from 1 to 4."""
     response = iom_supervisor_client.get(PAGE + "export.csv", {**MARCH, "by": "sex"})
     lines = body_text(response).splitlines()
-    assert [line.split(",")[1] for line in lines[1:3]] == ["", ""]
+    assert not any(line.startswith(("Masculino", "Male")) for line in lines)
     xlsx = iom_supervisor_client.get(PAGE + "export.xlsx", {**MARCH, "by": "sex"})
-    values = [
-        cell
-        for row in load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(values_only=True)
-        for cell in row
-    ]
-    assert 2 not in values and 7 not in values and 9 in values
+    rows = list(load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(values_only=True))
+    counts = [row[1] for row in rows if len(row) > 1 and isinstance(row[1], int)]  # the count column
+    assert counts and not [count for count in counts if 1 <= count <= 4]
+    assert not [row for row in rows if row[0] in ("Masculino", "Male")]
 
 
 @pytest.mark.parametrize(("language", "title"), [("es", "Estadísticas"), ("en", "Statistics")])
@@ -160,14 +201,28 @@ def test_the_xlsx_export(dataset, iom_supervisor, min_cell_2, language, title):
     workbook = load_workbook(io.BytesIO(response.content))
     assert workbook.sheetnames[0] == title
     rows = list(workbook.worksheets[0].iter_rows(values_only=True))
-    table = [row for row in rows if row and row[0] in ("DP", "IOM")]
-    assert [row[:3] for row in table] == [
-        ("DP", "Femenino" if language == "es" else "Female", None),
-        ("IOM", "Femenino" if language == "es" else "Female", 6),
-        ("IOM", "Masculino" if language == "es" else "Male", 2),
-    ]
+    cells = published(
+        {
+            ("DP", "female"): dataset["inbound"],
+            ("IOM", "female"): dataset["accepted"],
+            ("IOM", "male"): dataset["minors"],
+        },
+        2,
+    )
+    label = (
+        {"female": "Femenino", "male": "Masculino"}
+        if language == "es"
+        else {"female": "Female", "male": "Male"}
+    )
+    table = [row[:3] for row in rows if row and row[0] in ("DP", "IOM")]
+    assert table == [(code, label[sex], count) for (code, sex), count in cells.items()]
+    note = "Cifras protegidas" if language == "es" else "Protected counts"
+    assert [row[0] for row in rows if row and str(row[0]).startswith(note)]  # the footnote
     cross = list(workbook.worksheets[1].iter_rows(values_only=True))
-    assert cross[1:] == [("DP", "•", "–"), ("IOM", 6, 2)]
+    columns = sorted({sex for _, sex in cells})
+    assert cross[1:] == [
+        (code, *(cells.get((code, sex), "–") for sex in columns)) for code in sorted({c for c, _ in cells})
+    ]
     text = repr(rows) + repr(cross)
     assert not [s for s in SECRETS if s in text]
     event = AuditEvent.objects.get(action="statistics.exported")
