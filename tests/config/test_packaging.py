@@ -109,7 +109,8 @@ print(json.dumps({
     env.update(
         # First on the path: before the dependencies' site-packages and the checkout's editable install.
         PYTHONPATH=str(target),
-        DJANGO_SETTINGS_MODULE="config.settings.test",
+        # The product settings: the test settings install a test-support app (tests.flush_support).
+        DJANGO_SETTINGS_MODULE="config.settings",
         VAR_DIR=str(tmp_path / "var"),
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
     )
