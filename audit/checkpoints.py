@@ -97,6 +97,11 @@ def cosignature_as_served(cosignature: AuditCosignature) -> dict:
     return {"vkey": cosignature.vkey, "signature": cosignature.signature, "at": format_at(cosignature.at)}
 
 
+def witnesses(served: dict) -> list[dict]:
+    """Who cosigned a served checkpoint and when: ``[{"name", "at"}]`` (the name is the vkey's key name)."""
+    return [{"name": c["vkey"].split("+", 1)[0], "at": c["at"]} for c in served.get("cosignatures") or ()]
+
+
 def as_served(checkpoint: AuditCheckpoint, cosignatures: list[AuditCosignature] | None = None) -> dict:
     """The checkpoint as the API, the webhook and ``audit_checkpoint`` give it. A checkpoint signed
     before the tree existed has ``root_hash`` and ``note`` null (its §6.3 signature still verifies)."""

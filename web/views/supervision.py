@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from audit import selectors as audit_selectors
-from audit.checkpoints import as_served
+from audit.checkpoints import as_served, witnesses
 from audit.exports import export_csv
 from audit.models import AuditEvent
 from referrals import reads
@@ -105,6 +105,7 @@ def audit_log(request):
     query = request.GET.copy()
     for name in ("page", "before", "after"):
         query.pop(name, None)
+    checkpoint = _latest_checkpoint()
     context = {
         "form": form,
         "page": page,
@@ -112,7 +113,8 @@ def audit_log(request):
         "action_labels": AUDIT_ACTION_LABELS,
         # The labelled actions (a DISTINCT over the institution's events would read the whole log).
         "known_actions": sorted(AUDIT_ACTION_LABELS),
-        "checkpoint": _latest_checkpoint(),
+        "checkpoint": checkpoint,
+        "witnesses": witnesses(checkpoint) if checkpoint else [],
     }
     return render(request, "web/supervision/audit_log.html", context)
 
