@@ -170,3 +170,18 @@ def test_a_cosignature_for_no_checkpoint_is_404(signed, dp, auditor):
         "/api/v1/audit/checkpoints/5/cosignatures/", {"vkey": vkey, "signature": signature}, format="json"
     )
     assert response.status_code == 404 and response["Content-Type"] == "application/problem+json"
+
+
+def test_a_verifier_key_whose_base64_holds_a_plus_sign():
+    """The key name holds no "+", the base64 may: a vkey is split from the left (a live run found it)."""
+    from audit import notes
+
+    seed = next(
+        bytes([n]) * 32
+        for n in range(256)
+        if "+" in cosignature("b", bytes([n]) * 32, "w", 1)[0].split("+", 2)[2]
+    )
+    vkey = cosignature("b", seed, "dp.example.org/witness", 1)[0]
+    assert "+" in vkey.split("+", 2)[2]
+    parsed = notes.parse_vkey(vkey, notes.COSIGNATURE_V1)
+    assert parsed.name == "dp.example.org/witness" and parsed.text == vkey
