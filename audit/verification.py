@@ -27,7 +27,7 @@ from django.utils import timezone
 from . import checkpoints as signed
 from . import merkle, tree
 from .chain import GENESIS_HASH, ROW_FIELDS, values_hash
-from .models import AuditChainHead, AuditCheckpoint, AuditEvent
+from .models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditTreeNode
 
 #: Why the log fails verification (codes, never data).
 GAP = "sequence_gap"
@@ -39,6 +39,7 @@ CHECKPOINT_SIGNATURE = "checkpoint_signature_invalid"
 CHECKPOINT_HASH = "checkpoint_hash_mismatch"
 TRUNCATED = "chain_ends_before_checkpoint"
 TREE_ROOT = "checkpoint_root_mismatch"
+TREE_NODE = "tree_node_mismatch"
 
 REASONS = {
     GAP: "the sequence is not contiguous (an event is missing before this one)",
@@ -54,6 +55,8 @@ REASONS = {
     "or the log wiped)",
     TREE_ROOT: "a signed checkpoint's root_hash is not the Merkle root of the events up to its tree_size "
     "(events rewritten, or the stored tree altered)",
+    TREE_NODE: "a stored node of the Merkle tree is not the hash of the events it covers (the stored tree "
+    "was altered: proofs served from it would not verify)",
 }
 
 SQLITE_TRIGGERS = {"audit_auditevent_no_update": "UPDATE", "audit_auditevent_no_delete": "DELETE"}
@@ -95,7 +98,7 @@ class Verification:
             )
         if self.reason == TRIGGERS:
             return f"audit log unprotected: {REASONS[TRIGGERS]}; the chain itself verified ({self._pace()})"
-        if self.reason in (CHECKPOINT_SIGNATURE, CHECKPOINT_HASH, TRUNCATED, TREE_ROOT):
+        if self.reason in (CHECKPOINT_SIGNATURE, CHECKPOINT_HASH, TRUNCATED, TREE_ROOT, TREE_NODE):
             where = (
                 f"event {self.bad_id} (sequence {self.bad_sequence})"
                 if self.bad_id
@@ -247,6 +250,31 @@ class _Checkpoints:
         return sorted(s for s in self.by_sequence if 0 < s <= sequence)
 
 
+class _StoredNodes:
+    """The complete subtrees a pass recomputes, compared in batches with the stored ones (those the stored
+    tree covers): an altered or missing node is named by the last sequence it covers."""
+
+    BATCH = 5000
+
+    def __init__(self):
+        self.size = tree.stored_size()
+        self.pending: dict[int, tuple[int, bytes]] = {}
+
+    def add(self, closed) -> None:
+        for level, index, hash_ in closed:
+            end = (index + 1) << level
+            if end <= self.size:
+                self.pending[tree.node_id(level, index)] = (end, hash_)
+
+    def bad(self, force: bool = False) -> int | None:
+        if not self.pending or (len(self.pending) < self.BATCH and not force):
+            return None
+        pending, self.pending = self.pending, {}
+        stored = dict(AuditTreeNode.objects.filter(id__in=list(pending)).values_list("id", "hash"))
+        wrong = [end for id_, (end, hash_) in pending.items() if bytes(stored.get(id_) or b"") != hash_]
+        return min(wrong) if wrong else None
+
+
 def stored_checkpoints(after: int = -1) -> list[dict]:
     return [
         signed.as_checked(c)
@@ -321,14 +349,18 @@ def verify_chain(
 
     expected_sequence = start + 1
     checked = 0
+    nodes = _StoredNodes()
     for row in _rows(start, chunk_size):
         reason, allow_legacy = link_verdict(row, expected_sequence, previous_hash, allow_legacy)
         if reason is None and pending.mismatch_at(row["sequence"], row["hash"]):
             reason = CHECKPOINT_HASH
         if reason is None and compact is not None:
-            compact.push(merkle.event_leaf_hash(row["hash"]))
+            nodes.add(compact.push(merkle.event_leaf_hash(row["hash"])))
             if pending.root_mismatch_at(row["sequence"], compact):
                 reason = TREE_ROOT
+            bad_node = nodes.bad()
+            if reason is None and bad_node is not None:
+                return _at_checkpoint(bad_node, TREE_NODE, start, started)
         if reason is not None:
             return Verification(
                 False,
@@ -345,6 +377,9 @@ def verify_chain(
         expected_sequence += 1
         previous_hash = row["hash"]
     last = expected_sequence - 1
+    bad_node = nodes.bad(force=True)
+    if bad_node is not None:
+        return _at_checkpoint(bad_node, TREE_NODE, start, started)
     seconds = time.perf_counter() - started
     beyond = pending.beyond(last)
     if beyond is not None:

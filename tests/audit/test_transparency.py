@@ -280,3 +280,23 @@ def test_no_checkpoint_is_signed_over_an_altered_tree():
     result, made = verify_and_checkpoint()
     assert made is None and not result.ok and result.reason == TREE_ROOT
     assert list(AuditCheckpoint.objects.values_list("id", flat=True)) == [first.id]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("how", ["altered", "deleted"])
+def test_verification_recomputes_every_stored_node(how):
+    from audit.verification import TREE_NODE, verify_chain
+
+    from .conftest import raw
+
+    _events(12)
+    _checkpoint(12)
+    assert verify_chain().ok
+    # a subtree no checkpoint's root alone reveals (inside the first 8 leaves): only proofs would break
+    if how == "altered":
+        raw("UPDATE audit_audittreenode SET hash = %s WHERE id = %s", [bytes(32), tree.node_id(1, 2)])
+    else:
+        raw("DELETE FROM audit_audittreenode WHERE id = %s", [tree.node_id(1, 2)])
+    result = verify_chain()
+    assert not result.ok and result.reason == TREE_NODE and result.bad_sequence == 6
+    assert "stored node of the Merkle tree" in result.summary()
