@@ -166,10 +166,13 @@ def test_a_cosignature_for_no_checkpoint_is_404(signed, dp, auditor):
     import time
 
     vkey, signature = cosignature(_body(signed["note"]), b"w" * 32, "w", int(time.time()))
-    response = auditor(dp).post(
-        "/api/v1/audit/checkpoints/5/cosignatures/", {"vkey": vkey, "signature": signature}, format="json"
-    )
-    assert response.status_code == 404 and response["Content-Type"] == "application/problem+json"
+    for size in ("5", "9" * 30):
+        response = auditor(dp).post(
+            f"/api/v1/audit/checkpoints/{size}/cosignatures/",
+            {"vkey": vkey, "signature": signature},
+            format="json",
+        )
+        assert response.status_code == 404 and response["Content-Type"] == "application/problem+json"
 
 
 def test_a_verifier_key_whose_base64_holds_a_plus_sign():
