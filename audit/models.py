@@ -73,6 +73,11 @@ class AuditCheckpoint(models.Model):
     at = models.DateTimeField()
     signature = models.CharField(max_length=128)
     verified_at = models.DateTimeField(null=True, blank=True)
+    #: Contract §7.3 (empty on checkpoints signed before the tree existed: they carry only ``signature``).
+    #: ``tree_size`` is always ``sequence``; ``root_hash`` the standard base64 of the Merkle root over the
+    #: first ``tree_size`` leaves; ``note`` the C2SP signed note of it (without witnesses' lines).
+    root_hash = models.CharField(max_length=44, blank=True, default="")
+    note = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["id"]
@@ -80,3 +85,52 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint #{self.sequence}"
+
+
+class AuditTreeNode(models.Model):
+    """The hash of one complete subtree of the audit log's Merkle tree (RFC 9162 §2.1), at ``level`` ≥ 1.
+
+    The node at level L and index i covers leaves ``[i·2^L, (i+1)·2^L)`` (leaf i is the event with
+    sequence i + 1); its ``id`` is ``(L << 48) | i`` (``audit.tree.node_id``), so that one primary-key
+    lookup finds it. Leaves (level 0) are not stored: their hash is SHA-256(0x00 ‖ the event's hash bytes),
+    read from the event. Written once by ``audit.tree.extend`` (the checkpoint job), never updated: a
+    proof or a root reads O(log n) of them, an append none.
+    """
+
+    id = models.BigIntegerField(primary_key=True)
+    hash = models.BinaryField(max_length=32)
+
+    def __str__(self) -> str:
+        return f"tree node {self.id >> 48}/{self.id & ((1 << 48) - 1)}"
+
+
+class AuditTreeState(models.Model):
+    """How many leaves the stored tree covers (``size``): ``extend`` continues from there."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    size = models.BigIntegerField(default=0)
+
+
+class AuditCosignature(models.Model):
+    """A witness's C2SP tlog-cosignature (cosignature/v1, Ed25519) of the checkpoint of ``tree_size``.
+
+    ``vkey`` is the witness's verifier key (``name+hex key id+base64(0x04 ‖ public key)``), ``signature``
+    the standard base64 of the 8-byte big-endian timestamp ‖ the 64-byte signature, ``at`` that timestamp.
+    Verified before it is stored (``audit.notes.verify_cosignature``).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    tree_size = models.BigIntegerField()
+    vkey = models.CharField(max_length=255)
+    signature = models.CharField(max_length=128)
+    at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["tree_size", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tree_size", "vkey"], name="audit_cosignature_one_per_witness")
+        ]
+
+    def __str__(self) -> str:
+        return f"cosignature of tree size {self.tree_size}"

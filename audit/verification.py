@@ -15,6 +15,7 @@ that a previous pass verified, after checking that checkpoint's signature and ev
 
 from __future__ import annotations
 
+import base64
 import hmac
 import time
 from collections.abc import Iterable
@@ -24,8 +25,9 @@ from django.db import connection
 from django.utils import timezone
 
 from . import checkpoints as signed
+from . import merkle, tree
 from .chain import GENESIS_HASH, ROW_FIELDS, values_hash
-from .models import AuditChainHead, AuditCheckpoint, AuditEvent
+from .models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditTreeNode
 
 #: Why the log fails verification (codes, never data).
 GAP = "sequence_gap"
@@ -36,6 +38,8 @@ TRIGGERS = "append_only_triggers_missing"
 CHECKPOINT_SIGNATURE = "checkpoint_signature_invalid"
 CHECKPOINT_HASH = "checkpoint_hash_mismatch"
 TRUNCATED = "chain_ends_before_checkpoint"
+TREE_ROOT = "checkpoint_root_mismatch"
+TREE_NODE = "tree_node_mismatch"
 
 REASONS = {
     GAP: "the sequence is not contiguous (an event is missing before this one)",
@@ -49,6 +53,10 @@ REASONS = {
     CHECKPOINT_HASH: "the event at a signed checkpoint's sequence has another hash (the event was rewritten)",
     TRUNCATED: "the chain ends before a signed checkpoint's sequence (events removed from the end, "
     "or the log wiped)",
+    TREE_ROOT: "a signed checkpoint's root_hash is not the Merkle root of the events up to its tree_size "
+    "(events rewritten, or the stored tree altered)",
+    TREE_NODE: "a stored node of the Merkle tree is not the hash of the events it covers (the stored tree "
+    "was altered: proofs served from it would not verify)",
 }
 
 SQLITE_TRIGGERS = {"audit_auditevent_no_update": "UPDATE", "audit_auditevent_no_delete": "DELETE"}
@@ -90,7 +98,7 @@ class Verification:
             )
         if self.reason == TRIGGERS:
             return f"audit log unprotected: {REASONS[TRIGGERS]}; the chain itself verified ({self._pace()})"
-        if self.reason in (CHECKPOINT_SIGNATURE, CHECKPOINT_HASH, TRUNCATED):
+        if self.reason in (CHECKPOINT_SIGNATURE, CHECKPOINT_HASH, TRUNCATED, TREE_ROOT, TREE_NODE):
             where = (
                 f"event {self.bad_id} (sequence {self.bad_sequence})"
                 if self.bad_id
@@ -211,11 +219,25 @@ class _Checkpoints:
 
     def bad_signature(self) -> dict | None:
         key = signed.public_key_bytes()
+        verifier = signed.log_verifier()
         for items in self.by_sequence.values():
             for item in items:
-                if not signed.signature_valid(item, key):
+                if not signed.signature_valid(item, key) or not signed.note_valid(item, verifier):
                     return item
         return None
+
+    def roots_at(self, sequence: int) -> list[bytes]:
+        return [
+            base64.b64decode(c["root_hash"]) for c in self.by_sequence.get(sequence, ()) if c.get("root_hash")
+        ]
+
+    def root_mismatch_at(self, sequence: int, compact: merkle.CompactRange | None) -> bool:
+        """Whether a checkpoint at ``sequence`` signed another root than the events' (O(log n))."""
+        roots = self.roots_at(sequence)
+        if not roots or compact is None:
+            return False
+        actual = compact.root()
+        return any(not hmac.compare_digest(root, actual) for root in roots)
 
     def mismatch_at(self, sequence: int, hash_: str) -> bool:
         return any(not hmac.compare_digest(c["hash"], hash_) for c in self.by_sequence.get(sequence, ()))
@@ -228,9 +250,34 @@ class _Checkpoints:
         return sorted(s for s in self.by_sequence if 0 < s <= sequence)
 
 
+class _StoredNodes:
+    """The complete subtrees a pass recomputes, compared in batches with the stored ones (those the stored
+    tree covers): an altered or missing node is named by the last sequence it covers."""
+
+    BATCH = 5000
+
+    def __init__(self):
+        self.size = tree.stored_size()
+        self.pending: dict[int, tuple[int, bytes]] = {}
+
+    def add(self, closed) -> None:
+        for level, index, hash_ in closed:
+            end = (index + 1) << level
+            if end <= self.size:
+                self.pending[tree.node_id(level, index)] = (end, hash_)
+
+    def bad(self, force: bool = False) -> int | None:
+        if not self.pending or (len(self.pending) < self.BATCH and not force):
+            return None
+        pending, self.pending = self.pending, {}
+        stored = dict(AuditTreeNode.objects.filter(id__in=list(pending)).values_list("id", "hash"))
+        wrong = [end for id_, (end, hash_) in pending.items() if bytes(stored.get(id_) or b"") != hash_]
+        return min(wrong) if wrong else None
+
+
 def stored_checkpoints(after: int = -1) -> list[dict]:
     return [
-        signed.as_served(c)
+        signed.as_checked(c)
         for c in AuditCheckpoint.objects.filter(sequence__gt=after).order_by("sequence", "id").iterator()
     ]
 
@@ -257,7 +304,7 @@ def verify_chain(
     start, previous_hash, allow_legacy = 0, GENESIS_HASH, True
     outside = list(checkpoints)
     if anchor is not None:
-        anchor_served = signed.as_served(anchor)
+        anchor_served = signed.as_checked(anchor)
         outside.append(anchor_served)
         start, previous_hash = anchor.sequence, anchor.hash
     pending = _Checkpoints([*stored_checkpoints(after=start - 1 if anchor is not None else -1), *outside])
@@ -272,6 +319,18 @@ def verify_chain(
         if not matches or not hmac.compare_digest(row["hash"], anchor.hash):
             return _at_checkpoint(start, CHECKPOINT_HASH, start, started, bad_id=str(row["id"]))
         allow_legacy = legacy
+    # The Merkle roots: recomputed from the events as they stream by (a full pass), or, incremental, from
+    # the stored tree's right edge at the anchor — itself checked against the anchor's signed root.
+    compact: merkle.CompactRange | None = merkle.CompactRange()
+    if start > 0:
+        try:
+            compact = tree.right_edge(start) if tree.stored_size() >= start else None
+        except tree.TreeError:
+            return _at_checkpoint(start, TREE_ROOT, start, started)
+        if compact is not None and pending.root_mismatch_at(start, compact):
+            return _at_checkpoint(start, TREE_ROOT, start, started)
+    if pending.root_mismatch_at(0, merkle.CompactRange()):
+        return _at_checkpoint(0, TREE_ROOT, start, started)
     earlier = pending.at_or_before(start)
     if earlier:  # outside checkpoints older than an incremental pass's start: one query for them
         found = dict(AuditEvent.objects.filter(sequence__in=earlier).values_list("sequence", "hash"))
@@ -280,13 +339,28 @@ def verify_chain(
                 return _at_checkpoint(sequence, CHECKPOINT_HASH, start, started)
             if pending.mismatch_at(sequence, found[sequence]):
                 return _at_checkpoint(sequence, CHECKPOINT_HASH, start, started)
+            if pending.roots_at(sequence) and tree.stored_size() >= sequence:
+                try:
+                    mismatch = pending.root_mismatch_at(sequence, tree.right_edge(sequence))
+                except tree.TreeError:
+                    mismatch = True
+                if mismatch:
+                    return _at_checkpoint(sequence, TREE_ROOT, start, started)
 
     expected_sequence = start + 1
     checked = 0
+    nodes = _StoredNodes()
     for row in _rows(start, chunk_size):
         reason, allow_legacy = link_verdict(row, expected_sequence, previous_hash, allow_legacy)
         if reason is None and pending.mismatch_at(row["sequence"], row["hash"]):
             reason = CHECKPOINT_HASH
+        if reason is None and compact is not None:
+            nodes.add(compact.push(merkle.event_leaf_hash(row["hash"])))
+            if pending.root_mismatch_at(row["sequence"], compact):
+                reason = TREE_ROOT
+            bad_node = nodes.bad()
+            if reason is None and bad_node is not None:
+                return _at_checkpoint(bad_node, TREE_NODE, start, started)
         if reason is not None:
             return Verification(
                 False,
@@ -303,6 +377,9 @@ def verify_chain(
         expected_sequence += 1
         previous_hash = row["hash"]
     last = expected_sequence - 1
+    bad_node = nodes.bad(force=True)
+    if bad_node is not None:
+        return _at_checkpoint(bad_node, TREE_NODE, start, started)
     seconds = time.perf_counter() - started
     beyond = pending.beyond(last)
     if beyond is not None:

@@ -40,6 +40,14 @@ class AuditEventOutput(serializers.Serializer):
     prev_hash = serializers.CharField(help_text="The previous event's hash (64 zeros for the first).")
 
 
+class AuditCosignatureOutput(serializers.Serializer):
+    vkey = serializers.CharField(help_text="The witness's verifier key (name+key id+base64(0x04 ‖ key)).")
+    signature = serializers.CharField(
+        help_text="Standard base64 of the 8-byte timestamp ‖ Ed25519 signature."
+    )
+    at = serializers.CharField(help_text="The cosignature's timestamp, RFC 3339 UTC.")
+
+
 class AuditCheckpointOutput(serializers.Serializer):
     """A signed checkpoint (contract §6.3), for the schema; the views serve ``checkpoints.as_served``."""
 
@@ -51,8 +59,49 @@ class AuditCheckpointOutput(serializers.Serializer):
     signature = serializers.CharField(
         help_text='Standard base64 of the Ed25519 signature of the UTF-8 string "{sequence}.{hash}.{at}".'
     )
+    tree_size = serializers.IntegerField(help_text="The Merkle tree's size (= sequence).")
+    root_hash = serializers.CharField(
+        allow_null=True,
+        help_text="Base64 Merkle root (RFC 9162) of the first tree_size events; null before §7.3.",
+    )
+    note = serializers.CharField(
+        allow_null=True,
+        help_text="The C2SP signed note (tlog-checkpoint), with witnesses' lines; null before §7.3.",
+    )
+    cosignatures = AuditCosignatureOutput(many=True)
+
+
+class AuditCosignatureInput(serializers.Serializer):
+    vkey = serializers.CharField(help_text="The witness's verifier key, algorithm byte 0x04 (C2SP).")
+    signature = serializers.CharField(
+        help_text="Standard base64 of the 8-byte big-endian timestamp ‖ the 64-byte Ed25519 signature of "
+        '"cosignature/v1\ntime {timestamp}\n" followed by the checkpoint\'s note body.'
+    )
 
 
 class AuditCheckpointKeyOutput(serializers.Serializer):
     algorithm = serializers.ChoiceField(choices=["ed25519"])
     public_key = serializers.CharField(help_text="Standard base64 of the 32 raw bytes of the public key.")
+    origin = serializers.CharField(help_text="The log's origin: the first line of its checkpoints' notes.")
+    vkey = serializers.CharField(
+        help_text="Verifier key, golang.org/x/mod/sumdb/note format: origin+hex key id+base64(0x01 ‖ key)."
+    )
+
+
+class AuditInclusionProofOutput(serializers.Serializer):
+    leaf_index = serializers.IntegerField(help_text="The event's sequence − 1.")
+    tree_size = serializers.IntegerField()
+    leaf_hash = serializers.CharField(help_text="Base64 of SHA-256(0x00 ‖ the event's hash bytes).")
+    hashes = serializers.ListField(child=serializers.CharField(), help_text="Base64, leaf side first.")
+
+
+#: ``from`` is a Python keyword: the serializer is built with ``type`` (its fields as class attributes).
+AuditConsistencyProofOutput = type(
+    "AuditConsistencyProofOutput",
+    (serializers.Serializer,),
+    {
+        "from": serializers.IntegerField(help_text="The older tree size."),
+        "to": serializers.IntegerField(help_text="The newer tree size."),
+        "hashes": serializers.ListField(child=serializers.CharField(), help_text="Base64 (RFC 9162 §2.1.4)."),
+    },
+)

@@ -18,10 +18,19 @@ from plumbing.pagination import CursorPagination
 from plumbing.problems import ProblemError
 from plumbing.query import StrictQuery, parse_aware_datetime
 
-from ..checkpoints import as_served, public_key_document
+from .. import proofs
+from ..checkpoints import as_served, cosignatures_of, public_key_document
 from ..exports import CSV_COLUMNS, export_csv
-from ..selectors import EventFilters, checkpoints, events_filtered
-from .serializers import AuditCheckpointKeyOutput, AuditCheckpointOutput, AuditEventOutput
+from ..selectors import EventFilters, checkpoints, events_filtered, latest_checkpoint
+from .serializers import (
+    AuditCheckpointKeyOutput,
+    AuditCheckpointOutput,
+    AuditConsistencyProofOutput,
+    AuditCosignatureInput,
+    AuditCosignatureOutput,
+    AuditEventOutput,
+    AuditInclusionProofOutput,
+)
 
 _OBJECT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _CODE = re.compile(r"^[A-Z0-9_]{2,16}$")
@@ -218,7 +227,93 @@ class AuditCheckpointList(AuditView, generics.GenericAPIView):
     )
     def get(self, request):
         page = self.paginate_queryset(checkpoints())
-        return self.get_paginated_response([as_served(c) for c in page])
+        cosigned = cosignatures_of(c.sequence for c in page)
+        return self.get_paginated_response([as_served(c, cosigned.get(c.sequence, [])) for c in page])
+
+
+def _no_params(request) -> None:
+    unknown = sorted(set(request.query_params))
+    if unknown:
+        raise ProblemError(
+            "validation-error",
+            400,
+            "Unknown query parameter.",
+            {name: ["Unknown parameter."] for name in unknown},
+        )
+
+
+def _answer(ask, *args, status: int = 200) -> Response:
+    """The core's answer, or its refusal as problem+json (400 naming the parameters, 404)."""
+    try:
+        return Response(ask(*args), status=status)
+    except proofs.InvalidRequest as exc:
+        raise ProblemError("validation-error", 400, exc.detail, exc.errors) from None
+    except proofs.NotFound as exc:
+        raise ProblemError("not-found", 404, str(exc)) from None
+
+
+@extend_schema(tags=["audit"])
+class AuditCheckpointLatest(AuditView):
+    """The latest signed checkpoint (what a witness cosigns; scope ``audit:read``); 404 before the first."""
+
+    @extend_schema(operation_id="audit_checkpoints_latest", responses={200: AuditCheckpointOutput})
+    def get(self, request):
+        _no_params(request)
+        checkpoint = latest_checkpoint()
+        if checkpoint is None:
+            raise ProblemError("not-found", 404, "No checkpoint has been signed yet.")
+        return Response(as_served(checkpoint))
+
+
+@extend_schema(tags=["audit"])
+class AuditCosignatureCreate(AuditView):
+    """A witness's C2SP tlog-cosignature of the checkpoint of this tree size (scope ``audit:read``;
+    contract §7.3): verified, then stored and carried in the checkpoint's note. 400 when it does not
+    verify, 404 when no checkpoint has that tree size."""
+
+    write_scope = Scope.AUDIT_READ
+
+    @extend_schema(
+        operation_id="audit_checkpoint_cosign",
+        request=AuditCosignatureInput,
+        responses={201: AuditCosignatureOutput},
+    )
+    def post(self, request, tree_size: int):
+        return _answer(proofs.cosign, tree_size, request.data, status=201)
+
+
+@extend_schema(tags=["audit"])
+class AuditInclusionProof(AuditView):
+    """RFC 9162 inclusion proof of an event the caller may see in the tree of ``tree_size`` leaves (at
+    most the latest checkpoint's); leaf *i* is the event with sequence *i + 1*."""
+
+    @extend_schema(
+        operation_id="audit_proofs_inclusion",
+        parameters=[
+            OpenApiParameter("event", OpenApiTypes.UUID, required=True, description="The event's id."),
+            OpenApiParameter("tree_size", int, required=True, description="A signed tree size."),
+        ],
+        responses={200: AuditInclusionProofOutput},
+    )
+    def get(self, request):
+        return _answer(proofs.inclusion, self.actor, request.query_params)
+
+
+@extend_schema(tags=["audit"])
+class AuditConsistencyProof(AuditView):
+    """RFC 9162 consistency proof between the trees of ``from`` and ``to`` leaves (``to`` at most the latest
+    checkpoint's tree size)."""
+
+    @extend_schema(
+        operation_id="audit_proofs_consistency",
+        parameters=[
+            OpenApiParameter("from", int, required=True, description="The older tree size."),
+            OpenApiParameter("to", int, required=True, description="The newer tree size."),
+        ],
+        responses={200: AuditConsistencyProofOutput},
+    )
+    def get(self, request):
+        return _answer(proofs.consistency, request.query_params)
 
 
 @extend_schema(tags=["audit"])

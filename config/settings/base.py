@@ -45,6 +45,8 @@ AUDIT_SIGNING_KEY_IS_DEVELOPMENT = env_str("AUDIT_SIGNING_KEY") is None
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", not IS_PRODUCTION)
 REDIS_URL = env_str("REDIS_URL")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+#: The audit log's origin in its C2SP checkpoints (contract §7.3); empty: SITE_URL's host[:port] + "/audit".
+AUDIT_LOG_ORIGIN = env_str("AUDIT_LOG_ORIGIN", "")
 
 INSTALLED_APPS = [
     "accounts.admin_app.OperatorsAdminConfig",  # django.contrib.admin with the operators' OTP site

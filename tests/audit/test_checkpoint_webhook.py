@@ -92,4 +92,7 @@ def test_the_body_carries_the_checkpoint_only(iom, api_as, posts):
     relay.sweep()
     body = json.loads(posts[0]["body"])
     assert set(body) == {"type", "timestamp", "data"}
-    assert set(body["data"]) == {"sequence", "hash", "at", "signature"}
+    assert set(body["data"]) == {
+        *("sequence", "hash", "at", "signature"),  # §6.3
+        *("tree_size", "root_hash", "note", "cosignatures"),  # §7.3
+    }

@@ -12,9 +12,9 @@ import pytest
 from django.core.management import execute_from_command_line
 from django.db import connection
 
-from audit import checkpoints
+from audit import checkpoints, tree
 from audit.chain import event_hash
-from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
+from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditTreeNode, AuditTreeState
 from audit.recorder import record
 from audit.verification import (
     CHECKPOINT_HASH,
@@ -72,7 +72,9 @@ def _set_head(sequence: int, last_hash: str) -> None:
 
 
 def _rechain_from(sequence: int) -> None:
-    """What a holder of AUDIT_HMAC_KEY can do: recompute every hash from ``sequence`` on and the head."""
+    """What a holder of AUDIT_HMAC_KEY can do: recompute every hash from ``sequence`` on and the head — and
+    the stored Merkle tree (plain SHA-256, no key needed), which would otherwise give it away
+    (``tree_node_mismatch``)."""
     previous = AuditEvent.objects.get(sequence=sequence - 1).hash if sequence > 1 else "0" * 64
     for event in AuditEvent.objects.filter(sequence__gte=sequence).order_by("sequence"):
         event.prev_hash = previous
@@ -83,6 +85,9 @@ def _rechain_from(sequence: int) -> None:
         )
     last = AuditEvent.objects.order_by("-sequence").first()
     _set_head(last.sequence, last.hash)
+    AuditTreeNode.objects.all().delete()
+    AuditTreeState.objects.all().delete()
+    tree.extend(last.sequence)
 
 
 def _sqlite() -> bool:

@@ -135,6 +135,30 @@ def test_the_latest_checkpoint_and_how_to_get_them_all(sent, iom_supervisor_clie
     assert f'data-checkpoint="signature">{made["signature"]}<' in page
     assert f'data-checkpoint="hash">{made["hash"]}<' in page
     assert f'data-checkpoint="at">{made["at"]}<' in page
+    assert f'data-checkpoint="root_hash">{made["root_hash"]}<' in page
+    assert 'data-witnesses="none"' in page
+
+
+def test_the_latest_checkpoint_shows_who_witnessed_it_and_when(sent, iom_supervisor_client):
+    import base64
+    import time
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from audit import notes
+
+    head = AuditEvent.objects.order_by("-sequence").first()
+    made = checkpoints.as_served(checkpoints.create(sequence=head.sequence, hash_=head.hash, verified=True))
+    key = Ed25519PrivateKey.from_private_bytes(b"w" * 32)
+    vkey = notes.vkey("dp.example.org/witness", notes.COSIGNATURE_V1, key.public_key().public_bytes_raw())
+    body = made["note"].split("\n\n", 1)[0] + "\n"
+    signature = base64.b64encode(notes.cosign(body, key, int(time.time()))).decode()
+    stored = checkpoints.add_cosignature(head.sequence, vkey, signature)
+    page = html(iom_supervisor_client.get("/audit/"))
+    assert 'data-witness="dp.example.org/witness"' in page
+    witnessed = re.search(r'data-witness="dp.example.org/witness">([^<]*)<', page).group(1)
+    assert checkpoints.format_at(stored.at) in witnessed
+    assert 'data-witnesses="none"' not in page
 
 
 # --- one export, one predicate -----------------------------------------------------------------------------

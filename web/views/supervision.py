@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from audit import selectors as audit_selectors
-from audit.checkpoints import as_served
+from audit.checkpoints import as_served, witnesses
 from audit.exports import export_csv
 from referrals import reads, worklists
 
@@ -101,6 +101,7 @@ def audit_log(request):
     query = request.GET.copy()
     for name in ("page", "before", "after"):
         query.pop(name, None)
+    checkpoint = _latest_checkpoint()
     context = {
         "form": form,
         "page": page,
@@ -109,7 +110,8 @@ def audit_log(request):
         # The labelled actions (a DISTINCT over the institution's events would read the whole log), by
         # their label in the reader's language: the filter finds an action by its label.
         "known_actions": sorted({str(label) for label in AUDIT_ACTION_LABELS.values()}, key=str.casefold),
-        "checkpoint": _latest_checkpoint(),
+        "checkpoint": checkpoint,
+        "witnesses": witnesses(checkpoint) if checkpoint else [],
     }
     return render(request, "web/supervision/audit_log.html", context)
 
