@@ -100,6 +100,19 @@ def page(*results) -> dict:
     }
 
 
+#: A checkpoint as served (contract §6.3, §7.3).
+CHECKPOINT = {
+    "sequence": 41890,
+    "hash": "9c0e…",
+    "at": "2026-12-02T10:00:00Z",
+    "signature": "…",
+    "tree_size": 41890,
+    "root_hash": "q1w2e3…=",
+    "note": "referrals.example.org/audit\n41890\nq1w2e3…=\n\n— referrals.example.org/audit XqW3…\n",
+    "cosignatures": [],
+}
+
+
 # --- the reference ------------------------------------------------------------------------------------------
 
 
@@ -547,18 +560,71 @@ REFERENCE: dict[str, dict[str, Operation]] = {
             "List audit checkpoints",
             "Every signed checkpoint of the audit chain, oldest first: keep your own copy to prove later "
             "that the log was not rewritten. Scope `audit:read`.",
+            responses={"200": page(CHECKPOINT)},
+        )
+    },
+    "audit.api.views.AuditCheckpointLatest": {
+        "get": Operation(
+            "Get the latest audit checkpoint",
+            "The newest signed checkpoint, with its Merkle root, its C2SP signed note and the partners' "
+            "cosignatures (contract §7.3): what a witness fetches before checking consistency. 404 while no "
+            "checkpoint exists. Scope `audit:read`.",
+            responses={"200": CHECKPOINT},
+        )
+    },
+    "audit.api.views.AuditCosignatureCreate": {
+        "post": Operation(
+            "Cosign a checkpoint (witness)",
+            "A partner's C2SP tlog-cosignature over the checkpoint of that `tree_size`, verified before it "
+            "is stored: the witness checked that the log only grew since the last checkpoint it saw. 400 "
+            "when it does not verify, 404 when no checkpoint has that size. Scope `audit:read`.",
+            request={"vkey": "dp.example.org/witness+1a2b3c4d+BAQ…", "signature": "AAAAAGdO…"},
             responses={
-                "200": page(
-                    {"sequence": 41230, "hash": "9c0e…", "at": "2026-11-29T10:00:00Z", "signature": "…"}
-                )
+                "201": {
+                    "vkey": "dp.example.org/witness+1a2b3c4d+BAQ…",
+                    "signature": "AAAAAGdO…",
+                    "at": "2026-12-02T10:00:05Z",
+                }
             },
+        )
+    },
+    "audit.api.views.AuditInclusionProof": {
+        "get": Operation(
+            "Prove an event is in the log",
+            "An RFC 9162 §2.1.3 inclusion proof of an event you may see (404 otherwise) in the tree of "
+            "`tree_size` events (at most the latest checkpoint's). Verify it against that checkpoint's "
+            "`root_hash`. Scope `audit:read`.",
+            responses={
+                "200": {
+                    "leaf_index": 41001,
+                    "tree_size": 41890,
+                    "leaf_hash": "q1w…",
+                    "hashes": ["c2V…", "ZGE…"],
+                }
+            },
+        )
+    },
+    "audit.api.views.AuditConsistencyProof": {
+        "get": Operation(
+            "Prove the log only grew",
+            "An RFC 9162 §2.1.4 consistency proof between the trees of `from` and `to` events: hashes only, "
+            "no event. `to` beyond the latest checkpoint or `from` > `to` → 400. Scope `audit:read`.",
+            responses={"200": {"from": 41230, "to": 41890, "hashes": ["c2V…", "ZGE…"]}},
         )
     },
     "audit.api.views.AuditCheckpointKey": {
         "get": Operation(
             "Get the checkpoints' public key",
-            "The Ed25519 public key that verifies the checkpoints' signatures. Scope `audit:read`.",
-            responses={"200": {"algorithm": "ed25519", "public_key": "MCowBQYDK2VwAyEA…"}},
+            "The Ed25519 public key that verifies the checkpoints' signatures, the log's `origin` and its "
+            "verifier key (`vkey`, golang.org/x/mod/sumdb/note format). Scope `audit:read`.",
+            responses={
+                "200": {
+                    "algorithm": "ed25519",
+                    "public_key": "MCowBQYDK2VwAyEA…",
+                    "origin": "referrals.example.org/audit",
+                    "vkey": "referrals.example.org/audit+5e1a9b2c+AQ…",
+                }
+            },
         )
     },
     "reporting.api.ReferralStatistics": {

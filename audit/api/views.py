@@ -137,7 +137,7 @@ class AuditPagination(CursorPagination):
 class AuditView(StrictQuery, APIView):
     permission_classes = [HasScope]
     read_scope = Scope.AUDIT_READ
-    query_parameters = frozenset({"object_id", "actor", "actor_institution", "action", "since"})
+    query_parameters = frozenset()
 
     @property
     def actor(self):
@@ -156,6 +156,7 @@ class AuditEventList(AuditView, generics.GenericAPIView):
     """
 
     pagination_class = AuditPagination
+    query_parameters = frozenset({"object_id", "actor", "actor_institution", "action", "since"})
 
     @extend_schema(
         operation_id="audit_events_list",
@@ -186,6 +187,7 @@ class AuditEventExport(AuditView):
     """
 
     renderer_classes = [CsvRenderer]
+    query_parameters = frozenset({"object_id", "actor", "actor_institution", "action", "since"})
 
     @extend_schema(
         operation_id="audit_events_export",
@@ -287,6 +289,8 @@ class AuditInclusionProof(AuditView):
     """RFC 9162 inclusion proof of an event the caller may see in the tree of ``tree_size`` leaves (at
     most the latest checkpoint's); leaf *i* is the event with sequence *i + 1*."""
 
+    query_parameters = frozenset({"event", "tree_size"})
+
     @extend_schema(
         operation_id="audit_proofs_inclusion",
         parameters=[
@@ -303,6 +307,8 @@ class AuditInclusionProof(AuditView):
 class AuditConsistencyProof(AuditView):
     """RFC 9162 consistency proof between the trees of ``from`` and ``to`` leaves (``to`` at most the latest
     checkpoint's tree size)."""
+
+    query_parameters = frozenset({"from", "to"})
 
     @extend_schema(
         operation_id="audit_proofs_consistency",
