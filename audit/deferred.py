@@ -58,7 +58,7 @@ def _outer_units() -> list[tuple[int, list[dict]]]:
     return _pending.outer
 
 
-def begin() -> int:
+def enter_unit() -> int:
     """Mark the start of a unit of work (a request, a task, a test): transactions open now are not its own.
     An enclosing unit's baseline and waiting events are set aside until this one ends."""
     _outer_units().append((getattr(_pending, "baseline", 0), _queue()))
@@ -67,7 +67,7 @@ def begin() -> int:
     return _pending.baseline
 
 
-def end(baseline: int) -> None:
+def leave_unit(baseline: int) -> None:
     """The unit of work is over: record what its rolled-back transactions did not keep, and give the
     enclosing unit (if any) its baseline back, with the events still waiting for a transaction to end."""
     if _depth() <= baseline:
@@ -82,14 +82,14 @@ def task_began(task_id=None, **_signal) -> None:
     """Celery's ``task_prerun``: a task is a unit of work like a request."""
     if not hasattr(_pending, "tasks"):
         _pending.tasks = {}
-    _pending.tasks[task_id] = begin()
+    _pending.tasks[task_id] = enter_unit()
 
 
 def task_ended(task_id=None, **_signal) -> None:
     """Celery's ``task_postrun`` (after success, failure or retry alike)."""
     tasks = getattr(_pending, "tasks", {})
     if task_id in tasks:
-        end(tasks.pop(task_id))
+        leave_unit(tasks.pop(task_id))
 
 
 class DeferredAuditMiddleware:
@@ -99,8 +99,8 @@ class DeferredAuditMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        baseline = begin()
+        baseline = enter_unit()
         try:
             return self.get_response(request)
         finally:
-            end(baseline)
+            leave_unit(baseline)

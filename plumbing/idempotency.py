@@ -133,18 +133,18 @@ def run_idempotent(
     perform: Callable[[], tuple[object, int]],
     render: Callable[[object, int], object],
     replay: Callable[[object, int], object],
-    unit: Callable[[], AbstractContextManager] = nullcontext,
+    unit_of_work: Callable[[], AbstractContextManager] = nullcontext,
 ):
     """Run ``perform`` at most once per (caller, key).
 
     ``perform()`` does the work and returns ``(created object, status code)``; it runs in the same
     transaction as the claim's completion. ``render(obj, status)`` builds the response of the first
-    request, in the same ``unit()`` of work (the core's: one transaction, one append of audit events);
+    request, in the same ``unit_of_work()`` (the core's: one transaction, one append of audit events);
     ``replay(object_id, status)`` re-renders it from the database for a repeat.
     """
     key = key_from(request)
     if key is None:
-        with unit():
+        with unit_of_work():
             obj, code = perform()
             return render(obj, code)
     digest = request_hash(request.method, request.path, request.data)
@@ -159,7 +159,7 @@ def run_idempotent(
             raise KeyInFlight()
         return replay(row.object_id, row.status_code)
     try:
-        with transaction.atomic(), unit():
+        with transaction.atomic(), unit_of_work():
             obj, code = perform()
             IdempotencyKey.objects.filter(pk=row.pk).update(
                 state=IdempotencyKey.State.DONE, status_code=code, object_type=object_type, object_id=obj.pk

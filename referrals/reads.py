@@ -25,8 +25,8 @@ from django.utils import timezone
 
 from accounts.actor import Actor
 from accounts.choices import Scope
+from audit import recorder
 from audit.deferred import record_surviving
-from audit.recorder import batch as audit_batch
 from audit.recorder import record
 
 from . import policy
@@ -36,12 +36,12 @@ from .models import Case, Note, Referral, ReferralEvent
 from .rules import age_on
 from .selectors import (
     can_see_personal,
+    case_visible_to,
     cases_visible_to,
     find_cases_by_document_number,
-    get_case,
-    get_referral,
     parties,
     receiver_consent_open,
+    referral_visible_to,
     referrals_held,
     side_of,
 )
@@ -66,8 +66,8 @@ def _recording_denials(fetch):
 
 #: The case / referral if the actor may see it; else ``NotVisible`` (a 404) after recording the refusal.
 #: Every door and service fetches through these, never through the selectors directly.
-fetch_case = _recording_denials(get_case)
-fetch_referral = _recording_denials(get_referral)
+fetch_case = _recording_denials(case_visible_to)
+fetch_referral = _recording_denials(referral_visible_to)
 
 
 #: How the cases probably of the same person are found (contract §6.2's keyed matching, score ≥ 0.5):
@@ -203,21 +203,29 @@ def timeline(actor: Actor, referral: Referral) -> QuerySet[ReferralEvent]:
     return events.order_by("at", "sequence")
 
 
-def show_referral(
+def referral_read(
     *,
     actor: Actor,
-    referral: Referral,
+    referral_id=None,
+    referral: Referral | None = None,
+    after_write: bool = False,
     with_timeline: bool = False,
     with_notes: bool = False,
-    record_metadata: bool = True,
     detail: dict | None = None,
 ) -> ReferralView:
-    """Project an already-permitted referral for ``actor`` and record the read.
+    """A referral as the actor may see it, its read recorded — the one read of a referral for every door.
 
-    Used by :func:`referral_read` and by every write that answers with the referral (creating POSTs,
-    lifecycle actions, consent withdrawal, idempotent replays). ``record_metadata=False`` skips the
-    metadata-only event (a write response without personal data is no read of anything).
+    By ``referral_id``: fetched with the actor's permissions (``NotVisible`` — a 404 — otherwise). Or an
+    already-permitted ``referral`` (a list's row, a write's result). ``after_write=True``: the referral a
+    write service just returned, as the write's response shows it — personal data only if the write left
+    the actor's side its access (a rejection or a withdrawal revokes the receiver's: permissions are looked
+    up afresh), and no metadata-only event (a write response without personal data is no read of anything).
     """
+    if referral is None:
+        referral = fetch_referral(actor, referral_id)
+    if after_write:
+        for remembered in ("_held_for", "_personal_for"):
+            referral.__dict__.pop(remembered, None)
     detail = detail or {}
     personal = shares_personal(actor, referral)
     view = ReferralView(referral=referral, side=side_of(actor, referral), personal=personal)
@@ -237,37 +245,11 @@ def show_referral(
         for note in notes:
             note.referral = referral  # one unwrapped data key for the whole page
         view.notes = notes
-    if personal or record_metadata:
+    if personal or not after_write:
         _record_referral_read(actor, referral, personal=personal, detail=detail)
     if view.notes:
         _record_notes_read(actor, referral, len(view.notes), detail)
     return view
-
-
-def referral_read(
-    *,
-    actor: Actor,
-    referral_id,
-    with_timeline: bool = False,
-    with_notes: bool = False,
-    detail: dict | None = None,
-) -> ReferralView:
-    """A referral as the actor may see it (``NotVisible`` — a 404 — otherwise), its read recorded."""
-    referral = fetch_referral(actor, referral_id)
-    return show_referral(
-        actor=actor, referral=referral, with_timeline=with_timeline, with_notes=with_notes, detail=detail
-    )
-
-
-def referral_shown_after_write(
-    *, actor: Actor, referral: Referral, detail: dict | None = None
-) -> ReferralView:
-    """The referral a write service just returned, as the write's response shows it: personal data only
-    to ``referrals:read`` callers and only if the write left the actor's side its access (a rejection or
-    a withdrawal revokes the receiver's: permissions are looked up afresh), recorded like a GET."""
-    for remembered in ("_held_for", "_personal_for"):
-        referral.__dict__.pop(remembered, None)
-    return show_referral(actor=actor, referral=referral, record_metadata=False, detail=detail)
 
 
 @dataclass
@@ -294,7 +276,7 @@ def referral_preview_read(*, actor: Actor, referral_id) -> ReferralPreview:
     referral = fetch_referral(actor, referral_id)
     if side_of(actor, referral) != Side.SENDER or referral.status != Status.DRAFT:
         raise Forbidden("Only the sending institution previews a draft.")
-    view = show_referral(actor=actor, referral=referral, detail={"page": "preview"})
+    view = referral_read(actor=actor, referral=referral, detail={"page": "preview"})
     categories = travelling_categories(referral) if view.personal else []
     subject = subject_values(referral.case.subject, categories) if categories else None
     withheld = [category.value for category in DataCategory if category.value not in categories]
@@ -354,8 +336,14 @@ class CaseView:
     summary: str | None = None
 
 
-def show_case(*, actor: Actor, case: Case, detail: dict | None = None) -> CaseView:
-    """Project an already-permitted case and record ``case.viewed`` when personal data is shown."""
+def case_read(
+    *, actor: Actor, case_id=None, case: Case | None = None, detail: dict | None = None
+) -> CaseView:
+    """A case as the actor may see it, ``case.viewed`` recorded when personal data is shown — the one read
+    of a case: by ``case_id`` (a case of the actor's institution it may see, else ``NotVisible``), or an
+    already-permitted ``case``."""
+    if case is None:
+        case = fetch_case(actor, case_id)
     personal = actor.has_scope(Scope.REFERRALS_READ)
     view = CaseView(case=case, personal=personal)
     if personal:
@@ -382,9 +370,9 @@ def case_names_read(*, actor: Actor, case_ids, detail: dict | None = None) -> di
         .select_related("institution", "subject")
     )
     names = {}
-    with audit_batch():
+    with recorder.batch():
         for case in cases:
-            view = show_case(actor=actor, case=case, detail=detail)
+            view = case_read(actor=actor, case=case, detail=detail)
             if view.subject:
                 names[case.pk] = " ".join(
                     p for p in (view.subject["given_name"], view.subject["family_name"]) if p
@@ -404,11 +392,6 @@ def cases_by_document_number(*, actor: Actor, document_number: str) -> list[Case
         detail={"by": "document_number", "matches": len(matches)},
     )
     return matches
-
-
-def case_read(*, actor: Actor, case_id, detail: dict | None = None) -> CaseView:
-    """A case of the actor's institution that the actor may see (else ``NotVisible``), its read recorded."""
-    return show_case(actor=actor, case=fetch_case(actor, case_id), detail=detail)
 
 
 # --- lists with people's names (issue 12) ------------------------------------------------------------

@@ -220,7 +220,7 @@ def _deny(actor: Actor, object_type: str, object_id, *, institutions=(), case_id
     )
 
 
-def get_case(actor: Actor, case_id) -> Case:
+def case_visible_to(actor: Actor, case_id) -> Case:
     """The case if the actor may see it; else ``NotVisible`` (with the denial for the core to record)."""
     case = cases_visible_to(actor).select_related("institution", "subject").filter(pk=case_id).first()
     if case is None:
@@ -237,7 +237,7 @@ def get_case(actor: Actor, case_id) -> Case:
 REFERRAL_RELATED = ("case", "case__subject", "from_institution", "to_institution", "consent")
 
 
-def get_referral(actor: Actor, referral_id, *, for_update: bool = False) -> Referral:
+def referral_visible_to(actor: Actor, referral_id, *, for_update: bool = False) -> Referral:
     """The referral if the actor may see it (else ``NotVisible``, the same 404 as a missing one, carrying
     the ``access.denied`` event the core records).
 

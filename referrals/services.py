@@ -3,7 +3,6 @@ the audit event and the outbox row written together."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import timedelta
@@ -14,7 +13,7 @@ from django.utils import timezone
 
 from accounts.actor import Actor
 from accounts.models import Institution, User
-from audit.recorder import batch as audit_batch
+from audit import recorder
 from audit.recorder import record
 from notifications.outbox import emit
 from notifications.services import notify_in_app
@@ -37,23 +36,14 @@ from .selectors import cases_visible_to, parties, side_of
 
 
 @contextmanager
-def unit():
+def unit_of_work():
     """One unit of work: a transaction whose audit events are appended together at its end (still inside
-    it: they commit or roll back with the work they describe). A door answering a write with a read of
-    what it wrote (the write's response) runs both in one unit: one append for all their events."""
-    with transaction.atomic(), audit_batch():
+    it: they commit or roll back with the work they describe). Every write service runs in one
+    (``@unit_of_work()``, joining the caller's if there is one); a door answering a write with a read of
+    what it wrote (the write's response) runs both in one (``with services.unit_of_work():``): one append
+    for all their events."""
+    with transaction.atomic(), recorder.batch():
         yield
-
-
-def unit_of_work(service):
-    """A write service runs in a :func:`unit` (joining the caller's, if there is one)."""
-
-    @functools.wraps(service)
-    def run(*args, **kwargs):
-        with unit():
-            return service(*args, **kwargs)
-
-    return run
 
 
 RESPONSE_TIME = {
@@ -81,7 +71,7 @@ def _set_blind_indexes(subject: Subject) -> None:
     )
 
 
-@unit_of_work
+@unit_of_work()
 def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
     """Open a case for a migrant; the creating caseworker owns it."""
     policy.require_refer(actor)
@@ -116,7 +106,7 @@ def case_create(*, actor: Actor, subject: dict, summary: str = "") -> Case:
     return case
 
 
-@unit_of_work
+@unit_of_work()
 def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summary: str | None = None) -> Case:
     """Change the subject's data or the summary (the owner institution only; never once erased)."""
     policy.require_refer(actor)
@@ -153,7 +143,7 @@ def case_update(*, actor: Actor, case: Case, subject: dict | None = None, summar
     return case
 
 
-@unit_of_work
+@unit_of_work()
 def case_add_collaborator(*, actor: Actor, case: Case, user: User) -> None:
     """Share a case with another caseworker of the same institution (need-to-know)."""
     policy.require_refer(actor)
@@ -177,7 +167,7 @@ def _event(referral: Referral, actor: Actor, action: str, from_status: str, to_s
     )
 
 
-@unit_of_work
+@unit_of_work()
 def referral_create(
     *,
     actor: Actor,
@@ -242,7 +232,7 @@ def _check_if_match(if_match: str | None, referral: Referral) -> None:
         raise PreconditionFailed()
 
 
-@unit_of_work
+@unit_of_work()
 def referral_transition(
     *,
     actor: Actor,
@@ -345,7 +335,7 @@ def referral_transition(
     return referral
 
 
-@unit_of_work
+@unit_of_work()
 def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = None) -> Note:
     """A note between the two institutions, while the receiver has access and the case is not erased."""
     policy.require_refer(actor)
@@ -380,7 +370,7 @@ def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = 
     return note
 
 
-@unit_of_work
+@unit_of_work()
 def consent_withdraw(
     *,
     actor: Actor,
@@ -466,7 +456,7 @@ def _set_assignee(*, actor: Actor, referral: Referral, assignee: User, how: str)
     return referral
 
 
-@unit_of_work
+@unit_of_work()
 def referral_take(*, actor: Actor, referral_id) -> Referral:
     """A caseworker takes an unassigned inbound referral of the institution (the team queue)."""
     policy.require_takes_referrals(actor)
@@ -475,7 +465,7 @@ def referral_take(*, actor: Actor, referral_id) -> Referral:
     return _set_assignee(actor=actor, referral=referral, assignee=actor.user, how="take")
 
 
-@unit_of_work
+@unit_of_work()
 def referral_assign(*, actor: Actor, referral_id, assignee: User) -> Referral:
     """A supervisor assigns (or reassigns) an inbound referral to an active caseworker of the institution."""
     policy.require_assigns_referrals(actor)

@@ -227,6 +227,6 @@ def _audit_unit_of_work(request):
         if name in request.fixturenames:
             request.getfixturevalue(name)
             break
-    baseline = deferred.begin()
+    baseline = deferred.enter_unit()
     yield
-    deferred.end(baseline)
+    deferred.leave_unit(baseline)

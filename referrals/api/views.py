@@ -106,7 +106,7 @@ class CaseListCreate(ApiView, generics.GenericAPIView):
             return case, status.HTTP_201_CREATED
 
         def render(case, code, detail=None):
-            view = reads.show_case(actor=actor, case=case, detail=detail)
+            view = reads.case_read(actor=actor, case=case, detail=detail)
             return Response(_case_created_body(actor, view), status=code)
 
         def replay(case_id, code):
@@ -119,7 +119,7 @@ class CaseListCreate(ApiView, generics.GenericAPIView):
             perform=perform,
             render=render,
             replay=replay,
-            unit=services.unit,
+            unit_of_work=services.unit_of_work,
         )
 
 
@@ -221,7 +221,7 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
             return referral, status.HTTP_201_CREATED
 
         def render(referral, code, detail=None):
-            view = reads.referral_shown_after_write(actor=actor, referral=referral, detail=detail)
+            view = reads.referral_read(actor=actor, referral=referral, after_write=True, detail=detail)
             return _referral_response(actor, view, code=code)
 
         def replay(referral_id, code):
@@ -234,7 +234,7 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
             perform=perform,
             render=render,
             replay=replay,
-            unit=services.unit,
+            unit_of_work=services.unit_of_work,
         )
 
 
@@ -253,7 +253,9 @@ class ReferralActionBase(ApiView):
         actor = self.actor
         # The contract's order — visibility (404), side (403), body (400), status (409), If-Match (412) —
         # is the service's: it reads the body at its place.
-        with services.unit():  # the write and the read of its response: one transaction, one audit append
+        with (
+            services.unit_of_work()
+        ):  # the write and the read of its response: one transaction, one audit append
             referral = services.referral_transition(
                 actor=actor,
                 referral_id=pk,
@@ -261,7 +263,9 @@ class ReferralActionBase(ApiView):
                 if_match=request.headers.get("If-Match"),
                 read_body=lambda: _validated(self.input_class, request),
             )
-            return _referral_response(actor, reads.referral_shown_after_write(actor=actor, referral=referral))
+            return _referral_response(
+                actor, reads.referral_read(actor=actor, referral=referral, after_write=True)
+            )
 
 
 def _action_view(action: str):
@@ -358,7 +362,7 @@ class ReferralNotes(ApiView, generics.GenericAPIView):
             perform=perform,
             render=render,
             replay=replay,
-            unit=services.unit,
+            unit_of_work=services.unit_of_work,
         )
 
 
@@ -374,14 +378,16 @@ class ConsentWithdraw(ApiView):
     def post(self, request, pk):
         actor = self.actor
         # The contract's order (404, 403, 400, 409, 412) is the service's: it reads the body at its place.
-        with services.unit():
+        with services.unit_of_work():
             referral = services.consent_withdraw(
                 actor=actor,
                 referral_id=pk,
                 if_match=request.headers.get("If-Match"),
                 read_body=lambda: _validated(s.WithdrawInput, request),
             )
-            return _referral_response(actor, reads.referral_shown_after_write(actor=actor, referral=referral))
+            return _referral_response(
+                actor, reads.referral_read(actor=actor, referral=referral, after_write=True)
+            )
 
 
 __all__ = ["Referral"]

@@ -50,8 +50,8 @@ def _generic_referral(view, context) -> dict:
 
 
 def _assert_same(actor, referral_id):
-    referral = selectors.get_referral(actor, referral_id)
-    view = reads.show_referral(actor=actor, referral=referral)
+    referral = selectors.referral_visible_to(actor, referral_id)
+    view = reads.referral_read(actor=actor, referral=referral)
     personal = view.personal
     context = {"actor": actor}
     fast = s.ReferralOutput(view, context=context).data

@@ -135,7 +135,7 @@ def test_the_core_records_for_every_caller_web_pages_included(referral_in, third
     accepted = referral_in("accepted")
     actor = service_actor(third)
     with pytest.raises(NotVisible) as pure:
-        selectors.get_referral(actor, accepted.pk)
+        selectors.referral_visible_to(actor, accepted.pk)
     assert pure.value.denial["action"] == "access.denied"
     assert _denied() == []  # selectors do not write
     with pytest.raises(NotVisible):

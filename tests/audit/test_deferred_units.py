@@ -58,17 +58,17 @@ def test_a_task_records_the_refusal_its_rolled_back_transaction_lost(fail):
 
 @pytest.mark.django_db
 def test_units_nest_without_losing_the_enclosing_units_events():
-    outer = deferred.begin()
+    outer = deferred.enter_unit()
     marker = uuid.uuid4().hex
     try:
         with transaction.atomic():
             deferred.record_surviving(**_refusal(marker))  # waits for this transaction to end
-            inner = deferred.begin()  # a unit inside (a task run eagerly within a request)
-            deferred.end(inner)
+            inner = deferred.enter_unit()  # a unit inside (a task run eagerly within a request)
+            deferred.leave_unit(inner)
             assert not _recorded(marker)
             raise Refused
     except Refused:
         pass
     assert not _recorded(marker)  # rolled back: waiting for its unit to end
-    deferred.end(outer)
+    deferred.leave_unit(outer)
     assert _recorded(marker)

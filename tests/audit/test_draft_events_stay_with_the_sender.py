@@ -21,7 +21,9 @@ def _codes(event) -> set[str]:
 def test_reading_a_draft_leaves_the_receiver_out_of_the_event(iom, dp, make_referral, iom_actor, api_as):
     draft = make_referral(iom_actor, dp)
     api_as(iom).get(f"{API}/referrals/{draft.pk}/")
-    reads.referral_rows_read(iom_actor, [selectors.get_referral(iom_actor, draft.pk)], list_name="outbound")
+    reads.referral_rows_read(
+        iom_actor, [selectors.referral_visible_to(iom_actor, draft.pk)], list_name="outbound"
+    )
     reads.referral_sheet_read(actor=iom_actor, referral_id=draft.pk)
     events = AuditEvent.objects.filter(
         action__in=["referral.viewed", "referral.list_viewed", "referral.printed"]

@@ -145,7 +145,7 @@ def referral_create(request, case_id):
     return render(request, "web/referral_form.html", {"form": form, "case": case})
 
 
-def _get_referral(actor, referral_id):
+def _fetch_referral_or_404(actor, referral_id):
     try:
         return reads.fetch_referral(actor, referral_id)
     except NotVisible:
@@ -237,7 +237,7 @@ def referral_action(request, referral_id, action):
     actor = request.actor
     if action not in TRANSITIONS:
         raise Http404
-    referral = _get_referral(actor, referral_id)
+    referral = _fetch_referral_or_404(actor, referral_id)
     form = ActionForm(request.POST)
     if not form.is_valid():
         messages.error(request, next(iter(form.errors.values()))[0])
@@ -273,7 +273,7 @@ def referral_action(request, referral_id, action):
 @require_POST
 def note_add(request, referral_id):
     actor = request.actor
-    referral = _get_referral(actor, referral_id)
+    referral = _fetch_referral_or_404(actor, referral_id)
     form = NoteForm(request.POST)
     if not form.is_valid():
         messages.error(request, form.errors["body"][0])
@@ -291,7 +291,7 @@ def note_add(request, referral_id):
 @require_POST
 def consent_withdraw(request, referral_id):
     actor = request.actor
-    referral = _get_referral(actor, referral_id)
+    referral = _fetch_referral_or_404(actor, referral_id)
     form = WithdrawConsentForm(request.POST)
     if not form.is_valid():
         messages.error(request, form.errors["reason"][0])
