@@ -123,6 +123,7 @@ def test_embedded_mode_runs_retention_and_the_audit_check_in_the_relay_thread(ca
     assert set(notification_apps.HOUSEKEEPING) == {
         "plumbing-purge-idempotency-keys",
         "audit-verify-chain",
+        "audit-checkpoint-when-due",
         "referrals-retention",
     }
     with override_settings(RETENTION_DAYS=0):
