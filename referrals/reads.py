@@ -16,6 +16,7 @@ Rules applied here, once:
 
 from __future__ import annotations
 
+import datetime
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -514,6 +515,21 @@ class ReferralSheet:
     categories: list[str]
     withheld: list[str]
     reason: str | None
+    #: When consent was obtained, as the sheet can show it: ``None`` for a stored value no calendar of the
+    #: reader's zone can hold (junk from before the input rules, e.g. year 1 — ``manage.py check_data``
+    #: lists it), so the sheet still prints instead of failing.
+    consent_obtained_at: datetime.datetime | None = None
+
+
+def _showable(moment: datetime.datetime | None) -> datetime.datetime | None:
+    """``moment`` if it converts to the local time zone (templates show local times), else ``None``."""
+    if moment is None:
+        return None
+    try:
+        timezone.localtime(moment)
+    except (OverflowError, ValueError):
+        return None
+    return moment
 
 
 def referral_sheet_read(*, actor: Actor, referral_id) -> ReferralSheet:
@@ -532,6 +548,7 @@ def referral_sheet_read(*, actor: Actor, referral_id) -> ReferralSheet:
         categories=categories,
         withheld=withheld_categories(referral),
         reason=referral.reason,
+        consent_obtained_at=_showable(referral.consent.obtained_at),
     )
     record(
         actor=actor,

@@ -111,3 +111,20 @@ def test_the_api_renders_the_extreme_dates(extreme, iom, dp, api_as):
     detail = api_as(dp).get(f"/api/v1/referrals/{referral.pk}/").json()
     assert detail["subject"]["date_of_birth"] == referral.case.subject.date_of_birth.isoformat()
     assert api_as(iom).get(f"/api/v1/cases/{referral.case_id}/").status_code == 200
+
+
+def test_stored_junk_from_before_the_rules_still_prints(
+    iom_actor, dp, iom_caseworker, web_client, make_referral
+):
+    """A consent stored as year 1 (accepted before the input rules; ``check_data`` lists it): the sheet
+    prints, without the date no calendar of the reader's zone can hold, instead of answering 500."""
+    from referrals.models import Consent
+
+    referral = make_referral(iom_actor, dp, path=[(iom_actor, "send")])
+    year_one = datetime.datetime(1, 1, 1, 0, 0, tzinfo=datetime.UTC)
+    Consent.objects.filter(referral=referral).update(obtained_at=year_one)  # as the old API stored it
+    response = web_client(iom_caseworker).get(f"/referrals/{referral.pk}/print/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert referral.reference in page and "<dd>—</dd>" in page  # the date left out, the sheet printed
+    assert web_client(iom_caseworker).get(f"/referrals/{referral.pk}/").status_code == 200
