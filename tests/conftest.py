@@ -139,6 +139,17 @@ def iom_supervisor(iom, make_user):
 
 
 @pytest.fixture
+def iom_admin(iom, make_user):
+    """The institution admins of every suite."""
+    return make_user(iom, Role.ADMIN, username="iom.admin")
+
+
+@pytest.fixture
+def dp_admin(dp, make_user):
+    return make_user(dp, Role.ADMIN, username="dp.admin")
+
+
+@pytest.fixture
 def iom_supervisor_actor(iom_supervisor):
     return actor_for_user(iom_supervisor)
 

@@ -22,16 +22,6 @@ from tests.factories import api_client_row
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def iom_admin(iom, make_user):
-    return make_user(iom, Role.ADMIN, username="iom.admin")
-
-
-@pytest.fixture
-def dp_admin(dp, make_user):
-    return make_user(dp, Role.ADMIN, username="dp.admin")
-
-
 def test_an_admin_of_another_institution_is_refused_by_every_account_service(
     iom, dp, iom_admin, dp_admin, iom_caseworker, settings
 ):

@@ -66,16 +66,6 @@ def web_sign_in():
 
 
 @pytest.fixture
-def iom_admin(iom, make_user):
-    return make_user(iom, Role.ADMIN, username="iom.admin")
-
-
-@pytest.fixture
-def dp_admin(dp, make_user):
-    return make_user(dp, Role.ADMIN, username="dp.admin")
-
-
-@pytest.fixture
 def third_supervisor(third, make_user):
     return make_user(third, Role.SUPERVISOR, username="third.supervisor")
 
