@@ -433,17 +433,7 @@ def test_a_consent_obtained_in_the_future_is_refused_by_both_doors(
     assert "consent.obtained_at" in response.json()["errors"]
     page = web_sign_in(iom_caseworker).post(
         f"/cases/{case.pk}/refer/",
-        {
-            "to_institution": "DP",
-            "services": ["legal_assistance"],
-            "urgency": "normal",
-            "reason": "Motivo",
-            "consent_given": "on",
-            "consent_given_by": "self",
-            "consent_method": "verbal",
-            "consent_obtained_at": timezone.localtime(later).strftime("%Y-%m-%dT%H:%M"),
-            "data_categories": ["identity"],
-        },
+        _web_referral_form(consent_obtained_at=timezone.localtime(later).strftime("%Y-%m-%dT%H:%M")),
     )
     assert page.status_code == 200
     assert "consent_obtained_at" in page.context["form"].errors
