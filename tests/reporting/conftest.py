@@ -21,6 +21,7 @@ import datetime
 import pytest
 
 from accounts.actor import actor_for_user
+from referrals.lifecycle import TRANSITIONS
 from referrals.models import Referral, ReferralEvent
 from reporting.perturbation import cell_key, published_count
 from tests.builders import referral_through_services
@@ -51,8 +52,8 @@ def refer():
         steps = []
         for action in path:
             actor = {"send": sender, "cancel": sender, "void": supervisor}.get(action, receiver)
-            needs_reason = action in ("reject", "cancel", "void", "fail")
-            steps.append((actor, action, "Motivo") if needs_reason else (actor, action))
+            # The lifecycle table says which actions need a text (a reason, or an outcome to complete).
+            steps.append((actor, action, "Motivo") if TRANSITIONS[action].needs else (actor, action))
         return referral_through_services(
             sender=sender,
             to=to,
