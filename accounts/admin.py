@@ -21,7 +21,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import policy, services
 from .actor import operator_actor
-from .models import ApiClient, Institution, User
+from .models import ApiClient, Institution, Office, User
 
 # The site itself (superusers with a verified second factor only) is accounts.admin_site.OperatorsAdminSite,
 # installed as the default admin site by accounts.apps.OperatorsAdminConfig.
@@ -107,7 +107,7 @@ class StaffUserAdmin(AuditedAdmin, UserAdmin):
     filter_horizontal = ()
     fieldsets = [
         (None, {"fields": ["username", "password"]}),
-        (_("Institution"), {"fields": ["institution", "role", "language", "email"]}),
+        (_("Institution"), {"fields": ["institution", "office", "role", "language", "email"]}),
         (_("Access"), {"fields": ["is_active", "is_staff", "is_superuser"]}),
         (_("Dates"), {"fields": ["last_login", "date_joined"]}),
     ]
@@ -153,6 +153,72 @@ class StaffUserAdmin(AuditedAdmin, UserAdmin):
                 return data
 
         return PolicyForm
+
+
+@admin.register(Office)
+class OfficeAdmin(admin.ModelAdmin):
+    """Offices (contract §7.2): saved, paused and resumed through the accounts services (audited there, as
+    the operator). The code is fixed once created; an office is never deleted (staff and referrals point
+    at it)."""
+
+    list_display = ["code", "institution", "name", "province", "accepting_referrals", "paused_until"]
+    list_filter = ["institution", "province", "accepting_referrals"]
+    search_fields = ["code", "name"]
+    fields = ["institution", "code", "name", "province", "services", "languages"]
+    actions = ["pause", "resume"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["institution", "code"] if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_form(self, request, obj=None, **kwargs):
+        """The office rules of the service (``check_office_fields``) decide here as at the other doors."""
+        base = super().get_form(request, obj, **kwargs)
+
+        class OfficeForm(base):
+            def clean(form):
+                data = super().clean()
+                office = form.instance
+                try:
+                    services.check_office_fields(
+                        code=data.get("code", office.code) or "",
+                        name=data.get("name") or "",
+                        province=data.get("province") or "",
+                        services=data.get("services") or [],
+                        languages=data.get("languages") or [],
+                    )
+                except forms.ValidationError as exc:
+                    for field, errors in exc.message_dict.items():
+                        form.add_error(field if field in form.fields else None, errors)
+                return data
+
+        return OfficeForm
+
+    def save_model(self, request, obj, form, change):
+        saved, _created = services.office_save(
+            institution=obj.institution,
+            code=obj.code,
+            name=obj.name,
+            province=obj.province,
+            services=obj.services,
+            languages=obj.languages,
+            actor=operator_actor(request, obj.institution),
+        )
+        obj.pk = saved.pk
+
+    @admin.action(description=_("Pause the selected offices (until resumed)"))
+    def pause(self, request, queryset):
+        for office in queryset.select_related("institution"):
+            services.office_pause(office=office, actor=operator_actor(request, office.institution))
+        messages.success(request, _("Offices paused."))
+
+    @admin.action(description=_("Resume the selected offices"))
+    def resume(self, request, queryset):
+        for office in queryset.select_related("institution"):
+            services.office_resume(office=office, actor=operator_actor(request, office.institution))
+        messages.success(request, _("Offices resumed."))
 
 
 @admin.register(ApiClient)

@@ -13,7 +13,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .choices import GroupKind, Role, Scope
+from .choices import GroupKind, Province, Role, Scope
 
 institution_code_validator = RegexValidator(r"^[A-Z0-9_]{2,16}$", _("2–16 characters A–Z, 0–9 or _."))
 
@@ -23,6 +23,7 @@ USERNAME_VALIDATOR = RegexValidator(r"^[a-z0-9._-]{3,150}$", _("3–150 lower-ca
 #: A user never moves to another institution (contract §7.1): ``User.clean`` says so to the doors that
 #: validate, and the database refuses the UPDATE whatever the door (trigger of migration 0003).
 INSTITUTION_FIXED_MESSAGE = _("A user never moves to another institution.")
+OFFICE_OF_OWN_INSTITUTION_MESSAGE = _("The office must be one of the user's institution.")
 
 
 class Institution(models.Model):
@@ -50,6 +51,87 @@ class Institution(models.Model):
         return group
 
 
+#: An office's code (contract §7.2): unique within its institution, never changed once created.
+office_code_validator = RegexValidator(r"^[A-Z0-9_]{2,16}$", _("2–16 characters A–Z, 0–9 or _."))
+
+
+class OfficeQuerySet(models.QuerySet):
+    def accepting_now(self, today=None):
+        """Offices accepting referrals today (contract §7.2): accepting, or paused until a date that has
+        passed (the pause ends by itself after ``paused_until``)."""
+        today = today or timezone.localdate()
+        return self.filter(accepting_now_q(today))
+
+
+def accepting_now_q(today) -> models.Q:
+    """The condition of :meth:`Office.is_accepting` in a query (the one place of this rule, with it)."""
+    return models.Q(accepting_referrals=True) | models.Q(paused_until__isnull=False, paused_until__lt=today)
+
+
+def office_group_name(institution_code: str, office_code: str, *, supervisors: bool = False) -> str:
+    """``DP:office:DARIEN`` (its caseworkers and supervisors) or ``DP:office:DARIEN:supervisors``."""
+    base = f"{institution_code}:office:{office_code}"
+    return base + ":supervisors" if supervisors else base
+
+
+class Office(models.Model):
+    """A service point of an institution (a regional or field office): where referrals are received and
+    worked on. Staff with an office work for it; staff without one are national (contract §7.2)."""
+
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="offices")
+    code = models.CharField(max_length=16, validators=[office_code_validator])
+    name = models.CharField(max_length=200)
+    province = models.CharField(max_length=8, choices=Province.choices)
+    #: Service codes of contract §4 (``accounts.choices.Service``).
+    services = models.JSONField(default=list)
+    #: ISO 639-1/3 codes of the languages the office serves in.
+    languages = models.JSONField(default=list)
+    accepting_referrals = models.BooleanField(default=True)
+    paused_until = models.DateField(null=True, blank=True)
+    #: Why the office is paused, shown to senders ("no lawyer until March"): about the office, never a person.
+    pause_reason = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = OfficeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["institution__code", "code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["institution", "code"], name="office_code_unique_per_institution"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(code__regex=r"^[A-Z0-9_]{2,16}$"), name="office_code_format"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(province__in=Province.values), name="office_province_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.institution.code}/{self.code}"
+
+    @property
+    def key(self) -> str:
+        """``DP/DARIEN``: the office across the network (statistics keys, logs)."""
+        return f"{self.institution.code}/{self.code}"
+
+    def is_accepting(self, today=None) -> bool:
+        """Accepting referrals now (see ``accepting_now_q``)."""
+        today = today or timezone.localdate()
+        return self.accepting_referrals or (self.paused_until is not None and self.paused_until < today)
+
+    def group_name(self, supervisors: bool = False) -> str:
+        return office_group_name(self.institution.code, self.code, supervisors=supervisors)
+
+    def group(self, *, supervisors: bool = False) -> Group:
+        """The office's intake group (its caseworkers and supervisors: the referrals it holds), or its
+        supervisors' group (the cases its staff open) — created on first use."""
+        group, _created = Group.objects.get_or_create(name=self.group_name(supervisors))
+        return group
+
+
 class User(AbstractUser):
     """A person working for one institution, with one role. Superusers may have no institution."""
 
@@ -59,12 +141,16 @@ class User(AbstractUser):
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.CASEWORKER)
     language = models.CharField(max_length=8, choices=[("es", "Español"), ("en", "English")], default="es")
+    #: The office the person works in (contract §7.2); none: national staff, working for every office.
+    office = models.ForeignKey(Office, on_delete=models.PROTECT, null=True, blank=True, related_name="staff")
 
     class Meta:
         ordering = ["username"]
 
     def clean(self):
         super().clean()
+        if self.office_id is not None and self.office.institution_id != self.institution_id:
+            raise ValidationError({"office": OFFICE_OF_OWN_INSTITUTION_MESSAGE}, code="office")
         if self._state.adding:
             return
         stored = list(type(self)._default_manager.filter(pk=self.pk).values_list("institution_id", flat=True))

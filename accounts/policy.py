@@ -94,6 +94,18 @@ def may_manage_webhooks(actor: Actor, endpoint=None, *, institution=None) -> boo
     return True
 
 
+def may_manage_offices(actor: Actor, office=None, *, institution=None) -> bool:
+    """Create, change, pause or resume offices (contract §7.2) — of the actor's institution only: its admins,
+    an operator, a system actor (``office`` or ``institution``: the target; none: whether at all)."""
+    if not _institution_admin(actor):
+        return False
+    if office is not None:
+        return _same_institution(actor, office.institution_id)
+    if institution is not None:
+        return _same_institution(actor, institution.pk)
+    return True
+
+
 def second_factor_locked(failures: int) -> bool:
     """After this many wrong codes in one sign-in, the session is closed (sign in again)."""
     return failures >= MAX_OTP_FAILURES

@@ -5,6 +5,7 @@ these; no door records an account event of its own."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -20,8 +22,16 @@ from audit.recorder import record
 
 from . import policy
 from .actor import Actor, system_actor
-from .choices import GroupKind, Role, Scope
-from .models import USERNAME_VALIDATOR, ApiClient, Institution, User, hash_token
+from .choices import GroupKind, Province, Role, Scope, Service
+from .models import (
+    USERNAME_VALIDATOR,
+    ApiClient,
+    Institution,
+    Office,
+    User,
+    hash_token,
+    office_code_validator,
+)
 
 ROLE_GROUPS = {
     Role.CASEWORKER: (GroupKind.CASEWORKERS, GroupKind.INTAKE),
@@ -30,12 +40,35 @@ ROLE_GROUPS = {
 }
 
 
+#: The groups of a member of an office (contract §7.2: need to know inside an institution). Its caseworkers
+#: and supervisors are in the office's intake group, never in the institution's ``intake`` or
+#: ``supervisors`` groups (those see every referral the institution receives: national staff).
+OFFICE_ROLE_GROUPS = {
+    Role.CASEWORKER: (GroupKind.CASEWORKERS,),
+    Role.SUPERVISOR: (),
+    Role.ADMIN: (GroupKind.ADMINS,),
+}
+
+
+def user_group_ids(user: User) -> set[int]:
+    """The permission groups a user belongs to by institution, role and office (none when inactive)."""
+    if not (user.institution_id and user.is_active):
+        return set()
+    if user.office_id is None:
+        return {user.institution.group(kind).id for kind in ROLE_GROUPS.get(user.role, ())}
+    wanted = {user.institution.group(kind).id for kind in OFFICE_ROLE_GROUPS.get(user.role, ())}
+    if user.role in (Role.CASEWORKER, Role.SUPERVISOR):
+        wanted.add(user.office.group().id)
+    if user.role == Role.SUPERVISOR:
+        wanted.add(user.office.group(supervisors=True).id)
+    return wanted
+
+
 def sync_user_groups(*, user: User) -> None:
-    """A user is in exactly the groups of their institution and role (every caseworker is in intake)."""
+    """A user is in exactly the groups of their institution, role and office (every national caseworker is
+    in intake; an office's caseworkers and supervisors in the office's group)."""
     managed = [g for g in user.groups.all() if ":" in g.name]
-    wanted: set[int] = set()
-    if user.institution_id and user.is_active:
-        wanted = {user.institution.group(kind).id for kind in ROLE_GROUPS.get(user.role, ())}
+    wanted = user_group_ids(user)
     for group in managed:
         if group.id not in wanted:
             user.groups.remove(group)
@@ -148,6 +181,10 @@ def api_client_revoke(*, client: ApiClient, actor: Actor | None = None) -> bool:
     return True
 
 
+#: ``staff_user_create(office=...)`` not given: a new user is national, an existing one keeps their office.
+KEEP_OFFICE = object()
+
+
 @transaction.atomic
 def staff_user_create(
     *,
@@ -158,8 +195,11 @@ def staff_user_create(
     email: str = "",
     language: str = "es",
     actor: Actor | None = None,
+    office: Office | None | object = KEEP_OFFICE,
 ) -> User:
     """Create a staff member of an institution with one role, or update one of that institution.
+
+    ``office``: the office they work in (``None``: national staff); left as it is when not given.
 
     An existing username of another institution (or of none, e.g. a superuser) is refused with a
     ``ValidationError`` (code ``other-institution``), never moved: moving a person between institutions
@@ -186,7 +226,13 @@ def staff_user_create(
         _require(policy.may_change_role(actor, user, role))
     if password:
         validate_new_password(password, User(username=username, email=email or user.email))
-    before = {"role": user.role, "email": user.email, "language": user.language}
+    before = {"role": user.role, "email": user.email, "language": user.language, "office": user.office_id}
+    if office is not KEEP_OFFICE:
+        if office is not None and office.institution_id != institution.pk:
+            raise ValidationError(
+                {"office": [_("Choose an office of the user's institution.")]}, code="office"
+            )
+        user.office = office
     user.role = role
     user.email = email or user.email
     user.language = language
@@ -196,7 +242,8 @@ def staff_user_create(
         user.set_unusable_password()
     user.full_clean(exclude=["password", "username"])
     user.save()
-    changed = sorted(k for k, v in before.items() if getattr(user, k) != v)
+    after = {"role": user.role, "email": user.email, "language": user.language, "office": user.office_id}
+    changed = sorted(k for k, v in before.items() if after[k] != v)
     if password:
         changed.append("password")
     record(
@@ -421,3 +468,138 @@ def record_otp(*, user: User, ok: bool, ip: str | None = None, request_id: str =
         request_id=request_id,
         **_user_fields(user),
     )
+
+
+# --- offices (contract §7.2) ------------------------------------------------------------------------------
+
+LANGUAGE_CODE_RE = r"^[a-z]{2,3}$"
+
+
+def _code_list(value) -> list[str] | None:
+    """A list of codes without repeats, or None when it is not a list of strings."""
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        return None
+    return list(dict.fromkeys(value))
+
+
+def check_office_fields(*, code: str, name: str, province: str, services, languages) -> dict:
+    """The checked fields of an office, or a ``ValidationError`` naming each wrong field (every door)."""
+    errors: dict[str, list] = {}
+    try:
+        office_code_validator(code)
+    except ValidationError as exc:
+        errors["code"] = exc.messages
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        errors["name"] = [_("A name of 1–200 characters.")]
+    if province not in Province.values:
+        errors["province"] = [_("Choose a province of Panama (PA-1 … PA-10, PA-EM, PA-KY, PA-NB, PA-NT).")]
+    services = _code_list(services)
+    if not services or any(s not in Service.values for s in services):
+        errors["services"] = [_("Choose one or more services of the list.")]
+    languages = _code_list(languages)
+    if languages is None or any(not re.fullmatch(LANGUAGE_CODE_RE, c) for c in languages):
+        errors["languages"] = [_("Languages are ISO 639-1 or 639-3 codes (es, en, gym …).")]
+    if errors:
+        raise ValidationError(errors, code="office")
+    return {"name": name, "province": province, "services": services, "languages": languages}
+
+
+@transaction.atomic
+def office_save(
+    *,
+    institution: Institution,
+    code: str,
+    name: str,
+    province: str,
+    services: list[str],
+    languages: list[str] | None = None,
+    actor: Actor | None = None,
+) -> tuple[Office, bool]:
+    """Create an office of ``institution``, or update the one with that code (idempotent): returns
+    ``(office, created)``. Recorded as ``office.created`` or ``office.changed`` (with the names of the
+    changed fields; nothing when nothing changed). A code never changes: it names the office."""
+    actor = _system_or(actor, institution)
+    _require(policy.may_manage_offices(actor, institution=institution))
+    fields = check_office_fields(
+        code=code, name=name, province=province, services=services, languages=languages
+    )
+    office = Office.objects.select_for_update().filter(institution=institution, code=code).first()
+    created = office is None
+    if created:
+        office = Office(institution=institution, code=code, **fields)
+        office.save(force_insert=True)
+        office.group()
+        office.group(supervisors=True)
+        changed = sorted(fields)
+    else:
+        changed = sorted(k for k, v in fields.items() if getattr(office, k) != v)
+        if not changed:
+            return office, False
+        for key, value in fields.items():
+            setattr(office, key, value)
+        office.updated_at = timezone.now()
+        office.save(update_fields=[*changed, "updated_at"])
+    record(
+        actor=actor,
+        action="office.created" if created else "office.changed",
+        object_type="office",
+        object_id=office.pk,
+        institutions=[institution],
+        detail={"code": office.code, "fields": changed},
+    )
+    return office, created
+
+
+@transaction.atomic
+def office_pause(*, office: Office, until=None, reason: str = "", actor: Actor | None = None) -> Office:
+    """Stop an office accepting referrals (contract §7.2), until ``until`` (a date; ``None``: until resumed),
+    with a reason shown to senders (about the office, never a person: not recorded in the audit detail)."""
+    actor = _system_or(actor, office.institution)
+    _require(policy.may_manage_offices(actor, office))
+    reason = (reason or "").strip()
+    if len(reason) > 200:
+        raise ValidationError({"pause_reason": [_("At most 200 characters.")]}, code="pause-reason")
+    if until is not None and until < timezone.localdate():
+        raise ValidationError({"paused_until": [_("Choose today or a later date.")]}, code="paused-until")
+    office = Office.objects.select_for_update().get(pk=office.pk)
+    office.accepting_referrals = False
+    office.paused_until = until
+    office.pause_reason = reason
+    office.updated_at = timezone.now()
+    office.save(update_fields=["accepting_referrals", "paused_until", "pause_reason", "updated_at"])
+    record(
+        actor=actor,
+        action="office.paused",
+        object_type="office",
+        object_id=office.pk,
+        institutions=[office.institution],
+        detail={"code": office.code, "until": until.isoformat() if until else ""},
+    )
+    return office
+
+
+@transaction.atomic
+def office_resume(*, office: Office, actor: Actor | None = None) -> bool:
+    """The office accepts referrals again; False when it was not paused (nothing recorded)."""
+    actor = _system_or(actor, office.institution)
+    _require(policy.may_manage_offices(actor, office))
+    office = Office.objects.select_for_update().get(pk=office.pk)
+    if office.accepting_referrals:
+        return False
+    office.accepting_referrals = True
+    office.paused_until = None
+    office.pause_reason = ""
+    office.updated_at = timezone.now()
+    office.save(update_fields=["accepting_referrals", "paused_until", "pause_reason", "updated_at"])
+    record(
+        actor=actor,
+        action="office.resumed",
+        object_type="office",
+        object_id=office.pk,
+        institutions=[office.institution],
+        detail={"code": office.code},
+    )
+    return True

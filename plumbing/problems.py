@@ -23,6 +23,7 @@ TITLES = {
     "unsupported-media-type": "Unsupported media type",
     "invalid-transition": "Action not allowed in the current status",
     "consent-required": "Consent required",
+    "office-not-accepting": "The office is not accepting referrals",
     "case-erased": "The case's subject was erased",
     "precondition-failed": "Precondition failed",
     "precondition-required": "Precondition required",

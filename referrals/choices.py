@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.choices import Service  # noqa: F401  (the services of §4: the directory's, offered by offices)
+
 
 class Status(models.TextChoices):
     """FHIR Task status codes (``ready`` is not used)."""
@@ -66,23 +68,6 @@ class Urgency(models.TextChoices):
     EMERGENCY = "emergency", _("Emergency (24 h)")
     URGENT = "urgent", _("Urgent (72 h)")
     NORMAL = "normal", _("Normal (14 days)")
-
-
-class Service(models.TextChoices):
-    LEGAL_ASSISTANCE = "legal_assistance", _("Legal assistance")
-    HUMAN_RIGHTS_COMPLAINT = "human_rights_complaint", _("Human-rights complaint")
-    PROTECTION = "protection", _("Protection")
-    HEALTH = "health", _("Health")
-    MENTAL_HEALTH_PSYCHOSOCIAL = "mental_health_psychosocial", _("Mental health and psychosocial support")
-    SHELTER = "shelter", _("Shelter")
-    BASIC_NEEDS = "basic_needs", _("Basic needs")
-    DOCUMENTATION_REGULARIZATION = "documentation_regularization", _("Documentation and regularization")
-    FAMILY_REUNIFICATION = "family_reunification", _("Family reunification")
-    CHILD_PROTECTION = "child_protection", _("Child protection")
-    GBV_RESPONSE = "gbv_response", _("Gender-based violence response")
-    ANTI_TRAFFICKING = "anti_trafficking", _("Anti-trafficking")
-    ASSISTED_VOLUNTARY_RETURN = "assisted_voluntary_return", _("Assisted voluntary return")
-    OTHER = "other", _("Other")
 
 
 class Sex(models.TextChoices):

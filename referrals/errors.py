@@ -61,3 +61,13 @@ class ConsentRequired(ProblemError):
 class PreconditionFailed(ProblemError):
     def __init__(self):
         super().__init__("precondition-failed", 412, "The referral has changed (If-Match does not match).")
+
+
+class OfficeNotAccepting(ProblemError):
+    """The receiving office is paused (contract §7.2): 409 with its ``paused_until`` (``YYYY-MM-DD``) in the
+    detail, or none when it is paused until resumed."""
+
+    def __init__(self, paused_until=None):
+        until = f" until {paused_until.isoformat()}" if paused_until else " until further notice"
+        super().__init__("office-not-accepting", 409, f"The office is not accepting referrals{until}.")
+        self.paused_until = paused_until

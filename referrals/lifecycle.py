@@ -17,14 +17,15 @@ from accounts.choices import Scope
 from plumbing.problems import ProblemError
 
 from .choices import Side, Status
-from .errors import ConsentRequired, Forbidden
+from .errors import ConsentRequired, Forbidden, OfficeNotAccepting
 
 S = Status
 
 
 @dataclass(frozen=True)
 class Guard:
-    """A condition of a transition: ``allows(actor, referral)``, else the services raise ``refusal()``.
+    """A condition of a transition: ``allows(actor, referral)``, else the services raise
+    ``refusal(referral)``.
 
     ``stage`` places its check in the contract's order: ``"actor"`` guards are about who acts (403,
     checked with the side, before the body is read); ``"referral"`` guards are about the referral's
@@ -33,7 +34,7 @@ class Guard:
 
     name: str
     allows: Callable[[Actor, object], bool]
-    refusal: Callable[[], ProblemError]
+    refusal: Callable[[object], ProblemError]
     stage: str = "referral"
 
 
@@ -51,11 +52,27 @@ def consent_given(referral) -> bool:
 VOID_RIGHT = Guard(
     "void-right",
     allows=lambda actor, referral: may_void(actor),
-    refusal=lambda: Forbidden("Only supervisors (or clients with referrals:void) may void a referral."),
+    refusal=lambda referral: Forbidden(
+        "Only supervisors (or clients with referrals:void) may void a referral."
+    ),
     stage="actor",
 )
 CONSENT_GIVEN = Guard(
-    "consent-given", allows=lambda actor, referral: consent_given(referral), refusal=ConsentRequired
+    "consent-given",
+    allows=lambda actor, referral: consent_given(referral),
+    refusal=lambda referral: ConsentRequired(),
+)
+
+
+def office_accepting(referral) -> bool:
+    """The referral's receiving office (if it names one) accepts referrals now (contract §7.2)."""
+    return referral.to_office_id is None or referral.to_office.is_accepting()
+
+
+OFFICE_ACCEPTING = Guard(
+    "office-accepting",
+    allows=lambda actor, referral: office_accepting(referral),
+    refusal=lambda referral: OfficeNotAccepting(referral.to_office.paused_until),
 )
 
 
@@ -77,7 +94,7 @@ def _t(action, froms, to, side, **kw) -> Transition:
 TRANSITIONS: dict[str, Transition] = {
     t.action: t
     for t in [
-        _t("send", [S.DRAFT], S.REQUESTED, Side.SENDER, guards=(CONSENT_GIVEN,)),
+        _t("send", [S.DRAFT], S.REQUESTED, Side.SENDER, guards=(CONSENT_GIVEN, OFFICE_ACCEPTING)),
         _t("receive", [S.REQUESTED], S.RECEIVED, Side.RECEIVER),
         _t("accept", [S.REQUESTED, S.RECEIVED], S.ACCEPTED, Side.RECEIVER),
         _t("reject", [S.REQUESTED, S.RECEIVED], S.REJECTED, Side.RECEIVER, needs="reason"),

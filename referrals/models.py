@@ -11,7 +11,8 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import ApiClient, Institution, User
+from accounts.choices import Province
+from accounts.models import ApiClient, Institution, Office, User
 
 from . import crypto
 from .choices import ConsentGivenBy, ConsentMethod, Status, Urgency
@@ -126,6 +127,15 @@ class Referral(EncryptedByCase):
     to_institution = models.ForeignKey(
         Institution, on_delete=models.PROTECT, related_name="received_referrals"
     )
+    #: The receiving office (contract §7.2): its staff see the referral; none: the institution's national
+    #: intake (its national staff). Set on create, by routing at ``send``, or by ``route``.
+    to_office = models.ForeignKey(
+        Office, on_delete=models.PROTECT, null=True, blank=True, related_name="received_referrals"
+    )
+    #: The creating user's office (none: an API client or national staff).
+    from_office = models.ForeignKey(Office, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    #: Where the person needs the service (ISO 3166-2:PA); "" when not said.
+    province = models.CharField(max_length=8, choices=Province.choices, blank=True, default="")
     services = models.JSONField(default=list)
     urgency = models.CharField(max_length=16, choices=Urgency.choices, default=Urgency.NORMAL)
     reason = EncryptedField()

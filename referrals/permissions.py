@@ -9,7 +9,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models.signals import post_migrate
 
 from accounts.choices import GroupKind
-from accounts.models import Institution, User
+from accounts.models import Institution, Office, User, office_group_name
 from audit.recorder import record
 
 from .models import (
@@ -63,11 +63,19 @@ post_migrate.connect(
 )
 
 
-def _groups(institution: Institution, kinds) -> list[Group]:
-    """The institution's groups of ``kinds`` in one query (created on first use, like ``group()``)."""
+def _groups(institution: Institution, kinds, offices=()) -> list[Group]:
+    """The institution's groups of ``kinds``, and the groups named ``offices`` (``(office, supervisors)``
+    pairs), in one query (created on first use, like ``group()``)."""
     names = {f"{institution.code}:{GroupKind(kind).value}": kind for kind in kinds}
-    found = {g.name: g for g in Group.objects.filter(name__in=names)}
-    return [found.get(name) or institution.group(kind) for name, kind in names.items()]
+    office_names = {
+        office_group_name(institution.code, office.code, supervisors=supervisors): (office, supervisors)
+        for office, supervisors in offices
+    }
+    found = {g.name: g for g in Group.objects.filter(name__in=[*names, *office_names])}
+    groups = [found.get(name) or institution.group(kind) for name, kind in names.items()]
+    for name in office_names:
+        groups.append(found.get(name) or Group.objects.get_or_create(name=name)[0])
+    return groups
 
 
 def _grant(row_model, holder_field: str, holders, obj, codenames) -> None:
@@ -80,8 +88,10 @@ def _grant(row_model, holder_field: str, holders, obj, codenames) -> None:
 
 
 def grant_case_owner_institution(*, case: Case, actor) -> None:
-    """The owner institution's supervisors and service account see every case of it."""
-    groups = _groups(case.institution, CASE_GROUP_KINDS)
+    """The owner institution's (national) supervisors and service account see every case of it; the
+    supervisors of the creating user's office see the cases of their office's staff."""
+    office = actor.user.office if actor.user is not None and actor.user.office_id else None
+    groups = _groups(case.institution, CASE_GROUP_KINDS, [(office, True)] if office else ())
     _grant(CaseGroupObjectPermission, "group", groups, case, CASE_PERMS)
     for group in groups:
         _audit(actor, "permission.granted", case, case.pk, [case.institution], group.name, CASE_PERMS)
@@ -94,8 +104,10 @@ def grant_case_user(*, case: Case, user: User, actor) -> None:
 
 
 def grant_receiver(*, referral: Referral, actor) -> None:
-    """Sending grants the receiving institution's intake, supervisors and service account."""
-    groups = _groups(referral.to_institution, RECEIVER_GROUP_KINDS)
+    """Sending grants the receiving institution's (national) intake, supervisors and service account, and
+    the receiving office's group (its caseworkers and supervisors) when the referral is at an office."""
+    office = referral.to_office if referral.to_office_id else None
+    groups = _groups(referral.to_institution, RECEIVER_GROUP_KINDS, [(office, False)] if office else ())
     _grant(ReferralGroupObjectPermission, "group", groups, referral, RECEIVER_PERMS)
     for group in groups:
         _audit(
@@ -163,3 +175,38 @@ def revoke_receiver(*, referral: Referral, actor) -> None:
         f"institution:{referral.to_institution.code}" + (f"+{len(user_ids)} users" if user_ids else ""),
         RECEIVER_REVOCABLE,
     )
+
+
+def move_receiver_office(*, referral: Referral, previous: Office | None, actor) -> None:
+    """Routing (contract §7.2): the grants follow the office — the previous office's group loses what it
+    held on the referral, the new office's group (``referral.to_office``; none: national intake, which
+    already holds them) gains what the institution's intake group holds now."""
+    institution = referral.to_institution
+    if previous is not None:
+        name = office_group_name(institution.code, previous.code)
+        deleted, _rows = ReferralGroupObjectPermission.objects.filter(
+            content_object=referral, group__name=name
+        ).delete()
+        if deleted:
+            _audit(
+                actor,
+                "permission.revoked",
+                referral,
+                referral.case_id,
+                parties(referral),
+                name,
+                RECEIVER_PERMS,
+            )
+    if referral.to_office_id is None:
+        return
+    intake = _groups(institution, (GroupKind.INTAKE,))[0]
+    held = list(
+        ReferralGroupObjectPermission.objects.filter(content_object=referral, group=intake).values_list(
+            "permission__codename", flat=True
+        )
+    )
+    if not held:
+        return
+    group = _groups(institution, (), [(referral.to_office, False)])[0]
+    _grant(ReferralGroupObjectPermission, "group", [group], referral, held)
+    _audit(actor, "permission.granted", referral, referral.case_id, parties(referral), group.name, held)

@@ -14,6 +14,8 @@ webhooks) are ``accounts``' own.
 
 from __future__ import annotations
 
+from django.db.models import Q
+
 from accounts.actor import Actor
 from accounts.choices import Role, Scope
 from accounts.models import User
@@ -59,6 +61,7 @@ __all__ = [
     "may_void",
     "may_withdraw_consent",
     "takes_referrals",
+    "works_for_office",
 ]
 
 
@@ -139,16 +142,29 @@ def assigns_referrals(actor: Actor) -> bool:
     return actor.is_supervisor and may_refer(actor)
 
 
-def may_be_assigned(user: User, actor: Actor) -> bool:
-    """Whom a supervisor may assign: an active caseworker of the actor's institution."""
-    return user.is_active and user.institution_id == actor.institution.pk and user.role == Role.CASEWORKER
+def works_for_office(user: User, office_id) -> bool:
+    """Need to know inside an institution (contract §7.2): national staff (no office) work for every office
+    and for the national intake; an office's staff for their office only."""
+    return user.office_id is None or user.office_id == office_id
 
 
-def assignable_users(actor: Actor):
-    """The users :func:`may_be_assigned` allows, by username (a supervisor's choices)."""
-    return User.objects.filter(institution=actor.institution, role=Role.CASEWORKER, is_active=True).order_by(
-        "username"
+def may_be_assigned(user: User, actor: Actor, referral: Referral | None = None) -> bool:
+    """Whom a supervisor may assign: an active caseworker of the actor's institution — who works for the
+    referral's office (:func:`works_for_office`) when ``referral`` is given."""
+    return (
+        user.is_active
+        and user.institution_id == actor.institution.pk
+        and user.role == Role.CASEWORKER
+        and (referral is None or works_for_office(user, referral.to_office_id))
     )
+
+
+def assignable_users(actor: Actor, referral: Referral | None = None):
+    """The users :func:`may_be_assigned` allows, by username (a supervisor's choices)."""
+    users = User.objects.filter(institution=actor.institution, role=Role.CASEWORKER, is_active=True)
+    if referral is not None:
+        users = users.filter(Q(office__isnull=True) | Q(office_id=referral.to_office_id))
+    return users.order_by("username")
 
 
 # --- the lifecycle -----------------------------------------------------------------------------------
@@ -174,7 +190,7 @@ def authorize_transition(*, actor: Actor, referral: Referral, action: str) -> Tr
         raise WrongSide()
     for guard in _guards(transition, "actor"):
         if not guard.allows(actor, referral):
-            raise guard.refusal()
+            raise guard.refusal(referral)
     return transition
 
 
@@ -190,7 +206,7 @@ def require_transition_guards(*, actor: Actor, referral: Referral, transition: T
     """Last (after ``If-Match``): the referral's guards (consent for ``send``: 409 ``consent-required``)."""
     for guard in _guards(transition, "referral"):
         if not guard.allows(actor, referral):
-            raise guard.refusal()
+            raise guard.refusal(referral)
 
 
 def require_transition(actor: Actor, referral: Referral, action: str) -> Transition:

@@ -12,14 +12,15 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.actor import Actor
-from accounts.models import Institution, User
+from accounts.choices import Province, Role
+from accounts.models import Institution, Office, User
 from audit import recorder
 from audit.recorder import record
 from notifications.outbox import emit
 from notifications.services import notify_in_app
 from plumbing.etag import if_match_satisfied
 
-from . import crypto, permissions, policy, references, rules, signals
+from . import crypto, permissions, policy, references, routing, rules, signals
 from .choices import REVOKING_STATUSES, SUBJECT_FIELDS, TERMINAL_STATUSES, Side, Status, Urgency
 from .errors import (
     CaseErased,
@@ -27,6 +28,7 @@ from .errors import (
     InvalidInput,
     MissingField,
     NotVisible,
+    OfficeNotAccepting,
     PreconditionFailed,
 )
 from .lifecycle import REASON_ACTIONS
@@ -177,14 +179,25 @@ def referral_create(
     urgency: str,
     reason: str,
     consent: dict | None = None,
+    to_office: Office | None = None,
+    province: str = "",
 ) -> Referral:
     """A draft referral of the case to another institution, with the person's consent record.
+
+    ``to_office``: an office of ``to_institution`` (else 400); ``province``: where the person needs the
+    service, an ISO 3166-2:PA code (else 400) — routing at ``send`` uses it when no office is named. The
+    referral's ``from_office`` is the creating user's office (none for API clients and national staff).
 
     A draft may be saved without consent (``consent`` absent, or not ``given``: contract §7.1); it is
     sent only with given consent (the ``send`` guard, 409 ``consent-required``)."""
     policy.require_refer_case(actor, case)
     if to_institution.pk == actor.institution.pk:
         raise InvalidInput({"to_institution": ["A referral must go to another institution."]})
+    if to_office is not None and to_office.institution_id != to_institution.pk:
+        raise InvalidInput({"to_office": ["Choose an office of the receiving institution."]})
+    province = province or ""
+    if province and province not in Province.values:
+        raise InvalidInput({"province": ["Choose a province of Panama (ISO 3166-2:PA)."]})
     consent = consent or {"given": False}
     rules.check_consent(consent)
     reason = rules.check_texts(reason=reason)["reason"]
@@ -194,6 +207,9 @@ def referral_create(
         case=case,
         from_institution=actor.institution,
         to_institution=to_institution,
+        to_office=to_office,
+        from_office=actor.user.office if actor.user is not None and actor.user.office_id else None,
+        province=province,
         services=list(dict.fromkeys(services)),
         urgency=urgency,
         reason=reason,
@@ -286,6 +302,10 @@ def referral_transition(
         referral.sent_at = now
         referral.response_due_at = now + RESPONSE_TIME[Urgency(referral.urgency)]
         fields += ["sent_at", "response_due_at"]
+        routed = routing.office_for(referral)
+        if routed is not None:
+            referral.to_office = routed
+            fields.append("to_office")
     if side == Side.RECEIVER and referral.answered_at is None and action in ("receive", "accept", "reject"):
         referral.answered_at = now
         fields.append("answered_at")
@@ -313,6 +333,9 @@ def referral_transition(
         permissions.revoke_receiver(referral=referral, actor=actor)
 
     _event(referral, actor, action, from_status, transition.to_status)
+    detail = {"action": action, "from": from_status, "to": transition.to_status}
+    if action == "send" and referral.to_office_id is not None:
+        detail["office"] = referral.to_office.code
     record(
         actor=actor,
         action="referral.transitioned",
@@ -320,7 +343,7 @@ def referral_transition(
         object_id=referral.pk,
         case_id=referral.case_id,
         institutions=parties(referral),
-        detail={"action": action, "from": from_status, "to": transition.to_status},
+        detail=detail,
     )
     emit(
         event_type="referral.requested" if action == "send" else "referral.status_changed",
@@ -471,8 +494,76 @@ def referral_assign(*, actor: Actor, referral_id, assignee: User) -> Referral:
     policy.require_assigns_referrals(actor)
     referral = fetch_referral(actor, referral_id, for_update=True)
     policy.require_assign(actor, referral)
-    if not policy.may_be_assigned(assignee, actor):
+    if not policy.may_be_assigned(assignee, actor, referral):
         raise InvalidInput({"assignee": ["Choose an active caseworker of your institution."]})
     if referral.assignee_id == assignee.pk:
         return referral
     return _set_assignee(actor=actor, referral=referral, assignee=assignee, how="assign")
+
+
+# --- routing inside the receiving institution (issue 20, contract §7.2) ---------------------------------
+
+
+@unit_of_work()
+def referral_route(
+    *, actor: Actor, referral_id, to_office: Office | None, if_match: str | None = None
+) -> Referral:
+    """Move a received referral to another office of the receiving institution (``None``: back to its
+    national intake). Checks in the contract's order: visibility (404), who may route (403, 409 when
+    terminal), the office (400: not of the receiving institution), If-Match (412), the office accepting
+    referrals (409 ``office-not-accepting``). The grants follow the office; the timeline gains ``route``;
+    audited ``referral.routed``; the new office's caseworkers are told in the app (not a webhook event).
+    Routing to the office that already holds it changes nothing."""
+    policy.require_refer(actor)
+    referral = fetch_referral(actor, referral_id, for_update=True)
+    policy.require_route(actor, referral)
+    if to_office is not None and to_office.institution_id != referral.to_institution_id:
+        raise InvalidInput({"to_office": ["Choose an office of the receiving institution."]})
+    _check_if_match(if_match, referral)
+    if to_office is not None and not to_office.is_accepting():
+        raise OfficeNotAccepting(to_office.paused_until)
+    if referral.to_office_id == (to_office.pk if to_office else None):
+        return referral
+    previous = referral.to_office if referral.to_office_id else None
+    referral.to_office = to_office
+    fields = ["to_office", "version", "updated_at"]
+    dropped = None
+    if referral.assignee_id is not None and to_office is not None:
+        office_id = User.objects.filter(pk=referral.assignee_id).values_list("office_id", flat=True).first()
+        if office_id is not None and office_id != to_office.pk:
+            # The assignee works in another office: no need to know any more; the new office takes it.
+            dropped, referral.assignee = referral.assignee_id, None
+            fields.append("assignee")
+    referral.version += 1  # locked by fetch_referral(for_update=True)
+    referral.updated_at = timezone.now()
+    referral.save(update_fields=fields)
+    permissions.move_receiver_office(referral=referral, previous=previous, actor=actor)
+    if dropped is not None:
+        permissions.revoke_receiver_user(referral=referral, user_id=dropped, actor=actor)
+    _event(referral, actor, "route", referral.status, referral.status)
+    record(
+        actor=actor,
+        action="referral.routed",
+        object_type="referral",
+        object_id=referral.pk,
+        case_id=referral.case_id,
+        institutions=parties(referral),
+        detail={
+            "from": previous.code if previous else "",
+            "to": to_office.code if to_office else "",
+            "unassigned": dropped is not None,
+        },
+    )
+    if to_office is not None:
+        data = {
+            "referral_id": str(referral.pk),
+            "reference": referral.reference,
+            "status": referral.status,
+            "action": "route",
+            "office": to_office.code,
+            "actor_institution": actor.institution.code,
+        }
+        for user in User.objects.filter(office=to_office, role=Role.CASEWORKER, is_active=True):
+            if actor.user is None or user.pk != actor.user.pk:
+                notify_in_app(user=user, event_type="referral.routed", referral=referral, data=data)
+    return referral

@@ -56,6 +56,7 @@ EVENT_LABELS = {
     "fail": _("Failed"),
     "cancel": _("Cancelled"),
     "void": _("Voided"),
+    "route": _("Routed to another office"),
 }
 
 AUDIT_ACTION_LABELS = {
@@ -107,6 +108,11 @@ AUDIT_ACTION_LABELS = {
     "case.list_viewed": _("viewed a list of cases with people's names"),
     "referral.assigned": _("assigned a referral"),
     "referral.printed": _("printed a referral sheet"),
+    "referral.routed": _("routed a referral to an office"),
+    "office.created": _("created an office"),
+    "office.changed": _("changed an office"),
+    "office.paused": _("paused an office"),
+    "office.resumed": _("resumed an office"),
 }
 
 AUDIT_OUTCOME_LABELS = {
@@ -125,6 +131,7 @@ AUDIT_OBJECT_TYPE_LABELS = {
     "api_client": _("API client"),
     "webhook": _("webhook"),
     "audit_log": _("audit log"),
+    "office": _("office"),
 }
 
 
@@ -134,6 +141,7 @@ NOTIFICATION_LABELS = {
     "referral.note_added": _("New note on a referral"),
     "referral.overdue": _("A referral is overdue"),
     "referral.assigned": _("A referral was assigned to you"),
+    "referral.routed": _("A referral was routed to your office"),
 }
 
 #: What happened, for a ``referral.status_changed`` notification: the event's own action (from its

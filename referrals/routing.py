@@ -1,0 +1,29 @@
+"""Routing at ``send`` (contract §7.2): a domain rule of the core, run by the ``send`` service.
+
+A referral sent without a receiving office goes to the receiving institution's office in the referral's
+``province`` that accepts referrals now and offers every service it asks for; with none (or no
+province) it stays with the institution's national intake (``to_office`` null). One query.
+"""
+
+from __future__ import annotations
+
+from accounts.models import Office
+
+from .models import Referral
+
+
+def office_for(referral: Referral) -> Office | None:
+    """The office a referral without one is routed to at ``send``, or None (national intake). Among several
+    that fit, the first by code (stable: the same referral always lands in the same office)."""
+    if referral.to_office_id is not None or not referral.province:
+        return None
+    wanted = set(referral.services)
+    candidates = (
+        Office.objects.accepting_now()
+        .filter(institution_id=referral.to_institution_id, province=referral.province)
+        .order_by("code")
+    )
+    for office in candidates:
+        if wanted <= set(office.services):
+            return office
+    return None
