@@ -69,6 +69,9 @@ REFERRAL_ITEM = {
     "case": CASE_ID,
     "from_institution": "IOM",
     "to_institution": "DP",
+    "to_office": "DARIEN",
+    "from_office": "METETI",
+    "province": "PA-5",
     "services": ["legal_assistance"],
     "urgency": "urgent",
     "status": "requested",
@@ -223,6 +226,40 @@ REFERENCE: dict[str, dict[str, Operation]] = {
             responses={"200": page({"code": "DP", "name": "Defensoría del Pueblo"})},
         )
     },
+    "referrals.api.views.OfficeList": {
+        "get": Operation(
+            "List the offices (the service directory)",
+            "Every institution's offices (contract §7.2): code, name, province (ISO 3166-2:PA), services, "
+            "languages, whether each accepts referrals now and until when it is paused. Filters: "
+            "`institution`, `service`, `province`, `accepting=true|false`. Any valid token.",
+            responses={
+                "200": page(
+                    {
+                        "institution": "DP",
+                        "code": "DARIEN",
+                        "name": "Defensoría del Pueblo — Darién",
+                        "province": "PA-5",
+                        "services": ["legal_assistance", "human_rights_complaint"],
+                        "languages": ["es"],
+                        "accepting_referrals": True,
+                        "paused_until": None,
+                    }
+                )
+            },
+        )
+    },
+    "referrals.api.views.ReferralRoute": {
+        "post": Operation(
+            "Route a referral to an office",
+            "The receiver moves a referral (any non-terminal status) to another of its offices, or back to "
+            "its national intake with `null` (contract §7.2). The new office's staff see it and its "
+            "caseworkers are notified in the app; the previous office's staff no longer see it. An unknown "
+            "office is 400; a paused one 409 `office-not-accepting`. Send `If-Match` with the referral's "
+            "`ETag`. Scope `referrals:write`.",
+            request={"to_office": "CHIRIQUI"},
+            responses={"200": referral_out(to_office="CHIRIQUI")},
+        )
+    },
     "referrals.api.views.CaseListCreate": {
         "get": Operation(
             "List cases",
@@ -285,19 +322,25 @@ REFERENCE: dict[str, dict[str, Operation]] = {
         "get": Operation(
             "List referrals",
             "Referrals the caller's institution sent or received, without personal data, newest first; "
-            "filters `direction`, `status` and `updated_since`; `ordering`; cursor pagination (`next`, "
-            "`previous`). Scope `referrals:read`.",
+            "filters `direction`, `status`, `updated_since` and `office` (a received referral's office code "
+            "of the caller's institution, or `none`: at its national intake); `ordering`; cursor pagination "
+            "(`next`, `previous`). Scope `referrals:read`.",
             responses={"200": page(REFERRAL_ITEM)},
         ),
         "post": Operation(
             "Create a referral",
             "A draft referral of one of the caller's cases to another institution, with the person's "
             "consent (the data categories that travel to the receiver). Send it with `POST "
-            "/referrals/{id}/send/`. Send an `Idempotency-Key` to retry safely. Answers the referral with "
+            "/referrals/{id}/send/`. `to_office` (an office code of the receiving institution) and "
+            "`province` (where the person needs the service) are optional: without an office, sending "
+            "routes it to the receiver's accepting office in that province offering its services, else to "
+            "its national intake. Send an `Idempotency-Key` to retry safely. Answers the referral with "
             "its `ETag`. Scope `referrals:write`.",
             request={
                 "case": CASE_ID,
                 "to_institution": "DP",
+                "to_office": "DARIEN",
+                "province": "PA-5",
                 "services": ["legal_assistance"],
                 "urgency": "urgent",
                 "reason": "Wants to file a complaint about treatment at the border.",

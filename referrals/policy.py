@@ -253,14 +253,26 @@ def may_route(actor: Actor, referral: Referral) -> bool:
     return _verdict(require_route, actor, referral)
 
 
-def require_route(actor: Actor, referral: Referral) -> None:
+def authorize_route(actor: Actor, referral: Referral) -> None:
+    """Who may route (403), before the body is read: the receiving side with ``referrals:write`` (any of
+    its staff who see the referral — the current office's, its supervisors, national staff — and its API
+    clients)."""
     require_refer(actor)
     if side_of(actor, referral) != Side.RECEIVER:
         raise WrongSide("Only the receiving institution routes a referral to its offices.")
+
+
+def require_route_state(actor: Actor, referral: Referral) -> None:
+    """After the body: any non-terminal status (409), while the receiver may still act on it (403)."""
     if referral.status in TERMINAL_STATUSES or referral.status == Status.DRAFT:
         raise InvalidTransition("route", referral.status)
     if not _receiver_may_act(actor, referral):
         raise Forbidden("Your institution no longer has access to act on this referral.")
+
+
+def require_route(actor: Actor, referral: Referral) -> None:
+    authorize_route(actor, referral)
+    require_route_state(actor, referral)
 
 
 # --- assignment --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.actor import Actor
 from accounts.choices import Province, Role
+from accounts.directory import office_of
 from accounts.models import Institution, Office, User
 from audit import recorder
 from audit.recorder import record
@@ -506,19 +507,34 @@ def referral_assign(*, actor: Actor, referral_id, assignee: User) -> Referral:
 
 @unit_of_work()
 def referral_route(
-    *, actor: Actor, referral_id, to_office: Office | None, if_match: str | None = None
+    *,
+    actor: Actor,
+    referral_id,
+    to_office: Office | str | None = None,
+    if_match: str | None = None,
+    read_body: Callable[[], dict] | None = None,
 ) -> Referral:
-    """Move a received referral to another office of the receiving institution (``None``: back to its
-    national intake). Checks in the contract's order: visibility (404), who may route (403, 409 when
-    terminal), the office (400: not of the receiving institution), If-Match (412), the office accepting
-    referrals (409 ``office-not-accepting``). The grants follow the office; the timeline gains ``route``;
-    audited ``referral.routed``; the new office's caseworkers are told in the app (not a webhook event).
-    Routing to the office that already holds it changes nothing."""
+    """Move a received referral to another office of the receiving institution (``to_office``: the office
+    or its code; ``None``: back to the national intake). Checks in the contract's order: visibility (404),
+    who may route (403), the body and the office (400: unknown, or not of the receiving institution), the
+    status (409: terminal), If-Match (412), the office accepting referrals (409 ``office-not-accepting``).
+    ``read_body`` lets a door parse its body at its place: it returns ``{"to_office": code | None}``.
+
+    The grants follow the office; the timeline gains ``route``; audited ``referral.routed``; the new
+    office's caseworkers are told in the app (not a webhook event). An assignee working in another office
+    is unassigned. Routing to the office that already holds it changes nothing."""
     policy.require_refer(actor)
     referral = fetch_referral(actor, referral_id, for_update=True)
-    policy.require_route(actor, referral)
+    policy.authorize_route(actor, referral)
+    if read_body is not None:
+        to_office = read_body().get("to_office")
+    if isinstance(to_office, str):
+        to_office = office_of(referral.to_institution_id, to_office)
+        if to_office is None:
+            raise InvalidInput({"to_office": ["Unknown office of the receiving institution."]})
     if to_office is not None and to_office.institution_id != referral.to_institution_id:
         raise InvalidInput({"to_office": ["Choose an office of the receiving institution."]})
+    policy.require_route_state(actor, referral)
     _check_if_match(if_match, referral)
     if to_office is not None and not to_office.is_accepting():
         raise OfficeNotAccepting(to_office.paused_until)

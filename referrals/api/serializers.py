@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts import directory
+from accounts.choices import Province
 from accounts.models import Institution
 from plumbing import serializer_fields as strict
 
@@ -140,6 +142,38 @@ class ReferralInput(StrictSerializer):
     urgency = strict.ChoiceField(choices=Urgency.choices)
     reason = Text(max_length=20000)
     consent = ConsentInput(required=False)  # a draft may be saved without consent (contract §7.1)
+    to_office = strict.RegexField(
+        r"^[A-Z0-9_]{2,16}$",
+        required=False,
+        allow_null=True,
+        help_text="An office code of to_institution (contract §7.2); absent or null: routing at send.",
+    )
+    province = strict.ChoiceField(
+        choices=Province.choices,
+        required=False,
+        allow_null=True,
+        help_text="Where the person needs the service: an ISO 3166-2:PA code (PA-1 … PA-10, PA-EM …).",
+    )
+
+    def validate(self, data):
+        """The office code, named in the receiving institution (shape: an unknown one is a 400 here)."""
+        code = data.get("to_office")
+        if code is not None:
+            office = directory.office_of(data["to_institution"].pk, code)
+            if office is None:
+                raise serializers.ValidationError(
+                    {"to_office": ["Unknown office of the receiving institution."]}
+                )
+            data["to_office"] = office
+        return data
+
+
+class RouteInput(StrictSerializer):
+    to_office = strict.RegexField(
+        r"^[A-Z0-9_]{2,16}$",
+        allow_null=True,
+        help_text="An office code of the receiving institution; null: back to its national intake.",
+    )
 
 
 class ReasonInput(StrictSerializer):
@@ -168,6 +202,31 @@ class WithdrawInput(StrictSerializer):
 class InstitutionOutput(serializers.Serializer):
     code = serializers.CharField()
     name = serializers.CharField()
+
+
+class OfficeOutput(serializers.Serializer):
+    """An office of the directory (contract §7.2)."""
+
+    institution = serializers.CharField()
+    code = serializers.CharField()
+    name = serializers.CharField()
+    province = serializers.ChoiceField(choices=Province.choices)
+    services = serializers.ListField(child=serializers.ChoiceField(choices=Service.choices))
+    languages = serializers.ListField(child=serializers.CharField())
+    accepting_referrals = serializers.BooleanField(help_text="Accepting referrals now.")
+    paused_until = serializers.DateField(allow_null=True)
+
+    def to_representation(self, office):
+        return {
+            "institution": office.institution.code,
+            "code": office.code,
+            "name": office.name,
+            "province": office.province,
+            "services": list(office.services),
+            "languages": list(office.languages),
+            "accepting_referrals": office.is_accepting(self.context.get("today")),
+            "paused_until": None if office.paused_until is None else office.paused_until.isoformat(),
+        }
 
 
 class SubjectOutput(serializers.Serializer):
@@ -287,6 +346,19 @@ class ReferralListItemOutput(serializers.Serializer):
     case = serializers.SerializerMethodField()
     from_institution = serializers.CharField(source="from_institution.code")
     to_institution = serializers.CharField(source="to_institution.code")
+    to_office = serializers.CharField(
+        source="to_office.code",
+        allow_null=True,
+        help_text="The receiving office's code; null: national intake.",
+    )
+    from_office = serializers.CharField(
+        source="from_office.code",
+        allow_null=True,
+        help_text="The creating user's office code; null: an API client or national staff.",
+    )
+    province = serializers.SerializerMethodField(
+        help_text="Where the person needs the service (ISO 3166-2:PA); null when not said."
+    )
     services = serializers.ListField(child=serializers.ChoiceField(choices=Service.choices))
     urgency = serializers.ChoiceField(choices=Urgency.choices)
     status = serializers.ChoiceField(choices=ReferralStatus.choices)
@@ -299,6 +371,10 @@ class ReferralListItemOutput(serializers.Serializer):
     @extend_schema_field(serializers.UUIDField(allow_null=True))
     def get_case(self, referral):
         return str(referral.case_id) if policy.may_see_case(self.context["actor"], referral) else None
+
+    @extend_schema_field(serializers.ChoiceField(choices=Province.choices, allow_null=True))
+    def get_province(self, referral):
+        return referral.province or None
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_assignee(self, referral):
@@ -313,6 +389,9 @@ class ReferralListItemOutput(serializers.Serializer):
             "case": self.get_case(referral),
             "from_institution": _text(referral.from_institution.code),
             "to_institution": _text(referral.to_institution.code),
+            "to_office": referral.to_office.code if referral.to_office_id else None,
+            "from_office": referral.from_office.code if referral.from_office_id else None,
+            "province": referral.province or None,
             "services": None if services is None else [_text(v) for v in services],
             "urgency": _text(referral.urgency),
             "status": _text(referral.status),

@@ -4,6 +4,7 @@ from . import views
 
 urlpatterns = [
     path("institutions/", views.InstitutionList.as_view(), name="institution-list"),
+    path("offices/", views.OfficeList.as_view(), name="office-list"),
     path("cases/", views.CaseListCreate.as_view(), name="case-list"),
     path("cases/<uuid:pk>/", views.CaseDetail.as_view(), name="case-detail"),
     path("referrals/", views.ReferralListCreate.as_view(), name="referral-list"),
@@ -15,6 +16,7 @@ urlpatterns = [
         views.ConsentWithdraw.as_view(),
         name="referral-consent-withdraw",
     ),
+    path("referrals/<uuid:pk>/route/", views.ReferralRoute.as_view(), name="referral-route"),
 ] + [
     path(f"referrals/<uuid:pk>/{action}/", view.as_view(), name=f"referral-{action}")
     for action, view in views.ACTION_VIEWS.items()

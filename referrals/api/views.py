@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import directory
 from accounts.actor import actor_from_request
-from accounts.choices import Scope
+from accounts.choices import Province, Scope, Service
 from accounts.models import Institution
 from accounts.permissions import HasScope, IsActor
 from plumbing.idempotency import run_idempotent
@@ -66,6 +70,54 @@ class InstitutionList(ApiView, generics.ListAPIView):
 
     class pagination_class(CursorPagination):
         ordering = "code"
+
+
+class OfficeList(ApiView, generics.GenericAPIView):
+    """The service directory (contract §7.2): every institution's offices (any valid token)."""
+
+    permission_classes = [IsActor]
+    query_parameters = frozenset({"institution", "service", "province", "accepting"})
+
+    class pagination_class(CursorPagination):
+        ordering = "id"
+
+    @extend_schema(
+        tags=["directory"],
+        parameters=[
+            OpenApiParameter("institution", str, description="an institution's CODE"),
+            OpenApiParameter("service", str, enum=list(Service.values), description="offices offering it"),
+            OpenApiParameter("province", str, enum=list(Province.values), description="ISO 3166-2:PA"),
+            OpenApiParameter(
+                "accepting", str, enum=["true", "false"], description="accepting referrals now (or not)"
+            ),
+            OpenApiParameter("page_size", int),
+        ],
+        responses={200: s.OfficeOutput(many=True), 400: PROBLEM, 401: PROBLEM},
+    )
+    def get(self, request):
+        params = request.query_params
+        institution = params.get("institution")
+        if institution is not None and not re.fullmatch(r"[A-Z0-9_]{2,16}", institution):
+            raise bad_parameter("institution", "An institution code (2–16 characters A–Z, 0–9 or _).")
+        service = params.get("service")
+        if service is not None and service not in Service.values:
+            raise bad_parameter("service", "A service code of the contract (§4).")
+        province = params.get("province")
+        if province is not None and province not in Province.values:
+            raise bad_parameter("province", "One of " + ", ".join(Province.values) + ".")
+        accepting = params.get("accepting")
+        if accepting is not None and accepting not in ("true", "false"):
+            raise bad_parameter("accepting", "true or false.")
+        today = timezone.localdate()
+        queryset = directory.offices(
+            institution=institution,
+            service=service,
+            province=province,
+            accepting=None if accepting is None else accepting == "true",
+            today=today,
+        )
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(s.OfficeOutput(page, many=True, context={"today": today}).data)
 
 
 @extend_schema(tags=["cases"])
@@ -160,13 +212,19 @@ def _referral_response(actor, view, *, code=status.HTTP_200_OK) -> Response:
 @extend_schema(tags=["referrals"])
 class ReferralListCreate(ApiView, generics.GenericAPIView):
     pagination_class = ReferralPagination
-    query_parameters = frozenset({"direction", "status", "updated_since", "ordering"})
+    query_parameters = frozenset({"direction", "status", "updated_since", "ordering", "office"})
 
     @extend_schema(
         parameters=[
             OpenApiParameter("direction", str, enum=["inbound", "outbound"]),
             OpenApiParameter("status", str, description="comma-separated status codes"),
             OpenApiParameter("updated_since", OpenApiTypes.DATETIME, description="inclusive"),
+            OpenApiParameter(
+                "office",
+                str,
+                description="received referrals held by this office of the caller's institution (its CODE), "
+                "or `none`: at the national intake (contract §7.2)",
+            ),
             OpenApiParameter(
                 "ordering", str, enum=["created_at", "-created_at", "updated_at", "-updated_at"]
             ),
@@ -192,7 +250,18 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
             if since is None:
                 raise bad_parameter("updated_since", "An RFC 3339 date-time with a time zone.")
             queryset = queryset.filter(updated_at__gte=since)
-        queryset = queryset.select_related("from_institution", "to_institution", "assignee")
+        office = params.get("office")
+        if office is not None:
+            if office == "none":
+                queryset = queryset.filter(to_institution=actor.institution, to_office__isnull=True)
+            else:
+                found = directory.office_of(actor.institution.pk, office)
+                if found is None:
+                    raise bad_parameter("office", "An office code of your institution, or none.")
+                queryset = queryset.filter(to_office=found)
+        queryset = queryset.select_related(
+            "from_institution", "to_institution", "assignee", "to_office", "from_office"
+        )
         page = self.paginate_queryset(queryset)
         data = s.ReferralListItemOutput(page, many=True, context={"actor": actor}).data
         return self.get_paginated_response(data)
@@ -217,6 +286,8 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
                 urgency=data["urgency"],
                 reason=data.get("reason", ""),
                 consent=data.get("consent"),
+                to_office=data.get("to_office"),
+                province=data.get("province") or "",
             )
             return referral, status.HTTP_201_CREATED
 
@@ -298,6 +369,32 @@ def _action_view(action: str):
 
 
 ACTION_VIEWS = {action: _action_view(action) for action in TRANSITIONS}
+
+
+@extend_schema(tags=["referral lifecycle"])
+class ReferralRoute(ApiView):
+    """`route` (receiver, any non-terminal status): to another office of the receiving institution, or
+    back to its national intake (contract §7.2). Not a status change; not a webhook event."""
+
+    @extend_schema(
+        request=s.RouteInput,
+        responses={200: s.ReferralOutput, 409: PROBLEM, 412: PROBLEM, **ERRORS},
+        parameters=[IF_MATCH],
+        operation_id="referrals_route",
+    )
+    def post(self, request, pk):
+        actor = self.actor
+        # The contract's order — 404, 403, 400, 409, 412 — is the service's: it reads the body at its place.
+        with services.unit_of_work():
+            referral = services.referral_route(
+                actor=actor,
+                referral_id=pk,
+                if_match=request.headers.get("If-Match"),
+                read_body=lambda: _validated(s.RouteInput, request),
+            )
+            return _referral_response(
+                actor, reads.referral_read(actor=actor, referral=referral, after_write=True)
+            )
 
 
 @extend_schema(tags=["referrals"])

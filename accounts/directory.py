@@ -1,0 +1,45 @@
+"""The service directory (contract §7.2): offices of every institution, read by any door (the partner API's
+``/offices/``, the web's directory, the HSDS export). Offices are no one's personal data."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .models import Office, accepting_now_q
+
+
+def offices(
+    *,
+    institution: str | None = None,
+    service: str | None = None,
+    province: str | None = None,
+    accepting: bool | None = None,
+    today=None,
+) -> QuerySet[Office]:
+    """Offices, with their institution, filtered by institution CODE, an offered service code, a province
+    code and whether they accept referrals now (``accepting_now_q``). Values are the caller's checked codes.
+
+    ``service`` is matched in Python over the (few) offices left by the other filters: a JSON list's
+    containment is not portable across the databases the project runs on."""
+    query = Office.objects.select_related("institution")
+    if institution is not None:
+        query = query.filter(institution__code=institution)
+    if province is not None:
+        query = query.filter(province=province)
+    if accepting is not None:
+        condition = accepting_now_q(today or timezone.localdate())
+        query = query.filter(condition) if accepting else query.exclude(condition)
+    if service is not None:
+        ids = [pk for pk, services in query.values_list("pk", "services") if service in (services or [])]
+        query = query.filter(pk__in=ids)
+    return query
+
+
+def office_of(institution_id, code: str) -> Office | None:
+    """The office with ``code`` of an institution, or None."""
+    if not isinstance(code, str):
+        return None
+    return (
+        Office.objects.select_related("institution").filter(institution_id=institution_id, code=code).first()
+    )
