@@ -857,3 +857,45 @@ def test_the_services_apply_the_rules_whatever_the_door(iom_actor, make_case, dp
     with pytest.raises(InvalidInput) as refused:
         services.referral_transition(actor=iom_actor, referral_id=referral.pk, action="cancel", reason="\x1b")
     assert set(refused.value.errors) == {"reason"}
+
+
+def test_staff_of_another_office_get_404_at_every_door_and_each_denial_is_recorded(
+    iom, dp, api_as, iom_actor, make_user
+):
+    """Need to know inside an institution (contract §7.2): a referral held by the Darién office is not
+    found by a caseworker of the Chiriquí office — through the web and through the API alike — and each
+    door's refusal is an ``access.denied`` event; the Darién caseworker sees it through both."""
+    from rest_framework.test import APIClient
+
+    from accounts.actor import system_actor
+    from accounts.choices import Role
+    from accounts.services import office_save
+
+    offices = {}
+    for code, province in (("DARIEN", "PA-5"), ("CHIRIQUI", "PA-4")):
+        offices[code], _created = office_save(
+            institution=dp,
+            code=code,
+            name=code.title(),
+            province=province,
+            services=["legal_assistance"],
+            actor=system_actor(dp, "test"),
+        )
+    darien_cw = make_user(dp, Role.CASEWORKER, username="dp.darien", office=offices["DARIEN"])
+    chiriqui_cw = make_user(dp, Role.CASEWORKER, username="dp.chiriqui", office=offices["CHIRIQUI"])
+    case = api_as(iom).post(f"{API}/cases/", {"subject": _subject()}, format="json").json()
+    body = {**referral_body(case["id"]), "to_office": "DARIEN"}
+    referral = api_as(iom).post(f"{API}/referrals/", body, format="json").json()
+    assert api_as(iom).post(f"{API}/referrals/{referral['id']}/send/").status_code == 200
+
+    def api_for(user):
+        client = APIClient()
+        client.force_authenticate(user=user)
+        return client
+
+    assert logged_in_client(chiriqui_cw).get(f"/referrals/{referral['id']}/").status_code == 404
+    assert api_for(chiriqui_cw).get(f"{API}/referrals/{referral['id']}/").status_code == 404
+    denied = [e for e in _events("access.denied") if e.object_id == referral["id"]]
+    assert [e.actor_id for e in denied] == [str(chiriqui_cw.pk)] * 2
+    assert logged_in_client(darien_cw).get(f"/referrals/{referral['id']}/").status_code == 200
+    assert api_for(darien_cw).get(f"{API}/referrals/{referral['id']}/").status_code == 200

@@ -11,8 +11,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from accounts import directory, policy as account_policy
-from accounts.actor import actor_for_user, system_actor
+from accounts import directory
+from accounts import policy as account_policy
+from accounts.actor import actor_for_user
 from accounts.choices import Role
 from accounts.models import Office, User
 from accounts.services import office_pause, office_resume, office_save, staff_user_create
@@ -44,8 +45,8 @@ def _sent(iom_actor, dp, **kwargs):
 
 
 def _draft(iom_actor, dp, *, to_office=None, province="", requested=("legal_assistance",)):
-    from tests.factories import subject_data
     from tests.builders import consent
+    from tests.factories import subject_data
 
     case = services.case_create(actor=iom_actor, subject=subject_data(), summary="")
     return services.referral_create(
@@ -298,10 +299,11 @@ def test_send_to_a_paused_office_is_409_with_its_date(iom, dp, iom_actor, darien
     assert _send(iom_actor, referral).status == "requested"
 
 
-def test_routing_at_send_costs_at_most_two_queries(iom, dp, iom_actor, darien, django_assert_max_num_queries):
+def test_routing_at_send_costs_at_most_two_queries(iom, dp, iom_actor, darien):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    _send(iom_actor, _draft(iom_actor, dp))  # warm up: the groups and permission rows of a first send
     plain = _draft(iom_actor, dp)
     with CaptureQueriesContext(connection) as base:
         _send(iom_actor, plain)
@@ -315,11 +317,12 @@ def test_routing_at_send_costs_at_most_two_queries(iom, dp, iom_actor, darien, d
     assert len(with_office.captured_queries) - len(base.captured_queries) <= 2
     print(
         f"send: {len(base.captured_queries)} queries at national intake, "
-        f"{len(with_routing.captured_queries)} routed by province, {len(with_office.captured_queries)} to a named office"
+        f"{len(with_routing.captured_queries)} routed by province, "
+        f"{len(with_office.captured_queries)} to a named office"
     )
 
 
-# --- need to know inside an institution ----------------------------------------------------------------------
+# --- need to know inside an institution ----------------------------------------------------------------
 
 
 def test_grants_follow_the_office(
@@ -397,7 +400,7 @@ def test_route_moves_grants_notifies_and_is_audited(
 
 
 def test_route_is_the_receivers_and_checks_the_office(iom, dp, iom_actor, darien, chiriqui, darien_cw):
-    from referrals.errors import InvalidTransition, WrongSide
+    from referrals.errors import WrongSide
 
     referral = _send(iom_actor, _draft(iom_actor, dp, to_office=darien))
     with pytest.raises(WrongSide):
