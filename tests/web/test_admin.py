@@ -369,3 +369,57 @@ def test_the_admin_site_is_django_otps_installed_the_supported_way():
     assert isinstance(admin.site, OperatorsAdminSite)
     assert isinstance(admin.site, OTPAdminSite)
     assert "has_permission" not in vars(admin.site)  # a method of the class, not an attribute patched on
+
+
+def test_offices_are_saved_and_paused_in_the_admin_through_the_services(iom, superuser_client):
+    """The office services decide and record (as the operator): an addition, a refused province, a pause."""
+    from accounts.models import Office
+
+    refused = superuser_client.post(
+        "/admin/accounts/office/add/",
+        {
+            "institution": iom.pk,
+            "code": "DARIEN",
+            "name": "Darién",
+            "province": "PA-99",
+            "services": '["shelter"]',
+            "languages": '["es"]',
+        },
+    )
+    assert refused.status_code == 200 and not Office.objects.exists()
+    refused = superuser_client.post(
+        "/admin/accounts/office/add/",
+        {
+            "institution": iom.pk,
+            "code": "DARIEN",
+            "name": "Darién",
+            "province": "PA-5",
+            "services": '["haircut"]',
+            "languages": '["es"]',
+        },
+    )
+    assert refused.status_code == 200 and not Office.objects.exists()
+    added = superuser_client.post(
+        "/admin/accounts/office/add/",
+        {
+            "institution": iom.pk,
+            "code": "DARIEN",
+            "name": "Darién",
+            "province": "PA-5",
+            "services": '["shelter"]',
+            "languages": '["es"]',
+        },
+    )
+    assert added.status_code == 302, added.content.decode()[-2000:]
+    office = Office.objects.get(institution=iom, code="DARIEN")
+    [event] = _admin_events("office.created")
+    assert (event.object_id, event.institutions, event.detail["code"]) == (str(office.pk), ",IOM,", "DARIEN")
+    paused = superuser_client.post(
+        "/admin/accounts/office/", {"action": "pause", "_selected_action": [office.pk]}
+    )
+    assert paused.status_code == 302
+    office.refresh_from_db()
+    assert office.accepting_referrals is False
+    assert [e.detail for e in _admin_events("office.paused")] == [
+        {"via": "django-admin", "code": "DARIEN", "until": ""}
+    ]
