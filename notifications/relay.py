@@ -40,8 +40,17 @@ def setting(name: str, default):
 # --- fan-out --------------------------------------------------------------------------------------
 
 
-def _staff(institution_id, roles) -> list[User]:
-    return list(User.objects.filter(institution_id=institution_id, role__in=roles, is_active=True))
+def _receiving_staff(referral, roles) -> list[User]:
+    """The receiving institution's staff who may know of the referral (contract §7.2): its national staff
+    and the staff of the office holding it (an installation without offices: all of them)."""
+    return list(
+        User.objects.filter(
+            Q(office__isnull=True) | Q(office_id=referral.to_office_id),
+            institution_id=referral.to_institution_id,
+            role__in=roles,
+            is_active=True,
+        )
+    )
 
 
 def _sender_side(referral) -> list[User]:
@@ -55,7 +64,7 @@ def _sender_side(referral) -> list[User]:
 def _receiver_side(referral) -> list[User]:
     if referral.assignee_id and referral.assignee.is_active:
         return [referral.assignee]
-    return _staff(referral.to_institution_id, [Role.CASEWORKER])
+    return _receiving_staff(referral, [Role.CASEWORKER])
 
 
 def recipients(outbox) -> list[User]:
@@ -65,9 +74,9 @@ def recipients(outbox) -> list[User]:
         return []
     event = outbox.event_type
     if event == "referral.requested":
-        users = _staff(referral.to_institution_id, [Role.CASEWORKER, Role.SUPERVISOR])
+        users = _receiving_staff(referral, [Role.CASEWORKER, Role.SUPERVISOR])
     elif event == "referral.overdue":
-        users = _staff(referral.to_institution_id, [Role.CASEWORKER, Role.SUPERVISOR]) + _sender_side(
+        users = _receiving_staff(referral, [Role.CASEWORKER, Role.SUPERVISOR]) + _sender_side(
             referral
         )
     else:

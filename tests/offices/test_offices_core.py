@@ -469,3 +469,17 @@ def test_installations_without_offices_grant_as_before(iom, dp, iom_actor, dp_ca
     )
     assert groups == {"DP:intake", "DP:supervisors", "DP:service"}
     assert _visible(actor_for_user(dp_caseworker), referral)
+
+
+def test_only_staff_who_may_know_are_told_of_a_new_referral(
+    iom, dp, iom_actor, darien, chiriqui, darien_cw, chiriqui_cw, dp_caseworker
+):
+    from notifications.models import OutboxMessage
+    from notifications.relay import recipients
+
+    referral = _send(iom_actor, _draft(iom_actor, dp, to_office=darien))
+    outbox = OutboxMessage.objects.get(referral_id=referral.pk, event_type="referral.requested")
+    assert set(recipients(outbox)) == {darien_cw, dp_caseworker}
+    national = _send(iom_actor, _draft(iom_actor, dp))
+    outbox = OutboxMessage.objects.get(referral_id=national.pk, event_type="referral.requested")
+    assert set(recipients(outbox)) == {dp_caseworker}
