@@ -25,6 +25,7 @@ REFERRAL = "api/v1/referrals/<uuid:pk>/"
 #: Operations whose response carries no personal data (and why). Checked by a scan below where possible.
 NO_PERSONAL_DATA = {
     ("api/v1/institutions/", "GET"): "the directory: codes and names of institutions",
+    ("api/v1/offices/", "GET"): "the service directory: offices, their provinces, services and languages",
     ("api/v1/cases/", "GET"): "metadata only (id, reference, dates); a document-number search is audited",
     ("api/v1/referrals/", "GET"): "list items carry metadata only (contract §4)",
     (REFERRAL + "events/", "GET"): "the timeline: actions, statuses and institution codes",
@@ -59,6 +60,8 @@ MUST_AUDIT = {
     (REFERRAL + "notes/", "GET"): {"note.viewed"},
     (REFERRAL + "notes/", "POST"): {"note.created"},
     (REFERRAL + "consent/withdraw/", "POST"): {"consent.withdrawn"},
+    # Routing answers with the referral's representation: the routing event is its trace.
+    (REFERRAL + "route/", "POST"): {"referral.routed", "referral.viewed"},
     ("api/v1/audit/events/export/", "GET"): {"audit.exported"},
     # A match or a statistics read shows no personal data, but the search and the read are recorded.
     ("api/v1/cases/match/", "POST"): {"case.searched"},
@@ -146,6 +149,15 @@ def _case(world):
     return services.case_create(actor=world["iom_actor"], subject=_subject(), summary="x")
 
 
+def _office(institution):
+    from accounts.services import office_save
+
+    office, _created = office_save(
+        institution=institution, code="DARIEN", name="Darién", province="PA-5", services=["legal_assistance"]
+    )
+    return office
+
+
 def _subject():
     from tests.factories import subject_data
 
@@ -181,6 +193,14 @@ CALLS = {
     )(w["referral"](Status.ACCEPTED)),
     (REFERRAL + "consent/withdraw/", "POST"): lambda w: (
         lambda ref: (w["iom"], {"pk": ref.pk}, {"reason": "Retiro"}, lambda r: ref.pk)
+    )(w["referral"](Status.ACCEPTED)),
+    (REFERRAL + "route/", "POST"): lambda w: (
+        lambda ref: (
+            w["dp"],
+            {"pk": ref.pk},
+            {"to_office": _office(ref.to_institution).code},
+            lambda r: ref.pk,
+        )
     )(w["referral"](Status.ACCEPTED)),
     ("api/v1/audit/events/export/", "GET"): lambda w: (w["iom"], {}, None, lambda r: ""),
     ("api/v1/cases/match/", "POST"): lambda w: (
