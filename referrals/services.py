@@ -536,10 +536,10 @@ def referral_route(
         raise InvalidInput({"to_office": ["Choose an office of the receiving institution."]})
     policy.require_route_state(actor, referral)
     _check_if_match(if_match, referral)
-    if to_office is not None and not to_office.is_accepting():
-        raise OfficeNotAccepting(to_office.paused_until)
     if referral.to_office_id == (to_office.pk if to_office else None):
         return referral
+    if to_office is not None and not to_office.is_accepting():
+        raise OfficeNotAccepting(to_office.paused_until)
     previous = referral.to_office if referral.to_office_id else None
     referral.to_office = to_office
     fields = ["to_office", "version", "updated_at"]
