@@ -76,9 +76,7 @@ def recipients(outbox) -> list[User]:
     if event == "referral.requested":
         users = _receiving_staff(referral, [Role.CASEWORKER, Role.SUPERVISOR])
     elif event == "referral.overdue":
-        users = _receiving_staff(referral, [Role.CASEWORKER, Role.SUPERVISOR]) + _sender_side(
-            referral
-        )
+        users = _receiving_staff(referral, [Role.CASEWORKER, Role.SUPERVISOR]) + _sender_side(referral)
     else:
         actor_code = (outbox.payload or {}).get("actor_institution")
         users = []
