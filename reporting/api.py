@@ -9,23 +9,26 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actor import actor_from_request
+from accounts.choices import Province
 from accounts.permissions import IsActor
 from plumbing.problems import ProblemError
 from plumbing.query import ALWAYS_KNOWN, StrictQuery
 from referrals import policy
 
 from .reads import referral_statistics
-from .statistics import DIMENSIONS, StatisticsQueryError, parse_query
+from .statistics import DIMENSIONS, UNKNOWN, StatisticsQueryError, parse_query
 
 _DIMENSION = "(" + "|".join(DIMENSIONS) + ")"
 BY_PATTERN = f"^{_DIMENSION}(,{_DIMENSION})?$"
+_SPECIFIC_KEY_SCHEMAS = {
+    "month": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+    "is_minor": {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": [UNKNOWN]}]},
+    # ``DP/DARIEN``, or the receiving institution's code alone for its national intake (contract §7.2).
+    "to_office": {"type": "string", "pattern": "^[A-Z0-9_]{2,16}(/[A-Z0-9_]{2,16})?$"},
+    "province": {"type": "string", "enum": [*Province.values, UNKNOWN]},
+}
 _KEY_VALUE_SCHEMAS = {
-    dimension: {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}
-    if dimension == "month"
-    else {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["unknown"]}]}
-    if dimension == "is_minor"
-    else {"type": "string"}
-    for dimension in DIMENSIONS
+    dimension: _SPECIFIC_KEY_SCHEMAS.get(dimension, {"type": "string"}) for dimension in DIMENSIONS
 }
 
 

@@ -11,6 +11,7 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts.choices import Province
 from referrals.choices import Service, Sex, Status, Urgency
 from web.charts import BarChart, horizontal_bars
 
@@ -27,6 +28,8 @@ DIMENSION_LABELS = {
     "age_band": gettext_lazy("Age when referred"),
     "nationality": gettext_lazy("Nationality"),
     "is_minor": gettext_lazy("Minor"),
+    "to_office": gettext_lazy("Receiving office"),
+    "province": gettext_lazy("Province"),
 }
 #: What a combination without any referral shows in a cross table.
 NONE_MARK = "–"
@@ -37,7 +40,7 @@ def dimension_label(dimension: str) -> str:
 
 
 def value_label(dimension: str, value) -> str:
-    """A key value in the page's language (codes of institutions and countries stay codes)."""
+    """A key value in the page's language (codes of institutions, offices and countries stay codes)."""
     if value == UNKNOWN:
         return _("Unknown")
     if dimension == "is_minor":
@@ -48,7 +51,13 @@ def value_label(dimension: str, value) -> str:
             return formats.date_format(datetime.date(year, month, 1), "YEAR_MONTH_FORMAT")
         except ValueError:
             return str(value)
-    choices = {"service": Service, "status": Status, "urgency": Urgency, "sex": Sex}.get(dimension)
+    choices = {
+        "service": Service,
+        "status": Status,
+        "urgency": Urgency,
+        "sex": Sex,
+        "province": Province,
+    }.get(dimension)
     if choices is not None and value in choices.values:
         return str(choices(value).label)
     if dimension == "age_band":

@@ -26,7 +26,7 @@ from django.core.cache import cache
 from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 
 from accounts.actor import Actor
-from accounts.models import Institution
+from accounts.models import Institution, Office
 from audit.recorder import record
 from referrals import crypto, policy
 from referrals.choices import CATEGORY_FIELDS, Status
@@ -54,6 +54,8 @@ OPTIONAL_COLUMNS = {
     "service": "services",
     "urgency": "urgency",
     "status": "status",
+    "to_office": "to_office_id",
+    "province": "province",
 }
 
 
@@ -233,12 +235,14 @@ def referral_facts(institution: Institution, query: StatisticsQuery) -> list[Ref
         columns += personal
     rows = scope.annotate(answered=Subquery(first_answer)).order_by().values_list(*columns)
     codes = dict(Institution.objects.values_list("id", "code"))
+    offices = _office_keys() if "to_office" in wanted else {}
     decrypter = _SubjectDecrypter(subject_fields)
     at = {column: index for index, column in enumerate(columns)}
     sent_i, answered_i, to_i = at["sent_at"], at["answered"], at["to_institution_id"]
     record_key_i = at["record_key"]
     from_i, services_i = at.get("from_institution_id"), at.get("services")
     urgency_i, status_i = at.get("urgency"), at.get("status")
+    office_i, province_i = at.get("to_office_id"), at.get("province")
     width = len(subject_fields)
     if width:
         case_i, key_i, subject_i = at["case_id"], at["case__wrapped_data_key"], at["case__subject__id"]
@@ -275,9 +279,19 @@ def referral_facts(institution: Institution, query: StatisticsQuery) -> list[Ref
                 is_minor=UNKNOWN if is_minor is None else bool(is_minor),
                 hours_to_answer=_hours(row[sent_i], row[answered_i]),
                 record_key=row[record_key_i],
+                to_office=UNKNOWN
+                if office_i is None
+                else offices.get(row[office_i], codes.get(to_id, UNKNOWN)),
+                province=UNKNOWN if province_i is None else row[province_i] or UNKNOWN,
             )
         )
     return facts
+
+
+def _office_keys() -> dict:
+    """``{office id: "DP/DARIEN"}`` (``Office.key``) in one query; a referral at its receiver's national
+    intake (no office) counts under the institution's code alone (contract §7.2)."""
+    return {office.pk: office.key for office in Office.objects.select_related("institution")}
 
 
 def compute_statistics(institution: Institution, query: StatisticsQuery, *, cell: int | None = None) -> dict:

@@ -36,6 +36,8 @@ DIMENSIONS = (
     "age_band",
     "nationality",
     "is_minor",
+    "to_office",
+    "province",
 )
 #: Dimensions drawn from the person: a receiver counts them as ``unknown`` without ``identity`` consent.
 PERSONAL_DIMENSIONS = frozenset({"sex", "age_band", "nationality", "is_minor"})
@@ -88,6 +90,10 @@ class ReferralFacts:
     is_minor: bool | str
     hours_to_answer: float | None
     record_key: int = 0
+    #: ``DP/DARIEN``; at the receiver's national intake, its code alone (``DP``) — contract §7.2.
+    to_office: str = UNKNOWN
+    #: An ISO 3166-2:PA code, or ``unknown`` when the referral has none.
+    province: str = UNKNOWN
 
 
 def add_years(day: datetime.date, years: int) -> datetime.date:

@@ -84,10 +84,13 @@ def referral_through_services(
     consent_given=True,
     consent_fields=None,
     assign=(),
+    province="",
+    to_office=None,
 ):
     """A referral from ``sender``'s institution to ``to``, moved along ``path``: (actor, action[, text]).
 
-    ``consent_fields``: more fields of the consent record (``method``, ``details``); ``assign``: see ``move``.
+    ``consent_fields``: more fields of the consent record (``method``, ``details``); ``assign``: see ``move``;
+    ``province`` and ``to_office``: where the person needs help and the receiver's office (contract §7.2).
     """
     if case is None:
         case = services.case_create(actor=sender, subject=subject or subject_data(), summary=summary)
@@ -99,6 +102,8 @@ def referral_through_services(
         urgency=urgency,
         reason=reason,
         consent=consent(categories, given=consent_given, **(consent_fields or {})),
+        to_office=to_office,
+        province=province,
     )
     move(referral, path, assign=assign)
     referral.refresh_from_db()

@@ -35,7 +35,8 @@ DOCUMENTS = ["XK4471882Q", "CO99887766", "VE55443322"]
 
 @pytest.fixture
 def refer():
-    """``refer(sender, receiver, to, subject=..., categories=..., services=..., urgency=..., path=...)``."""
+    """``refer(sender, receiver, to, subject=..., categories=..., services=..., urgency=..., path=...,
+    province=...)``."""
 
     def make(
         sender,
@@ -48,6 +49,7 @@ def refer():
         urgency="normal",
         path=("send",),
         supervisor=None,
+        province="",
     ):
         steps = []
         for action in path:
@@ -64,6 +66,7 @@ def refer():
             reason="Motivo secreto de la remisión",
             subject=subject_data(**subject),
             summary="Resumen secreto",
+            province=province,
         )
 
     return make
