@@ -248,6 +248,103 @@ REFERENCE: dict[str, dict[str, Operation]] = {
             },
         )
     },
+    "referrals.api.views.DirectoryHsds": {
+        "get": Operation(
+            "The service directory in Open Referral HSDS 3.0",
+            "The offices of every institution as Open Referral HSDS 3.0 JSON (contract §7.2): each "
+            "institution an `organization`, each office a `location` (`external_identifier` `DP/DARIEN`), "
+            "each service an office offers a `service` at that location (`service_at_location`), with the "
+            "office's languages, its province as the `service_area` and the service code as a taxonomy term. "
+            "A service of an office that is not accepting referrals now is `temporarily closed`, its `alert` "
+            "saying until when. Ids are UUIDv5 of the codes: stable between calls. Any valid token.",
+            responses={
+                "200": {
+                    "organizations": [
+                        {
+                            "id": "e474bdf4-82c2-56a2-a281-9ae72cc722c0",
+                            "name": "Defensoría del Pueblo",
+                            "alternate_name": "DP",
+                            "description": "Defensoría del Pueblo",
+                            "organization_identifiers": [
+                                {
+                                    "id": "d1fd36fd-c61d-5d2b-9aef-2a713e8fc30e",
+                                    "organization_id": "e474bdf4-82c2-56a2-a281-9ae72cc722c0",
+                                    "identifier_type": "referral network institution code",
+                                    "identifier": "DP",
+                                }
+                            ],
+                        }
+                    ],
+                    "services": [
+                        {
+                            "id": "d195312d-3440-52cd-a85d-80d9376f42a4",
+                            "organization_id": "e474bdf4-82c2-56a2-a281-9ae72cc722c0",
+                            "name": "Legal assistance",
+                            "description": "Legal assistance — Defensoría del Pueblo — Darién",
+                            "status": "temporarily closed",
+                            "alert": "Not accepting referrals until 2027-01-15. No lawyer until January.",
+                            "languages": [
+                                {
+                                    "id": "5a33ba6f-958e-51ec-9878-7da46ada6fd8",
+                                    "service_id": "d195312d-3440-52cd-a85d-80d9376f42a4",
+                                    "code": "es",
+                                }
+                            ],
+                            "service_areas": [
+                                {
+                                    "id": "8296f62d-8c64-52ca-8792-626ecfb085d4",
+                                    "service_id": "d195312d-3440-52cd-a85d-80d9376f42a4",
+                                    "name": "Darién",
+                                    "description": "ISO 3166-2:PA-5",
+                                }
+                            ],
+                            "attributes": [
+                                {
+                                    "id": "b84d30bb-5567-5d11-ae35-50e4673c1990",
+                                    "link_id": "d195312d-3440-52cd-a85d-80d9376f42a4",
+                                    "link_type": "service_type",
+                                    "link_entity": "service",
+                                    "taxonomy_term_id": "777e40df-6454-56e7-86a4-74fcff7baaab",
+                                    "taxonomy_term": {
+                                        "id": "777e40df-6454-56e7-86a4-74fcff7baaab",
+                                        "code": "legal_assistance",
+                                        "name": "Legal assistance",
+                                        "description": "Legal assistance",
+                                        "taxonomy": "Referral network services (partner API v1, §4)",
+                                    },
+                                }
+                            ],
+                        }
+                    ],
+                    "locations": [
+                        {
+                            "id": "290610e8-78cf-53ff-a2af-52c41079e3f4",
+                            "location_type": "physical",
+                            "organization_id": "e474bdf4-82c2-56a2-a281-9ae72cc722c0",
+                            "name": "Defensoría del Pueblo — Darién",
+                            "description": "Darién (PA-5)",
+                            "external_identifier": "DP/DARIEN",
+                            "external_identifier_type": "referral network office",
+                            "languages": [
+                                {
+                                    "id": "6fde14b1-df20-5c3d-b664-aa3964792922",
+                                    "location_id": "290610e8-78cf-53ff-a2af-52c41079e3f4",
+                                    "code": "es",
+                                }
+                            ],
+                        }
+                    ],
+                    "service_at_locations": [
+                        {
+                            "id": "3bccedbd-a9fa-5b36-95e1-fbd5a295db07",
+                            "service_id": "d195312d-3440-52cd-a85d-80d9376f42a4",
+                            "location_id": "290610e8-78cf-53ff-a2af-52c41079e3f4",
+                        }
+                    ],
+                }
+            },
+        )
+    },
     "referrals.api.views.ReferralRoute": {
         "post": Operation(
             "Route a referral to an office",

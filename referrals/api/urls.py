@@ -5,6 +5,7 @@ from . import views
 urlpatterns = [
     path("institutions/", views.InstitutionList.as_view(), name="institution-list"),
     path("offices/", views.OfficeList.as_view(), name="office-list"),
+    path("directory/hsds/", views.DirectoryHsds.as_view(), name="directory-hsds"),
     path("cases/", views.CaseListCreate.as_view(), name="case-list"),
     path("cases/<uuid:pk>/", views.CaseDetail.as_view(), name="case-detail"),
     path("referrals/", views.ReferralListCreate.as_view(), name="referral-list"),

@@ -11,7 +11,7 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import directory
+from accounts import directory, hsds
 from accounts.actor import actor_from_request
 from accounts.choices import Province, Scope, Service
 from accounts.models import Institution
@@ -118,6 +118,46 @@ class OfficeList(ApiView, generics.GenericAPIView):
         )
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(s.OfficeOutput(page, many=True, context={"today": today}).data)
+
+
+def _objects(description: str, required: list[str]) -> dict:
+    return {
+        "type": "array",
+        "description": description,
+        "items": {"type": "object", "required": required, "additionalProperties": True},
+    }
+
+
+#: The shape of the HSDS export; each object is an HSDS 3.0 one (the specification's schemas say the rest).
+HSDS_DIRECTORY_SCHEMA = {
+    "type": "object",
+    "required": ["organizations", "services", "locations", "service_at_locations"],
+    "properties": {
+        "organizations": _objects("HSDS `organization`: one per institution.", ["id", "name", "description"]),
+        "services": _objects(
+            "HSDS `service`: one per service an office offers; `temporarily closed` while the office is "
+            "not accepting referrals.",
+            ["id", "name", "status"],
+        ),
+        "locations": _objects("HSDS `location`: one per office.", ["id", "location_type"]),
+        "service_at_locations": _objects("HSDS `service_at_location`: a service at its office.", ["id"]),
+    },
+}
+
+
+class DirectoryHsds(ApiView):
+    """The service directory as Open Referral HSDS 3.0 JSON (contract §7.2; any valid token)."""
+
+    permission_classes = [IsActor]
+    query_parameters = frozenset()
+
+    @extend_schema(
+        tags=["directory"],
+        operation_id="directory_hsds",
+        responses={200: HSDS_DIRECTORY_SCHEMA, 400: PROBLEM, 401: PROBLEM},
+    )
+    def get(self, request):
+        return Response(hsds.directory())
 
 
 @extend_schema(tags=["cases"])
