@@ -1,4 +1,5 @@
-"""Demo data: IOM and DP, their staff, cases and referrals in every status. Never for production."""
+"""Demo data: IOM and DP, their offices and staff, cases and referrals in every status, referrals routed to
+offices. Never for production."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from django.utils import timezone
 from accounts.actor import actor_for_api_client, actor_for_user
 from accounts.choices import Role, Scope
 from accounts.models import ApiClient, User
-from accounts.services import api_client_create, institution_create, staff_user_create
+from accounts.services import (
+    api_client_create,
+    institution_create,
+    office_pause,
+    office_save,
+    staff_user_create,
+)
 from referrals import rules, services
 from referrals.choices import Status
 from referrals.models import Case
@@ -26,6 +33,105 @@ USERS = [
     ("DP", "dp.caseworker", Role.CASEWORKER),
     ("DP", "dp.supervisor", Role.SUPERVISOR),
     ("DP", "dp.admin", Role.ADMIN),
+]
+# Offices (issue 20, contract §7.2): (institution, code, name, province, services, languages). Real places:
+# Metetí (Darién), David (Chiriquí, near the Costa Rican border at Paso Canoas), Colón, Changuinola (Bocas
+# del Toro), Panama City.
+OFFICES = [
+    (
+        "IOM",
+        "DARIEN",
+        "OIM — Oficina de terreno de Darién (Metetí)",
+        "PA-5",
+        ["protection", "health", "mental_health_psychosocial", "basic_needs", "shelter"],
+        ["es", "en", "fr", "ht"],
+    ),
+    (
+        "IOM",
+        "CHIRIQUI",
+        "OIM — Oficina de terreno de Chiriquí (David)",
+        "PA-4",
+        ["protection", "basic_needs", "assisted_voluntary_return", "documentation_regularization"],
+        ["es", "en", "ht"],
+    ),
+    (
+        "IOM",
+        "PANAMA",
+        "OIM — Oficina de Ciudad de Panamá",
+        "PA-8",
+        ["protection", "assisted_voluntary_return", "anti_trafficking", "family_reunification"],
+        ["es", "en", "fr"],
+    ),
+    (
+        "DP",
+        "DARIEN",
+        "Defensoría del Pueblo — Oficina Regional de Darién (Metetí)",
+        "PA-5",
+        ["legal_assistance", "human_rights_complaint", "child_protection"],
+        ["es"],
+    ),
+    (
+        "DP",
+        "CHIRIQUI",
+        "Defensoría del Pueblo — Oficina Regional de Chiriquí (David)",
+        "PA-4",
+        ["legal_assistance", "human_rights_complaint"],
+        ["es", "en"],
+    ),
+    (
+        "DP",
+        "COLON",
+        "Defensoría del Pueblo — Oficina Regional de Colón",
+        "PA-3",
+        ["legal_assistance", "human_rights_complaint"],
+        ["es"],
+    ),
+    (
+        "DP",
+        "BOCAS",
+        "Defensoría del Pueblo — Oficina Regional de Bocas del Toro (Changuinola)",
+        "PA-1",
+        ["legal_assistance", "human_rights_complaint"],
+        ["es", "en"],
+    ),
+    (
+        "DP",
+        "PANAMA",
+        "Defensoría del Pueblo — Sede (Ciudad de Panamá)",
+        "PA-8",
+        ["legal_assistance", "human_rights_complaint", "child_protection", "gbv_response"],
+        ["es", "en"],
+    ),
+]
+# Office staff: a supervisor and a caseworker in every office, a second caseworker in the Darién offices.
+OFFICE_USERS = [
+    (code, office, f"{code.lower()}.{office.lower()}.{suffix}", role)
+    for code, office, *_rest in OFFICES
+    for suffix, role in (
+        ("caseworker", Role.CASEWORKER),
+        *((("caseworker2", Role.CASEWORKER),) if office == "DARIEN" else ()),
+        ("supervisor", Role.SUPERVISOR),
+    )
+]
+# Referrals made in the field and routed at send to the receiver's office in their province (contract
+# §7.2): (sending office, receiver, province, services, where the person is, path on the receiver's side).
+ROUTED = [
+    (
+        ("IOM", "DARIEN"),
+        "DP",
+        "PA-5",
+        ["legal_assistance"],
+        "Estación de Recepción Migratoria Lajas Blancas",
+        [],
+    ),
+    (("IOM", "DARIEN"), "DP", "PA-5", ["human_rights_complaint"], "Metetí, Darién", ["accept"]),
+    (("IOM", "DARIEN"), "DP", "PA-5", ["child_protection"], "Bajo Chiquito, Darién", ["receive"]),
+    (("IOM", "CHIRIQUI"), "DP", "PA-4", ["legal_assistance"], "Paso Canoas, Chiriquí", ["accept", "start"]),
+    (("IOM", "PANAMA"), "DP", "PA-8", ["gbv_response"], "Ciudad de Panamá", []),
+    (("IOM", "PANAMA"), "DP", "PA-1", ["legal_assistance"], "Changuinola, Bocas del Toro", ["accept"]),
+    (("DP", "DARIEN"), "IOM", "PA-5", ["health", "protection"], "Metetí, Darién", ["accept"]),
+    (("DP", "CHIRIQUI"), "IOM", "PA-4", ["assisted_voluntary_return"], "David, Chiriquí", []),
+    (("DP", "COLON"), "IOM", "PA-3", ["protection"], "Colón", []),  # no IOM office in Colón: national intake
 ]
 # (path of actions after creation, urgency) — one referral per status.
 PATHS = {
@@ -77,9 +183,29 @@ class Command(BaseCommand):
                     password=DEMO_PASSWORD,
                     email=f"{username}@example.org",
                 )
+            offices = {}
+            for code, office_code, name, province, offered, languages in OFFICES:
+                offices[code, office_code], _created = office_save(
+                    institution=iom if code == "IOM" else dp,
+                    code=office_code,
+                    name=name,
+                    province=province,
+                    services=offered,
+                    languages=languages,
+                )
+            for code, office_code, username, role in OFFICE_USERS:
+                users[username] = staff_user_create(
+                    institution=iom if code == "IOM" else dp,
+                    username=username,
+                    role=role,
+                    password=DEMO_PASSWORD,
+                    email=f"{username}@example.org",
+                    office=offices[code, office_code],
+                )
             iom_actor = actor_for_user(users["iom.caseworker"])
             dp_actor = actor_for_user(users["dp.caseworker"])
             iom_sup = actor_for_user(users["iom.supervisor"])
+            by_status = {}
             for index, status in enumerate(PATHS):
                 given, family, dob, sex, nat, doc = PEOPLE[index % len(PEOPLE)]
                 case = services.case_create(
@@ -117,6 +243,7 @@ class Command(BaseCommand):
                         "data_categories": ["identity", "documents"],
                     },
                 )
+                by_status[status] = referral
                 for step in PATHS[status]:
                     action, text = (step, None) if isinstance(step, str) else step
                     sender_side = action in ("send", "cancel", "void")
@@ -129,6 +256,19 @@ class Command(BaseCommand):
                         outcome=text if action == "complete" else None,
                         assign_to_actor=action == "accept",
                     )
+            self._routed_referrals(users, {"IOM": iom, "DP": dp})
+            # A national supervisor moves a referral from the national intake to an office (route), and the
+            # Bocas del Toro office is paused for a few weeks: senders see why; nothing new is routed there.
+            services.referral_route(
+                actor=actor_for_user(users["dp.supervisor"]),
+                referral_id=by_status[Status.RECEIVED].pk,
+                to_office=offices["DP", "COLON"],
+            )
+            office_pause(
+                office=offices["DP", "BOCAS"],
+                until=timezone.localdate() + datetime.timedelta(days=21),
+                reason="Sin abogado hasta fin de mes; envíe a la sede de Panamá.",
+            )
             for inst in (iom, dp):
                 if not ApiClient.objects.filter(institution=inst, name="demo-partner").exists():
                     client, token = api_client_create(
@@ -145,11 +285,70 @@ class Command(BaseCommand):
                     actor_for_api_client(client)
         self._print_logins()
 
+    def _routed_referrals(self, users: dict, institutions: dict) -> None:
+        """Referrals made by office staff in the field, routed at send by province and services."""
+        for index, (origin, receiver, province, requested, place, path) in enumerate(ROUTED):
+            sender = actor_for_user(users[f"{origin[0].lower()}.{origin[1].lower()}.caseworker"])
+            given, family, dob, sex, nat, doc = PEOPLE[(index + 3) % len(PEOPLE)]
+            born = datetime.date.fromisoformat(dob)
+            case = services.case_create(
+                actor=sender,
+                subject={
+                    "given_name": given,
+                    "family_name": family,
+                    "date_of_birth": born,
+                    "sex": sex,
+                    "nationality": nat,
+                    "languages": ["es"],
+                    "document_type": "passport",
+                    "document_number": f"{doc}-{index}",
+                    "phone": f"+507 6100-{2000 + index}",
+                    "email": "",
+                    "current_location": place,
+                    "protection_needs": "Requiere orientación y acompañamiento.",
+                    "is_minor": rules.age_on(born, rules.today_utc()) < 18,
+                },
+                summary="Caso de demostración atendido en una oficina regional.",
+            )
+            referral = services.referral_create(
+                actor=sender,
+                case=case,
+                to_institution=institutions[receiver],
+                services=requested,
+                urgency=["urgent", "normal", "emergency"][index % 3],
+                reason="Remisión de demostración a la oficina de la provincia.",
+                province=province,
+                consent={
+                    "given": True,
+                    "given_by": "self",
+                    "method": "verbal",
+                    "obtained_at": timezone.now(),
+                    "data_categories": ["identity", "contact"],
+                },
+            )
+            referral = services.referral_transition(actor=sender, referral_id=referral.pk, action="send")
+            office = referral.to_office
+            if office is None:  # no office of the receiver there: its national staff work on it
+                receiver_name = f"{receiver.lower()}.caseworker"
+            else:
+                receiver_name = f"{receiver.lower()}.{office.code.lower()}.caseworker"
+            for action in path:
+                services.referral_transition(
+                    actor=actor_for_user(users[receiver_name]),
+                    referral_id=referral.pk,
+                    action=action,
+                    assign_to_actor=action == "accept",
+                )
+
     def _print_logins(self):
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for code, username, role in USERS:
             if User.objects.filter(username=username).exists():
                 self.stdout.write(f"  {code:4} {role:11} {username}")
+        self.stdout.write("Office staff (same password; they see their office's referrals):")
+        for code, office, username, role in OFFICE_USERS:
+            if User.objects.filter(username=username).exists():
+                self.stdout.write(f"  {code:4} {role:11} {username:26} {code}/{office}")
         self.stdout.write(
             "Supervisors and admins also need a second factor: scan the QR code shown at their first "
             "sign-in with an authenticator app, or (demo only) print the current code with "
