@@ -17,7 +17,7 @@ known limit of any noise that is unbiased) — and notes that repeating the *sam
 as the same referrals always get the same published count.
 
 **The cost**: the mean absolute difference between published and true counts over the non-empty cells of
-monthly tables (month × nationality, month × sex, and the months' totals), at the demo's size (the 11
+monthly tables (month × nationality, month × sex, and the months' totals), at the demo's size (the 20
 referrals of ``seed_demo``, all in one month) and at 1,000, 10,000 and 100,000 referrals a year.
 """
 
@@ -48,7 +48,7 @@ NATIONALITIES = {
     "NPL": 0.002,
 }
 SEXES = {"female": 0.5, "male": 0.5}
-DEMO_SIZE = 11  # the referrals of ``manage.py seed_demo``
+DEMO_SIZE = 20  # the referrals of ``manage.py seed_demo`` (11 at national intake, 9 routed to offices)
 
 
 def _setup():
