@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.db.models.signals import post_delete, post_migrate, post_save
 from django.utils import timezone
 
 from .models import Office, accepting_now_q
@@ -43,3 +44,34 @@ def office_of(institution_id, code: str) -> Office | None:
     return (
         Office.objects.select_related("institution").filter(institution_id=institution_id, code=code).first()
     )
+
+
+#: ``office id → code``, per process: what a referral's representation shows of its offices.
+_codes: dict[int, str] = {}
+
+
+def office_code(office_id) -> str | None:
+    """The code of the office ``office_id`` (None for None), remembered per process: one query on a miss
+    (every office's code), none after. A referral's representation needs only its offices' codes; joining
+    the offices to its row cost every read and list page two tables and 24 columns (docs/performance.md,
+    issue 20). An office's code never changes (it names it) and an office is never deleted; when an office
+    is saved or deleted, or the database migrated (tests reuse ids after a rollback or a flush), the map is
+    dropped (signals below)."""
+    if office_id is None:
+        return None
+    code = _codes.get(office_id)
+    if code is None:
+        _codes.update(Office.objects.values_list("id", "code"))
+        code = _codes.get(office_id)
+    return code
+
+
+def clear_office_codes(**_kwargs) -> None:
+    _codes.clear()
+
+
+for _signal in (post_save, post_delete):
+    _signal.connect(
+        clear_office_codes, sender=Office, weak=False, dispatch_uid=f"office-codes-{_signal is post_save}"
+    )
+post_migrate.connect(clear_office_codes, weak=False, dispatch_uid="office-codes-migrate")

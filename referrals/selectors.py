@@ -233,15 +233,14 @@ def case_visible_to(actor: Actor, case_id) -> Case:
 
 #: What a referral's representation needs, in the row's one query. Not its assignee: joining the users
 #: table cost every read of a referral 0.7 ms of PostgreSQL's planning (a seventh table), for a name shown
-#: only once someone took it; an assigned referral loads its assignee when shown (one small query).
+#: only once someone took it; an assigned referral loads its assignee when shown (one small query). Nor
+#: its offices: the representation shows their codes only (``accounts.directory.office_code``).
 REFERRAL_RELATED = (
     "case",
     "case__subject",
     "from_institution",
     "to_institution",
     "consent",
-    "to_office",
-    "from_office",
 )
 
 

@@ -299,9 +299,7 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
                 if found is None:
                     raise bad_parameter("office", "An office code of your institution, or none.")
                 queryset = queryset.filter(to_office=found)
-        queryset = queryset.select_related(
-            "from_institution", "to_institution", "assignee", "to_office", "from_office"
-        )
+        queryset = queryset.select_related("from_institution", "to_institution", "assignee")
         page = self.paginate_queryset(queryset)
         data = s.ReferralListItemOutput(page, many=True, context={"actor": actor}).data
         return self.get_paginated_response(data)
