@@ -1,9 +1,12 @@
 """The baseline: plain Django REST framework views over the same rows, with no decryption, no object
-permissions and no audit (the same bearer authentication and pagination, so only those costs differ)."""
+permissions and no audit (the same bearer authentication and pagination, so only those costs differ).
+A signed-in staff member of an office (session, as the real API allows) gets their office's referrals: the
+plain counterpart of an office's queue (issue 20)."""
 
 from __future__ import annotations
 
 from rest_framework import generics, serializers
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 
 from accounts.authentication import BearerTokenAuthentication
@@ -80,22 +83,25 @@ class PlainListItem(serializers.ModelSerializer):
 
 
 class PlainReferralList(generics.ListAPIView):
-    authentication_classes = [BearerTokenAuthentication]
+    authentication_classes = [BearerTokenAuthentication, SessionAuthentication]
     permission_classes = []
     throttle_classes = []
     serializer_class = PlainListItem
     pagination_class = CursorPagination
 
     def get_queryset(self):
-        return Referral.objects.filter(to_institution=self.request.auth.institution).select_related(
-            "from_institution", "to_institution"
-        )
+        if self.request.auth is None:  # a signed-in member of an office: the office's referrals
+            user = self.request.user
+            rows = Referral.objects.filter(to_institution_id=user.institution_id, to_office_id=user.office_id)
+        else:
+            rows = Referral.objects.filter(to_institution=self.request.auth.institution)
+        return rows.select_related("from_institution", "to_institution")
 
 
 class PlainReferralDetail(generics.GenericAPIView):
     """One referral's columns as stored (ciphertext stays ciphertext): no decryption at all."""
 
-    authentication_classes = [BearerTokenAuthentication]
+    authentication_classes = [BearerTokenAuthentication, SessionAuthentication]
     permission_classes = []
     throttle_classes = []
 

@@ -11,9 +11,9 @@ from django.contrib.auth.models import Permission
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.choices import Scope
-from accounts.models import Institution
-from accounts.services import api_client_create, institution_create
+from accounts.choices import Province, Role, Scope
+from accounts.models import Institution, Office
+from accounts.services import api_client_create, institution_create, office_save, staff_user_create
 from referrals import crypto
 from referrals.choices import Status
 from referrals.models import (
@@ -44,6 +44,36 @@ def institutions_and_tokens() -> tuple[list[Institution], dict[str, str]]:
     return institutions, tokens
 
 
+def offices_and_staff(institutions: list[Institution], count: int) -> dict[int, list[Office]]:
+    """``count`` offices spread over the institutions (through ``office_save``, with their groups), each
+    in a province of its own within its institution and offering the services the seeded referrals ask
+    for, and a caseworker and a supervisor in each (``staff_user_create(office=…)``): ``{institution pk:
+    [office, …]}``. The first institution's offices come first in the spread."""
+    provinces = list(Province.values)
+    offices: dict[int, list[Office]] = {i.pk: [] for i in institutions}
+    for n in range(count):
+        institution = institutions[n % len(institutions)]
+        mine = offices[institution.pk]
+        code = f"OF{len(mine) + 1:02d}"
+        office, _created = office_save(
+            institution=institution,
+            code=code,
+            name=f"{institution.code} office {len(mine) + 1}",
+            province=provinces[len(mine) % len(provinces)],
+            services=["legal_assistance", "protection", "health"],
+            languages=["es"],
+        )
+        mine.append(office)
+        for role in (Role.CASEWORKER, Role.SUPERVISOR):
+            staff_user_create(
+                institution=institution,
+                username=f"bench.{institution.code.lower()}.{code.lower()}.{role}",
+                role=role,
+                office=office,
+            )
+    return offices
+
+
 def _perm_ids(model, codenames) -> dict[str, int]:
     return dict(
         Permission.objects.filter(content_type__app_label="referrals", codename__in=codenames)
@@ -72,14 +102,28 @@ def _perm_insert_sql(model) -> str:
     return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES (%s, %s, %s)"  # noqa: S608
 
 
-def seed(institutions: list[Institution], count: int, *, offset: int = 0, seed_value: int = 7) -> None:
-    """``count`` cases with a subject and one referral each, spread over the institutions."""
+def seed(
+    institutions: list[Institution],
+    count: int,
+    *,
+    offset: int = 0,
+    seed_value: int = 7,
+    offices: dict[int, list[Office]] | None = None,
+) -> None:
+    """``count`` cases with a subject and one referral each, spread over the institutions.
+
+    ``offices`` (from ``offices_and_staff``): of a receiver's referrals, one in ``len + 1`` stays at its
+    national intake and the others are spread over its offices (with the office's province, and the office
+    group's grants as ``grant_receiver`` gives them); the sender's office is one of the sender's offices
+    the same way."""
+    offices = offices or {}
     rng = random.Random(seed_value + offset)
     year = timezone.now().year
     case_perm = _perm_ids("case", CASE_PERMS)
     referral_perm = _perm_ids("referral", RECEIVER_PERMS)
     case_groups = {i.pk: [i.group(k).pk for k in CASE_GROUP_KINDS] for i in institutions}
     receiver_groups = {i.pk: [i.group(k).pk for k in RECEIVER_GROUP_KINDS] for i in institutions}
+    office_groups = {o.pk: o.group().pk for mine in offices.values() for o in mine}
     n_inst = len(institutions)
     uuid_field = Case._meta.pk
 
@@ -132,6 +176,10 @@ def seed(institutions: list[Institution], count: int, *, offset: int = 0, seed_v
                 document_number_index=crypto.blind_index("document_number", document),
             )
             subjects.append(subject)
+            to_offices, from_offices = offices.get(receiver.pk, []), offices.get(owner.pk, [])
+            slot = n % (len(to_offices) + 1)  # 0: the national intake
+            to_office = to_offices[slot - 1] if slot else None
+            from_office = from_offices[(n // 3) % len(from_offices)] if from_offices and n % 3 else None
             draft = n % 10 == 0
             status = Status.DRAFT if draft else (Status.ACCEPTED if n % 10 == 1 else Status.REQUESTED)
             referral = Referral(
@@ -140,6 +188,9 @@ def seed(institutions: list[Institution], count: int, *, offset: int = 0, seed_v
                 from_institution=owner,
                 to_institution=receiver,
                 services=["legal_assistance", "protection"],
+                to_office=to_office,
+                from_office=from_office,
+                province=to_office.province if to_office else "",
                 urgency="normal",
                 reason="Motivo de la remisión",
                 status=status,
@@ -170,7 +221,8 @@ def seed(institutions: list[Institution], count: int, *, offset: int = 0, seed_v
                     case_perms.append((group_id, case_perm[codename], case_key))
             if not draft:
                 referral_key = uuid_db(referral.pk)
-                for group_id in receiver_groups[receiver.pk]:
+                holders = receiver_groups[receiver.pk] + ([office_groups[to_office.pk]] if to_office else [])
+                for group_id in holders:
                     for codename in RECEIVER_PERMS:
                         ref_perms.append((group_id, referral_perm[codename], referral_key))
         with transaction.atomic():
