@@ -120,7 +120,7 @@ def _params(components: tuple[str, ...], *, created: int, keyid: str) -> str:
     return f'({" ".join(components)});created={int(created)};keyid="{keyid}";alg="ed25519";tag="{TAG}"'
 
 
-def _base(lines: list[tuple[str, str]], params: str) -> bytes:
+def signature_base(lines: list[tuple[str, str]], params: str) -> bytes:
     """The signature base (RFC 9421 §2.5): one line per component, then ``"@signature-params"``."""
     out = []
     for name, value in lines:
@@ -164,7 +164,7 @@ class RequestParts:
 
 def _sign(key: Ed25519PrivateKey, lines, components, *, created: int, keyid: str) -> dict[str, str]:
     params = _params(components, created=created, keyid=keyid)
-    signature = key.sign(_base(lines, params))
+    signature = key.sign(signature_base(lines, params))
     return {"signature-input": f"{LABEL}={params}", "signature": f"{LABEL}=:{b64(signature)}:"}
 
 
@@ -264,7 +264,7 @@ def verify_request(
     public_key = key_for(keyid)
     if public_key is None:
         raise Refused("unknown-node")
-    _check(public_key, signature, _base(_request_lines(method, path, headers), params))
+    _check(public_key, signature, signature_base(_request_lines(method, path, headers), params))
     _check_body(headers, body)
     if recipient is not None and headers[RECIPIENT] != recipient:
         raise Refused("wrong-recipient")
@@ -287,7 +287,7 @@ def verify_response(
     params, keyid, created, signature = _parse(headers, RESPONSE_COMPONENTS, ("content-digest",))
     if keyid != responder:
         raise Refused("unknown-node")
-    _check(public_key, signature, _base(_response_lines(status, headers, request), params))
+    _check(public_key, signature, signature_base(_response_lines(status, headers, request), params))
     _check_body(headers, body)
     return Verified(signer=keyid, message_id=_lower(request.headers)[MESSAGE_ID], created=created)
 
