@@ -129,7 +129,9 @@ def env_node_url(name: str) -> str:
         or parts.fragment
         or any(c.isspace() or ord(c) < 32 for c in value)
     ):
-        raise ImproperlyConfigured(f"{name} must be an absolute http(s) URL without credentials, query or fragment")
+        raise ImproperlyConfigured(
+            f"{name} must be an absolute http(s) URL (no credentials, query or fragment)"
+        )
     return value
 
 

@@ -40,13 +40,14 @@ def canonical(unsigned: dict) -> bytes:
 
 
 def fingerprint(signing_key: bytes, encryption_key: bytes) -> str:
-    """What people compare over the phone: SHA-256 over both public keys, 32 hex digits in groups of 4."""
+    """What people compare over the phone: SHA-256 of both public keys, 32 hex digits in fours."""
     digest = hashlib.sha256(b"referral-federation-card/v1\n" + signing_key + encryption_key).hexdigest()[:32]
     return ":".join(digest[i : i + 4] for i in range(0, 32, 4))
 
 
 def check_url(url: object) -> str:
-    """A node URL as cards carry it: absolute http(s), a host, no credentials/query/fragment/trailing slash."""
+    """A node URL as cards carry it: absolute http(s) with a host; no credentials, query, fragment or
+    trailing slash."""
     if not isinstance(url, str) or not url or len(url) > 200 or not url.isascii():
         raise CardError("url: not a node URL")
     if any(c.isspace() or ord(c) < 32 or c in '"\\' for c in url) or url.endswith("/"):
@@ -94,7 +95,9 @@ def make_card(
     *, url: str, signing_key: Ed25519PrivateKey, encryption_key: X25519PrivateKey, institutions
 ) -> Card:
     codes = tuple(sorted(set(institutions)))
-    unsigned = Card(check_url(url), raw_public(signing_key), raw_public(encryption_key), codes, b"").unsigned()
+    unsigned = Card(
+        check_url(url), raw_public(signing_key), raw_public(encryption_key), codes, b""
+    ).unsigned()
     signature = signing_key.sign(canonical(unsigned))
     return Card(url, raw_public(signing_key), raw_public(encryption_key), codes, signature)
 

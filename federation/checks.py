@@ -24,18 +24,17 @@ def check_node_keys(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         errors.append(
             checks.Error(
                 "A node key is the generated development key (var/dev-keys.json).",
-                hint="Set NODE_SIGNING_KEY and NODE_ENCRYPTION_KEY in the environment, then give peers the new card.",
+                hint="Set NODE_SIGNING_KEY and NODE_ENCRYPTION_KEY, then give the peers the new card.",
                 id="federation.E002",
             )
         )
     others = [
-        getattr(settings, name, b"")
-        for name in ("AUDIT_SIGNING_KEY", "AUDIT_HMAC_KEY", "BLIND_INDEX_KEY")
+        getattr(settings, name, b"") for name in ("AUDIT_SIGNING_KEY", "AUDIT_HMAC_KEY", "BLIND_INDEX_KEY")
     ] + list(getattr(settings, "FIELD_ENCRYPTION_KEYS", []))
     if signing == encryption or signing in others or encryption in others:
         errors.append(
             checks.Error(
-                "NODE_SIGNING_KEY and NODE_ENCRYPTION_KEY must be two keys of their own, distinct from every other key.",
+                "NODE_SIGNING_KEY and NODE_ENCRYPTION_KEY must be two distinct keys, used for nothing else.",
                 id="federation.E003",
             )
         )

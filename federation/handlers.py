@@ -51,8 +51,12 @@ def ping(message: Incoming) -> Outcome:
     answers sealed, so a ping also proves both directions of the encryption."""
     unknown = set(message.payload) - {"echo"}
     if unknown:
-        raise ProblemError("validation-error", 400, "Unknown fields.", {name: ["Unknown field."] for name in sorted(unknown)})
+        raise ProblemError(
+            "validation-error", 400, "Unknown fields.", {name: ["Unknown field."] for name in sorted(unknown)}
+        )
     echo = message.payload.get("echo", "")
     if not isinstance(echo, str) or len(echo) > 200:
-        raise ProblemError("validation-error", 400, "Invalid ping.", {"echo": ["Text of at most 200 characters."]})
+        raise ProblemError(
+            "validation-error", 400, "Invalid ping.", {"echo": ["Text of at most 200 characters."]}
+        )
     return Outcome(200, {"pong": True, "echo": echo, "at": timezone.now().isoformat()}, sealed=message.sealed)

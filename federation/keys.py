@@ -6,10 +6,10 @@ never logged, never in an exception message (a missing or malformed key names th
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from .cards import Card, make_card
 
@@ -21,7 +21,9 @@ class FederationOff(RuntimeError):
     """``NODE_URL`` is not set: this installation is a single node."""
 
     def __init__(self):
-        super().__init__("federation is off: set NODE_URL (and, in production, NODE_SIGNING_KEY and NODE_ENCRYPTION_KEY)")
+        super().__init__(
+            "federation is off: set NODE_URL (and, in production, NODE_SIGNING_KEY and NODE_ENCRYPTION_KEY)"
+        )
 
 
 def enabled() -> bool:
@@ -37,7 +39,9 @@ def node_url() -> str:
 def _raw(name: str) -> bytes:
     raw = getattr(settings, name, b"")
     if not isinstance(raw, bytes) or len(raw) != 32:
-        raise ImproperlyConfigured(f"{name} is missing or not a 32-byte key (url-safe base64 of 32 random bytes)")
+        raise ImproperlyConfigured(
+            f"{name} is missing or not a 32-byte key (url-safe base64 of 32 random bytes)"
+        )
     return raw
 
 

@@ -18,7 +18,7 @@ class Peer(models.Model):
     institutions = models.JSONField(default=list)  # the codes it hosts: remote institutions here
     fingerprint = models.CharField(max_length=39)
     card = models.TextField()  # the card as pinned (its self-signature still verifies)
-    #: Cards this peer had before a ``--replace``, oldest first: the evidence signed with them stays verifiable.
+    #: Cards this peer had before a ``--replace``, oldest first: evidence signed with them stays checkable.
     previous_cards = models.JSONField(default=list)
     added_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -49,7 +49,7 @@ class Message(models.Model):
     message_id = models.UUIDField()
     type = models.CharField(max_length=64)
     referral_id = models.UUIDField(null=True, blank=True, db_index=True)
-    #: The peer's signing key (standard base64) when the message was exchanged: rotation keeps evidence checkable.
+    #: The peer's signing key (standard base64) at the time: a rotation leaves the evidence checkable.
     peer_signing_key = models.CharField(max_length=44)
     request_method = models.CharField(max_length=8)
     request_path = models.CharField(max_length=200)
@@ -65,7 +65,9 @@ class Message(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["direction", "peer", "message_id"], name="federation_message_once")
+            models.UniqueConstraint(
+                fields=["direction", "peer", "message_id"], name="federation_message_once"
+            )
         ]
 
     def __str__(self) -> str:

@@ -60,7 +60,7 @@ CAUSES = (
 _B64 = r"[A-Za-z0-9+/]+={0,2}"
 _SF_STRING_CHARS = r"[\x20\x21\x23-\x5b\x5d-\x7e]*"  # printable ASCII but '"' and '\'
 _INPUT = re.compile(
-    rf'^{LABEL}=\((?P<components>[^()]*)\);created=(?P<created>[0-9]{{1,12}});'
+    rf"^{LABEL}=\((?P<components>[^()]*)\);created=(?P<created>[0-9]{{1,12}});"
     rf'keyid="(?P<keyid>{_SF_STRING_CHARS})";alg="ed25519";tag="(?P<tag>{_SF_STRING_CHARS})"$'
 )
 _SIGNATURE = re.compile(rf"^{LABEL}=:(?P<value>{_B64}):$")
@@ -197,7 +197,13 @@ def sign_response(
     """The headers of a signed response bound to ``request`` (its message id and body hash)."""
     headers = {"content-digest": content_digest(body)}
     headers.update(
-        _sign(key, _response_lines(status, headers, request), RESPONSE_COMPONENTS, created=created, keyid=responder)
+        _sign(
+            key,
+            _response_lines(status, headers, request),
+            RESPONSE_COMPONENTS,
+            created=created,
+            keyid=responder,
+        )
     )
     return headers
 
@@ -254,7 +260,9 @@ def verify_request(
     ``now`` None skip those checks (a third party verifying evidence later).
     """
     headers = _lower(headers)
-    params, keyid, created, signature = _parse(headers, REQUEST_COMPONENTS, ("content-digest", MESSAGE_ID, RECIPIENT))
+    params, keyid, created, signature = _parse(
+        headers, REQUEST_COMPONENTS, ("content-digest", MESSAGE_ID, RECIPIENT)
+    )
     try:
         message_id = str(uuid.UUID(headers[MESSAGE_ID]))
     except ValueError:

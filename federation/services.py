@@ -83,7 +83,8 @@ def pin_peer(text: str, *, replace: bool = False) -> tuple[str, Peer]:
         raise PeerRefused(f"not a valid card: {exc}") from None
     own_url = getattr(settings, "NODE_URL", "")
     if card.url == own_url or (
-        len(getattr(settings, "NODE_SIGNING_KEY", b"")) == 32 and card.signing_key == raw_public(keys.signing_key())
+        len(getattr(settings, "NODE_SIGNING_KEY", b"")) == 32
+        and card.signing_key == raw_public(keys.signing_key())
     ):
         raise PeerRefused("this is this node's own card: a node is not its own peer")
     local = set(local_institution_codes()) & set(card.institutions)
@@ -92,7 +93,9 @@ def pin_peer(text: str, *, replace: bool = False) -> tuple[str, Peer]:
     for other in Peer.objects.exclude(url=card.url).select_for_update():
         clash = set(other.institutions) & set(card.institutions)
         if clash:
-            raise PeerRefused(f"institutions already hosted by the peer {other.url}: " + ", ".join(sorted(clash)))
+            raise PeerRefused(
+                f"institutions already hosted by the peer {other.url}: " + ", ".join(sorted(clash))
+            )
     peer = Peer.objects.select_for_update().filter(url=card.url).first()
     fields = {
         "signing_key": protocol.b64(card.signing_key),
@@ -108,7 +111,8 @@ def pin_peer(text: str, *, replace: bool = False) -> tuple[str, Peer]:
     elif (peer.signing_key, peer.encryption_key) != (fields["signing_key"], fields["encryption_key"]):
         if not replace:
             raise PeerRefused(
-                "this URL is pinned with other keys: compare the fingerprints with the peer, then use --replace"
+                "this URL is pinned with other keys: compare the fingerprints with the peer's operator, "
+                "then use --replace"
             )
         peer.previous_cards = [*peer.previous_cards, peer.card]
         outcome = "replaced"
@@ -142,7 +146,11 @@ def _signing_key_of(url: str) -> bytes | None:
 
 
 def _problem(status: int, slug: str, detail: str, errors: dict | None = None) -> tuple[int, dict, bytes]:
-    return status, {"content-type": PROBLEM_CONTENT_TYPE}, _canonical(problem_body(slug, status, detail, errors))
+    return (
+        status,
+        {"content-type": PROBLEM_CONTENT_TYPE},
+        _canonical(problem_body(slug, status, detail, errors)),
+    )
 
 
 def record_refused(*, cause: str, path: str, claimed_node: str = "", ip=None, request_id: str = "") -> None:
@@ -188,7 +196,9 @@ def receive(*, method: str, path: str, headers: dict, body: bytes, ip=None, requ
             now=int(time.time()),
         )
     except protocol.Refused as exc:
-        record_refused(cause=exc.cause, path=path, claimed_node=_claimed_node(headers), ip=ip, request_id=request_id)
+        record_refused(
+            cause=exc.cause, path=path, claimed_node=_claimed_node(headers), ip=ip, request_id=request_id
+        )
         status, answer_headers, answer_body = _problem(
             401, "not-authenticated", "A message to this node must be signed by a pinned peer."
         )
@@ -235,7 +245,9 @@ def _stored_answer(peer: Peer, message_id: str, headers: dict[str, str]) -> Answ
         return None
     if row.request_headers.get("content-digest") != headers["content-digest"]:
         request = protocol.RequestParts("POST", row.request_path, headers)
-        return _signed(request, peer, *_problem(409, "message-id-reused", "This message id came with another body."))
+        return _signed(
+            request, peer, *_problem(409, "message-id-reused", "This message id came with another body.")
+        )
     body = bytes(row.response_body) if row.response_body is not None else b""
     return Answer(row.response_status, dict(row.response_headers), body)
 
@@ -253,11 +265,15 @@ def _open_envelope(row: Message, peer: Peer, body: bytes) -> handlers.Incoming:
     if isinstance(kind, str) and len(kind) <= 64:
         row.type = kind
     if not isinstance(kind, str) or kind not in handlers.REGISTRY:
-        raise ProblemError("validation-error", 400, "Unknown message type.", {"type": ["Unknown message type."]})
+        raise ProblemError(
+            "validation-error", 400, "Unknown message type.", {"type": ["Unknown message type."]}
+        )
     try:
         referral = str(uuid.UUID(referral)) if referral is not None else None
     except (ValueError, TypeError, AttributeError):
-        raise ProblemError("validation-error", 400, "Invalid referral id.", {"referral": ["Not a UUID."]}) from None
+        raise ProblemError(
+            "validation-error", 400, "Invalid referral id.", {"referral": ["Not a UUID."]}
+        ) from None
     row.referral_id = referral
     if ("payload" in envelope) == ("sealed" in envelope):
         raise ProblemError("validation-error", 400, "An envelope carries either payload or sealed.")
@@ -273,7 +289,9 @@ def _open_envelope(row: Message, peer: Peer, body: bytes) -> handlers.Incoming:
             info = protocol.request_info(peer.url, own, str(row.message_id))
             payload = json.loads(protocol.open_sealed(ciphertext, keys.encryption_key(), info=info))
         except (protocol.Refused, ValueError, RecursionError):
-            raise ProblemError("validation-error", 400, "The sealed body does not open with this node's key.") from None
+            raise ProblemError(
+                "validation-error", 400, "The sealed body does not open with this node's key."
+            ) from None
     else:
         payload = envelope["payload"]
     if not isinstance(payload, dict):
@@ -288,13 +306,17 @@ def _dispatch(row: Message, peer: Peer, request, body: bytes, *, ip, request_id)
             outcome = handlers.REGISTRY[incoming.type](incoming)
     except ProblemError as exc:
         if "sealed body" in exc.detail:
-            record_refused(cause="undecryptable", path=request.path, claimed_node=peer.url, ip=ip, request_id=request_id)
+            record_refused(
+                cause="undecryptable", path=request.path, claimed_node=peer.url, ip=ip, request_id=request_id
+            )
         status, headers, answer_body = _problem(exc.status_code, exc.slug, exc.detail, exc.errors)
     else:
         status, headers = outcome.status, {"content-type": JSON}
         if outcome.sealed:
             info = protocol.response_info(keys.node_url(), peer.url, str(row.message_id))
-            sealed = protocol.seal(_canonical(outcome.payload), protocol.unb64(peer.encryption_key), info=info)
+            sealed = protocol.seal(
+                _canonical(outcome.payload), protocol.unb64(peer.encryption_key), info=info
+            )
             answer_body = _canonical({"sealed": protocol.b64(sealed)})
         else:
             answer_body = _canonical({"payload": outcome.payload})
@@ -386,8 +408,14 @@ def send(
         )
     except protocol.Refused as exc:
         _failed(peer)
-        raise PeerUnavailable(f"the peer's answer was refused ({exc.cause}, HTTP {response.status_code})") from None
-    kept = {name: response_headers[name] for name in ("content-type", "content-digest", "signature-input", "signature") if name in response_headers}
+        raise PeerUnavailable(
+            f"the peer's answer was refused ({exc.cause}, HTTP {response.status_code})"
+        ) from None
+    kept = {
+        name: response_headers[name]
+        for name in ("content-type", "content-digest", "signature-input", "signature")
+        if name in response_headers
+    }
     now = timezone.now()
     row.response_status = response.status_code
     row.response_headers = kept

@@ -27,7 +27,9 @@ def door(request, rest: str = ""):
         ip=request.META.get("REMOTE_ADDR"),
         request_id=getattr(request, "request_id", ""),
     )
-    response = HttpResponse(answer.body, status=answer.status, content_type=answer.headers.get("content-type"))
+    response = HttpResponse(
+        answer.body, status=answer.status, content_type=answer.headers.get("content-type")
+    )
     for name, value in answer.headers.items():
         if name != "content-type":
             response[name] = value

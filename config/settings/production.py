@@ -26,7 +26,11 @@ _missing = [
         ("AUDIT_SIGNING_KEY", AUDIT_SIGNING_KEY),
         ("ALLOWED_HOSTS", env_str("ALLOWED_HOSTS")),
         # A federated node (NODE_URL set, contract §7.4) needs its own keys; a single node does not.
-        *([("NODE_SIGNING_KEY", NODE_SIGNING_KEY), ("NODE_ENCRYPTION_KEY", NODE_ENCRYPTION_KEY)] if NODE_URL else []),
+        *(
+            [("NODE_SIGNING_KEY", NODE_SIGNING_KEY), ("NODE_ENCRYPTION_KEY", NODE_ENCRYPTION_KEY)]
+            if NODE_URL
+            else []
+        ),
     ]
     if not value
 ]

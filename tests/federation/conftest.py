@@ -29,7 +29,10 @@ class Remote:
     @property
     def card(self) -> str:
         return make_card(
-            url=self.url, signing_key=self.signing, encryption_key=self.encryption, institutions=self.institutions
+            url=self.url,
+            signing_key=self.signing,
+            encryption_key=self.encryption,
+            institutions=self.institutions,
         ).line()
 
     def request(self, envelope: dict | bytes, *, message_id=None, created=None, path=PATH, to=HERE):

@@ -1,4 +1,4 @@
-"""Cards, ``federation_card``, ``federation_peer_add`` (its exit codes, contract §7.4) and ``federation_status``."""
+"""Cards, ``federation_card``, ``federation_peer_add`` (its exit codes, §7.4) and ``federation_status``."""
 
 from __future__ import annotations
 
@@ -30,12 +30,14 @@ def test_the_card_is_the_last_line_and_its_self_signature_is_the_contracts(node)
     assert set(card) == {"url", "signing_key", "encryption_key", "institutions", "signature"}
     assert card["url"] == "http://testserver" and card["institutions"] == ["DP_OFFICE", "IOM"]
     # The signature covers the card without it, sorted keys and no spaces — checked here from scratch.
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     unsigned = {k: v for k, v in card.items() if k != "signature"}
     Ed25519PublicKey.from_public_bytes(base64.b64decode(card["signing_key"])).verify(
-        base64.b64decode(card["signature"]), json.dumps(unsigned, sort_keys=True, separators=(",", ":")).encode()
+        base64.b64decode(card["signature"]),
+        json.dumps(unsigned, sort_keys=True, separators=(",", ":")).encode(),
     )
     assert len(base64.b64decode(card["encryption_key"])) == 32
     assert cards.parse_card(line).fingerprint in _run("federation_card")
@@ -90,10 +92,16 @@ def test_pinning_the_same_card_again_updating_institutions_and_replacing_keys(no
     replaced = Peer.objects.get()
     assert replaced.fingerprint == cards.parse_card(rotated.card).fingerprint
     assert replaced.previous_cards == [remote.card]  # evidence signed with the old key stays checkable
-    actions = list(AuditEvent.objects.filter(action__startswith="federation.peer_").values_list("action", flat=True))
+    actions = list(
+        AuditEvent.objects.filter(action__startswith="federation.peer_").values_list("action", flat=True)
+    )
     assert actions == ["federation.peer_added", "federation.peer_updated", "federation.peer_replaced"]
     detail = AuditEvent.objects.filter(action="federation.peer_replaced").get().detail
-    assert detail == {"node": remote.url, "fingerprint": replaced.fingerprint, "remote_institutions": ["DP", "DP_REGIONAL"]}
+    assert detail == {
+        "node": remote.url,
+        "fingerprint": replaced.fingerprint,
+        "remote_institutions": ["DP", "DP_REGIONAL"],
+    }
 
 
 def test_own_card_and_institution_clashes_are_refused(node, remote):
@@ -118,7 +126,9 @@ def test_status_lists_peers_with_fingerprint_contact_waiting_and_failures(node, 
     assert "this node: http://testserver  fingerprint " in out
     line = out.strip().splitlines()[-1]
     fingerprint = Peer.objects.get().fingerprint
-    assert line.startswith(f"https://dp.node.example  fingerprint {fingerprint}  institutions DP  last contact never")
+    assert line.startswith(
+        f"https://dp.node.example  fingerprint {fingerprint}  institutions DP  last contact never"
+    )
     assert "waiting 0" in line and "failures 2" in line
 
 

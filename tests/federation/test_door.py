@@ -1,4 +1,4 @@
-"""The door ``/federation/v1/`` in this process: only messages signed by a pinned peer get in (contract §7.4)."""
+"""The door ``/federation/v1/`` in this process: only messages signed by a pinned peer get in (§7.4)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,11 @@ def test_a_ping_from_a_pinned_peer_gets_a_signed_answer(pinned, post):
     payload = response.json()["payload"]
     assert payload["pong"] is True and payload["echo"] == "hola"
     stored = Message.objects.get()
-    assert (stored.direction, stored.type, str(stored.message_id)) == (Direction.RECEIVED, "ping", headers["federation-message-id"])
+    assert (stored.direction, stored.type, str(stored.message_id)) == (
+        Direction.RECEIVED,
+        "ping",
+        headers["federation-message-id"],
+    )
     assert bytes(stored.request_body) == body and stored.request_headers["signature"] == headers["signature"]
     assert bytes(stored.response_body) == response.content
     assert Peer.objects.get().last_contact_at is not None
@@ -102,7 +106,9 @@ def test_a_known_message_id_with_an_altered_body_is_refused_before_anything(pinn
 def test_the_same_message_id_with_another_signed_body_is_a_conflict(pinned, post):
     body, headers = pinned.request({"type": "ping", "payload": {"echo": "a"}})
     post(body, headers)
-    other, other_headers = pinned.request({"type": "ping", "payload": {"echo": "b"}}, message_id=headers["federation-message-id"])
+    other, other_headers = pinned.request(
+        {"type": "ping", "payload": {"echo": "b"}}, message_id=headers["federation-message-id"]
+    )
     response = post(other, other_headers)
     assert response.status_code == 409 and response.json()["type"] == "/problems/message-id-reused"
     _verify_answer(response, other_headers)
@@ -133,15 +139,21 @@ def test_a_sealed_ping_is_stored_encrypted_and_answered_sealed(pinned, post):
 
     message_id = protocol.new_message_id()
     secret = json.dumps({"echo": "María Pérez"}).encode()
-    sealed = protocol.seal(secret, raw_public(encryption_key()), info=protocol.request_info(pinned.url, HERE, message_id))
-    body, headers = pinned.request({"type": "ping", "sealed": base64.b64encode(sealed).decode()}, message_id=message_id)
+    sealed = protocol.seal(
+        secret, raw_public(encryption_key()), info=protocol.request_info(pinned.url, HERE, message_id)
+    )
+    body, headers = pinned.request(
+        {"type": "ping", "sealed": base64.b64encode(sealed).decode()}, message_id=message_id
+    )
     response = post(body, headers)
     assert response.status_code == 200, response.content
     _verify_answer(response, headers)
     answer = response.json()
     assert set(answer) == {"sealed"} and "María".encode() not in response.content
     opened = protocol.open_sealed(
-        base64.b64decode(answer["sealed"]), pinned.encryption, info=protocol.response_info(HERE, pinned.url, message_id)
+        base64.b64decode(answer["sealed"]),
+        pinned.encryption,
+        info=protocol.response_info(HERE, pinned.url, message_id),
     )
     assert json.loads(opened)["echo"] == "María Pérez"
     with connection.cursor() as cursor:  # nothing of it in clear in the database
@@ -152,7 +164,11 @@ def test_a_sealed_ping_is_stored_encrypted_and_answered_sealed(pinned, post):
 
 
 def test_a_sealed_body_for_another_message_does_not_open(pinned, post):
-    sealed = protocol.seal(b'{"echo":"x"}', raw_public(encryption_key()), info=protocol.request_info(pinned.url, HERE, protocol.new_message_id()))
+    sealed = protocol.seal(
+        b'{"echo":"x"}',
+        raw_public(encryption_key()),
+        info=protocol.request_info(pinned.url, HERE, protocol.new_message_id()),
+    )
     body, headers = pinned.request({"type": "ping", "sealed": base64.b64encode(sealed).decode()})
     response = post(body, headers)
     assert response.status_code == 400
@@ -175,7 +191,9 @@ def test_a_sealed_body_for_another_message_does_not_open(pinned, post):
     ],
 )
 def test_a_signed_but_invalid_message_gets_a_signed_400_kept_for_replays(pinned, post, envelope, field):
-    body, headers = pinned.request(envelope if not isinstance(envelope, list) else json.dumps(envelope).encode())
+    body, headers = pinned.request(
+        envelope if not isinstance(envelope, list) else json.dumps(envelope).encode()
+    )
     response = post(body, headers)
     assert response.status_code == 400 and response.json()["type"] == "/problems/validation-error"
     if field:

@@ -30,7 +30,9 @@ def key_b():
 
 
 def _signed(key, body=b'{"type":"ping"}', **overrides):
-    args = dict(key=key, sender=A, recipient=B, method="POST", path=PATH, body=body, message_id=MID, created=NOW)
+    args = dict(
+        key=key, sender=A, recipient=B, method="POST", path=PATH, body=body, message_id=MID, created=NOW
+    )
     args.update(overrides)
     return protocol.sign_request(**args)
 
@@ -60,7 +62,10 @@ def test_rfc_9421_known_answer_ed25519():
         ('"content-type"', "application/json"),
         ('"content-length"', "18"),
     ]
-    params = '("date" "@method" "@path" "@authority" "content-type" "content-length");created=1618884473;keyid="test-key-ed25519"'
+    params = (
+        '("date" "@method" "@path" "@authority" "content-type" "content-length")'
+        ';created=1618884473;keyid="test-key-ed25519"'
+    )
     signature = Ed25519PrivateKey.from_private_bytes(seed).sign(protocol.signature_base(lines, params))
     assert base64.b64encode(signature).decode() == (
         "wqcAqbmYJ2ji2glfAMaRy4gruYYnx2nEFN2HN6jrnDnQCK1u02Gb04v9EDgwUPiu4A0w6vuQv5lIp5WPpBKRCw=="
@@ -68,7 +73,10 @@ def test_rfc_9421_known_answer_ed25519():
 
 
 def test_rfc_9530_content_digest_example():
-    assert protocol.content_digest(b'{"hello": "world"}') == "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:"
+    assert (
+        protocol.content_digest(b'{"hello": "world"}')
+        == "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:"
+    )
 
 
 def test_a_signed_request_verifies_and_says_who_signed_it(key_a):
@@ -104,15 +112,29 @@ def test_the_signature_verifies_with_an_independent_ed25519_over_the_documented_
     [
         (lambda h: h.pop("signature"), "unsigned"),
         (lambda h: h.pop("content-digest"), "unsigned"),
-        (lambda h: h.update({"signature-input": h["signature-input"].replace('"federation-to")', ")")}), "malformed"),
+        (
+            lambda h: h.update({"signature-input": h["signature-input"].replace('"federation-to")', ")")}),
+            "malformed",
+        ),
         (lambda h: h.update({"signature-input": h["signature-input"].replace("fed=", "sig1=")}), "malformed"),
         (lambda h: h.update({"signature": h["signature"] + ", fed2=:AAAA:"}), "malformed"),
         (lambda h: h.update({"content-digest": "sha-512=:AAAA:"}), "malformed"),
         (lambda h: h.update({"federation-message-id": "not-a-uuid"}), "malformed"),
-        (lambda h: h.update({"signature-input": h["signature-input"].replace(A, "https://other.example")}), "unknown-node"),
-        (lambda h: h.update({"federation-message-id": "1b6c3f4e-2d7a-4c1e-9a55-3f4b1d2c6e70"}), "bad-signature"),
+        (
+            lambda h: h.update({"signature-input": h["signature-input"].replace(A, "https://other.example")}),
+            "unknown-node",
+        ),
+        (
+            lambda h: h.update({"federation-message-id": "1b6c3f4e-2d7a-4c1e-9a55-3f4b1d2c6e70"}),
+            "bad-signature",
+        ),
         (lambda h: h.update({"content-digest": protocol.content_digest(b"{}")}), "bad-signature"),
-        (lambda h: h.update({"signature-input": h["signature-input"].replace(f"created={NOW}", f"created={NOW + 1}")}), "bad-signature"),
+        (
+            lambda h: h.update(
+                {"signature-input": h["signature-input"].replace(f"created={NOW}", f"created={NOW + 1}")}
+            ),
+            "bad-signature",
+        ),
     ],
 )
 def test_refusals_name_their_cause(key_a, change, cause):
@@ -162,7 +184,9 @@ def test_another_nodes_key_does_not_pass_for_the_sender(key_a, key_b):
 
 def _response(key_b, request_headers, status=200, body=b'{"payload":{"pong":true}}'):
     request = protocol.RequestParts("POST", PATH, request_headers)
-    headers = protocol.sign_response(key=key_b, responder=B, request=request, status=status, body=body, created=NOW + 1)
+    headers = protocol.sign_response(
+        key=key_b, responder=B, request=request, status=status, body=body, created=NOW + 1
+    )
     return request, headers, body
 
 
@@ -170,19 +194,32 @@ def test_a_response_is_bound_to_its_request(key_a, key_b):
     request_headers = _signed(key_a)
     request, headers, body = _response(key_b, request_headers)
     assert headers["signature-input"].startswith(
-        'fed=("@status" "content-digest" "@method";req "@path";req "content-digest";req "federation-message-id";req)'
+        'fed=("@status" "content-digest" "@method";req "@path";req "content-digest";req'
+        ' "federation-message-id";req)'
     )
     verified = protocol.verify_response(
         request=request, status=200, headers=headers, body=body, public_key=raw_public(key_b), responder=B
     )
     assert verified.message_id == MID
     # The same answer does not pass for the answer to another message, another body, another status.
-    other = protocol.RequestParts("POST", PATH, _signed(key_a, message_id="1b6c3f4e-2d7a-4c1e-9a55-3f4b1d2c6e70"))
+    other = protocol.RequestParts(
+        "POST", PATH, _signed(key_a, message_id="1b6c3f4e-2d7a-4c1e-9a55-3f4b1d2c6e70")
+    )
     other_body = protocol.RequestParts("POST", PATH, _signed(key_a, body=b"{}"))
-    for req, status, answer in ((other, 200, body), (other_body, 200, body), (request, 201, body), (request, 200, b"{}")):
+    for req, status, answer in (
+        (other, 200, body),
+        (other_body, 200, body),
+        (request, 201, body),
+        (request, 200, b"{}"),
+    ):
         with pytest.raises(protocol.Refused):
             protocol.verify_response(
-                request=req, status=status, headers=headers, body=answer, public_key=raw_public(key_b), responder=B
+                request=req,
+                status=status,
+                headers=headers,
+                body=answer,
+                public_key=raw_public(key_b),
+                responder=B,
             )
 
 
@@ -190,7 +227,9 @@ def test_a_resent_message_with_a_new_signature_still_matches_its_first_answer(ke
     """The binding is the message id and body hash: an outbox may re-sign a message it sends again."""
     request, headers, body = _response(key_b, _signed(key_a))
     again = protocol.RequestParts("POST", PATH, _signed(key_a, created=NOW + 600))
-    protocol.verify_response(request=again, status=200, headers=headers, body=body, public_key=raw_public(key_b), responder=B)
+    protocol.verify_response(
+        request=again, status=200, headers=headers, body=body, public_key=raw_public(key_b), responder=B
+    )
 
 
 def test_hpke_seals_to_the_recipient_and_binds_the_context():
@@ -199,7 +238,9 @@ def test_hpke_seals_to_the_recipient_and_binds_the_context():
     plaintext = json.dumps({"given_name": "María"}).encode()
     sealed = protocol.seal(plaintext, raw_public(recipient), info=info)
     assert plaintext not in sealed and len(sealed) == 32 + len(plaintext) + 16  # enc ‖ ciphertext ‖ tag
-    assert protocol.seal(plaintext, raw_public(recipient), info=info) != sealed  # a fresh ephemeral key each time
+    assert (
+        protocol.seal(plaintext, raw_public(recipient), info=info) != sealed
+    )  # a fresh ephemeral key each time
     assert protocol.open_sealed(sealed, recipient, info=info) == plaintext
     for wrong_key, wrong_info in (
         (X25519PrivateKey.generate(), info),

@@ -36,6 +36,16 @@ class Command(BaseCommand):
             reply = services.send(peer, "ping", {"echo": echo}, sealed=sealed, referral_id=referral)
         except (keys.FederationOff, ImproperlyConfigured, services.PeerUnavailable) as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(json.dumps({"status": reply.status, "message_id": reply.message_id, "sealed": reply.sealed, **reply.payload}, sort_keys=True))
+        self.stdout.write(
+            json.dumps(
+                {
+                    "status": reply.status,
+                    "message_id": reply.message_id,
+                    "sealed": reply.sealed,
+                    **reply.payload,
+                },
+                sort_keys=True,
+            )
+        )
         if reply.status != 200:
             raise CommandError(f"the peer answered {reply.status}")

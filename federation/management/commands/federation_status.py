@@ -11,7 +11,7 @@ def _when(value) -> str:
 
 
 class Command(BaseCommand):
-    help = "List the peers of this node (by URL) with their fingerprint, last contact, waiting messages and failures."
+    help = "List the peers (by URL): fingerprint, last contact, messages waiting, failures."
 
     def handle(self, *args, **options):
         if keys.enabled():
@@ -24,7 +24,8 @@ class Command(BaseCommand):
             self.stdout.write("no peers")
         for row in rows:
             self.stdout.write(
-                f"{row['url']}  fingerprint {row['fingerprint']}  institutions {','.join(row['institutions']) or '-'}  "
+                f"{row['url']}  fingerprint {row['fingerprint']}  "
+                f"institutions {','.join(row['institutions']) or '-'}  "
                 f"last contact {_when(row['last_contact_at'])}  waiting {row['waiting']}  "
                 f"failures {row['failures']} (last {_when(row['last_failure_at'])})"
             )
