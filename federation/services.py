@@ -445,8 +445,17 @@ def _reply(peer: Peer, row: Message, content: bytes) -> Reply:
         data = {}
     if isinstance(data, dict) and isinstance(data.get("sealed"), str):
         info = protocol.response_info(peer.url, keys.node_url(), str(row.message_id))
-        opened = protocol.open_sealed(protocol.unb64(data["sealed"]), keys.encryption_key(), info=info)
-        return Reply(row.response_status, json.loads(opened), str(row.message_id), True)
+        try:
+            opened = json.loads(
+                protocol.open_sealed(protocol.unb64(data["sealed"]), keys.encryption_key(), info=info)
+            )
+        except (protocol.Refused, ValueError, RecursionError):
+            raise PeerUnavailable(
+                "the peer's signed answer is sealed but does not open with this node's key"
+            ) from None
+        return Reply(
+            row.response_status, opened if isinstance(opened, dict) else {}, str(row.message_id), True
+        )
     if isinstance(data, dict) and isinstance(data.get("payload"), dict):
         return Reply(row.response_status, data["payload"], str(row.message_id), False)
     return Reply(row.response_status, data if isinstance(data, dict) else {}, str(row.message_id), False)

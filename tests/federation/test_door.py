@@ -210,3 +210,23 @@ def test_a_signed_message_to_another_path_is_404_signed(pinned, post):
     assert response.status_code == 404
     _verify_answer(response, headers, path=path)
     assert not Message.objects.exists()
+
+
+def test_a_rotated_peer_key_is_accepted_only_after_replace_and_old_evidence_stays_checkable(pinned, post):
+    from federation.evidence import verify_line
+
+    body, headers = pinned.request({"type": "ping", "payload": {"echo": "old key"}})
+    assert post(body, headers).status_code == 200
+    old_card, old_key = pinned.card, Peer.objects.get().signing_key
+    rotated = new_remote(pinned.url, pinned.institutions)
+    body, headers = rotated.request({"type": "ping", "payload": {}})
+    assert post(body, headers).status_code == 401  # not pinned yet
+    services.pin_peer(rotated.card, replace=True)
+    body, headers = rotated.request({"type": "ping", "payload": {}})
+    assert post(body, headers).status_code == 200
+    body, headers = pinned.request({"type": "ping", "payload": {}})
+    assert post(body, headers).status_code == 401  # the old key is gone
+    assert [e.detail["cause"] for e in _refusals()] == ["bad-signature", "bad-signature"]
+    first = Message.objects.order_by("created_at", "id").first()
+    assert first.peer_signing_key == old_key and Peer.objects.get().previous_cards == [old_card]
+    assert verify_line(services.evidence_line(first, HERE), old_card) == {"request": "verified"}

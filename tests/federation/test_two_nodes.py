@@ -261,3 +261,28 @@ def test_replayed_altered_and_unknown_messages(nodes):
     assert [r["cause"] for r in refusals] == ["altered-body", "unknown-node", "unsigned"]
     assert refusals[0]["claimed_node"] == a.url and refusals[1]["claimed_node"] == "http://127.0.0.1:1"
     assert all(r["institutions"] == ",DP," and "altered!!" not in json.dumps(r) for r in refusals)
+
+
+def test_copies_of_one_message_arriving_at_once_run_once_and_get_one_answer(nodes):
+    a, b = nodes
+    body = json.dumps({"type": "ping", "payload": {"echo": "at once"}}).encode()
+    headers = _as_node(a, b, body)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _i: _post(b.url + PATH, body, headers), range(8)))
+    assert {status for status, _h, _b in answers} == {200}
+    assert len({content for _s, _h, content in answers}) == 1
+    count = b.shell(
+        "import json; from federation.models import Message; "
+        f"print(json.dumps(Message.objects.filter(message_id='{headers['federation-message-id']}').count()))"
+    )
+    assert count == 1
+
+
+def test_a_peer_that_is_down_fails_the_ping_and_is_counted(nodes):
+    a, _b = nodes
+    down = new_remote(f"http://127.0.0.1:{_free_port()}", ("DOWN",))
+    a.manage("federation_peer_add", down.card)
+    result = a.manage("federation_ping", down.url, check=False)
+    assert result.returncode == 1 and "could not be reached (ConnectionError)" in result.stderr
+    line = next(x for x in a.manage("federation_status").stdout.splitlines() if x.startswith(down.url))
+    assert "last contact never" in line and "failures 1 (last 20" in line
