@@ -230,3 +230,9 @@ def test_a_rotated_peer_key_is_accepted_only_after_replace_and_old_evidence_stay
     first = Message.objects.order_by("created_at", "id").first()
     assert first.peer_signing_key == old_key and Peer.objects.get().previous_cards == [old_card]
     assert verify_line(services.evidence_line(first, HERE), old_card) == {"request": "verified"}
+
+
+def test_a_body_over_1_mib_is_refused_before_the_door_reads_it(pinned, post):
+    body, headers = pinned.request(b"{" + b" " * (1024 * 1024) + b"}")
+    assert post(body, headers).status_code == 413
+    assert not Message.objects.exists()
