@@ -35,6 +35,13 @@ class PeerRefused(ValueError):
     """A card that cannot be pinned (the message says why; it never echoes the card)."""
 
 
+class SealedBodyRefused(ProblemError):
+    """A signed message whose sealed body does not open with this node's key (a signed 400, audited)."""
+
+    def __init__(self):
+        super().__init__("validation-error", 400, "The sealed body does not open with this node's key.")
+
+
 class PeerUnavailable(RuntimeError):
     """The peer could not be reached, or its answer did not verify (nothing was learnt from it)."""
 
@@ -289,9 +296,7 @@ def _open_envelope(row: Message, peer: Peer, body: bytes) -> handlers.Incoming:
             info = protocol.request_info(peer.url, own, str(row.message_id))
             payload = json.loads(protocol.open_sealed(ciphertext, keys.encryption_key(), info=info))
         except (protocol.Refused, ValueError, RecursionError):
-            raise ProblemError(
-                "validation-error", 400, "The sealed body does not open with this node's key."
-            ) from None
+            raise SealedBodyRefused() from None
     else:
         payload = envelope["payload"]
     if not isinstance(payload, dict):
@@ -305,7 +310,7 @@ def _dispatch(row: Message, peer: Peer, request, body: bytes, *, ip, request_id)
             incoming = _open_envelope(row, peer, body)
             outcome = handlers.REGISTRY[incoming.type](incoming)
     except ProblemError as exc:
-        if "sealed body" in exc.detail:
+        if isinstance(exc, SealedBodyRefused):
             record_refused(
                 cause="undecryptable", path=request.path, claimed_node=peer.url, ip=ip, request_id=request_id
             )
