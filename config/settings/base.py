@@ -14,6 +14,7 @@ from config.env import (
     env_float,
     env_int,
     env_list,
+    env_node_url,
     env_str,
 )
 
@@ -41,6 +42,18 @@ _signing = env_str("AUDIT_SIGNING_KEY", _DEV.get("AUDIT_SIGNING_KEY"))
 AUDIT_SIGNING_KEY = decode_key(_signing, "AUDIT_SIGNING_KEY") if _signing else b""
 #: True when the signing key is the generated development one (``check --deploy`` refuses it).
 AUDIT_SIGNING_KEY_IS_DEVELOPMENT = env_str("AUDIT_SIGNING_KEY") is None
+
+# Federation (contract §7.4, federation/): on when NODE_URL is set. The node's Ed25519 signing key and X25519
+# encryption key (32 bytes each); generated into var/ in development, required in production with NODE_URL.
+NODE_URL = env_node_url("NODE_URL")
+_node_signing = env_str("NODE_SIGNING_KEY", _DEV.get("NODE_SIGNING_KEY"))
+NODE_SIGNING_KEY = decode_key(_node_signing, "NODE_SIGNING_KEY") if _node_signing else b""
+_node_encryption = env_str("NODE_ENCRYPTION_KEY", _DEV.get("NODE_ENCRYPTION_KEY"))
+NODE_ENCRYPTION_KEY = decode_key(_node_encryption, "NODE_ENCRYPTION_KEY") if _node_encryption else b""
+#: True when a node key is a generated development one (``check --deploy`` refuses it with NODE_URL set).
+NODE_KEYS_ARE_DEVELOPMENT = env_str("NODE_SIGNING_KEY") is None or env_str("NODE_ENCRYPTION_KEY") is None
+FEDERATION_ALLOW_PRIVATE_URLS = env_bool("FEDERATION_ALLOW_PRIVATE_URLS", not IS_PRODUCTION)
+FEDERATION_TIMEOUT_SECONDS = env_float("FEDERATION_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", not IS_PRODUCTION)
 REDIS_URL = env_str("REDIS_URL")
@@ -70,6 +83,7 @@ INSTALLED_APPS = [
     "matching",
     "notifications",
     "reporting",
+    "federation",
     "web",
 ]
 
