@@ -205,3 +205,73 @@ def test_darien_referral_routed_taken_hidden_and_rerouted(pages, people, dp_offi
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE_VIEWPORT["width"], width  # no sideways scrolling
     shot(phone, "18-directory-phone")
+
+
+def test_office_pages_meet_wcag_aa(pages, people, dp_offices, make_case):
+    """axe-core (WCAG 2.1 A/AA) on the pages of issue 20: the directory (desktop and phone), the referral
+    form with its offices (one paused), the referral page with the route form, the supervisors' pages by
+    office, and the admin's offices pages."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.actor import actor_for_user
+    from accounts.choices import Role
+    from accounts.services import staff_user_create
+    from referrals import services
+
+    from .test_accessibility import _axe, _violations
+
+    axe = _axe()
+    problems: list[str] = []
+    sender = actor_for_user(people.iom_cw)
+    case = make_case(sender)
+    referral = services.referral_create(
+        actor=sender,
+        case=case,
+        to_institution=people.dp,
+        services=["legal_assistance"],
+        urgency="normal",
+        reason="Motivo",
+        consent={
+            "given": True,
+            "given_by": "self",
+            "method": "verbal",
+            "obtained_at": datetime.datetime.now(datetime.UTC),
+            "data_categories": ["identity"],
+        },
+        province="PA-5",
+    )
+    services.referral_transition(actor=sender, referral_id=referral.pk, action="send")
+
+    iom = pages.new()
+    sign_in(iom, people.iom_cw)
+    for url in ("/directory/", "/directory/?accepting=false", f"/cases/{case.pk}/refer/"):
+        iom.goto(url)
+        problems += _violations(axe, iom)
+    phone = pages.new(viewport=PHONE_VIEWPORT)
+    sign_in(phone, people.iom_cw)
+    for url in ("/directory/", f"/cases/{case.pk}/refer/"):
+        phone.goto(url)
+        problems += _violations(axe, phone)
+
+    sup = pages.new()
+    sign_in(sup, dp_offices["supervisor"])
+    for url in (
+        f"/referrals/{referral.pk}/",
+        "/referrals/?office=DARIEN",
+        "/supervision/workload/?office=DARIEN",
+        "/supervision/response-times/?office=none",
+    ):
+        sup.goto(url)
+        problems += _violations(axe, sup)
+
+    admin_user = staff_user_create(
+        institution=people.dp, username="dp.admin.axe", role=Role.ADMIN, password=PASSWORD
+    )
+    TOTPDevice.objects.create(user=admin_user, name="app", confirmed=True)
+    admin = pages.new()
+    sign_in(admin, admin_user)
+    for url in ("/manage/offices/", "/manage/offices/new/", "/manage/offices/DARIEN/", "/manage/users/new/"):
+        admin.goto(url)
+        problems += _violations(axe, admin)
+
+    assert not problems, "axe-core found WCAG 2.1 A/AA violations:\n" + "\n".join(problems)
