@@ -497,3 +497,18 @@ def test_workload_and_response_times_by_office(
     # An office's supervisor cannot look at another office (nor the national intake).
     assert office_sup.get("/supervision/response-times/?office=CHIRIQUI").status_code == 400
     assert office_sup.get("/supervision/workload/?office=none").status_code == 400
+
+
+def test_sending_to_an_office_paused_meanwhile_shows_why_on_the_preview(
+    offices, dp_admin, iom_caseworker, make_case, web_client
+):
+    case = make_case(actor_for_user(iom_caseworker))
+    client = web_client(iom_caseworker)
+    assert refer_form(client, case, to_office="DARIEN").status_code == 302
+    referral = Referral.objects.get()
+    web_client(dp_admin).post("/manage/offices/DARIEN/pause/", {"pause_reason": "Cerrada"})
+    response = client.post(f"/referrals/{referral.pk}/actions/send/", follow=True)
+    assert re.search(rf"/referrals/{referral.pk}/preview/$", response.redirect_chain[-1][0])
+    assert "Esta oficina está en pausa" in html(response)
+    referral.refresh_from_db()
+    assert referral.status == "draft"
