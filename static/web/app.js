@@ -44,6 +44,8 @@
           return offered.indexOf(service) !== -1;
         });
         item.hidden = !fits;
+        var near = item.querySelector(".near");
+        if (near) { near.hidden = !(where && item.getAttribute("data-province") === where); }
         var radio = item.querySelector("input[type=radio]");
         if (!fits && radio && radio.checked) {
           radio.checked = false;

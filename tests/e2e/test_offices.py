@@ -98,6 +98,9 @@ def test_darien_referral_routed_taken_hidden_and_rerouted(pages, people, dp_offi
         "DP/CHIRIQUI",
         "DP/COLON",
     }
+    assert offices.locator("li[data-office='DP/DARIEN'] .near").is_visible()  # "same province"
+    assert not offices.locator("li[data-office='DP/CHIRIQUI'] .near").is_visible()
+    assert not form.locator("#show-offices").is_visible()  # the list follows the choices by itself
     colon = offices.locator("li[data-office='DP/COLON']")
     assert colon.locator("input[type=radio]").is_disabled()
     assert "Sin abogado este mes" in colon.inner_text()
