@@ -40,6 +40,7 @@ __all__ = [
     "ANSWER_BUCKETS",
     "NATIONAL_INTAKE",
     "ROW_RELATED",
+    "UNKNOWN_OFFICE",
     "ResponseTimes",
     "WorkloadRow",
     "case_referrals",
@@ -49,6 +50,7 @@ __all__ = [
     "ids_with_reference",
     "my_cases",
     "nothing",
+    "office_choice",
     "offices_supervised",
     "ordered",
     "references_of",
@@ -155,6 +157,22 @@ def _at_office(actor: Actor, referrals: QuerySet[Referral], office) -> QuerySet[
     if office == NATIONAL_INTAKE:
         return referrals.filter(to_institution=actor.institution, to_office__isnull=True)
     return referrals.filter(to_institution=actor.institution, to_office=office)
+
+
+#: ``office_choice``'s answer for a value that names no office the actor may narrow to.
+UNKNOWN_OFFICE = object()
+
+
+def office_choice(actor: Actor, value: str):
+    """The ``office`` of the dashboards for an asked ``value`` (``CODE``, ``none`` or empty): an office of
+    ``offices_supervised``, ``NATIONAL_INTAKE`` (national staff only: an office's staff do not see it), None
+    (no narrowing), or ``UNKNOWN_OFFICE``."""
+    if not value:
+        return None
+    national = actor.user is None or actor.user.office_id is None
+    if value == NATIONAL_INTAKE:
+        return NATIONAL_INTAKE if national else UNKNOWN_OFFICE
+    return next((o for o in offices_supervised(actor) if o.code == value), UNKNOWN_OFFICE)
 
 
 def offices_supervised(actor: Actor) -> list[Office]:

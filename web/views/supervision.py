@@ -39,16 +39,13 @@ STATUS_CSS = {
 
 
 def _office_choice(request) -> tuple[list, str, object, bool]:
-    """The supervision pages' office filter: the offices the reader may narrow to (``worklists``), the
-    value asked (``CODE``, ``none`` or empty), what it selects for the worklists, and whether it is valid."""
-    offices = worklists.offices_supervised(request.actor)
+    """The supervision pages' office filter: the offices the reader may narrow to, the value asked
+    (``CODE``, ``none`` or empty), what it selects and whether it is valid (``worklists.office_choice``)."""
     value = request.GET.get("office", "")
-    if not value:
-        return offices, value, None, True
-    if value == worklists.NATIONAL_INTAKE and request.actor.user.office_id is None:
-        return offices, value, value, True
-    found = next((o for o in offices if o.code == value), None)
-    return offices, value, found, found is not None
+    office = worklists.office_choice(request.actor, value)
+    if office is worklists.UNKNOWN_OFFICE:
+        return [], value, None, False
+    return worklists.offices_supervised(request.actor), value, office, True
 
 
 @supervisor_required
