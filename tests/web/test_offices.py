@@ -249,7 +249,7 @@ def test_admin_places_staff_in_an_office(dp, offices, dp_admin, web_client):
     user = dp.users.get(username="dp.nueva")
     assert user.office_id == offices["darien"].pk
     assert offices["darien"].group() in user.groups.all()
-    assert "Defensoría" in html(client.get("/manage/users/"))  # the office column
+    assert '<td data-label="Oficina" class="user-office">DP Darien</td>' in html(client.get("/manage/users/"))
 
     client.post(
         f"/manage/users/{user.pk}/", {"email": "", "role": "caseworker", "language": "es", "office": ""}
@@ -260,8 +260,10 @@ def test_admin_places_staff_in_an_office(dp, offices, dp_admin, web_client):
     assert "office" in event.detail["fields"]
 
 
-def test_staff_form_without_offices_has_no_office_field(dp_admin, web_client):
-    assert 'name="office"' not in html(web_client(dp_admin).get("/manage/users/new/"))
+def test_staff_pages_without_offices_have_no_office_field_nor_column(dp_admin, web_client):
+    client = web_client(dp_admin)
+    assert 'name="office"' not in html(client.get("/manage/users/new/"))
+    assert 'class="user-office"' not in html(client.get("/manage/users/"))
 
 
 # --- the referral form ------------------------------------------------------------------------------

@@ -49,7 +49,8 @@ def user_list(request):
             if user.is_active
             else policy.may_manage_staff(request.actor, user)
         )
-    return render(request, "web/manage/users.html", {"users": users, "page": page})
+    context = {"users": users, "page": page, "has_offices": bool(_offices(request.actor))}
+    return render(request, "web/manage/users.html", context)
 
 
 @never_cache
