@@ -514,3 +514,27 @@ def test_sending_to_an_office_paused_meanwhile_shows_why_on_the_preview(
     assert "Esta oficina está en pausa" in html(response)
     referral.refresh_from_db()
     assert referral.status == "draft"
+
+
+@pytest.mark.parametrize("url", ["/", "/referrals/?office=DARIEN", "/supervision/workload/?office=DARIEN"])
+def test_office_lists_cost_the_same_queries_for_2_or_12_rows(
+    url, offices, staff, iom_actor, dp, dp_supervisor, make_referral, web_client
+):
+    """Rows show their office from the list's one query (``worklists.ROW_RELATED``): no query per row."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = web_client(dp_supervisor)
+    counts = []
+    for total in (2, 12):
+        while Referral.objects.count() < total:
+            sent(make_referral, iom_actor, dp, province="PA-5")
+        client.get(url)  # warm the per-process caches
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert html(response).count(f'<br><span class="muted row-office">→ {offices["darien"].name}') >= min(
+            total, 10
+        )
+        counts.append(len(queries))
+    print(f"\n{url}: {counts[0]} queries for 2 rows, {counts[1]} for 12")
+    assert counts[0] == counts[1], counts
