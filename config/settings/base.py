@@ -54,6 +54,10 @@ NODE_ENCRYPTION_KEY = decode_key(_node_encryption, "NODE_ENCRYPTION_KEY") if _no
 NODE_KEYS_ARE_DEVELOPMENT = env_str("NODE_SIGNING_KEY") is None or env_str("NODE_ENCRYPTION_KEY") is None
 FEDERATION_ALLOW_PRIVATE_URLS = env_bool("FEDERATION_ALLOW_PRIVATE_URLS", not IS_PRODUCTION)
 FEDERATION_TIMEOUT_SECONDS = env_float("FEDERATION_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# The outbox's retries (federation/delivery.py): base·2^(n−1) seconds, capped, × random 0.5–1, never given up.
+# The cap keeps a returning peer served within 60 s (a verified message from it resets the wait).
+FEDERATION_RETRY_BASE_SECONDS = env_float("FEDERATION_RETRY_BASE_SECONDS", 2.0, minimum=0)
+FEDERATION_RETRY_MAX_SECONDS = env_float("FEDERATION_RETRY_MAX_SECONDS", 30.0, minimum=0)
 
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", not IS_PRODUCTION)
 REDIS_URL = env_str("REDIS_URL")
