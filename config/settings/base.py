@@ -174,6 +174,12 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+# Browsers share cookies across the ports of one host: two nodes on one machine (./scripts/run --federation)
+# each name their own. Empty by default: the usual names.
+_COOKIE_PREFIX = env_str("COOKIE_PREFIX", "")
+SESSION_COOKIE_NAME = f"{_COOKIE_PREFIX}sessionid"
+CSRF_COOKIE_NAME = f"{_COOKIE_PREFIX}csrftoken"
+LANGUAGE_COOKIE_NAME = f"{_COOKIE_PREFIX}django_language"
 
 LANGUAGE_CODE = "es"
 # Each language is named in itself (a Spanish reader looking for "English" finds it).
