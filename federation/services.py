@@ -11,12 +11,13 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import requests
 from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Min
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
 from accounts.models import Institution
@@ -153,9 +154,18 @@ def pin_peer(text: str, *, replace: bool = False) -> tuple[str, Peer]:
     return outcome, peer
 
 
-def _signing_key_of(url: str) -> bytes | None:
-    peer = Peer.objects.filter(url=url).only("signing_key").first()
-    return protocol.unb64(peer.signing_key, length=32) if peer else None
+class _PinnedKeys:
+    """``key_for`` of the verification: the pinned signing key of a URL; keeps the peer it read."""
+
+    def __init__(self):
+        self.peers: dict[str, Peer] = {}
+
+    def __call__(self, url: str) -> bytes | None:
+        peer = Peer.objects.filter(url=url).first()
+        if peer is None:
+            return None
+        self.peers[url] = peer
+        return protocol.unb64(peer.signing_key, length=32)
 
 
 # --- Receiving (the door) ------------------------------------------------------------------------------
@@ -201,13 +211,14 @@ def receive(*, method: str, path: str, headers: dict, body: bytes, ip=None, requ
     first answer), or a new message dispatched to its handler (a signed answer, stored with the message)."""
     own = keys.node_url()
     headers = {name.lower(): value for name, value in headers.items()}
+    pinned = _PinnedKeys()
     try:
         verified = protocol.verify_request(
             method=method,
             path=path,
             headers=headers,
             body=body,
-            key_for=_signing_key_of,
+            key_for=pinned,
             recipient=own,
             now=int(time.time()),
         )
@@ -219,12 +230,11 @@ def receive(*, method: str, path: str, headers: dict, body: bytes, ip=None, requ
             401, "not-authenticated", "A message to this node must be signed by a pinned peer."
         )
         return Answer(status, answer_headers, answer_body)
-    peer = Peer.objects.get(url=verified.signer)
+    peer = pinned.peers[verified.signer]
     request = protocol.RequestParts(method, path, headers)
     if path != keys.messages_path(own) or method != "POST":
         return _signed(request, peer, *_problem(404, "not-found", "Not found."))
-    Peer.objects.filter(pk=peer.pk).update(last_contact_at=timezone.now())
-    _peer_is_up(peer)
+    _contact(peer)
     stored = _stored_answer(peer, verified.message_id, headers)
     if stored is not None:
         return stored
@@ -475,17 +485,24 @@ def post_message(
             "answered_at",
         ]
     )
-    Peer.objects.filter(pk=peer.pk).update(last_contact_at=now, failures=0)
-    _peer_is_up(peer)
+    _contact(peer, answered=True)
     return row
 
 
-def _peer_is_up(peer: Peer) -> None:
-    """A verified message from or answer by the peer: it is up, so what waits for it is due now (no
-    backoff left to sit out; the next pass of the delivery posts it)."""
-    Outgoing.objects.filter(peer=peer, state=Outgoing.State.WAITING, next_attempt_at__isnull=False).update(
-        next_attempt_at=None
-    )
+def _contact(peer: Peer, *, answered: bool = False) -> None:
+    """A verified message from, or answer by, the peer: its last contact (written at most once a second
+    per peer, and at once after failures). The first contact after a quiet second also makes what waits
+    in the outbox for the peer due now: it is up, no backoff is left to sit out."""
+    now = timezone.now()
+    quiet = Q(last_contact_at__isnull=True) | Q(last_contact_at__lt=now - timedelta(seconds=1))
+    changes = {"last_contact_at": now}
+    if answered:
+        quiet |= Q(failures__gt=0)
+        changes["failures"] = 0
+    if Peer.objects.filter(pk=peer.pk).filter(quiet).update(**changes):
+        Outgoing.objects.filter(
+            peer=peer, state=Outgoing.State.WAITING, next_attempt_at__isnull=False
+        ).update(next_attempt_at=None)
 
 
 def _post(peer: Peer, body: bytes, headers: dict):

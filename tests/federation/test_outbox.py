@@ -187,3 +187,22 @@ def test_the_periodic_machinery_runs_the_delivery(peer, remote, monkeypatch):
     notification_apps.relay_once(housekeeping=["federation-deliver-outbox"])
     assert len(answering.seen) == 1 and Outgoing.objects.get().state == "delivered"
     assert task.apply(args=[str(peer.pk)]).get() == {"delivered": 0, "failed": 0}
+
+
+def test_with_a_broker_the_commit_hands_the_peer_over_to_a_worker(
+    peer, monkeypatch, django_capture_on_commit_callbacks
+):
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    handed = []
+    monkeypatch.setattr(services, "broker_enabled", lambda: True)
+    monkeypatch.setattr(
+        app.tasks["federation.tasks.deliver_outbox"],
+        "apply_async",
+        lambda args, retry: handed.append(args),
+    )
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        services.enqueue(peer, "ping", {"echo": "María"}, sealed=True)
+        assert handed == []  # nothing before the commit
+    assert len(callbacks) == 1 and handed == [[str(peer.pk)]]  # the peer's id only, never a payload
