@@ -2,13 +2,14 @@
 was down, and the delay from enqueue to delivery with the embedded relay (no Redis).
 
     .venv/bin/python bench/federation_outbox.py               # 1,000 waiting, then 30 one by one
-    .venv/bin/python bench/federation_outbox.py --waiting 200 --live 10
+    .venv/bin/python bench/federation_outbox.py --waiting 200 --live 10 --relay-interval 1
 
 Two gunicorn servers (one worker each, as ``./scripts/run``) on two SQLite databases in a temporary directory,
 their own keys, paired. Node A (IOM) queues ``--waiting`` sealed pings while B (DP) is down; B starts; the
-figure is messages per second from B's first answer to A's outbox empty (A's relay at its default interval,
-3 s). Then, both up, ``--live`` pings are queued one at a time: enqueue-to-delivered delay (A's timestamps),
-median and p95. Each server is a process group of its own, stopped by its id at the end.
+figure is messages per second from B's first answer to A's outbox empty (A's relay every
+``--relay-interval`` seconds, by default the default, 3). Then, both up, ``--live`` pings are queued one at a
+time: enqueue-to-delivered delay (A's timestamps), median and p95. Each server is a process group of its
+own, stopped by its id at the end.
 """
 
 from __future__ import annotations
@@ -125,10 +126,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--waiting", type=int, default=1000)
     parser.add_argument("--live", type=int, default=30)
+    parser.add_argument("--relay-interval", type=float, default=3.0, help="A's NOTIFICATIONS_RELAY_INTERVAL")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         a, b = Node("iom", "IOM", tmp), Node("dp", "DP", tmp)
+        a.env["NOTIFICATIONS_RELAY_INTERVAL"] = str(args.relay_interval)
         for node in (a, b):
             node.manage("migrate", "--noinput", "-v0")
             node.manage("create_institution", node.code, node.code)
@@ -155,7 +158,8 @@ def main() -> None:
                 delays = sorted(a.shell(DELAYS.format(n=args.live)))
                 p95 = delays[min(len(delays) - 1, int(round(0.95 * len(delays))) - 1)]
                 print(
-                    f"enqueue to delivered, embedded relay (3 s interval), {args.live} one at a time: "
+                    f"enqueue to delivered, embedded relay ({args.relay_interval:g} s interval), "
+                    f"{args.live} one at a time: "
                     f"median {statistics.median(delays):.2f} s, p95 {p95:.2f} s, max {delays[-1]:.2f} s"
                 )
 
