@@ -7,6 +7,9 @@ class FederationConfig(AppConfig):
     verbose_name = "Federation"
 
     def ready(self):
-        from . import checks
+        from . import (
+            checks,
+            tasks,  # noqa: F401 — registers the outbox's task, which enqueue hands over by name
+        )
 
         checks.register()

@@ -72,3 +72,45 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.type} {self.message_id}"
+
+
+class Outgoing(models.Model):
+    """The outbox: one message waiting to be delivered to a peer (contract §7.4, "nothing lost").
+
+    Written by ``federation.services.enqueue`` in the same transaction as the change that causes it, so it
+    commits or rolls back with it. ``body`` is the envelope exactly as it will be signed — a sealed payload
+    is already encrypted to the peer (HPKE, bound to the message id), so not even this node can read it back
+    — and every attempt re-signs that same body with a fresh time: the receiver recognises the message id
+    and the body digest and answers a second copy with its first answer (nothing twice). Delivery is first
+    in, first out per peer (only a peer's oldest waiting message is tried). No column holds personal data
+    in clear: ids, the type, counters and an error class.
+    """
+
+    class State(models.TextChoices):
+        WAITING = "waiting"
+        DELIVERED = "delivered"  # the peer's verified answer came back (``response_status``)
+
+    id = models.BigAutoField(primary_key=True)  # the order of delivery per peer
+    message_id = models.UUIDField(unique=True)
+    peer = models.ForeignKey(Peer, on_delete=models.PROTECT, related_name="outgoing")
+    type = models.CharField(max_length=64)
+    referral_id = models.UUIDField(null=True, blank=True)
+    sealed = models.BooleanField(default=False)
+    body = models.BinaryField(null=True)  # null once delivered: the evidence (Message) keeps it
+    state = models.CharField(max_length=10, choices=State.choices, default=State.WAITING)
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)  # null: as soon as possible
+    #: A delivering process holds the message until then (a crashed one's lease simply runs out).
+    leased_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=64, blank=True)  # an error class, never a text from a peer
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["peer", "state", "id"], name="federation_outgoing_queue")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.message_id} → {self.peer_id} ({self.state})"

@@ -11,20 +11,23 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import requests
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
 from accounts.models import Institution
 from audit.recorder import record
+from notifications.dispatch import broker_enabled
 from plumbing.problems import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
 
 from . import handlers, keys, protocol, transport
 from .cards import Card, CardError, parse_card, raw_public
-from .models import Direction, Message, Peer
+from .models import Direction, Message, Outgoing, Peer
 
 logger = logging.getLogger(__name__)
 ENVELOPE_FIELDS = {"type", "referral", "payload", "sealed"}
@@ -43,7 +46,14 @@ class SealedBodyRefused(ProblemError):
 
 
 class PeerUnavailable(RuntimeError):
-    """The peer could not be reached, or its answer did not verify (nothing was learnt from it)."""
+    """The peer could not be reached, or its answer did not verify (nothing was learnt from it).
+
+    ``cause`` is a class of error for counters and logs (``ConnectionError``, ``answer-bad-signature``…):
+    never a text from the peer."""
+
+    def __init__(self, message: str, *, cause: str = "unavailable"):
+        super().__init__(message)
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -144,9 +154,18 @@ def pin_peer(text: str, *, replace: bool = False) -> tuple[str, Peer]:
     return outcome, peer
 
 
-def _signing_key_of(url: str) -> bytes | None:
-    peer = Peer.objects.filter(url=url).only("signing_key").first()
-    return protocol.unb64(peer.signing_key, length=32) if peer else None
+class _PinnedKeys:
+    """``key_for`` of the verification: the pinned signing key of a URL; keeps the peer it read."""
+
+    def __init__(self):
+        self.peers: dict[str, Peer] = {}
+
+    def __call__(self, url: str) -> bytes | None:
+        peer = Peer.objects.filter(url=url).first()
+        if peer is None:
+            return None
+        self.peers[url] = peer
+        return protocol.unb64(peer.signing_key, length=32)
 
 
 # --- Receiving (the door) ------------------------------------------------------------------------------
@@ -192,13 +211,14 @@ def receive(*, method: str, path: str, headers: dict, body: bytes, ip=None, requ
     first answer), or a new message dispatched to its handler (a signed answer, stored with the message)."""
     own = keys.node_url()
     headers = {name.lower(): value for name, value in headers.items()}
+    pinned = _PinnedKeys()
     try:
         verified = protocol.verify_request(
             method=method,
             path=path,
             headers=headers,
             body=body,
-            key_for=_signing_key_of,
+            key_for=pinned,
             recipient=own,
             now=int(time.time()),
         )
@@ -210,11 +230,11 @@ def receive(*, method: str, path: str, headers: dict, body: bytes, ip=None, requ
             401, "not-authenticated", "A message to this node must be signed by a pinned peer."
         )
         return Answer(status, answer_headers, answer_body)
-    peer = Peer.objects.get(url=verified.signer)
+    peer = pinned.peers[verified.signer]
     request = protocol.RequestParts(method, path, headers)
     if path != keys.messages_path(own) or method != "POST":
         return _signed(request, peer, *_problem(404, "not-found", "Not found."))
-    Peer.objects.filter(pk=peer.pk).update(last_contact_at=timezone.now())
+    _contact(peer)
     stored = _stored_answer(peer, verified.message_id, headers)
     if stored is not None:
         return stored
@@ -358,22 +378,48 @@ def send(
     sealed: bool = False,
     message_id: str | None = None,
 ) -> Reply:
-    """Sign (and, ``sealed``, encrypt) one message, POST it, verify the answer, keep both as evidence.
+    """Sign (and, ``sealed``, encrypt) one message, POST it now, verify the answer, keep both as evidence.
 
     PeerUnavailable when the peer cannot be reached, refuses the message unsigned, or answers with a
     signature that does not verify (the peer's failures counter goes up; nothing of the answer is used).
+    For a message that must arrive even when the peer is down, use :func:`enqueue` (the outbox).
     """
-    own = keys.node_url()
     message_id = message_id or protocol.new_message_id()
+    body = envelope_body(
+        peer, message_type, payload, referral_id=referral_id, sealed=sealed, message_id=message_id
+    )
+    row = post_message(
+        peer, message_id=message_id, message_type=message_type, referral_id=referral_id, body=body
+    )
+    return _reply(peer, row, bytes(row.response_body))
+
+
+def envelope_body(
+    peer: Peer, message_type: str, payload: dict, *, referral_id: str | None, sealed: bool, message_id: str
+) -> bytes:
+    """The envelope as it is signed: the payload in clear, or sealed to the peer (HPKE bound to the sender,
+    the recipient and the message id)."""
     envelope: dict = {"type": message_type, "referral": referral_id}
     if sealed:
-        info = protocol.request_info(own, peer.url, message_id)
+        info = protocol.request_info(keys.node_url(), peer.url, message_id)
         envelope["sealed"] = protocol.b64(
             protocol.seal(_canonical(payload), protocol.unb64(peer.encryption_key), info=info)
         )
     else:
         envelope["payload"] = payload
-    body = _canonical(envelope)
+    return _canonical(envelope)
+
+
+def post_message(
+    peer: Peer, *, message_id: str, message_type: str, referral_id: str | None, body: bytes
+) -> Message:
+    """Sign ``body`` now (a fresh ``created``), POST it, verify the answer, keep both as evidence; returns
+    the evidence row, answered. PeerUnavailable as for :func:`send`.
+
+    The same message id and body may be posted again (the outbox's retries): the peer answers a copy with
+    its first answer, and the evidence keeps the signed headers of the attempt that was answered.
+    """
+    own = keys.node_url()
     path = keys.messages_path(peer.url)
     headers = protocol.sign_request(
         key=keys.signing_key(),
@@ -399,10 +445,10 @@ def send(
             "request_body": body,
         },
     )
+    response = _post(peer, body, {**headers, "content-type": JSON})
+    request = protocol.RequestParts("POST", path, headers)
+    response_headers = {name.lower(): value for name, value in response.headers.items()}
     try:
-        response = _post(peer, body, {**headers, "content-type": JSON})
-        request = protocol.RequestParts("POST", path, headers)
-        response_headers = {name.lower(): value for name, value in response.headers.items()}
         protocol.verify_response(
             request=request,
             status=response.status_code,
@@ -414,7 +460,8 @@ def send(
     except protocol.Refused as exc:
         _failed(peer)
         raise PeerUnavailable(
-            f"the peer's answer was refused ({exc.cause}, HTTP {response.status_code})"
+            f"the peer's answer was refused ({exc.cause}, HTTP {response.status_code})",
+            cause=f"answer-{exc.cause}"[:64],
         ) from None
     kept = {
         name: response_headers[name]
@@ -422,13 +469,40 @@ def send(
         if name in response_headers
     }
     now = timezone.now()
+    row.request_headers = headers  # the attempt that was answered (an earlier one may never have arrived)
+    row.peer_signing_key = peer.signing_key
     row.response_status = response.status_code
     row.response_headers = kept
     row.response_body = response.content
     row.answered_at = now
-    row.save(update_fields=["response_status", "response_headers", "response_body", "answered_at"])
-    Peer.objects.filter(pk=peer.pk).update(last_contact_at=now, failures=0)
-    return _reply(peer, row, response.content)
+    row.save(
+        update_fields=[
+            "request_headers",
+            "peer_signing_key",
+            "response_status",
+            "response_headers",
+            "response_body",
+            "answered_at",
+        ]
+    )
+    _contact(peer, answered=True)
+    return row
+
+
+def _contact(peer: Peer, *, answered: bool = False) -> None:
+    """A verified message from, or answer by, the peer: its last contact (written at most once a second
+    per peer, and at once after failures). The first contact after a quiet second also makes what waits
+    in the outbox for the peer due now: it is up, no backoff is left to sit out."""
+    now = timezone.now()
+    quiet = Q(last_contact_at__isnull=True) | Q(last_contact_at__lt=now - timedelta(seconds=1))
+    changes = {"last_contact_at": now}
+    if answered:
+        quiet |= Q(failures__gt=0)
+        changes["failures"] = 0
+    if Peer.objects.filter(pk=peer.pk).filter(quiet).update(**changes):
+        Outgoing.objects.filter(
+            peer=peer, state=Outgoing.State.WAITING, next_attempt_at__isnull=False
+        ).update(next_attempt_at=None)
 
 
 def _post(peer: Peer, body: bytes, headers: dict):
@@ -436,7 +510,9 @@ def _post(peer: Peer, body: bytes, headers: dict):
         return transport.post(keys.messages_url(peer.url), data=body, headers=headers)
     except requests.RequestException as exc:
         _failed(peer)
-        raise PeerUnavailable(f"the peer could not be reached ({type(exc).__name__})") from None
+        raise PeerUnavailable(
+            f"the peer could not be reached ({type(exc).__name__})", cause=type(exc).__name__[:64]
+        ) from None
 
 
 def _failed(peer: Peer) -> None:
@@ -456,7 +532,8 @@ def _reply(peer: Peer, row: Message, content: bytes) -> Reply:
             )
         except (protocol.Refused, ValueError, RecursionError):
             raise PeerUnavailable(
-                "the peer's signed answer is sealed but does not open with this node's key"
+                "the peer's signed answer is sealed but does not open with this node's key",
+                cause="answer-undecryptable",
             ) from None
         return Reply(
             row.response_status, opened if isinstance(opened, dict) else {}, str(row.message_id), True
@@ -466,17 +543,77 @@ def _reply(peer: Peer, row: Message, content: bytes) -> Reply:
     return Reply(row.response_status, data if isinstance(data, dict) else {}, str(row.message_id), False)
 
 
+def enqueue(
+    peer: Peer,
+    message_type: str,
+    payload: dict,
+    *,
+    referral_id: str | None = None,
+    sealed: bool = False,
+) -> Outgoing:
+    """Put one message in the outbox (contract §7.4: delivered even when the peer is down, once).
+
+    Call it inside the transaction of the change that causes the message: the row commits or rolls back
+    with it. The body is built now — sealed to the peer's current key when ``sealed`` (always, for personal
+    data) — and the delivery (``federation.delivery``) signs and posts it after the commit: at once with a
+    worker, within one relay pass without one, and again with backoff while the peer is down.
+    """
+    if message_type not in handlers.REGISTRY:
+        raise ValueError("unknown message type")
+    message_id = protocol.new_message_id()
+    body = envelope_body(
+        peer, message_type, payload, referral_id=referral_id, sealed=sealed, message_id=message_id
+    )
+    row = Outgoing.objects.create(
+        message_id=message_id,
+        peer=peer,
+        type=message_type,
+        referral_id=referral_id,
+        sealed=sealed,
+        body=body,
+    )
+    peer_id = str(peer.pk)
+    transaction.on_commit(lambda: _hand_over(peer_id))
+    return row
+
+
+def _hand_over(peer_id: str) -> None:
+    """With a broker, ask a worker to deliver this peer's outbox now; never raises (beat's pass, or the
+    embedded relay's, delivers what the broker misses)."""
+    if not broker_enabled():
+        return
+    try:
+        current_app.tasks["federation.tasks.deliver_outbox"].apply_async(args=[peer_id], retry=False)
+    except Exception as exc:  # noqa: BLE001 — broker down: the periodic pass delivers it
+        logger.warning("federation outbox: not handed to the broker (%s)", type(exc).__name__)
+
+
 # --- Status and evidence -------------------------------------------------------------------------------
 
 
-def waiting_count(peer: Peer) -> int:
-    """Messages waiting in the outbox for this peer: delivery through the outbox is not built yet (0)."""
-    return 0
-
-
 def status_rows() -> list[dict]:
+    """One row per peer: its card's facts, last contact, and the outbox — messages waiting (the oldest's
+    time and its last error class), messages the peer answered with a problem, consecutive failed sends."""
+    waiting = {
+        row["peer_id"]: row
+        for row in Outgoing.objects.filter(state=Outgoing.State.WAITING)
+        .values("peer_id")
+        .annotate(count=Count("id"), oldest=Min("created_at"))
+    }
+    rejected = dict(
+        Outgoing.objects.filter(state=Outgoing.State.DELIVERED, response_status__gte=400)
+        .values("peer_id")
+        .annotate(count=Count("id"))
+        .values_list("peer_id", "count")
+    )
     rows = []
     for peer in Peer.objects.all():
+        queue = waiting.get(peer.pk, {})
+        head = (
+            Outgoing.objects.filter(peer=peer, state=Outgoing.State.WAITING).order_by("id").first()
+            if queue
+            else None
+        )
         rows.append(
             {
                 "url": peer.url,
@@ -484,7 +621,11 @@ def status_rows() -> list[dict]:
                 "institutions": peer.institutions,
                 "added_at": peer.added_at,
                 "last_contact_at": peer.last_contact_at,
-                "waiting": waiting_count(peer),
+                "waiting": queue.get("count", 0),
+                "oldest_waiting_at": queue.get("oldest"),
+                "next_attempt_at": head.next_attempt_at if head else None,
+                "last_error": head.last_error if head else "",
+                "rejected": rejected.get(peer.pk, 0),
                 "failures": peer.failures,
                 "last_failure_at": peer.last_failure_at,
             }

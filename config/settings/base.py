@@ -54,6 +54,10 @@ NODE_ENCRYPTION_KEY = decode_key(_node_encryption, "NODE_ENCRYPTION_KEY") if _no
 NODE_KEYS_ARE_DEVELOPMENT = env_str("NODE_SIGNING_KEY") is None or env_str("NODE_ENCRYPTION_KEY") is None
 FEDERATION_ALLOW_PRIVATE_URLS = env_bool("FEDERATION_ALLOW_PRIVATE_URLS", not IS_PRODUCTION)
 FEDERATION_TIMEOUT_SECONDS = env_float("FEDERATION_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# The outbox's retries (federation/delivery.py): base·2^(n−1) seconds, capped, × random 0.5–1, never given up.
+# The cap keeps a returning peer served within 60 s (a verified message from it resets the wait).
+FEDERATION_RETRY_BASE_SECONDS = env_float("FEDERATION_RETRY_BASE_SECONDS", 2.0, minimum=0)
+FEDERATION_RETRY_MAX_SECONDS = env_float("FEDERATION_RETRY_MAX_SECONDS", 30.0, minimum=0)
 
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", not IS_PRODUCTION)
 REDIS_URL = env_str("REDIS_URL")
@@ -170,6 +174,12 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+# Browsers share cookies across the ports of one host: two nodes on one machine (./scripts/run --federation)
+# each name their own. Empty by default: the usual names.
+_COOKIE_PREFIX = env_str("COOKIE_PREFIX", "")
+SESSION_COOKIE_NAME = f"{_COOKIE_PREFIX}sessionid"
+CSRF_COOKIE_NAME = f"{_COOKIE_PREFIX}csrftoken"
+LANGUAGE_COOKIE_NAME = f"{_COOKIE_PREFIX}django_language"
 
 LANGUAGE_CODE = "es"
 # Each language is named in itself (a Spanish reader looking for "English" finds it).

@@ -73,6 +73,7 @@ class Node:
     signing: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     encryption: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     card: str = ""
+    extra: dict = field(default_factory=dict)  # more environment (the relay, the outbox's backoff)
 
     @property
     def url(self) -> str:
@@ -98,6 +99,7 @@ class Node:
             NOTIFICATIONS_RELAY_THREAD="false",
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.extra)
         return env
 
     def manage(self, *args, check=True) -> subprocess.CompletedProcess:

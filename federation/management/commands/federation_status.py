@@ -1,4 +1,5 @@
-"""``manage.py federation_status``: this node, its peers, last contact, messages waiting, failures."""
+"""``manage.py federation_status``: this node, its peers, last contact, the outbox (messages waiting, since
+when, the last error class, the next try), failures, messages the peer answered with a problem."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -8,6 +9,17 @@ from federation import keys, services
 
 def _when(value) -> str:
     return value.isoformat(timespec="seconds") if value else "never"
+
+
+def _queue(row) -> str:
+    """The outbox's head: since when messages wait, the last error class, the next try."""
+    if not row["waiting"]:
+        return ""
+    parts = [f"since {_when(row['oldest_waiting_at'])}"]
+    if row["last_error"]:
+        parts.append(f"last error {row['last_error']}")
+    parts.append(f"next try {_when(row['next_attempt_at']) if row['next_attempt_at'] else 'now'}")
+    return " (" + ", ".join(parts) + ")"
 
 
 class Command(BaseCommand):
@@ -26,6 +38,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{row['url']}  fingerprint {row['fingerprint']}  "
                 f"institutions {','.join(row['institutions']) or '-'}  "
-                f"last contact {_when(row['last_contact_at'])}  waiting {row['waiting']}  "
-                f"failures {row['failures']} (last {_when(row['last_failure_at'])})"
+                f"last contact {_when(row['last_contact_at'])}  waiting {row['waiting']}{_queue(row)}  "
+                f"failures {row['failures']} (last {_when(row['last_failure_at'])})  "
+                f"answered with a problem {row['rejected']}"
             )
