@@ -16,7 +16,7 @@ RUN /opt/venv/bin/pip install --require-hashes --no-deps -r requirements/product
 # Then the whole source tree, and the project itself from it without resolving anything again.
 COPY . .
 RUN /opt/venv/bin/pip install --no-deps --no-build-isolation . \
-    && mkdir -p /app/var && chown -R app:app /app/var
+    && mkdir -p /app/var /app/cards && chown -R app:app /app/var /app/cards
 USER app
 EXPOSE 8000
 ENTRYPOINT ["scripts/web"]

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.db.models.signals import post_delete, post_migrate, post_save
 from django.utils import timezone
 
+from .choices import Province
 from .models import Office, accepting_now_q
 
 
@@ -17,12 +18,14 @@ def offices(
     province: str | None = None,
     accepting: bool | None = None,
     today=None,
+    language: str | None = None,
 ) -> QuerySet[Office]:
     """Offices, with their institution, filtered by institution CODE, an offered service code, a province
-    code and whether they accept referrals now (``accepting_now_q``). Values are the caller's checked codes.
+    code, whether they accept referrals now (``accepting_now_q``) and a language they serve in. Values
+    are the caller's checked codes.
 
-    ``service`` is matched in Python over the (few) offices left by the other filters: a JSON list's
-    containment is not portable across the databases the project runs on."""
+    ``service`` and ``language`` are matched in Python over the (few) offices left by the other filters:
+    a JSON list's containment is not portable across the databases the project runs on."""
     query = Office.objects.select_related("institution")
     if institution is not None:
         query = query.filter(institution__code=institution)
@@ -34,7 +37,18 @@ def offices(
     if service is not None:
         ids = [pk for pk, services in query.values_list("pk", "services") if service in (services or [])]
         query = query.filter(pk__in=ids)
+    if language is not None:
+        ids = [pk for pk, codes in query.values_list("pk", "languages") if language in (codes or [])]
+        query = query.filter(pk__in=ids)
     return query
+
+
+def languages_offered() -> list[str]:
+    """Every language code some office serves in (the directory's language filter offers these)."""
+    found: set[str] = set()
+    for codes in Office.objects.values_list("languages", flat=True):
+        found.update(codes or [])
+    return sorted(found)
 
 
 def office_of(institution_id, code: str) -> Office | None:
@@ -44,6 +58,28 @@ def office_of(institution_id, code: str) -> Office | None:
     return (
         Office.objects.select_related("institution").filter(institution_id=institution_id, code=code).first()
     )
+
+
+def nearest_first(found, province: str | None) -> list[Office]:
+    """``found`` (offices) nearest first, as the web's referral form offers them: the offices in
+    ``province`` first, then the others by the name of their province (alphabetically), then by the
+    office's name. "Nearest" is kept this simple on purpose: a province is where a person can travel to;
+    distances between provinces are not modelled."""
+    labels = dict(Province.choices)
+
+    def key(office: Office):
+        return (office.province != province, labels.get(office.province, office.province), office.name)
+
+    return sorted(found, key=key)
+
+
+def offices_offering(institution, services, *, province: str | None = None) -> list[Office]:
+    """The offices of ``institution`` that offer every one of ``services``, nearest ``province`` first
+    (``nearest_first``) — paused ones included: a door shows them marked, and never lets them be chosen
+    (``Office.is_accepting``; the ``send`` service refuses them with 409 ``office-not-accepting``)."""
+    wanted = set(services or ())
+    found = [o for o in offices().filter(institution=institution) if wanted <= set(o.services or ())]
+    return nearest_first(found, province)
 
 
 #: ``office id → code``, per process: what a referral's representation shows of its offices.

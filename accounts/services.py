@@ -321,8 +321,10 @@ def staff_user_save(
     language: str = "es",
     password: str | None = None,
     is_new: bool,
+    office: Office | None | object = KEEP_OFFICE,
 ) -> User:
-    """Create a staff member of the admin's institution, or change one's role, e-mail and language."""
+    """Create a staff member of the admin's institution, or change one's role, e-mail, language and office
+    (``office``: an office of the institution, ``None`` national; not given: left as it is)."""
     if not is_new and not User.objects.filter(username=username, institution=actor.institution).exists():
         raise PermissionDenied("not a user of the actor's institution")
     if is_new:
@@ -335,6 +337,7 @@ def staff_user_save(
         email=email,
         language=language,
         actor=actor,
+        office=office,
     )
 
 

@@ -17,4 +17,6 @@ app.conf.beat_schedule = {
     "audit-checkpoint-when-due": {"task": "audit.tasks.checkpoint_when_due", "schedule": 30.0},
     "referrals-retention": {"task": "referrals.tasks.apply_retention", "schedule": 86400.0},
     "plumbing-purge-idempotency-keys": {"task": "plumbing.tasks.purge_idempotency_keys", "schedule": 3600.0},
+    # Without Redis the embedded relay runs it on each pass (its period is under the relay's interval).
+    "federation-deliver-outbox": {"task": "federation.tasks.deliver_outbox", "schedule": 2.0},
 }

@@ -106,6 +106,35 @@ def decode_key(text: str, name: str) -> bytes:
     return raw
 
 
+def env_node_url(name: str) -> str:
+    """A node's own base URL (contract §7.4): absolute http(s), no credentials, query or fragment; returned
+    without a trailing slash; empty when unset (federation off)."""
+    from urllib.parse import urlsplit
+
+    value = env_str(name, "")
+    if not value:
+        return ""
+    value = value.strip().rstrip("/")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 — a malformed port raises here
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an absolute http(s) URL") from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username
+        or parts.password
+        or parts.query
+        or parts.fragment
+        or any(c.isspace() or ord(c) < 32 for c in value)
+    ):
+        raise ImproperlyConfigured(
+            f"{name} must be an absolute http(s) URL (no credentials, query or fragment)"
+        )
+    return value
+
+
 def new_key_text() -> str:
     """A fresh random 32-byte key as url-safe base64."""
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
@@ -117,6 +146,8 @@ def _dev_values() -> dict[str, str]:
         "BLIND_INDEX_KEY": new_key_text(),
         "AUDIT_HMAC_KEY": new_key_text(),
         "AUDIT_SIGNING_KEY": new_key_text(),
+        "NODE_SIGNING_KEY": new_key_text(),
+        "NODE_ENCRYPTION_KEY": new_key_text(),
         "SECRET_KEY": "dev-insecure-" + secrets.token_urlsafe(40),
     }
 

@@ -20,6 +20,8 @@ api_v1 = [
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include(api_v1)),
+    # Node-to-node messages (contract §7.4): signed by a pinned peer, or 401; 404 while federation is off.
+    path("federation/v1/", include("federation.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("web.urls")),

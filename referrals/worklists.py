@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.actor import Actor
 from accounts.choices import Role
-from accounts.models import User
+from accounts.models import Office, User
 
 from .choices import (
     ASSIGNABLE_STATUSES,
@@ -38,7 +38,9 @@ from .selectors import cases_visible_to, referrals_visible_to
 
 __all__ = [
     "ANSWER_BUCKETS",
+    "NATIONAL_INTAKE",
     "ROW_RELATED",
+    "UNKNOWN_OFFICE",
     "ResponseTimes",
     "WorkloadRow",
     "case_referrals",
@@ -48,6 +50,8 @@ __all__ = [
     "ids_with_reference",
     "my_cases",
     "nothing",
+    "office_choice",
+    "offices_supervised",
     "ordered",
     "references_of",
     "response_times",
@@ -57,7 +61,19 @@ __all__ = [
 ]
 
 #: What a list row needs in one query (the person's data is decrypted from ``case__subject``).
-ROW_RELATED = ("from_institution", "to_institution", "assignee", "case", "case__subject", "consent")
+ROW_RELATED = (
+    "from_institution",
+    "to_institution",
+    "to_office",
+    "assignee",
+    "case",
+    "case__subject",
+    "consent",
+)
+
+#: ``office`` of the lists and dashboards below: an office of the actor's institution, this value (its
+#: national intake: received referrals held by no office), or None (every office: no filter).
+NATIONAL_INTAKE = "none"
 
 
 # --- lists -------------------------------------------------------------------------------------------
@@ -128,7 +144,43 @@ def filtered(actor: Actor, filters: dict) -> QuerySet[Referral]:
         referrals = referrals.filter(urgency=filters["urgency"])
     if filters.get("overdue"):
         referrals = referrals.filter(overdue())
+    if filters.get("office") is not None:
+        referrals = _at_office(actor, referrals, filters["office"])
     return ordered(referrals).select_related(*ROW_RELATED)
+
+
+def _at_office(actor: Actor, referrals: QuerySet[Referral], office) -> QuerySet[Referral]:
+    """The received referrals held by ``office`` (an office of the actor's institution), or by its national
+    intake (``NATIONAL_INTAKE``); ``None``: all (as the API's ``office`` filter, contract §7.2)."""
+    if office is None:
+        return referrals
+    if office == NATIONAL_INTAKE:
+        return referrals.filter(to_institution=actor.institution, to_office__isnull=True)
+    return referrals.filter(to_institution=actor.institution, to_office=office)
+
+
+#: ``office_choice``'s answer for a value that names no office the actor may narrow to.
+UNKNOWN_OFFICE = object()
+
+
+def office_choice(actor: Actor, value: str):
+    """The ``office`` of the dashboards for an asked ``value`` (``CODE``, ``none`` or empty): an office of
+    ``offices_supervised``, ``NATIONAL_INTAKE`` (national staff only: an office's staff do not see it), None
+    (no narrowing), or ``UNKNOWN_OFFICE``."""
+    if not value:
+        return None
+    national = actor.user is None or actor.user.office_id is None
+    if value == NATIONAL_INTAKE:
+        return NATIONAL_INTAKE if national else UNKNOWN_OFFICE
+    return next((o for o in offices_supervised(actor) if o.code == value), UNKNOWN_OFFICE)
+
+
+def offices_supervised(actor: Actor) -> list[Office]:
+    """The offices whose queue and dashboards the actor may narrow to: every office of the institution for
+    national staff (no office), their own office for an office's staff (their visibility is that office)."""
+    if actor.user is not None and actor.user.office_id is not None:
+        return [actor.user.office]
+    return list(Office.objects.filter(institution=actor.institution).order_by("name", "code"))
 
 
 def nothing(actor: Actor) -> QuerySet[Referral]:
@@ -136,22 +188,28 @@ def nothing(actor: Actor) -> QuerySet[Referral]:
     return referrals_visible_to(actor).none()
 
 
-def team_queue(actor: Actor) -> QuerySet[Referral]:
+def team_queue(actor: Actor, *, office=None) -> QuerySet[Referral]:
     """Inbound referrals nobody of the institution has taken yet (awaiting an answer or accepted, e.g.
-    through the API), the overdue and most urgent first."""
+    through the API), the overdue and most urgent first. The queue is the actor's office's (their
+    visibility: an office's staff see what their office holds; national staff every office and the
+    national intake), narrowed to ``office`` when given (see ``_at_office``)."""
     referrals = referrals_visible_to(actor, direction="inbound").filter(
         assignee__isnull=True, status__in=list(ASSIGNABLE_STATUSES)
     )
-    return ordered(referrals).select_related(*ROW_RELATED)
+    return ordered(_at_office(actor, referrals, office)).select_related(*ROW_RELATED)
 
 
-def caseworkers(actor: Actor) -> list[User]:
-    """The active caseworkers of the actor's institution, by username."""
-    return list(
-        User.objects.filter(institution=actor.institution, role=Role.CASEWORKER, is_active=True).order_by(
-            "username"
-        )
-    )
+def caseworkers(actor: Actor, *, office=None) -> list[User]:
+    """The active caseworkers of the actor's institution, by username: of the actor's office for an
+    office's staff; of ``office`` (or the national ones, ``NATIONAL_INTAKE``) when given."""
+    users = User.objects.filter(institution=actor.institution, role=Role.CASEWORKER, is_active=True)
+    if actor.user is not None and actor.user.office_id is not None:
+        users = users.filter(office_id=actor.user.office_id)
+    if office == NATIONAL_INTAKE:
+        users = users.filter(office__isnull=True)
+    elif office is not None:
+        users = users.filter(office=office)
+    return list(users.order_by("username"))
 
 
 def colleague(actor: Actor, user_id) -> User | None:
@@ -174,11 +232,12 @@ class WorkloadRow:
     inbound_assigned_open: int = 0
 
 
-def team_workload(actor: Actor) -> tuple[list[WorkloadRow], int]:
-    """Per active caseworker of the institution, of what the actor may see: open cases owned, open
-    referrals sent, inbound in service; inbound assigned and still open (taken or assigned from the team
-    queue); and the inbound referrals awaiting an answer. Five queries, whatever the team size."""
-    rows = {u.pk: WorkloadRow(user=u) for u in caseworkers(actor)}
+def team_workload(actor: Actor, *, office=None) -> tuple[list[WorkloadRow], int]:
+    """Per active caseworker of the institution (of the actor's office, or of ``office``), of what the
+    actor may see: open cases owned, open referrals sent, inbound in service; inbound assigned and still
+    open (taken or assigned from the team queue); and the inbound referrals awaiting an answer (held by
+    ``office`` when given). Five queries, whatever the team size."""
+    rows = {u.pk: WorkloadRow(user=u) for u in caseworkers(actor, office=office)}
     counts = (
         (
             "cases_open",
@@ -195,7 +254,7 @@ def team_workload(actor: Actor) -> tuple[list[WorkloadRow], int]:
         for user_id, n in queryset.values(per_user).annotate(n=Count("id")).values_list(per_user, "n"):
             if user_id in rows:
                 setattr(rows[user_id], attribute, n)
-    inbound = referrals_visible_to(actor, direction="inbound")
+    inbound = _at_office(actor, referrals_visible_to(actor, direction="inbound"), office)
     per_assignee = (
         inbound.filter(status__in=ASSIGNABLE_STATUSES)
         .values("assignee")
@@ -231,11 +290,19 @@ class ResponseTimes:
     overdue_referrals: list[Referral]
 
 
-def response_times(actor: Actor, *, direction: str = "inbound", days: int = 90) -> ResponseTimes:
+def response_times(actor: Actor, *, direction: str = "inbound", days: int = 90, office=None) -> ResponseTimes:
     """The referrals received (or sent) in the last ``days`` that the actor may see: counts by status,
-    the overdue ones, and the time to answer (``answered_at - sent_at``)."""
+    the overdue ones, and the time to answer (``answered_at - sent_at``). ``office``: received by that
+    office (or its national intake, ``NATIONAL_INTAKE``), or sent from it."""
     since = timezone.now() - datetime.timedelta(days=days)
     base = referrals_visible_to(actor, direction="outbound" if direction == "outbound" else "inbound")
+    if direction == "outbound" and office is not None:
+        if office == NATIONAL_INTAKE:
+            base = base.filter(from_office__isnull=True)
+        else:
+            base = base.filter(from_office=office)
+    elif office is not None:
+        base = _at_office(actor, base, office)
     base = base.filter(created_at__gte=since)
     counts = dict(base.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     by_status = [(s.value, str(s.label), counts.get(s.value, 0)) for s in Status]

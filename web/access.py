@@ -50,6 +50,11 @@ def actor_required(*, allowed: Callable[[Actor], bool] | None = None):
     return decorator
 
 
+def offices_menu(actor: Actor) -> bool:
+    """The institution's offices page (create, edit, pause, resume): ``accounts.policy``'s verdict."""
+    return account_policy.may_manage_offices(actor, institution=actor.institution)
+
+
 def admin_menu(actor: Actor) -> bool:
     """The institution's admin pages (staff, API clients, webhooks) and their menu entries: the account
     policy's verdict (``accounts.policy``), asked here once for the pages and the menu."""
@@ -63,6 +68,7 @@ supervisor_required = actor_required(allowed=policy.may_supervise)
 statistics_required = actor_required(allowed=policy.may_view_statistics)
 auditor_required = actor_required(allowed=policy.may_audit)
 admin_required = actor_required(allowed=admin_menu)
+offices_admin_required = actor_required(allowed=offices_menu)
 
 
 def problem_message(exc: ProblemError) -> str:
@@ -80,9 +86,13 @@ def problem_message(exc: ProblemError) -> str:
             return _("A reason is required for this action.")
         if "outcome" in errors:
             return _("An outcome is required to complete the referral.")
+        if "to_office" in errors:
+            return _("Choose an office of the receiving institution.")
         return _("Please correct the data and try again.")
     if slug == "case-erased":
         return _("The personal data of this case was erased: it can no longer be changed or noted.")
+    if slug == "office-not-accepting":
+        return _("This office is paused and does not accept referrals now: choose another office.")
     if slug == "precondition-failed":
         return _("The referral changed meanwhile. Please review it again.")
     return _("The action could not be completed.")

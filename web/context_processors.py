@@ -7,7 +7,7 @@ from accounts.models import User
 from notifications.selectors import unread_count
 from referrals import policy
 
-from .access import admin_menu
+from .access import admin_menu, offices_menu
 from .middleware import second_factor_pending
 
 
@@ -45,6 +45,7 @@ def navigation(request) -> dict:
             can_supervise=actor is not None and policy.may_supervise(actor),
             can_view_statistics=actor is not None and policy.may_view_statistics(actor),
             is_admin=actor is not None and admin_menu(actor),
+            can_manage_offices=actor is not None and offices_menu(actor),
             can_refer=actor is not None and policy.may_refer(actor),
             can_audit=actor is not None and policy.may_audit(actor),
             institution=user.institution if user.institution_id else None,

@@ -8,9 +8,11 @@ from django.core.validators import RegexValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts import directory
 from accounts import services as account_services
 from accounts.choices import Role, Scope
-from accounts.models import Institution, User
+from accounts.choices import Service as OfficeService
+from accounts.models import Institution, Office, User
 from referrals import cleaning, rules
 from referrals.choices import (
     SUBJECT_FIELDS,
@@ -253,6 +255,18 @@ class ReferralForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text=_("The receiving institution reads this. Write only what it needs to help."),
     )
+    province = forms.ChoiceField(
+        label=_("Province where the person needs the service"),
+        required=False,
+        choices=(),
+        help_text=_(
+            "Without a chosen office, the referral goes to the receiving institution's office in this "
+            "province that offers the services; with none, to its national intake."
+        ),
+    )
+    #: An office code of ``to_institution`` (``""``: routed by province at sending). Rendered by the template
+    #: from ``office_options`` (paused offices shown, not selectable); checked in ``clean``.
+    to_office = forms.CharField(label=_("Receiving office"), required=False, max_length=16)
     # A draft may be saved before the person consents (contract §7.1): it is sent only with consent. What
     # a given consent needs (who, how, when, which categories) is the domain's rule (referrals.rules).
     consent_given = forms.BooleanField(
@@ -279,23 +293,79 @@ class ReferralForm(forms.Form):
         required=False,
     )
 
-    def __init__(self, *args, institution: Institution, **kwargs):
+    def __init__(self, *args, institution: Institution, sender_province: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["to_institution"].queryset = Institution.objects.exclude(pk=institution.pk).order_by(
             "code"
         )
         self.fields["to_institution"].label_from_instance = lambda i: f"{i.code} — {i.name}"
+        self.fields["province"].choices = [("", "—"), *names.province_choices()]
+        self.sender_institution = institution
+        self.sender_province = sender_province
         if not self.is_bound:
             self.initial.setdefault(
                 "consent_obtained_at", timezone.localtime().replace(second=0, microsecond=0)
             )
+            if sender_province:
+                self.initial.setdefault("province", sender_province)
+
+    def _value(self, name):
+        """A field's raw value, bound or initial (to list the offices before the form is checked)."""
+        if self.is_bound:
+            return self.data.getlist(name) if name == "services" else self.data.get(name)
+        return self.initial.get(name)
+
+    def chosen_institution(self) -> Institution | None:
+        code = self._value("to_institution")
+        queryset = self.fields["to_institution"].queryset
+        return queryset.filter(code=code).first() if code else queryset.first()
+
+    def office_options(self) -> list[dict]:
+        """Every office of the institutions one may refer to, nearest province first (the form's province,
+        else the sender's office's): ``offered`` — of the chosen institution and offering every chosen
+        service (``directory.offices_offering``; the others hidden) —, ``accepting`` (paused ones shown
+        marked, never selectable), ``checked``."""
+        province = self._value("province") or self.sender_province or None
+        chosen = self.chosen_institution()
+        services = [s for s in (self._value("services") or []) if isinstance(s, str)]
+        offered = set()
+        if chosen is not None:
+            offered = {o.pk for o in directory.offices_offering(chosen, services, province=province)}
+        every = directory.offices().exclude(institution=self.sender_institution)
+        current = self._value("to_office") or ""
+        return [
+            {
+                "office": office,
+                "offered": office.pk in offered,
+                "accepting": office.is_accepting(),
+                "near": bool(province) and office.province == province,
+                "checked": office.pk in offered and office.code == current,
+            }
+            for office in directory.nearest_first(every, province)
+        ]
 
     def clean_reason(self):
         return _clean_text(self.cleaned_data["reason"])
 
+    def _clean_office(self, data) -> None:
+        """``to_office``: one of the offices listed for the institution and services, accepting referrals."""
+        code = data.get("to_office") or ""
+        data["to_office"] = None
+        if not code or not data.get("to_institution") or "services" not in data:
+            return
+        offered = directory.offices_offering(data["to_institution"], data["services"])
+        office = next((o for o in offered if o.code == code), None)
+        if office is None:
+            self.add_error("to_office", _("Choose one of the offices listed, or let the province decide."))
+        elif not office.is_accepting():
+            self.add_error("to_office", _("This office is paused: choose another one."))
+        else:
+            data["to_office"] = office
+
     def clean(self):
-        """The domain's consent rules (referrals.rules), shown next to their fields."""
+        """The domain's consent rules (referrals.rules), shown next to their fields; the office."""
         data = super().clean()
+        self._clean_office(data)
         for name, messages in rules.consent_errors(self._consent(data)).items():
             field = "data_categories" if name == "data_categories" else f"consent_{name}"
             for message in messages:
@@ -425,6 +495,12 @@ class StaffUserForm(forms.Form):
     username = forms.CharField(label=_("Username"), max_length=150)
     email = forms.EmailField(label=_("Work e-mail"), required=False)
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, widget=forms.RadioSelect)
+    office = forms.ChoiceField(
+        label=_("Office"),
+        required=False,
+        choices=(),
+        help_text=_("National staff work for every office of the institution and for its national intake."),
+    )
     language = forms.ChoiceField(label=_("Language"), choices=[("es", "Español"), ("en", "English")])
     password1 = forms.CharField(
         label=_("Initial password"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
@@ -433,9 +509,14 @@ class StaffUserForm(forms.Form):
         label=_("Repeat the password"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
     )
 
-    def __init__(self, *args, editing: User | None = None, **kwargs):
+    def __init__(self, *args, editing: User | None = None, offices=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.editing = editing
+        self.offices = {office.code: office for office in offices}
+        self.fields["office"].choices = [
+            ("", _("National (no office)")),
+            *[(o.code, f"{o.name} ({names.province_name(o.province)})") for o in offices],
+        ]
         if editing is not None:
             self.fields["username"].disabled = True
             self.fields["password1"].required = False
@@ -466,9 +547,105 @@ class StaffUserForm(forms.Form):
                     self.add_error("password1", exc.message_dict["password"])
         return data
 
+    def clean_office(self) -> Office | None:
+        return self.offices.get(self.cleaned_data["office"] or "")
+
     def add_service_errors(self, exc: forms.ValidationError) -> None:
         """The accounts service's refusal shown beside the fields it names."""
         add_service_errors(self, exc, {"password": "password1"})
+
+
+class OfficeForm(forms.Form):
+    """An office of the admin's institution (contract §7.2); the rules are ``check_office_fields``'s."""
+
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=16,
+        help_text=_(
+            "2–16 capital letters, digits or _ (e.g. DARIEN). It names the office and never changes."
+        ),
+    )
+    name = forms.CharField(label=_("Name"), max_length=200)
+    province = forms.ChoiceField(label=_("Province"), choices=())
+    services = forms.MultipleChoiceField(
+        label=_("Services offered"), choices=OfficeService.choices, widget=forms.CheckboxSelectMultiple
+    )
+    languages = LanguagesField(label=_("Languages served in"), required=False)
+
+    def __init__(self, *args, editing: Office | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["province"].choices = names.province_choices()
+        self.editing = editing
+        if editing is not None:
+            self.fields["code"].disabled = True
+
+    def clean_name(self):
+        return _clean_text(self.cleaned_data["name"])
+
+    def clean(self):
+        data = super().clean()
+        try:
+            account_services.check_office_fields(
+                code=data.get("code") or "",
+                name=data.get("name") or "",
+                province=data.get("province") or "",
+                services=list(data.get("services") or []),
+                languages=list(data.get("languages") or []),
+            )
+        except forms.ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                if field not in self.errors:
+                    self.add_error(field if field in self.fields else None, errors)
+        return data
+
+
+class OfficePauseForm(forms.Form):
+    paused_until = forms.DateField(
+        label=_("Paused until"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("Empty: until someone resumes it. The office accepts referrals again the day after."),
+    )
+    pause_reason = forms.CharField(
+        label=_("Reason shown to senders"),
+        required=False,
+        max_length=200,
+        help_text=_("About the office, never about a person (e.g. “no lawyer until March”)."),
+    )
+
+    def clean_pause_reason(self):
+        return _clean_text(self.cleaned_data["pause_reason"])
+
+
+class DirectoryFilterForm(forms.Form):
+    """``/directory/`` filters: codes only."""
+
+    province = forms.ChoiceField(label=_("Province"), required=False, choices=())
+    service = forms.ChoiceField(
+        label=_("Service"), required=False, choices=[("", _("Any")), *OfficeService.choices]
+    )
+    language = forms.ChoiceField(label=_("Language"), required=False, choices=())
+    accepting = forms.ChoiceField(
+        label=_("Accepting referrals"),
+        required=False,
+        choices=[("", _("Any")), ("true", _("Accepting now")), ("false", _("Paused"))],
+    )
+
+    def __init__(self, *args, languages=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["province"].choices = [("", _("Any")), *names.province_choices()]
+        self.fields["language"].choices = [("", _("Any")), *[(c, names.language_name(c)) for c in languages]]
+
+    def filters(self) -> dict:
+        """The directory's keyword arguments (``accounts.directory.offices``)."""
+        data = self.cleaned_data
+        accepting = {"true": True, "false": False}.get(data.get("accepting") or "")
+        return {
+            "province": data.get("province") or None,
+            "service": data.get("service") or None,
+            "language": data.get("language") or None,
+            "accepting": accepting,
+        }
 
 
 def add_service_errors(form: forms.Form, exc, fields: dict[str, str]) -> None:

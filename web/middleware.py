@@ -17,8 +17,8 @@ from referrals.crypto import CryptoError
 logger = logging.getLogger(__name__)
 
 #: Served without a web session: the partner API authenticates itself (its docs page signs visitors in
-#: itself), health, static files and the favicon are public.
-EXEMPT_PREFIXES = ("/api/", "/static/", "/healthz", "/i18n/", "/favicon.ico")
+#: itself), so does the federation door (node signatures), health, static files and the favicon are public.
+EXEMPT_PREFIXES = ("/api/", "/federation/", "/static/", "/healthz", "/i18n/", "/favicon.ico")
 
 
 def needs_second_factor(user) -> bool:

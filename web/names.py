@@ -129,3 +129,32 @@ def is_country_code(code: str) -> bool:
 
 def is_language_code(code: str) -> bool:
     return code.lower() in _language_codes()
+
+
+# --- provinces of Panama (contract §7.2: ISO 3166-2:PA) ------------------------------------------------
+
+
+@cache
+def _subdivision_names() -> dict[str, str]:
+    return {s.code: s.name for s in pycountry.subdivisions.get(country_code="PA") or ()}
+
+
+def province_name(code: str | None, language: str | None = None) -> str:
+    """``PA-5`` → ``Darién``: ISO 3166-2's name from pycountry, through its translations in the page's
+    language (CLDR names no subdivisions); the official name of ``accounts.choices.Province`` otherwise."""
+    if not code:
+        return ""
+    from accounts.choices import Province
+
+    name = _subdivision_names().get(code)
+    if name is None:
+        return str(dict(Province.choices).get(code, code))
+    return _iso_translation("iso3166-2", language or _language()).gettext(name)
+
+
+def province_choices(language: str | None = None) -> list[tuple[str, str]]:
+    """Every province and comarca of Panama (the codes of ``accounts.choices.Province``) by name."""
+    from accounts.choices import Province
+
+    language = language or _language()
+    return _sorted_by_name((code, province_name(code, language)) for code in Province.values)

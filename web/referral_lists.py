@@ -11,8 +11,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from accounts import directory
 from accounts.actor import Actor
-from referrals import policy
+from referrals import policy, worklists
 from referrals.choices import Status, Urgency
 
 PAGE_SIZE = 25
@@ -49,6 +50,24 @@ class ReferralFilterForm(forms.Form):
         label=_("Urgency"), required=False, choices=[("", _("Any")), *Urgency.choices]
     )
     overdue = forms.BooleanField(label=_("Only overdue"), required=False)
+    office = forms.CharField(label=_("Office"), required=False, max_length=16)
+
+    def __init__(self, *args, institution=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.institution = institution
+
+    def clean_office(self):
+        """An office CODE of the reader's institution (its received referrals), ``none`` (its national
+        intake), or empty; the value for ``worklists.filtered``."""
+        code = (self.cleaned_data["office"] or "").strip()
+        if not code:
+            return None
+        if code == worklists.NATIONAL_INTAKE:
+            return code
+        office = directory.office_of(self.institution.pk, code) if self.institution is not None else None
+        if office is None:
+            raise forms.ValidationError(_("Unknown office of your institution."))
+        return office
 
     def clean_status(self):
         codes = [c.strip() for c in (self.cleaned_data["status"] or "").split(",") if c.strip()]
@@ -61,6 +80,7 @@ class ReferralFilterForm(forms.Form):
         return (self.cleaned_data["q"] or "").strip()
 
 
-def assignable_caseworkers(actor: Actor) -> list:
-    """A supervisor's choices: whom the policy lets be assigned (active caseworkers of the institution)."""
-    return list(policy.assignable_users(actor))
+def assignable_caseworkers(actor: Actor, referral=None) -> list:
+    """A supervisor's choices: whom the policy lets be assigned (active caseworkers of the institution;
+    of the referral's office or national, when ``referral`` is given)."""
+    return list(policy.assignable_users(actor, referral))

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from .views import account, auth, case_links, manage, queues, referrals, supervision
+from .views import account, auth, case_links, directory, manage, queues, referrals, supervision
 
 app_name = "web"
 
@@ -31,6 +31,7 @@ urlpatterns = [
     path("referrals/<uuid:referral_id>/notes/", referrals.note_add, name="referral-note"),
     path("referrals/<uuid:referral_id>/take/", queues.referral_take, name="referral-take"),
     path("referrals/<uuid:referral_id>/assign/", queues.referral_assign, name="referral-assign"),
+    path("referrals/<uuid:referral_id>/route/", queues.referral_route, name="referral-route"),
     path("referrals/<uuid:referral_id>/print/", queues.referral_print, name="referral-print"),
     path(
         "referrals/<uuid:referral_id>/consent/withdraw/",
@@ -56,6 +57,12 @@ urlpatterns = [
         manage.user_reset_second_factor,
         name="manage-user-reset-2fa",
     ),
+    path("directory/", directory.office_directory, name="directory"),
+    path("manage/offices/", manage.office_list, name="manage-offices"),
+    path("manage/offices/new/", manage.office_create, name="manage-office-create"),
+    path("manage/offices/<str:code>/", manage.office_edit, name="manage-office-edit"),
+    path("manage/offices/<str:code>/pause/", manage.office_pause_view, name="manage-office-pause"),
+    path("manage/offices/<str:code>/resume/", manage.office_resume_view, name="manage-office-resume"),
     path("manage/api-clients/", manage.api_client_list, name="manage-api-clients"),
     path("manage/api-clients/new/", manage.api_client_new, name="manage-api-client-create"),
     path(

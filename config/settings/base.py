@@ -14,6 +14,7 @@ from config.env import (
     env_float,
     env_int,
     env_list,
+    env_node_url,
     env_str,
 )
 
@@ -41,6 +42,22 @@ _signing = env_str("AUDIT_SIGNING_KEY", _DEV.get("AUDIT_SIGNING_KEY"))
 AUDIT_SIGNING_KEY = decode_key(_signing, "AUDIT_SIGNING_KEY") if _signing else b""
 #: True when the signing key is the generated development one (``check --deploy`` refuses it).
 AUDIT_SIGNING_KEY_IS_DEVELOPMENT = env_str("AUDIT_SIGNING_KEY") is None
+
+# Federation (contract §7.4, federation/): on when NODE_URL is set. The node's Ed25519 signing key and X25519
+# encryption key (32 bytes each); generated into var/ in development, required in production with NODE_URL.
+NODE_URL = env_node_url("NODE_URL")
+_node_signing = env_str("NODE_SIGNING_KEY", _DEV.get("NODE_SIGNING_KEY"))
+NODE_SIGNING_KEY = decode_key(_node_signing, "NODE_SIGNING_KEY") if _node_signing else b""
+_node_encryption = env_str("NODE_ENCRYPTION_KEY", _DEV.get("NODE_ENCRYPTION_KEY"))
+NODE_ENCRYPTION_KEY = decode_key(_node_encryption, "NODE_ENCRYPTION_KEY") if _node_encryption else b""
+#: True when a node key is a generated development one (``check --deploy`` refuses it with NODE_URL set).
+NODE_KEYS_ARE_DEVELOPMENT = env_str("NODE_SIGNING_KEY") is None or env_str("NODE_ENCRYPTION_KEY") is None
+FEDERATION_ALLOW_PRIVATE_URLS = env_bool("FEDERATION_ALLOW_PRIVATE_URLS", not IS_PRODUCTION)
+FEDERATION_TIMEOUT_SECONDS = env_float("FEDERATION_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# The outbox's retries (federation/delivery.py): base·2^(n−1) seconds, capped, × random 0.5–1, never given up.
+# The cap keeps a returning peer served within 60 s (a verified message from it resets the wait).
+FEDERATION_RETRY_BASE_SECONDS = env_float("FEDERATION_RETRY_BASE_SECONDS", 2.0, minimum=0)
+FEDERATION_RETRY_MAX_SECONDS = env_float("FEDERATION_RETRY_MAX_SECONDS", 30.0, minimum=0)
 
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", not IS_PRODUCTION)
 REDIS_URL = env_str("REDIS_URL")
@@ -70,6 +87,7 @@ INSTALLED_APPS = [
     "matching",
     "notifications",
     "reporting",
+    "federation",
     "web",
 ]
 
@@ -156,6 +174,12 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+# Browsers share cookies across the ports of one host: two nodes on one machine (./scripts/run --federation)
+# each name their own. Empty by default: the usual names.
+_COOKIE_PREFIX = env_str("COOKIE_PREFIX", "")
+SESSION_COOKIE_NAME = f"{_COOKIE_PREFIX}sessionid"
+CSRF_COOKIE_NAME = f"{_COOKIE_PREFIX}csrftoken"
+LANGUAGE_COOKIE_NAME = f"{_COOKIE_PREFIX}django_language"
 
 LANGUAGE_CODE = "es"
 # Each language is named in itself (a Spanish reader looking for "English" finds it).

@@ -5,7 +5,16 @@ from django.core.exceptions import ImproperlyConfigured
 from config.env import env_bool, env_str
 
 from .base import *  # noqa: F403
-from .base import AUDIT_HMAC_KEY, AUDIT_SIGNING_KEY, BLIND_INDEX_KEY, FIELD_ENCRYPTION_KEYS, SECRET_KEY
+from .base import (
+    AUDIT_HMAC_KEY,
+    AUDIT_SIGNING_KEY,
+    BLIND_INDEX_KEY,
+    FIELD_ENCRYPTION_KEYS,
+    NODE_ENCRYPTION_KEY,
+    NODE_SIGNING_KEY,
+    NODE_URL,
+    SECRET_KEY,
+)
 
 _missing = [
     name
@@ -16,6 +25,12 @@ _missing = [
         ("AUDIT_HMAC_KEY", AUDIT_HMAC_KEY),
         ("AUDIT_SIGNING_KEY", AUDIT_SIGNING_KEY),
         ("ALLOWED_HOSTS", env_str("ALLOWED_HOSTS")),
+        # A federated node (NODE_URL set, contract §7.4) needs its own keys; a single node does not.
+        *(
+            [("NODE_SIGNING_KEY", NODE_SIGNING_KEY), ("NODE_ENCRYPTION_KEY", NODE_ENCRYPTION_KEY)]
+            if NODE_URL
+            else []
+        ),
     ]
     if not value
 ]

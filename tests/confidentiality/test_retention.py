@@ -125,6 +125,7 @@ def test_embedded_mode_runs_retention_and_the_audit_check_in_the_relay_thread(ca
         "audit-verify-chain",
         "audit-checkpoint-when-due",
         "referrals-retention",
+        "federation-deliver-outbox",
     }
     with override_settings(RETENTION_DAYS=0):
         notification_apps.relay_once()  # nothing due: nothing erased

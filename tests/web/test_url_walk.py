@@ -49,6 +49,13 @@ NO_PERSONAL_DATA = {
     "manage-webhooks": "webhook subscriptions",
     "manage-webhook-create": "webhook subscriptions",
     "manage-webhook-delete": "webhook subscriptions",
+    "referral-route": "POST only: the service records referral.routed",
+    "directory": "offices of every institution (no one's personal data)",
+    "manage-offices": "the institution's offices",
+    "manage-office-create": "the institution's offices (office.created)",
+    "manage-office-edit": "the institution's offices (office.changed)",
+    "manage-office-pause": "POST only: the service records office.paused",
+    "manage-office-resume": "POST only: the service records office.resumed",
 }
 
 #: Route name → (method, the audit action its response must leave).

@@ -139,3 +139,21 @@ def short_id(value) -> str:
 @register.filter
 def minutes(delta) -> int:
     return int(delta.total_seconds() // 60) if delta else 0
+
+
+@register.filter
+def province_name(code) -> str:
+    """``PA-5`` → ``Darién`` (in the page's language); none → "—"."""
+    return names.province_name(code) or "—"
+
+
+@register.filter
+def service_list(codes) -> list[str]:
+    """Each service's name, in the order given (an office's services as a list)."""
+    return [str(Service(c).label) if c in Service.values else c for c in codes or []]
+
+
+@register.filter
+def office_accepting(office) -> bool:
+    """Whether the office accepts referrals now (``Office.is_accepting``: a pause past its date is over)."""
+    return office.is_accepting()

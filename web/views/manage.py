@@ -15,14 +15,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import policy, services
+from accounts import directory, policy, services
 from accounts.models import ApiClient, User
 from accounts.services import api_client_create, api_client_revoke
 from notifications import selectors as n_selectors
 from notifications import services as n_services
 
-from ..access import admin_required
-from ..forms import ApiClientForm, StaffUserForm, WebhookForm
+from ..access import admin_required, offices_admin_required
+from ..forms import ApiClientForm, OfficeForm, OfficePauseForm, StaffUserForm, WebhookForm
 
 USERS_PAGE_SIZE = 50
 
@@ -32,7 +32,9 @@ USERS_PAGE_SIZE = 50
 def user_list(request):
     institution = request.actor.institution
     page = Paginator(
-        User.objects.filter(institution=institution).select_related("institution").order_by("username"),
+        User.objects.filter(institution=institution)
+        .select_related("institution", "office")
+        .order_by("username"),
         USERS_PAGE_SIZE,
     ).get_page(request.GET.get("page"))
     users = list(page.object_list)
@@ -47,14 +49,19 @@ def user_list(request):
             if user.is_active
             else policy.may_manage_staff(request.actor, user)
         )
-    return render(request, "web/manage/users.html", {"users": users, "page": page})
+    context = {"users": users, "page": page, "has_offices": bool(_offices(request.actor))}
+    return render(request, "web/manage/users.html", context)
 
 
 @never_cache
 @admin_required
 @require_http_methods(["GET", "POST"])
 def user_create(request):
-    form = StaffUserForm(request.POST or None, initial={"role": "caseworker", "language": "es"})
+    form = StaffUserForm(
+        request.POST or None,
+        initial={"role": "caseworker", "language": "es"},
+        offices=_offices(request.actor),
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -66,6 +73,7 @@ def user_create(request):
                 language=data["language"],
                 password=data["password1"],
                 is_new=True,
+                office=data["office"],
             )
         except ValidationError as exc:
             form.add_service_errors(exc)
@@ -73,6 +81,11 @@ def user_create(request):
             messages.success(request, _("User %(username)s created.") % {"username": user.username})
             return redirect("web:manage-users")
     return render(request, "web/manage/user_form.html", {"form": form, "editing": None})
+
+
+def _offices(actor) -> list:
+    """The offices of the admin's institution (a staff member's office is one of them)."""
+    return list(directory.offices(institution=actor.institution.code).order_by("name"))
 
 
 def _own_user(request, user_id) -> User:
@@ -84,8 +97,14 @@ def _own_user(request, user_id) -> User:
 @require_http_methods(["GET", "POST"])
 def user_edit(request, user_id):
     user = _own_user(request, user_id)
-    initial = {"username": user.username, "email": user.email, "role": user.role, "language": user.language}
-    form = StaffUserForm(request.POST or None, initial=initial, editing=user)
+    initial = {
+        "username": user.username,
+        "email": user.email,
+        "role": user.role,
+        "language": user.language,
+        "office": user.office.code if user.office_id else "",
+    }
+    form = StaffUserForm(request.POST or None, initial=initial, editing=user, offices=_offices(request.actor))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         if not policy.may_change_role(request.actor, user, data["role"]):
@@ -101,6 +120,7 @@ def user_edit(request, user_id):
                     language=data["language"],
                     password=data["password1"] or None,
                     is_new=False,
+                    office=data["office"],
                 )
             except ValidationError as exc:
                 form.add_service_errors(exc)
@@ -250,3 +270,117 @@ def webhook_delete(request, webhook_id):
     )
     messages.success(request, _("Webhook removed."))
     return redirect("web:manage-webhooks")
+
+
+# --- offices (contract §7.2): through the accounts services, which ask ``may_manage_offices`` -----------
+
+
+def _own_office(request, code):
+    office = directory.office_of(request.actor.institution.pk, code)
+    if office is None:
+        raise Http404
+    return office
+
+
+@never_cache
+@offices_admin_required
+@require_GET
+def office_list(request):
+    """The institution's offices, with their state and the forms to pause and resume them."""
+    offices = _offices(request.actor)
+    return render(
+        request,
+        "web/manage/offices.html",
+        {"offices": offices, "pause_form": OfficePauseForm(), "today": timezone.localdate()},
+    )
+
+
+def _save_office(request, form, *, code):
+    data = form.cleaned_data
+    try:
+        office, created = services.office_save(
+            institution=request.actor.institution,
+            code=code,
+            name=data["name"],
+            province=data["province"],
+            services=list(data["services"]),
+            languages=list(data["languages"]),
+            actor=request.actor,
+        )
+    except ValidationError as exc:
+        if hasattr(exc, "error_dict"):
+            for name, errors in exc.error_dict.items():
+                form.add_error(name if name in form.fields else None, errors)
+        else:
+            form.add_error(None, exc)
+        return None
+    text = _("Office %(name)s created.") if created else _("Office %(name)s saved.")
+    messages.success(request, text % {"name": office.name})
+    return redirect("web:manage-offices")
+
+
+@never_cache
+@offices_admin_required
+@require_http_methods(["GET", "POST"])
+def office_create(request):
+    form = OfficeForm(request.POST or None, initial={"languages": ["es"]})
+    if request.method == "POST" and form.is_valid():
+        if directory.office_of(request.actor.institution.pk, form.cleaned_data["code"]) is not None:
+            form.add_error("code", _("Your institution already has an office with this code."))
+        else:
+            response = _save_office(request, form, code=form.cleaned_data["code"])
+            if response is not None:
+                return response
+    return render(request, "web/manage/office_form.html", {"form": form, "editing": None})
+
+
+@never_cache
+@offices_admin_required
+@require_http_methods(["GET", "POST"])
+def office_edit(request, code):
+    office = _own_office(request, code)
+    initial = {
+        "code": office.code,
+        "name": office.name,
+        "province": office.province,
+        "services": office.services,
+        "languages": office.languages,
+    }
+    form = OfficeForm(request.POST or None, initial=initial, editing=office)
+    if request.method == "POST" and form.is_valid():
+        response = _save_office(request, form, code=office.code)
+        if response is not None:
+            return response
+    return render(request, "web/manage/office_form.html", {"form": form, "editing": office})
+
+
+@offices_admin_required
+@require_POST
+def office_pause_view(request, code):
+    """Pause an office: until a date (or until resumed), with an optional reason shown to senders."""
+    office = _own_office(request, code)
+    form = OfficePauseForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, next(iter(form.errors.values()))[0])
+        return redirect("web:manage-offices")
+    try:
+        services.office_pause(
+            office=office,
+            until=form.cleaned_data["paused_until"],
+            reason=form.cleaned_data["pause_reason"],
+            actor=request.actor,
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Office %(name)s paused.") % {"name": office.name})
+    return redirect("web:manage-offices")
+
+
+@offices_admin_required
+@require_POST
+def office_resume_view(request, code):
+    office = _own_office(request, code)
+    services.office_resume(office=office, actor=request.actor)
+    messages.success(request, _("Office %(name)s accepts referrals again.") % {"name": office.name})
+    return redirect("web:manage-offices")

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import directory
 from plumbing.problems import ProblemError
 from referrals import policy, reads, services, worklists
 from referrals.choices import AWAITING_ANSWER_STATUSES, IN_SERVICE_STATUSES, Status
@@ -67,6 +68,7 @@ def home(request):
         "cases": reads.case_rows_read(actor, cases, list_name="home.my_cases"),
         "more_cases": more_cases,
         "can_take": policy.takes_referrals(actor),
+        "office": actor.user.office if actor.user.office_id else None,
     }
     return render(request, "web/home.html", context)
 
@@ -78,7 +80,7 @@ def referral_list(request):
     """``/referrals/`` (contract §6.5): filters direction, status, q (reference), assignee, urgency,
     overdue; the overdue and most urgent first; paginated; the list read is recorded."""
     actor = request.actor
-    form = lists.ReferralFilterForm(request.GET or None)
+    form = lists.ReferralFilterForm(request.GET or None, institution=actor.institution)
     status = 200
     if not form.is_bound:
         filters = {}
@@ -100,6 +102,8 @@ def referral_list(request):
         "can_take": policy.takes_referrals(actor),
         "status_options": _status_options(request.GET.get("status", "")),
         "status_value": request.GET.get("status", ""),
+        "offices": worklists.offices_supervised(actor),
+        "office_value": request.GET.get("office", ""),
     }
     return render(request, "web/referral_list.html", context, status=status)
 
@@ -186,6 +190,36 @@ def referral_assign(request, referral_id):
     return _back(request, referral_id)
 
 
+@caseworker_required
+@require_POST
+def referral_route(request, referral_id):
+    """The receiver moves a referral to another office of its institution, or to its national intake
+    (``services.referral_route``: who may, the office, the status are the core's to decide)."""
+    actor = request.actor
+    code = (request.POST.get("to_office") or "").strip()
+    if not code:
+        messages.error(request, _("Choose an office, or the national intake."))
+        return redirect("web:referral-detail", referral_id=referral_id)
+    target = None if code == worklists.NATIONAL_INTAKE else code[:16]
+    try:
+        referral = services.referral_route(actor=actor, referral_id=referral_id, to_office=target)
+    except ProblemError as exc:
+        report_problem(request, exc)
+        return redirect("web:referral-detail", referral_id=referral_id)
+    if referral.to_office_id:
+        text = _("Referral %(reference)s is now with the office %(office)s.") % {
+            "reference": referral.reference,
+            "office": referral.to_office.name,
+        }
+    else:
+        text = _("Referral %(reference)s is now at the national intake.") % {"reference": referral.reference}
+    messages.success(request, text)
+    if not policy.works_for_office(actor.user, referral.to_office_id):
+        # Routed away from the router's own office: they no longer need to know it (its page is a 404).
+        return redirect("web:home")
+    return redirect("web:referral-detail", referral_id=referral_id)
+
+
 def _uuid_or_none(value):
     import uuid
 
@@ -238,5 +272,9 @@ def detail_extras(actor, view) -> dict:
         "can_print": policy.may_print(actor, referral),
     }
     if extras["can_assign"]:
-        extras["caseworkers"] = lists.assignable_caseworkers(actor)
+        extras["caseworkers"] = lists.assignable_caseworkers(actor, referral)
+    extras["route_offices"] = None  # no route form (an institution without offices has nowhere to route)
+    if policy.may_route(actor, referral):
+        offices = list(directory.offices(institution=referral.to_institution.code).order_by("name"))
+        extras["route_offices"] = offices or None
     return extras

@@ -125,7 +125,19 @@ def referral_create(request, case_id):
         raise Http404 from None
     if not policy.may_refer_case(actor, case):
         raise Http404  # an erased person is referred no more (the form would only be refused)
-    form = ReferralForm(request.POST or None, institution=actor.institution)
+    sender_province = actor.user.office.province if actor.user.office_id else ""
+    if request.method == "POST" and request.POST.get("show_offices"):
+        # "Show the offices" (the page without JavaScript): the same form again, unchecked, with the offices
+        # of the institution and services chosen so far.
+        form = ReferralForm(
+            initial=_form_values(request.POST), institution=actor.institution, sender_province=sender_province
+        )
+        return render(
+            request,
+            "web/referral_form.html",
+            {"form": form, "case": case, "office_options": form.office_options()},
+        )
+    form = ReferralForm(request.POST or None, institution=actor.institution, sender_province=sender_province)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -137,12 +149,25 @@ def referral_create(request, case_id):
                 urgency=data["urgency"],
                 reason=data["reason"],
                 consent=form.consent(),
+                to_office=data["to_office"],
+                province=data["province"] or "",
             )
         except ProblemError as exc:
             report_problem(request, exc)
         else:
             return redirect("web:referral-preview", referral_id=referral.pk)
-    return render(request, "web/referral_form.html", {"form": form, "case": case})
+    context = {"form": form, "case": case, "office_options": form.office_options()}
+    return render(request, "web/referral_form.html", context)
+
+
+def _form_values(post) -> dict:
+    """A posted referral form as the initial values of a fresh one (lists stay lists)."""
+    values = {}
+    for name in post:
+        if name in ("csrfmiddlewaretoken", "show_offices"):
+            continue
+        values[name] = post.getlist(name) if name in ("services", "data_categories") else post.get(name)
+    return values
 
 
 def _fetch_referral_or_404(actor, referral_id):

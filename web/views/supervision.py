@@ -38,13 +38,27 @@ STATUS_CSS = {
 }
 
 
+def _office_choice(request) -> tuple[list, str, object, bool]:
+    """The supervision pages' office filter: the offices the reader may narrow to, the value asked
+    (``CODE``, ``none`` or empty), what it selects and whether it is valid (``worklists.office_choice``)."""
+    value = request.GET.get("office", "")
+    office = worklists.office_choice(request.actor, value)
+    if office is worklists.UNKNOWN_OFFICE:
+        return [], value, None, False
+    return worklists.offices_supervised(request.actor), value, office, True
+
+
 @supervisor_required
 @require_GET
 def workload(request):
-    """Open work per caseworker, and the team queue (received, nobody assigned) to assign from."""
+    """Open work per caseworker, and the team queue (received, nobody assigned) to assign from — of the
+    supervisor's office (an office's supervisor), or of every office with an office filter (national)."""
     actor = request.actor
-    rows, queue = worklists.team_workload(actor)
-    unassigned = Paginator(worklists.team_queue(actor), referral_lists.PAGE_SIZE).get_page(
+    offices, office_value, office, valid = _office_choice(request)
+    if not valid:
+        return HttpResponseBadRequest(_("Unknown office of your institution."), content_type="text/plain")
+    rows, queue = worklists.team_workload(actor, office=office)
+    unassigned = Paginator(worklists.team_queue(actor, office=office), referral_lists.PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     queue_rows = reads.referral_rows_read(actor, unassigned.object_list, list_name="workload.team_queue")
@@ -53,7 +67,11 @@ def workload(request):
         "queue": queue,
         "unassigned": unassigned,
         "queue_rows": queue_rows,
-        "caseworkers": referral_lists.assignable_caseworkers(actor),
+        "caseworkers": worklists.caseworkers(actor, office=office),
+        "offices": offices,
+        "office_value": office_value,
+        "office": office if office not in (None, worklists.NATIONAL_INTAKE) else None,
+        "query": f"office={office_value}" if office_value else "",
     }
     return render(request, "web/supervision/workload.html", context)
 
@@ -62,7 +80,10 @@ def workload(request):
 @require_GET
 def response_times(request):
     direction = "outbound" if request.GET.get("direction") == "outbound" else "inbound"
-    stats = worklists.response_times(request.actor, direction=direction)
+    offices, office_value, office, valid = _office_choice(request)
+    if not valid:
+        return HttpResponseBadRequest(_("Unknown office of your institution."), content_type="text/plain")
+    stats = worklists.response_times(request.actor, direction=direction, office=office)
     status_items = [
         (label, n, STATUS_CSS.get(code, "")) for code, label, n in stats.by_status if n or code != "draft"
     ]
@@ -72,6 +93,9 @@ def response_times(request):
         "status_chart": horizontal_bars(status_items, title=_("Referrals by status")),
         "answer_chart": horizontal_bars(stats.buckets, title=_("Time to answer"), label_width=90),
         "now": timezone.now(),
+        "offices": offices,
+        "office_value": office_value,
+        "office": office if office not in (None, worklists.NATIONAL_INTAKE) else None,
     }
     return render(request, "web/supervision/response_times.html", context)
 

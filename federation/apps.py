@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class FederationConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "federation"
+    verbose_name = "Federation"
+
+    def ready(self):
+        from . import (
+            checks,
+            tasks,  # noqa: F401 — registers the outbox's task, which enqueue hands over by name
+        )
+
+        checks.register()

@@ -1,0 +1,135 @@
+"""Delivering the outbox (``federation.models.Outgoing``): first in, first out per peer, retried with
+exponential backoff and jitter while the peer is down, never given up (contract §7.4: nothing lost).
+
+Run by the periodic machinery like the notifications' sweep: beat's ``federation-deliver-outbox`` with a
+worker (and a task handed over after each commit), the embedded relay's housekeeping without Redis. No
+transaction is held while a peer is called: a message is claimed by a lease (a conditional UPDATE, so two
+processes never post it at once on SQLite or PostgreSQL), and a process that dies mid-delivery only lets the
+lease run out — the next try posts the same message id and body, which the peer answers with its first
+answer. Everything logged is ids, URLs of peers and error classes.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from . import keys, services
+from .models import Outgoing, Peer
+
+logger = logging.getLogger(__name__)
+
+
+def backoff_seconds(attempts: int) -> float:
+    """``base·2^(n−1)``, capped, times a random factor in [0.5, 1] (full jitter's milder form)."""
+    base = float(settings.FEDERATION_RETRY_BASE_SECONDS)
+    cap = float(settings.FEDERATION_RETRY_MAX_SECONDS)
+    delay = min(cap, base * (2 ** max(0, min(attempts, 32) - 1)))
+    return delay * random.uniform(0.5, 1.0)  # noqa: S311 — jitter, not a secret
+
+
+def lease_seconds() -> float:
+    """Longer than any one post can take (the transport's connect and read timeouts)."""
+    return float(settings.FEDERATION_TIMEOUT_SECONDS) * 2 + 30
+
+
+def _claim(row: Outgoing, now) -> bool:
+    claimed = (
+        Outgoing.objects.filter(pk=row.pk, state=Outgoing.State.WAITING)
+        .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
+        .update(leased_until=now + timedelta(seconds=lease_seconds()))
+    )
+    return claimed == 1
+
+
+def deliver_one(row: Outgoing) -> str:
+    """Post one claimed message: ``delivered`` (the peer's verified answer, whatever its status, is final —
+    the peer gives the same one to every copy) or ``failed`` (unreachable, or an answer that does not
+    verify: retried after a backoff)."""
+    peer = row.peer
+    now = timezone.now()
+    try:
+        answered = services.post_message(
+            peer,
+            message_id=str(row.message_id),
+            message_type=row.type,
+            referral_id=str(row.referral_id) if row.referral_id else None,
+            body=bytes(row.body),
+        )
+    except services.PeerUnavailable as exc:
+        cause = exc.cause
+    except Exception as exc:  # noqa: BLE001 — anything else (keys, database): retried; its class is logged
+        cause = type(exc).__name__[:64]
+    else:
+        Outgoing.objects.filter(pk=row.pk).update(
+            state=Outgoing.State.DELIVERED,
+            attempts=row.attempts + 1,
+            last_attempt_at=now,
+            delivered_at=timezone.now(),
+            response_status=answered.response_status,
+            next_attempt_at=None,
+            leased_until=None,
+            last_error="",
+            body=None,  # the evidence keeps it (Message); one copy is enough
+        )
+        return "delivered"
+    attempts = row.attempts + 1
+    delay = backoff_seconds(attempts)
+    Outgoing.objects.filter(pk=row.pk).update(
+        attempts=attempts,
+        last_attempt_at=now,
+        next_attempt_at=now + timedelta(seconds=delay),
+        leased_until=None,
+        last_error=cause,
+    )
+    logger.info(
+        "federation outbox: message %s to %s failed (%s, attempt %s); retry in %.0f s",
+        row.message_id,
+        peer.url,
+        cause,
+        attempts,
+        delay,
+    )
+    return "failed"
+
+
+def deliver_outbox(peer_id: str | None = None, limit: int = 500) -> dict:
+    """One pass: for each peer with messages waiting (or only ``peer_id``), post them oldest first until one
+    fails, is not yet due, or another process holds it; at most ``limit`` posts. A single node (no
+    ``NODE_URL``) does nothing."""
+    if not keys.enabled():
+        return {"delivered": 0, "failed": 0}
+    waiting = Outgoing.objects.filter(state=Outgoing.State.WAITING)
+    if peer_id is not None:
+        waiting = waiting.filter(peer_id=peer_id)
+    peer_ids = list(waiting.values_list("peer_id", flat=True).distinct())
+    delivered = failed = 0
+    for pid in peer_ids:
+        while delivered + failed < limit:
+            now = timezone.now()
+            head = (
+                Outgoing.objects.filter(peer_id=pid, state=Outgoing.State.WAITING)
+                .select_related("peer")
+                .order_by("id")
+                .first()
+            )
+            if head is None or (head.next_attempt_at and head.next_attempt_at > now):
+                break
+            if not _claim(head, now):
+                break  # another process is delivering this peer's queue
+            if deliver_one(head) == "delivered":
+                delivered += 1
+            else:
+                failed += 1
+                break  # the peer is down: the rest of its queue waits behind the head
+    return {"delivered": delivered, "failed": failed}
+
+
+def retry_now(peer: Peer) -> int:
+    """An operator's nudge (the peer is back): its waiting messages are due at once."""
+    return Outgoing.objects.filter(peer=peer, state=Outgoing.State.WAITING).update(next_attempt_at=None)

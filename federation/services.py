@@ -1,0 +1,671 @@
+"""Federation's services: pinning peers, receiving and sending signed messages, keeping the evidence.
+
+The door (``federation.views``) and the commands call these; every refusal and every change of a peer is
+audited here (``audit.recorder``), with URLs, causes and fingerprints only — never a body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import requests
+from celery import current_app
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Min, Q
+from django.utils import timezone
+
+from accounts.models import Institution
+from audit.recorder import record
+from notifications.dispatch import broker_enabled
+from plumbing.problems import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
+
+from . import handlers, keys, protocol, transport
+from .cards import Card, CardError, parse_card, raw_public
+from .models import Direction, Message, Outgoing, Peer
+
+logger = logging.getLogger(__name__)
+ENVELOPE_FIELDS = {"type", "referral", "payload", "sealed"}
+JSON = "application/json"
+
+
+class PeerRefused(ValueError):
+    """A card that cannot be pinned (the message says why; it never echoes the card)."""
+
+
+class SealedBodyRefused(ProblemError):
+    """A signed message whose sealed body does not open with this node's key (a signed 400, audited)."""
+
+    def __init__(self):
+        super().__init__("validation-error", 400, "The sealed body does not open with this node's key.")
+
+
+class PeerUnavailable(RuntimeError):
+    """The peer could not be reached, or its answer did not verify (nothing was learnt from it).
+
+    ``cause`` is a class of error for counters and logs (``ConnectionError``, ``answer-bad-signature``…):
+    never a text from the peer."""
+
+    def __init__(self, message: str, *, cause: str = "unavailable"):
+        super().__init__(message)
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A peer's verified answer to a message this node sent."""
+
+    status: int
+    payload: dict  # the opened payload, or the problem body
+    message_id: str
+    sealed: bool
+
+
+def local_institution_codes() -> list[str]:
+    return sorted(Institution.objects.values_list("code", flat=True))
+
+
+def _canonical(data: dict) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+# --- Peers -------------------------------------------------------------------------------------------
+
+
+def own_card() -> Card:
+    return keys.own_card(local_institution_codes())
+
+
+@transaction.atomic
+def pin_peer(text: str, *, replace: bool = False) -> tuple[str, Peer]:
+    """Pin a peer from its card (contract §7.4). Returns ``(outcome, peer)`` with outcome ``added``,
+    ``unchanged``, ``updated`` (other institutions) or ``replaced`` (other keys, with ``replace``);
+    PeerRefused otherwise (a bad self-signature, other keys without ``replace``, this node's own card, an
+    institution code this node or another peer hosts)."""
+    try:
+        card = parse_card(text.strip())
+    except CardError as exc:
+        raise PeerRefused(f"not a valid card: {exc}") from None
+    own_url = getattr(settings, "NODE_URL", "")
+    if card.url == own_url or (
+        len(getattr(settings, "NODE_SIGNING_KEY", b"")) == 32
+        and card.signing_key == raw_public(keys.signing_key())
+    ):
+        raise PeerRefused("this is this node's own card: a node is not its own peer")
+    local = set(local_institution_codes()) & set(card.institutions)
+    if local:
+        raise PeerRefused("institutions hosted by this node: " + ", ".join(sorted(local)))
+    for other in Peer.objects.exclude(url=card.url).select_for_update():
+        clash = set(other.institutions) & set(card.institutions)
+        if clash:
+            raise PeerRefused(
+                f"institutions already hosted by the peer {other.url}: " + ", ".join(sorted(clash))
+            )
+    peer = Peer.objects.select_for_update().filter(url=card.url).first()
+    fields = {
+        "signing_key": protocol.b64(card.signing_key),
+        "encryption_key": protocol.b64(card.encryption_key),
+        "institutions": sorted(card.institutions),
+        "fingerprint": card.fingerprint,
+        "card": card.line(),
+    }
+    now = timezone.now()
+    if peer is None:
+        peer = Peer.objects.create(url=card.url, added_at=now, updated_at=now, **fields)
+        outcome = "added"
+    elif (peer.signing_key, peer.encryption_key) != (fields["signing_key"], fields["encryption_key"]):
+        if not replace:
+            raise PeerRefused(
+                "this URL is pinned with other keys: compare the fingerprints with the peer's operator, "
+                "then use --replace"
+            )
+        peer.previous_cards = [*peer.previous_cards, peer.card]
+        outcome = "replaced"
+    elif peer.institutions != fields["institutions"]:
+        outcome = "updated"
+    else:
+        return "unchanged", peer
+    if outcome != "added":
+        for name, value in fields.items():
+            setattr(peer, name, value)
+        peer.updated_at = now
+        peer.save()
+    record(
+        action=f"federation.peer_{outcome}",
+        actor_type="system",
+        actor_label="manage.py federation_peer_add",
+        object_type="peer",
+        object_id=str(peer.pk),
+        institutions=local_institution_codes(),
+        detail={"node": peer.url, "fingerprint": peer.fingerprint, "remote_institutions": peer.institutions},
+    )
+    return outcome, peer
+
+
+class _PinnedKeys:
+    """``key_for`` of the verification: the pinned signing key of a URL; keeps the peer it read."""
+
+    def __init__(self):
+        self.peers: dict[str, Peer] = {}
+
+    def __call__(self, url: str) -> bytes | None:
+        peer = Peer.objects.filter(url=url).first()
+        if peer is None:
+            return None
+        self.peers[url] = peer
+        return protocol.unb64(peer.signing_key, length=32)
+
+
+# --- Receiving (the door) ------------------------------------------------------------------------------
+
+
+def _problem(status: int, slug: str, detail: str, errors: dict | None = None) -> tuple[int, dict, bytes]:
+    return (
+        status,
+        {"content-type": PROBLEM_CONTENT_TYPE},
+        _canonical(problem_body(slug, status, detail, errors)),
+    )
+
+
+def record_refused(*, cause: str, path: str, claimed_node: str = "", ip=None, request_id: str = "") -> None:
+    """``federation.refused``: the cause and the path, and the node the message claimed to come from."""
+    detail = {"cause": cause, "path": path[:200]}
+    if claimed_node:
+        detail["claimed_node"] = claimed_node[:200]
+    record(
+        action="federation.refused",
+        actor_type="anonymous",
+        outcome="denied",
+        object_type="federation_message",
+        institutions=local_institution_codes(),
+        detail=detail,
+        ip=ip,
+        request_id=request_id,
+    )
+
+
+def _claimed_node(headers: dict[str, str]) -> str:
+    value = headers.get("signature-input", "")
+    start = value.find('keyid="')
+    if start < 0:
+        return ""
+    end = value.find('"', start + 7)
+    claimed = value[start + 7 : end if end > 0 else None]
+    return claimed if claimed.isascii() and claimed.isprintable() else ""
+
+
+def receive(*, method: str, path: str, headers: dict, body: bytes, ip=None, request_id: str = "") -> Answer:
+    """Verify, then answer a message from a peer: refused (401, unsigned answer, audited), a replay (its
+    first answer), or a new message dispatched to its handler (a signed answer, stored with the message)."""
+    own = keys.node_url()
+    headers = {name.lower(): value for name, value in headers.items()}
+    pinned = _PinnedKeys()
+    try:
+        verified = protocol.verify_request(
+            method=method,
+            path=path,
+            headers=headers,
+            body=body,
+            key_for=pinned,
+            recipient=own,
+            now=int(time.time()),
+        )
+    except protocol.Refused as exc:
+        record_refused(
+            cause=exc.cause, path=path, claimed_node=_claimed_node(headers), ip=ip, request_id=request_id
+        )
+        status, answer_headers, answer_body = _problem(
+            401, "not-authenticated", "A message to this node must be signed by a pinned peer."
+        )
+        return Answer(status, answer_headers, answer_body)
+    peer = pinned.peers[verified.signer]
+    request = protocol.RequestParts(method, path, headers)
+    if path != keys.messages_path(own) or method != "POST":
+        return _signed(request, peer, *_problem(404, "not-found", "Not found."))
+    _contact(peer)
+    stored = _stored_answer(peer, verified.message_id, headers)
+    if stored is not None:
+        return stored
+    try:
+        with transaction.atomic():
+            row = Message.objects.create(
+                direction=Direction.RECEIVED,
+                peer=peer,
+                message_id=verified.message_id,
+                type="?",
+                peer_signing_key=peer.signing_key,
+                request_method=method,
+                request_path=path,
+                request_headers=_signed_headers(headers),
+                request_body=body,
+            )
+            answer = _dispatch(row, peer, request, body, ip=ip, request_id=request_id)
+    except IntegrityError:
+        # The same message arrived twice at once: the first committed its answer meanwhile.
+        stored = _stored_answer(peer, verified.message_id, headers)
+        if stored is None:
+            raise
+        return stored
+    return answer
+
+
+def _signed_headers(headers: dict[str, str]) -> dict[str, str]:
+    names = ("content-digest", protocol.MESSAGE_ID, protocol.RECIPIENT, "signature-input", "signature")
+    return {name: headers[name] for name in names if name in headers}
+
+
+def _stored_answer(peer: Peer, message_id: str, headers: dict[str, str]) -> Answer | None:
+    row = Message.objects.filter(direction=Direction.RECEIVED, peer=peer, message_id=message_id).first()
+    if row is None:
+        return None
+    if row.request_headers.get("content-digest") != headers["content-digest"]:
+        request = protocol.RequestParts("POST", row.request_path, headers)
+        return _signed(
+            request, peer, *_problem(409, "message-id-reused", "This message id came with another body.")
+        )
+    body = bytes(row.response_body) if row.response_body is not None else b""
+    return Answer(row.response_status, dict(row.response_headers), body)
+
+
+def _open_envelope(row: Message, peer: Peer, body: bytes) -> handlers.Incoming:
+    own = keys.node_url()
+    try:
+        envelope = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ProblemError("validation-error", 400, "The body is not JSON.") from None
+    if not isinstance(envelope, dict) or not set(envelope) <= ENVELOPE_FIELDS:
+        raise ProblemError("validation-error", 400, "Unknown fields in the envelope.")
+    kind = envelope.get("type")
+    referral = envelope.get("referral")
+    if isinstance(kind, str) and len(kind) <= 64:
+        row.type = kind
+    if not isinstance(kind, str) or kind not in handlers.REGISTRY:
+        raise ProblemError(
+            "validation-error", 400, "Unknown message type.", {"type": ["Unknown message type."]}
+        )
+    try:
+        referral = str(uuid.UUID(referral)) if referral is not None else None
+    except (ValueError, TypeError, AttributeError):
+        raise ProblemError(
+            "validation-error", 400, "Invalid referral id.", {"referral": ["Not a UUID."]}
+        ) from None
+    row.referral_id = referral
+    if ("payload" in envelope) == ("sealed" in envelope):
+        raise ProblemError("validation-error", 400, "An envelope carries either payload or sealed.")
+    sealed = "sealed" in envelope
+    if sealed:
+        try:
+            ciphertext = protocol.unb64(envelope["sealed"]) if isinstance(envelope["sealed"], str) else None
+        except ValueError:
+            ciphertext = None
+        try:
+            if ciphertext is None:
+                raise protocol.Refused("undecryptable")
+            info = protocol.request_info(peer.url, own, str(row.message_id))
+            payload = json.loads(protocol.open_sealed(ciphertext, keys.encryption_key(), info=info))
+        except (protocol.Refused, ValueError, RecursionError):
+            raise SealedBodyRefused() from None
+    else:
+        payload = envelope["payload"]
+    if not isinstance(payload, dict):
+        raise ProblemError("validation-error", 400, "The payload is not a JSON object.")
+    return handlers.Incoming(peer, str(row.message_id), kind, referral, payload, sealed)
+
+
+def _dispatch(row: Message, peer: Peer, request, body: bytes, *, ip, request_id) -> Answer:
+    try:
+        with transaction.atomic():
+            incoming = _open_envelope(row, peer, body)
+            outcome = handlers.REGISTRY[incoming.type](incoming)
+    except ProblemError as exc:
+        if isinstance(exc, SealedBodyRefused):
+            record_refused(
+                cause="undecryptable", path=request.path, claimed_node=peer.url, ip=ip, request_id=request_id
+            )
+        status, headers, answer_body = _problem(exc.status_code, exc.slug, exc.detail, exc.errors)
+    else:
+        status, headers = outcome.status, {"content-type": JSON}
+        if outcome.sealed:
+            info = protocol.response_info(keys.node_url(), peer.url, str(row.message_id))
+            sealed = protocol.seal(
+                _canonical(outcome.payload), protocol.unb64(peer.encryption_key), info=info
+            )
+            answer_body = _canonical({"sealed": protocol.b64(sealed)})
+        else:
+            answer_body = _canonical({"payload": outcome.payload})
+    answer = _signed(request, peer, status, headers, answer_body)
+    row.response_status = answer.status
+    row.response_headers = answer.headers
+    row.response_body = answer.body
+    row.answered_at = timezone.now()
+    row.save()
+    return answer
+
+
+def _signed(request, peer: Peer, status: int, headers: dict, body: bytes) -> Answer:
+    signed = protocol.sign_response(
+        key=keys.signing_key(),
+        responder=keys.node_url(),
+        request=request,
+        status=status,
+        body=body,
+        created=int(time.time()),
+    )
+    return Answer(status, {**headers, **signed}, body)
+
+
+# --- Sending -------------------------------------------------------------------------------------------
+
+
+def send(
+    peer: Peer,
+    message_type: str,
+    payload: dict,
+    *,
+    referral_id: str | None = None,
+    sealed: bool = False,
+    message_id: str | None = None,
+) -> Reply:
+    """Sign (and, ``sealed``, encrypt) one message, POST it now, verify the answer, keep both as evidence.
+
+    PeerUnavailable when the peer cannot be reached, refuses the message unsigned, or answers with a
+    signature that does not verify (the peer's failures counter goes up; nothing of the answer is used).
+    For a message that must arrive even when the peer is down, use :func:`enqueue` (the outbox).
+    """
+    message_id = message_id or protocol.new_message_id()
+    body = envelope_body(
+        peer, message_type, payload, referral_id=referral_id, sealed=sealed, message_id=message_id
+    )
+    row = post_message(
+        peer, message_id=message_id, message_type=message_type, referral_id=referral_id, body=body
+    )
+    return _reply(peer, row, bytes(row.response_body))
+
+
+def envelope_body(
+    peer: Peer, message_type: str, payload: dict, *, referral_id: str | None, sealed: bool, message_id: str
+) -> bytes:
+    """The envelope as it is signed: the payload in clear, or sealed to the peer (HPKE bound to the sender,
+    the recipient and the message id)."""
+    envelope: dict = {"type": message_type, "referral": referral_id}
+    if sealed:
+        info = protocol.request_info(keys.node_url(), peer.url, message_id)
+        envelope["sealed"] = protocol.b64(
+            protocol.seal(_canonical(payload), protocol.unb64(peer.encryption_key), info=info)
+        )
+    else:
+        envelope["payload"] = payload
+    return _canonical(envelope)
+
+
+def post_message(
+    peer: Peer, *, message_id: str, message_type: str, referral_id: str | None, body: bytes
+) -> Message:
+    """Sign ``body`` now (a fresh ``created``), POST it, verify the answer, keep both as evidence; returns
+    the evidence row, answered. PeerUnavailable as for :func:`send`.
+
+    The same message id and body may be posted again (the outbox's retries): the peer answers a copy with
+    its first answer, and the evidence keeps the signed headers of the attempt that was answered.
+    """
+    own = keys.node_url()
+    path = keys.messages_path(peer.url)
+    headers = protocol.sign_request(
+        key=keys.signing_key(),
+        sender=own,
+        recipient=peer.url,
+        method="POST",
+        path=path,
+        body=body,
+        message_id=message_id,
+        created=int(time.time()),
+    )
+    row, _created = Message.objects.get_or_create(
+        direction=Direction.SENT,
+        peer=peer,
+        message_id=message_id,
+        defaults={
+            "type": message_type,
+            "referral_id": referral_id,
+            "peer_signing_key": peer.signing_key,
+            "request_method": "POST",
+            "request_path": path,
+            "request_headers": headers,
+            "request_body": body,
+        },
+    )
+    response = _post(peer, body, {**headers, "content-type": JSON})
+    request = protocol.RequestParts("POST", path, headers)
+    response_headers = {name.lower(): value for name, value in response.headers.items()}
+    try:
+        protocol.verify_response(
+            request=request,
+            status=response.status_code,
+            headers=response_headers,
+            body=response.content,
+            public_key=protocol.unb64(peer.signing_key, length=32),
+            responder=peer.url,
+        )
+    except protocol.Refused as exc:
+        _failed(peer)
+        raise PeerUnavailable(
+            f"the peer's answer was refused ({exc.cause}, HTTP {response.status_code})",
+            cause=f"answer-{exc.cause}"[:64],
+        ) from None
+    kept = {
+        name: response_headers[name]
+        for name in ("content-type", "content-digest", "signature-input", "signature")
+        if name in response_headers
+    }
+    now = timezone.now()
+    row.request_headers = headers  # the attempt that was answered (an earlier one may never have arrived)
+    row.peer_signing_key = peer.signing_key
+    row.response_status = response.status_code
+    row.response_headers = kept
+    row.response_body = response.content
+    row.answered_at = now
+    row.save(
+        update_fields=[
+            "request_headers",
+            "peer_signing_key",
+            "response_status",
+            "response_headers",
+            "response_body",
+            "answered_at",
+        ]
+    )
+    _contact(peer, answered=True)
+    return row
+
+
+def _contact(peer: Peer, *, answered: bool = False) -> None:
+    """A verified message from, or answer by, the peer: its last contact (written at most once a second
+    per peer, and at once after failures). The first contact after a quiet second also makes what waits
+    in the outbox for the peer due now: it is up, no backoff is left to sit out."""
+    now = timezone.now()
+    quiet = Q(last_contact_at__isnull=True) | Q(last_contact_at__lt=now - timedelta(seconds=1))
+    changes = {"last_contact_at": now}
+    if answered:
+        quiet |= Q(failures__gt=0)
+        changes["failures"] = 0
+    if Peer.objects.filter(pk=peer.pk).filter(quiet).update(**changes):
+        Outgoing.objects.filter(
+            peer=peer, state=Outgoing.State.WAITING, next_attempt_at__isnull=False
+        ).update(next_attempt_at=None)
+
+
+def _post(peer: Peer, body: bytes, headers: dict):
+    try:
+        return transport.post(keys.messages_url(peer.url), data=body, headers=headers)
+    except requests.RequestException as exc:
+        _failed(peer)
+        raise PeerUnavailable(
+            f"the peer could not be reached ({type(exc).__name__})", cause=type(exc).__name__[:64]
+        ) from None
+
+
+def _failed(peer: Peer) -> None:
+    Peer.objects.filter(pk=peer.pk).update(failures=F("failures") + 1, last_failure_at=timezone.now())
+
+
+def _reply(peer: Peer, row: Message, content: bytes) -> Reply:
+    try:
+        data = json.loads(content)
+    except ValueError:
+        data = {}
+    if isinstance(data, dict) and isinstance(data.get("sealed"), str):
+        info = protocol.response_info(peer.url, keys.node_url(), str(row.message_id))
+        try:
+            opened = json.loads(
+                protocol.open_sealed(protocol.unb64(data["sealed"]), keys.encryption_key(), info=info)
+            )
+        except (protocol.Refused, ValueError, RecursionError):
+            raise PeerUnavailable(
+                "the peer's signed answer is sealed but does not open with this node's key",
+                cause="answer-undecryptable",
+            ) from None
+        return Reply(
+            row.response_status, opened if isinstance(opened, dict) else {}, str(row.message_id), True
+        )
+    if isinstance(data, dict) and isinstance(data.get("payload"), dict):
+        return Reply(row.response_status, data["payload"], str(row.message_id), False)
+    return Reply(row.response_status, data if isinstance(data, dict) else {}, str(row.message_id), False)
+
+
+def enqueue(
+    peer: Peer,
+    message_type: str,
+    payload: dict,
+    *,
+    referral_id: str | None = None,
+    sealed: bool = False,
+) -> Outgoing:
+    """Put one message in the outbox (contract §7.4: delivered even when the peer is down, once).
+
+    Call it inside the transaction of the change that causes the message: the row commits or rolls back
+    with it. The body is built now — sealed to the peer's current key when ``sealed`` (always, for personal
+    data) — and the delivery (``federation.delivery``) signs and posts it after the commit: at once with a
+    worker, within one relay pass without one, and again with backoff while the peer is down.
+    """
+    if message_type not in handlers.REGISTRY:
+        raise ValueError("unknown message type")
+    message_id = protocol.new_message_id()
+    body = envelope_body(
+        peer, message_type, payload, referral_id=referral_id, sealed=sealed, message_id=message_id
+    )
+    row = Outgoing.objects.create(
+        message_id=message_id,
+        peer=peer,
+        type=message_type,
+        referral_id=referral_id,
+        sealed=sealed,
+        body=body,
+    )
+    peer_id = str(peer.pk)
+    transaction.on_commit(lambda: _hand_over(peer_id))
+    return row
+
+
+def _hand_over(peer_id: str) -> None:
+    """With a broker, ask a worker to deliver this peer's outbox now; never raises (beat's pass, or the
+    embedded relay's, delivers what the broker misses)."""
+    if not broker_enabled():
+        return
+    try:
+        current_app.tasks["federation.tasks.deliver_outbox"].apply_async(args=[peer_id], retry=False)
+    except Exception as exc:  # noqa: BLE001 — broker down: the periodic pass delivers it
+        logger.warning("federation outbox: not handed to the broker (%s)", type(exc).__name__)
+
+
+# --- Status and evidence -------------------------------------------------------------------------------
+
+
+def status_rows() -> list[dict]:
+    """One row per peer: its card's facts, last contact, and the outbox — messages waiting (the oldest's
+    time and its last error class), messages the peer answered with a problem, consecutive failed sends."""
+    waiting = {
+        row["peer_id"]: row
+        for row in Outgoing.objects.filter(state=Outgoing.State.WAITING)
+        .values("peer_id")
+        .annotate(count=Count("id"), oldest=Min("created_at"))
+    }
+    rejected = dict(
+        Outgoing.objects.filter(state=Outgoing.State.DELIVERED, response_status__gte=400)
+        .values("peer_id")
+        .annotate(count=Count("id"))
+        .values_list("peer_id", "count")
+    )
+    rows = []
+    for peer in Peer.objects.all():
+        queue = waiting.get(peer.pk, {})
+        head = (
+            Outgoing.objects.filter(peer=peer, state=Outgoing.State.WAITING).order_by("id").first()
+            if queue
+            else None
+        )
+        rows.append(
+            {
+                "url": peer.url,
+                "fingerprint": peer.fingerprint,
+                "institutions": peer.institutions,
+                "added_at": peer.added_at,
+                "last_contact_at": peer.last_contact_at,
+                "waiting": queue.get("count", 0),
+                "oldest_waiting_at": queue.get("oldest"),
+                "next_attempt_at": head.next_attempt_at if head else None,
+                "last_error": head.last_error if head else "",
+                "rejected": rejected.get(peer.pk, 0),
+                "failures": peer.failures,
+                "last_failure_at": peer.last_failure_at,
+            }
+        )
+    return rows
+
+
+def _b64_or_none(value) -> str | None:
+    return protocol.b64(bytes(value)) if value is not None else None
+
+
+def evidence_line(message: Message, node: str) -> dict:
+    return {
+        "direction": message.direction,
+        "node": node,
+        "peer": message.peer.url,
+        "message_id": str(message.message_id),
+        "type": message.type,
+        "referral": str(message.referral_id) if message.referral_id else None,
+        "recorded_at": message.created_at.isoformat(),
+        "request": {
+            "method": message.request_method,
+            "path": message.request_path,
+            "headers": message.request_headers,
+            "body": _b64_or_none(message.request_body),
+        },
+        "response": (
+            {
+                "status": message.response_status,
+                "headers": message.response_headers,
+                "body": _b64_or_none(message.response_body),
+            }
+            if message.response_status is not None
+            else None
+        ),
+    }
+
+
+def evidence(referral_id: str):
+    """Every message sent or received about one referral, oldest first, as evidence lines."""
+    node = getattr(settings, "NODE_URL", "")
+    for message in Message.objects.filter(referral_id=referral_id).select_related("peer").iterator():
+        yield evidence_line(message, node)

@@ -1,0 +1,120 @@
+"""``./scripts/run --federation`` for real: two nodes start on two ports, each with its own SQLite database
+and keys, paired by exchanging cards, with demo data for the one institution each hosts; both answer, and
+each one's ``federation_status`` shows the other (in contact: the script pings each way). The script runs
+in a process group of its own, stopped by its id at the end."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .test_two_nodes import _free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.timeout(600)]
+
+
+def _node_env(base: Path, name: str, port: int) -> dict:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    env = {k: v for k, v in env.items() if not k.startswith(("NODE_", "FEDERATION_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        VAR_DIR=str(base / name),
+        DATABASE_URL=f"sqlite:///{base / name / 'db.sqlite3'}",
+        NODE_URL=f"http://127.0.0.1:{port}",
+    )
+    return env
+
+
+def _manage(base: Path, name: str, port: int, *args) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=_node_env(base, name, port),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_run_federation_starts_two_paired_nodes_with_their_own_demo_data(tmp_path):
+    base = tmp_path / "fed"
+    port_iom, port_dp = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(FEDERATION_DIR=str(base), PORT_IOM=str(port_iom), PORT_DP=str(port_dp), HOME=str(tmp_path))
+    log_path = tmp_path / "run.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            ["./scripts/run", "--federation"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while "Two federated nodes running" not in log_path.read_text():
+            assert proc.poll() is None, log_path.read_text()[-4000:]
+            assert time.monotonic() < deadline, "not started: " + log_path.read_text()[-4000:]
+            time.sleep(0.5)
+        output = log_path.read_text()
+        assert f"http://127.0.0.1:{port_iom}/" in output and f"http://127.0.0.1:{port_dp}/" in output
+        assert "iom.caseworker" in output and "dp.caseworker" in output and "demo-pass-2026" in output
+        assert "Referral case manager running at" not in output  # not the single node of ./scripts/run
+        for port in (port_iom, port_dp):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
+                assert response.status == 200
+
+        status_iom = _manage(base, "iom", port_iom, "federation_status")
+        status_dp = _manage(base, "dp", port_dp, "federation_status")
+        line = next(x for x in status_iom.splitlines() if x.startswith(f"http://127.0.0.1:{port_dp} "))
+        assert "institutions DP " in line and "last contact never" not in line and "waiting 0" in line
+        line = next(x for x in status_dp.splitlines() if x.startswith(f"http://127.0.0.1:{port_iom} "))
+        assert "institutions IOM " in line and "last contact never" not in line and "waiting 0" in line
+
+        # Each node has its own keys and hosts its own institution only, with its own demo data.
+        cards = [
+            json.loads(_manage(base, name, port, "federation_card").strip().splitlines()[-1])
+            for name, port in (("iom", port_iom), ("dp", port_dp))
+        ]
+        assert [c["institutions"] for c in cards] == [["IOM"], ["DP"]]
+        assert cards[0]["signing_key"] != cards[1]["signing_key"]
+        counts = [
+            json.loads(
+                _manage(
+                    base, name, port, "shell", "-c",
+                    "import json; from accounts.models import User; from referrals.models import Case; "
+                    "staff = User.objects.filter(institution__isnull=False); "
+                    "names = sorted(staff.values_list('username', flat=True)); "
+                    "print(json.dumps([names, Case.objects.count()]))",
+                ).strip().splitlines()[-1]
+            )
+            for name, port in (("iom", port_iom), ("dp", port_dp))
+        ]  # fmt: skip
+        assert counts[0][0] == ["iom.admin", "iom.caseworker", "iom.caseworker2", "iom.supervisor"]
+        assert counts[1] == [["dp.admin", "dp.caseworker", "dp.supervisor"], 0] and counts[0][1] > 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
