@@ -26,6 +26,7 @@ REFERRAL = "api/v1/referrals/<uuid:pk>/"
 NO_PERSONAL_DATA = {
     ("api/v1/institutions/", "GET"): "the directory: codes and names of institutions",
     ("api/v1/offices/", "GET"): "the service directory: offices, their provinces, services and languages",
+    ("api/v1/directory/hsds/", "GET"): "the same directory as Open Referral HSDS 3.0: offices and services",
     ("api/v1/cases/", "GET"): "metadata only (id, reference, dates); a document-number search is audited",
     ("api/v1/referrals/", "GET"): "list items carry metadata only (contract §4)",
     (REFERRAL + "events/", "GET"): "the timeline: actions, statuses and institution codes",
