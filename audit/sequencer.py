@@ -233,8 +233,12 @@ def oldest_queued_age() -> timedelta | None:
 
 
 def _loop(interval: float, stop: threading.Event) -> None:
+    """Seal at a fixed pace: a run every ``interval`` seconds, counted from the start of the previous one
+    (a busy run's own time is not added to the next wait)."""
+    next_run = time.monotonic() + interval
     try:
-        while not stop.wait(interval):
+        while not stop.wait(max(0.0, next_run - time.monotonic())):
+            next_run = time.monotonic() + interval
             close_old_connections()
             try:
                 seal_pending()

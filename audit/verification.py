@@ -41,6 +41,7 @@ TRUNCATED = "chain_ends_before_checkpoint"
 TREE_ROOT = "checkpoint_root_mismatch"
 TREE_NODE = "tree_node_mismatch"
 QUEUE_STALLED = "queue_stalled"
+TREE_TRUNCATED = "tree_truncated"
 
 REASONS = {
     GAP: "the sequence is not contiguous (an event is missing before this one)",
@@ -49,6 +50,8 @@ REASONS = {
     HEAD: "the chain head does not match the last event (events removed at the end of the chain)",
     TRIGGERS: "the append-only triggers of audit_auditevent are missing or disabled, or those of its queue "
     "audit_auditqueue (anyone with the application's rights could rewrite or delete events)",
+    TREE_TRUNCATED: "the stored Merkle tree covers fewer events than a signed checkpoint's tree_size (its "
+    "nodes or its size were cut): proofs for that checkpoint cannot be served",
     QUEUE_STALLED: "an audit event has waited in the queue for more than a minute without being sealed "
     "(no sequencer is running, or it cannot seal: see the logs)",
     CHECKPOINT_SIGNATURE: "a checkpoint's signature does not verify with the audit signing key "
@@ -105,7 +108,7 @@ class Verification:
             return f"audit log not sealed: {REASONS[QUEUE_STALLED]}; the chain itself verified ({self._pace()})"
         if self.reason == TRIGGERS:
             return f"audit log unprotected: {REASONS[TRIGGERS]}; the chain itself verified ({self._pace()})"
-        if self.reason in (CHECKPOINT_SIGNATURE, CHECKPOINT_HASH, TRUNCATED, TREE_ROOT, TREE_NODE):
+        if self.reason in (CHECKPOINT_SIGNATURE, CHECKPOINT_HASH, TRUNCATED, TREE_ROOT, TREE_NODE, TREE_TRUNCATED):
             where = (
                 f"event {self.bad_id} (sequence {self.bad_sequence})"
                 if self.bad_id
@@ -422,6 +425,11 @@ def verify_chain(
             start_sequence=start,
             seconds=seconds,
         )
+    signed_size = (
+        AuditCheckpoint.objects.exclude(root_hash="").order_by("-sequence").values_list("sequence", flat=True).first()
+    )
+    if signed_size and tree.stored_size() < signed_size:
+        return _at_checkpoint(signed_size, TREE_TRUNCATED, start, started)
     waited = sequencer.oldest_queued_age()
     if waited is not None and waited > sequencer.STALE_AFTER:
         return Verification(
