@@ -31,7 +31,7 @@ CHECKPOINT_INTERVAL = timedelta(minutes=5)
 
 
 def verify_and_checkpoint() -> tuple:
-    """Seal what is queued first (a checkpoint covers sealed events only), then incremental verification, then a
+    """Seal what is queued (a checkpoint covers sealed events only), verify incrementally, then sign a
     checkpoint of the verified head → (verification, checkpoint|None).
     Nothing is signed when the chain fails, nor when the new tree is not consistent with the previous
     checkpoint (the verification then fails with ``checkpoint_root_mismatch``)."""

@@ -105,10 +105,19 @@ class Verification:
                 f"({REASONS[HEAD]}); {self.checked} events verified"
             )
         if self.reason == QUEUE_STALLED:
-            return f"audit log not sealed: {REASONS[QUEUE_STALLED]}; the chain itself verified ({self._pace()})"
+            return (
+                f"audit log not sealed: {REASONS[QUEUE_STALLED]}; the chain itself verified ({self._pace()})"
+            )
         if self.reason == TRIGGERS:
             return f"audit log unprotected: {REASONS[TRIGGERS]}; the chain itself verified ({self._pace()})"
-        if self.reason in (CHECKPOINT_SIGNATURE, CHECKPOINT_HASH, TRUNCATED, TREE_ROOT, TREE_NODE, TREE_TRUNCATED):
+        if self.reason in (
+            CHECKPOINT_SIGNATURE,
+            CHECKPOINT_HASH,
+            TRUNCATED,
+            TREE_ROOT,
+            TREE_NODE,
+            TREE_TRUNCATED,
+        ):
             where = (
                 f"event {self.bad_id} (sequence {self.bad_sequence})"
                 if self.bad_id
@@ -166,9 +175,13 @@ def append_only_triggers_ok(conn=connection) -> bool:
                 for name, verb in (SQLITE_TRIGGERS | SQLITE_QUEUE_TRIGGERS).items()
             )
         if conn.vendor == "postgresql":
-            for table, trigger in (("audit_auditevent", POSTGRES_TRIGGER), ("audit_auditqueue", POSTGRES_QUEUE_TRIGGER)):
+            for table, trigger in (
+                ("audit_auditevent", POSTGRES_TRIGGER),
+                ("audit_auditqueue", POSTGRES_QUEUE_TRIGGER),
+            ):
                 cursor.execute(
-                    "SELECT t.tgenabled, t.tgtype, p.prosrc FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+                    "SELECT t.tgenabled, t.tgtype, p.prosrc "
+                    "FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
                     "WHERE t.tgrelid = %s::regclass AND t.tgname = %s AND NOT t.tgisinternal",
                     [table, trigger],
                 )
@@ -426,14 +439,25 @@ def verify_chain(
             seconds=seconds,
         )
     signed_size = (
-        AuditCheckpoint.objects.exclude(root_hash="").order_by("-sequence").values_list("sequence", flat=True).first()
+        AuditCheckpoint.objects.exclude(root_hash="")
+        .order_by("-sequence")
+        .values_list("sequence", flat=True)
+        .first()
     )
     if signed_size and tree.stored_size() < signed_size:
         return _at_checkpoint(signed_size, TREE_TRUNCATED, start, started)
     waited = sequencer.oldest_queued_age()
     if waited is not None and waited > sequencer.STALE_AFTER:
         return Verification(
-            False, checked, last, previous_hash, None, None, QUEUE_STALLED, start_sequence=start, seconds=seconds
+            False,
+            checked,
+            last,
+            previous_hash,
+            None,
+            None,
+            QUEUE_STALLED,
+            start_sequence=start,
+            seconds=seconds,
         )
     if check_triggers and not append_only_triggers_ok():
         return Verification(

@@ -70,7 +70,9 @@ def role_append(start: float, seconds: float, inline: bool, out: str) -> None:
     commits = []
     end = start + seconds
     while time.time() < end:
-        event = record(actor_type="system", action="bench.append", institutions=["IOM", "DP"], detail={"n": 1})
+        event = record(
+            actor_type="system", action="bench.append", institutions=["IOM", "DP"], detail={"n": 1}
+        )
         commits.append((str(event.id), time.time()))
     Path(out).write_text(json.dumps({"commits": commits, "seconds": time.time() - start}))
 
@@ -252,7 +254,8 @@ def main() -> int:
                 rate, delays, info = _run_appends(processes, options.seconds, inline, tmp)
                 rates[(processes, inline)] = rate
                 label = "inline sealing (issue 14's lock)" if inline else "queue + sequencer"
-                line = f"appends, {processes} process{'es' if processes > 1 else ''}, {label}: {rate:,.0f} events/s"
+                plural = "es" if processes > 1 else ""
+                line = f"appends, {processes} process{plural}, {label}: {rate:,.0f} events/s"
                 if not inline:
                     all_delays += delays
                     line += (
@@ -302,7 +305,8 @@ def main() -> int:
             f"request p50 {_pct(requests, 0.5) * 1000:.1f} ms, p95 {_pct(requests, 0.95) * 1000:.1f} ms"
         )
         print(
-            f"  the audit statement (queue INSERT) per request: mean {statistics.mean(statements) * 1000:.2f} ms, "
+            "  the audit statement (queue INSERT) per request: "
+            f"mean {statistics.mean(statements) * 1000:.2f} ms, "
             f"p95 {_pct(statements, 0.95) * 1000:.2f} ms"
         )
         print(

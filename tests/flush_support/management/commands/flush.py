@@ -20,7 +20,8 @@ def sqlite_audit_triggers(connection) -> list[tuple[str, str]]:
     """The (name, CREATE TRIGGER statement) of every trigger on the audit tables (the log and its queue)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN (%s, %s) ORDER BY name",
+            "SELECT name, sql FROM sqlite_master "
+            "WHERE type = 'trigger' AND tbl_name IN (%s, %s) ORDER BY name",
             list(AUDIT_TABLES),
         )
         return list(cursor.fetchall())
