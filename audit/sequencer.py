@@ -267,13 +267,3 @@ def start_embedded_sequencer() -> bool:
     start_sequencer_thread()
     logger.info("audit sequencer thread started")
     return True
-
-
-def wait_until_sealed(timeout: float = 5.0) -> bool:
-    """Seal what is queued, waiting for a running sealer (tests, commands that read what they recorded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        seal_pending(wait=True)
-        if not AuditQueue.objects.exists() or time.monotonic() >= deadline:
-            return not AuditQueue.objects.exists()
-        time.sleep(0.05)
