@@ -112,14 +112,17 @@ def role_detail(start: float, seconds: float, threads: int, url: str, token: str
 
     statement_times: list[float] = []
     real_enqueue = sequencer.enqueue
+    local = threading.local()
 
     def timed_enqueue(events):
         started = time.perf_counter()
         real_enqueue(events)
         statement_times.append(time.perf_counter() - started)
+        local.ids = [*getattr(local, "ids", []), *(str(e.id) for e in events)]
 
     sequencer.enqueue = timed_enqueue
     results: list[list[float]] = []
+    responses: list[tuple[str, float]] = []
 
     def client_loop():
         client = Client()
@@ -130,8 +133,11 @@ def role_detail(start: float, seconds: float, threads: int, url: str, token: str
         end = start + seconds
         while time.time() < end:
             began = time.perf_counter()
+            local.ids = []
             response = client.get(url, **headers)
             times.append(time.perf_counter() - began)
+            answered = time.time()  # the response is out: the contract's clock starts here
+            responses.extend((id_, answered) for id_ in local.ids)
             assert response.status_code == 200, response.status_code
         results.append(times)
         connections.close_all()
@@ -142,7 +148,13 @@ def role_detail(start: float, seconds: float, threads: int, url: str, token: str
     for worker in workers:
         worker.join()
     Path(out).write_text(
-        json.dumps({"requests": [t for r in results for t in r], "statement": statement_times[threads:]})
+        json.dumps(
+            {
+                "requests": [t for r in results for t in r],
+                "statement": statement_times[threads:],
+                "responses": responses,
+            }
+        )
     )
 
 
@@ -185,9 +197,20 @@ class LockSampler(threading.Thread):
                 time.sleep(0.002)
 
 
-def _run_appends(processes: int, seconds: float, inline: bool, tmp: Path) -> tuple[float, list[float], dict]:
-    stop_file = tmp / f"stop-{processes}-{inline}"
-    seq_out = tmp / f"seq-{processes}-{inline}.json"
+def _run_appends(
+    processes: int, seconds: float, inline: bool, tmp: Path, sealing: bool = True
+) -> tuple[float, list[float], dict]:
+    stop_file = tmp / f"stop-{processes}-{inline}-{sealing}"
+    seq_out = tmp / f"seq-{processes}-{inline}-{sealing}.json"
+    if not sealing:  # the request side alone: the queue fills, sealed afterwards
+        outs = [tmp / f"append-{processes}-paused-{n}.json" for n in range(processes)]
+        start = time.time() + 3.0
+        children = [_spawn("append", str(start), str(seconds), "0", str(out)) for out in outs]
+        for child in children:
+            assert child.wait() == 0
+        commits = [c for out in outs for c in json.loads(out.read_text())["commits"]]
+        elapsed = max(json.loads(out.read_text())["seconds"] for out in outs)
+        return len(commits) / elapsed, [], {}
     sequencer = _spawn("sequencer", str(stop_file), str(seq_out), "0.2")
     start = time.time() + 3.0
     outs = [tmp / f"append-{processes}-{inline}-{n}.json" for n in range(processes)]
@@ -264,6 +287,18 @@ def main() -> int:
                         f" ({info['missing']} not seen sealed)"
                     )
                 print(line, flush=True)
+        # The request side alone (no sealer running: the queue fills), then the backlog sealed in one go.
+        rate, _delays, _info = _run_appends(8, options.seconds, False, tmp, sealing=False)
+        backlog = AuditQueue.objects.count()
+        started = time.perf_counter()
+        sequencer.seal_pending(wait=True)
+        sealing_rate = backlog / (time.perf_counter() - started)
+        print(
+            f"appends, 8 processes, queue only (sequencer paused): {rate:,.0f} events/s "
+            f"= {rate / rates[(1, False)]:.2f}x one process with its sequencer; then the backlog of "
+            f"{backlog:,} sealed at {sealing_rate:,.0f} events/s by one sequencer"
+        )
+        connection.close()
         for inline in (False, True):
             ratio = rates[(8, inline)] / rates[(1, inline)]
             label = "queue + sequencer" if not inline else "inline (lock)"
@@ -297,12 +332,21 @@ def main() -> int:
         stop_file.write_text("stop")
         assert sequencer_process.wait() == 0
         requests = [t for out in outs for t in json.loads(out.read_text())["requests"]]
+        answered = [r for out in outs for r in json.loads(out.read_text())["responses"]]
+        sealed_at = json.loads((tmp / "seq-detail.json").read_text())["sealed_at"]
+        detail_delays = [sealed_at[id_] - at for id_, at in answered if id_ in sealed_at]
         statements = [t for out in outs for t in json.loads(out.read_text())["statement"]]
         mean_waiting = sampler.waiting / max(1, sampler.samples)
         lock_wait_per_request = mean_waiting * duration / max(1, len(requests))
         print(
             f"referral detail, {processes * threads} clients: {len(requests) / duration:,.0f} requests/s, "
             f"request p50 {_pct(requests, 0.5) * 1000:.1f} ms, p95 {_pct(requests, 0.95) * 1000:.1f} ms"
+        )
+        print(
+            f"  sealed after the response: p50 {_pct(detail_delays, 0.5) * 1000:.0f} ms, "
+            f"p95 {_pct(detail_delays, 0.95) * 1000:.0f} ms, max {max(detail_delays) * 1000:.0f} ms "
+            f"({len(answered) - len(detail_delays)} of {len(answered)} not seen sealed; "
+            "target p95 <= 1000 ms)"
         )
         print(
             "  the audit statement (queue INSERT) per request: "
