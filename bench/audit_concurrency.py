@@ -308,56 +308,60 @@ def main() -> int:
             f"p95 {_pct(all_delays, 0.95) * 1000:.0f} ms (target p95 <= 1000 ms)"
         )
 
-        # 16 clients on the referral detail.
-        processes = 4
-        threads = max(1, options.clients // processes)
-        stop_file = tmp / "stop-detail"
-        sequencer_process = _spawn("sequencer", str(stop_file), str(tmp / "seq-detail.json"), "0.2")
-        start = time.time() + 4.0
-        outs = [tmp / f"detail-{n}.json" for n in range(processes)]
-        detail_url = f"/api/v1/referrals/{referral.pk}/"
-        children = [
-            _spawn("detail", str(start), str(options.seconds), str(threads), detail_url, dp_token, str(out))
-            for out in outs
-        ]
-        sampler = LockSampler(dsn)
-        _wait_for(start)
-        sampler.start()
-        began = time.time()
-        for child in children:
-            assert child.wait() == 0
-        sampler.stop.set()
-        sampler.join()
-        duration = time.time() - began
-        stop_file.write_text("stop")
-        assert sequencer_process.wait() == 0
-        requests = [t for out in outs for t in json.loads(out.read_text())["requests"]]
-        answered = [r for out in outs for r in json.loads(out.read_text())["responses"]]
-        sealed_at = json.loads((tmp / "seq-detail.json").read_text())["sealed_at"]
-        detail_delays = [sealed_at[id_] - at for id_, at in answered if id_ in sealed_at]
-        statements = [t for out in outs for t in json.loads(out.read_text())["statement"]]
-        mean_waiting = sampler.waiting / max(1, sampler.samples)
-        lock_wait_per_request = mean_waiting * duration / max(1, len(requests))
-        print(
-            f"referral detail, {processes * threads} clients: {len(requests) / duration:,.0f} requests/s, "
-            f"request p50 {_pct(requests, 0.5) * 1000:.1f} ms, p95 {_pct(requests, 0.95) * 1000:.1f} ms"
-        )
-        print(
-            f"  sealed after the response: p50 {_pct(detail_delays, 0.5) * 1000:.0f} ms, "
-            f"p95 {_pct(detail_delays, 0.95) * 1000:.0f} ms, max {max(detail_delays) * 1000:.0f} ms "
-            f"({len(answered) - len(detail_delays)} of {len(answered)} not seen sealed; "
-            "target p95 <= 1000 ms)"
-        )
-        print(
-            "  the audit statement (queue INSERT) per request: "
-            f"mean {statistics.mean(statements) * 1000:.2f} ms, "
-            f"p95 {_pct(statements, 0.95) * 1000:.2f} ms"
-        )
-        print(
-            f"  lock waits seen by PostgreSQL (pg_stat_activity, {sampler.samples} samples): "
-            f"{mean_waiting:.3f} backends waiting on average -> mean {lock_wait_per_request * 1000:.3f} ms "
-            f"per request (target <= 1 ms); by wait event {sampler.by_event or '{}'}"
-        )
+        # The referral detail: 1 client (the baseline of the audit statement), then 16.
+        for processes, threads in ((1, 1), (4, max(1, options.clients // 4))):
+            stop_file = tmp / f"stop-detail-{processes}"
+            seq_out = tmp / f"seq-detail-{processes}.json"
+            sequencer_process = _spawn("sequencer", str(stop_file), str(seq_out), "0.2")
+            start = time.time() + 4.0
+            outs = [tmp / f"detail-{processes}-{n}.json" for n in range(processes)]
+            detail_url = f"/api/v1/referrals/{referral.pk}/"
+            children = [
+                _spawn(
+                    "detail", str(start), str(options.seconds), str(threads), detail_url, dp_token, str(out)
+                )
+                for out in outs
+            ]
+            sampler = LockSampler(dsn)
+            _wait_for(start)
+            sampler.start()
+            began = time.time()
+            for child in children:
+                assert child.wait() == 0
+            sampler.stop.set()
+            sampler.join()
+            duration = time.time() - began
+            stop_file.write_text("stop")
+            assert sequencer_process.wait() == 0
+            requests = [t for out in outs for t in json.loads(out.read_text())["requests"]]
+            answered = [r for out in outs for r in json.loads(out.read_text())["responses"]]
+            sealed_at = json.loads(seq_out.read_text())["sealed_at"]
+            detail_delays = [sealed_at[id_] - at for id_, at in answered if id_ in sealed_at]
+            statements = [t for out in outs for t in json.loads(out.read_text())["statement"]]
+            mean_waiting = sampler.waiting / max(1, sampler.samples)
+            lock_wait_per_request = mean_waiting * duration / max(1, len(requests))
+            print(
+                f"referral detail, {processes * threads} client(s): "
+                f"{len(requests) / duration:,.0f} requests/s, "
+                f"request p50 {_pct(requests, 0.5) * 1000:.1f} ms, p95 {_pct(requests, 0.95) * 1000:.1f} ms"
+            )
+            print(
+                f"  sealed after the response: p50 {_pct(detail_delays, 0.5) * 1000:.0f} ms, "
+                f"p95 {_pct(detail_delays, 0.95) * 1000:.0f} ms, max {max(detail_delays) * 1000:.0f} ms "
+                f"({len(answered) - len(detail_delays)} of {len(answered)} not seen sealed; "
+                "target p95 <= 1000 ms)"
+            )
+            print(
+                "  the audit statement (queue INSERT) per request: "
+                f"mean {statistics.mean(statements) * 1000:.2f} ms, "
+                f"p95 {_pct(statements, 0.95) * 1000:.2f} ms"
+            )
+            print(
+                f"  lock waits seen by PostgreSQL (pg_stat_activity, {sampler.samples} samples): "
+                f"{mean_waiting:.3f} backends waiting on average -> "
+                f"mean {lock_wait_per_request * 1000:.3f} ms "
+                f"per request (target <= 1 ms); by wait event {sampler.by_event or '{}'}"
+            )
 
     sequencer.seal_pending(wait=True)
     result = verify_chain()
