@@ -49,8 +49,43 @@ class AuditEvent(models.Model):
         return f"#{self.sequence} {self.action}"
 
 
+class AuditQueue(models.Model):
+    """An event recorded but not yet sealed (contract §7.3): inserted by ``audit.recorder`` inside the
+    transaction of the work it describes — an INSERT that shares no row with any other request, so no
+    request waits for another's audit — and moved into ``AuditEvent`` (given its ``sequence``,
+    ``prev_hash`` and ``hash``) by the sequencer (``audit.sequencer.seal_pending``), which deletes the
+    queue row in the same transaction. The database refuses any UPDATE, and any DELETE of a row whose event
+    is not sealed yet (migration ``0008_audit_queue``): a queued event can be consumed only by sealing it.
+    ``id`` is the arrival order, which the sequencer follows.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField(unique=True)
+    at = models.DateTimeField()
+    actor_type = models.CharField(max_length=16)
+    actor_id = models.CharField(max_length=64, blank=True, default="")
+    actor_label = models.CharField(max_length=160, blank=True, default="")
+    actor_institution = models.CharField(max_length=16, blank=True, default="")
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=32, blank=True, default="")
+    object_id = models.CharField(max_length=64, blank=True, default="")
+    case_id = models.CharField(max_length=64, blank=True, default="")
+    institutions = models.CharField(max_length=255, blank=True, default="")
+    ip = models.CharField(max_length=64, blank=True, default="")
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    outcome = models.CharField(max_length=16, default="success")
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"queued {self.action}"
+
+
 class AuditChainHead(models.Model):
-    """The single row that serializes chain writes: every writer updates it first (a row lock)."""
+    """The chain's head: the last sealed sequence and hash. Only the sequencer updates it (a row lock that
+    serializes sealing, never a request: requests only queue)."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     sequence = models.BigIntegerField(default=0)

@@ -3,7 +3,8 @@
 Sizes are checked against the latest checkpoint (a proof is only for a tree the log has signed); the event
 of an inclusion proof must be visible to the caller (``selectors.events_visible_to``) — an event the caller
 may not see, like one that does not exist, is a 404. Errors are ``InvalidRequest`` (a 400 at the API, with
-the errors by parameter) and ``NotFound`` (a 404): the API maps them to problem+json.
+the errors by parameter), ``NotFound`` (a 404) and ``TreeUnavailable`` (a 503 ``audit-tree-unavailable``:
+the stored tree no longer covers a signed size): the API maps them to problem+json.
 """
 
 from __future__ import annotations
@@ -34,6 +35,21 @@ class InvalidRequest(ValueError):
 
 class NotFound(LookupError):
     """No such object for this caller (an event it may not see, a checkpoint that does not exist)."""
+
+
+class TreeUnavailable(RuntimeError):
+    """The stored tree cannot answer for a size the log has signed (nodes or events missing: the tree was
+    truncated or altered): a 503 at the API, and ``verify_audit`` names the cause."""
+
+
+def _from_tree(build):
+    try:
+        return build()
+    except tree.TreeError:
+        raise TreeUnavailable(
+            "The stored Merkle tree does not cover this tree size (it was truncated or altered); "
+            "the operator is alerted by verify_audit."
+        ) from None
 
 
 def _invalid(name: str, message: str) -> InvalidRequest:
@@ -81,8 +97,8 @@ def inclusion(actor, params) -> dict:
     if sequence > size:
         raise _invalid("tree_size", "The event is not in a tree of that size.")
     index = sequence - 1
-    proof = tree.inclusion_proof(index, size)
-    leaf = tree.leaf(index)
+    proof = _from_tree(lambda: tree.inclusion_proof(index, size))
+    leaf = _from_tree(lambda: tree.leaf(index))
     return {
         "leaf_index": index,
         "tree_size": size,
@@ -98,7 +114,8 @@ def consistency(params) -> dict:
     if old > new:
         raise _invalid("from", "Not greater than to.")
     _within_signed("to", new)
-    return {"from": old, "to": new, "hashes": [_b64(h) for h in tree.consistency_proof(old, new)]}
+    hashes = _from_tree(lambda: tree.consistency_proof(old, new))
+    return {"from": old, "to": new, "hashes": [_b64(h) for h in hashes]}
 
 
 def cosign(tree_size: int, data) -> dict:

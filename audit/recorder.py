@@ -1,4 +1,5 @@
-"""Recording audit events. Services call ``record`` inside their own transaction."""
+"""Recording audit events. Services call ``record`` inside their own transaction; the event is queued
+there and sealed into the chain by the sequencer (``audit.sequencer``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ import threading
 from collections.abc import Iterable
 from contextlib import contextmanager
 
-from django.db import connection, transaction
 from django.utils import timezone
 
-from .chain import GENESIS_HASH, event_hash
-from .models import AuditChainHead, AuditEvent
+from . import sequencer
+from .models import AuditEvent
 
 logger = logging.getLogger(__name__)
 
@@ -46,29 +46,13 @@ def _check_detail(detail: dict) -> dict:
     return detail
 
 
-def _advance_head(count: int = 1) -> tuple[int, str]:
-    """Take the chain's lock (an UPDATE on the head row), move it ``count`` events on, and return the new
-    last sequence and the previous hash."""
-    table = connection.ops.quote_name(AuditChainHead._meta.db_table)
-    with connection.cursor() as cursor:
-        sql = f"UPDATE {table} SET sequence = sequence + %s WHERE id = 1 RETURNING sequence, last_hash"  # noqa: S608
-        cursor.execute(sql, [count])
-        row = cursor.fetchone()
-    if row is None:
-        AuditChainHead.objects.get_or_create(id=1, defaults={"sequence": 0, "last_hash": GENESIS_HASH})
-        return _advance_head(count)
-    return int(row[0]), row[1]
-
-
 _batching = threading.local()
-#: Rows per INSERT: well under SQLite's limit of bound parameters, whatever its build.
-_ROWS_PER_INSERT = 40
 
 
 @contextmanager
 def batch():
-    """Events recorded inside are appended together when the block ends: one lock of the head, one
-    multi-row INSERT, one update of the head — whatever their number. Use it inside the transaction of
+    """Events recorded inside are queued together when the block ends: one multi-row INSERT, whatever
+    their number. Use it inside the transaction of
     the work the events describe (a service), so that they commit or roll back with it. Nested batches
     join the outermost one; an exception discards the batch (its transaction rolls back anyway)."""
     if getattr(_batching, "events", None) is not None:
@@ -101,7 +85,9 @@ def record(
     actor_label: str = "",
     actor_institution: str = "",
 ) -> AuditEvent:
-    """Append one event to the chain (atomically; joins the caller's transaction if there is one)."""
+    """Queue one event for the chain (joins the caller's transaction if there is one: it commits or rolls
+    back with the work it describes). The sequencer seals it — gives it its ``sequence`` and ``hash`` —
+    within a second of the commit (at once, in the same transaction, when ``AUDIT_SEAL_INLINE``)."""
     if actor is not None:
         actor_type = actor.kind
         actor_id = str(actor.id)
@@ -142,45 +128,9 @@ def record(
 
 
 def _append(events: list[AuditEvent]) -> None:
-    """Chain ``events`` after the head and write them: 3 statements for any number of events, inside the
-    caller's transaction (no savepoint of its own), or in one of their own."""
-    with transaction.atomic(savepoint=False):
-        last, prev_hash = _advance_head(len(events))
-        for sequence, event in enumerate(events, start=last - len(events) + 1):
-            event.sequence = sequence
-            event.prev_hash = prev_hash
-            event.hash = prev_hash = event_hash(event)
-        _insert(events)
-
-
-def _insert(events: list[AuditEvent]) -> None:
-    """INSERT the events and move the head's hash, in plain SQL: the ORM's compiler would double the cost
-    of auditing a read (each field is still adapted by its own ``get_db_prep_save``)."""
-    fields = AuditEvent._meta.concrete_fields
-    ops = connection.ops
-    table = ops.quote_name(AuditEvent._meta.db_table)
-    head = ops.quote_name(AuditChainHead._meta.db_table)
-    columns = ", ".join(ops.quote_name(f.column) for f in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    move_head = f"UPDATE {head} SET last_hash = %s WHERE id = 1"  # noqa: S608
-    # PostgreSQL runs the last INSERT and the head's move as one statement (a data-modifying WITH: one
-    # round trip less on every audited request); SQLite has no such statement and takes two.
-    together = connection.vendor == "postgresql"
-    with connection.cursor() as cursor:
-        starts = range(0, len(events), _ROWS_PER_INSERT)
-        for start in starts:
-            chunk = events[start : start + _ROWS_PER_INSERT]
-            values = [f.get_db_prep_save(getattr(e, f.attname), connection) for e in chunk for f in fields]
-            sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}"  # noqa: S608
-            if together and start == starts[-1]:
-                cursor.execute(f"WITH inserted AS ({sql}) {move_head}", [*values, events[-1].hash])
-                break
-            cursor.execute(sql, values)
-        else:
-            cursor.execute(move_head, [events[-1].hash])
-    for event in events:
-        event._state.adding = False
-        event._state.db = connection.alias
+    """Queue ``events`` inside the caller's transaction (no lock shared with any other request); the
+    sequencer gives them their sequence and hashes (``audit.sequencer``)."""
+    sequencer.enqueue(events)
 
 
 def record_refused_token(*, request, reason: str, client=None) -> None:

@@ -16,7 +16,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from . import checkpoints, tree
+from . import checkpoints, sequencer, tree
 from .hooks import verification_failed
 from .models import AuditChainHead
 from .verification import TREE_ROOT, mark_verified, verify_chain
@@ -31,9 +31,11 @@ CHECKPOINT_INTERVAL = timedelta(minutes=5)
 
 
 def verify_and_checkpoint() -> tuple:
-    """Incremental verification, then a checkpoint of the verified head → (verification, checkpoint|None).
+    """Seal what is queued (a checkpoint covers sealed events only), verify incrementally, then sign a
+    checkpoint of the verified head → (verification, checkpoint|None).
     Nothing is signed when the chain fails, nor when the new tree is not consistent with the previous
     checkpoint (the verification then fails with ``checkpoint_root_mismatch``)."""
+    sequencer.seal_pending(wait=True)
     result = verify_chain(incremental=True)
     if not result.ok:
         return result, None
@@ -75,6 +77,12 @@ def _alert(result) -> dict:
     answers = verification_failed.send(sender=EVENT_TYPE, facts=result.facts())
     alerted = sum(answer for _receiver, answer in answers if isinstance(answer, int))
     return {"ok": False, "bad_sequence": result.bad_sequence, "reason": result.reason, "alerted": alerted}
+
+
+@shared_task(name="audit.tasks.seal_pending", acks_late=True)
+def seal_pending() -> dict:
+    """Beat's backstop of the sequencer threads (every 5 s): seal whatever is still queued."""
+    return {"ok": True, "sealed": sequencer.seal_pending(wait=True)}
 
 
 @shared_task(name="audit.tasks.checkpoint_when_due", acks_late=True)

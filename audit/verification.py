@@ -25,7 +25,7 @@ from django.db import connection
 from django.utils import timezone
 
 from . import checkpoints as signed
-from . import merkle, tree
+from . import merkle, sequencer, tree
 from .chain import GENESIS_HASH, ROW_FIELDS, values_hash
 from .models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditTreeNode
 
@@ -40,14 +40,20 @@ CHECKPOINT_HASH = "checkpoint_hash_mismatch"
 TRUNCATED = "chain_ends_before_checkpoint"
 TREE_ROOT = "checkpoint_root_mismatch"
 TREE_NODE = "tree_node_mismatch"
+QUEUE_STALLED = "queue_stalled"
+TREE_TRUNCATED = "tree_truncated"
 
 REASONS = {
     GAP: "the sequence is not contiguous (an event is missing before this one)",
     PREV_HASH: "prev_hash is not the hash of the previous event (events removed, reordered or forged)",
     HASH: "the stored hash does not match the event's content (the row was altered)",
     HEAD: "the chain head does not match the last event (events removed at the end of the chain)",
-    TRIGGERS: "the append-only triggers of audit_auditevent are missing or disabled "
-    "(anyone with the application's rights could rewrite or delete events)",
+    TRIGGERS: "the append-only triggers of audit_auditevent are missing or disabled, or those of its queue "
+    "audit_auditqueue (anyone with the application's rights could rewrite or delete events)",
+    TREE_TRUNCATED: "the stored Merkle tree covers fewer events than a signed checkpoint's tree_size (its "
+    "nodes or its size were cut): proofs for that checkpoint cannot be served",
+    QUEUE_STALLED: "an audit event has waited in the queue for more than a minute without being sealed "
+    "(no sequencer is running, or it cannot seal: see the logs)",
     CHECKPOINT_SIGNATURE: "a checkpoint's signature does not verify with the audit signing key "
     "(a forged or altered checkpoint)",
     CHECKPOINT_HASH: "the event at a signed checkpoint's sequence has another hash (the event was rewritten)",
@@ -60,7 +66,9 @@ REASONS = {
 }
 
 SQLITE_TRIGGERS = {"audit_auditevent_no_update": "UPDATE", "audit_auditevent_no_delete": "DELETE"}
+SQLITE_QUEUE_TRIGGERS = {"audit_auditqueue_no_update": "UPDATE", "audit_auditqueue_no_delete": "DELETE"}
 POSTGRES_TRIGGER = "audit_auditevent_append_only"
+POSTGRES_QUEUE_TRIGGER = "audit_auditqueue_append_only"
 # pg_trigger.tgtype bits: ROW 1, BEFORE 2, DELETE 8, UPDATE 16.
 _PG_ROW_BEFORE_UPDATE_DELETE = 1 | 2 | 8 | 16
 
@@ -96,9 +104,20 @@ class Verification:
                 f"{self.last_sequence} but the chain head records sequence {self.head_sequence} "
                 f"({REASONS[HEAD]}); {self.checked} events verified"
             )
+        if self.reason == QUEUE_STALLED:
+            return (
+                f"audit log not sealed: {REASONS[QUEUE_STALLED]}; the chain itself verified ({self._pace()})"
+            )
         if self.reason == TRIGGERS:
             return f"audit log unprotected: {REASONS[TRIGGERS]}; the chain itself verified ({self._pace()})"
-        if self.reason in (CHECKPOINT_SIGNATURE, CHECKPOINT_HASH, TRUNCATED, TREE_ROOT, TREE_NODE):
+        if self.reason in (
+            CHECKPOINT_SIGNATURE,
+            CHECKPOINT_HASH,
+            TRUNCATED,
+            TREE_ROOT,
+            TREE_NODE,
+            TREE_TRUNCATED,
+        ):
             where = (
                 f"event {self.bad_id} (sequence {self.bad_sequence})"
                 if self.bad_id
@@ -137,38 +156,46 @@ class Verification:
 
 
 def append_only_triggers_ok(conn=connection) -> bool:
-    """Whether the database still refuses UPDATE and DELETE on ``audit_auditevent`` (SQLite, PostgreSQL).
+    """Whether the database still refuses UPDATE and DELETE on ``audit_auditevent``, and UPDATE and the
+    DELETE of unsealed rows on ``audit_auditqueue`` (SQLite, PostgreSQL).
 
-    SQLite: both triggers exist and still raise. PostgreSQL: the row-level BEFORE UPDATE OR DELETE
-    trigger exists, is enabled (not ``ALTER TABLE … DISABLE TRIGGER``, not replica-only) and its function
-    still raises. Other databases are not supported by the project.
+    SQLite: the triggers exist and still raise. PostgreSQL: the row-level BEFORE UPDATE OR DELETE triggers
+    exist, are enabled (not ``ALTER TABLE … DISABLE TRIGGER``, not replica-only) and their functions still
+    raise. Other databases are not supported by the project.
     """
     with conn.cursor() as cursor:
         if conn.vendor == "sqlite":
             cursor.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_auditevent'"
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                "AND tbl_name IN ('audit_auditevent', 'audit_auditqueue')"
             )
             found = {name: (sql or "").upper() for name, sql in cursor.fetchall()}
             return all(
                 name in found and f"BEFORE {verb}" in found[name] and "RAISE(ABORT" in found[name]
-                for name, verb in SQLITE_TRIGGERS.items()
+                for name, verb in (SQLITE_TRIGGERS | SQLITE_QUEUE_TRIGGERS).items()
             )
         if conn.vendor == "postgresql":
-            cursor.execute(
-                "SELECT t.tgenabled, t.tgtype, p.prosrc FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
-                "WHERE t.tgrelid = 'audit_auditevent'::regclass AND t.tgname = %s AND NOT t.tgisinternal",
-                [POSTGRES_TRIGGER],
-            )
-            row = cursor.fetchone()
-            if row is None:
-                return False
-            enabled, tgtype, source = row
-            enabled = enabled.decode() if isinstance(enabled, bytes) else str(enabled)
-            return (
-                enabled in ("O", "A")
-                and (int(tgtype) & _PG_ROW_BEFORE_UPDATE_DELETE) == _PG_ROW_BEFORE_UPDATE_DELETE
-                and "RAISE EXCEPTION" in (source or "").upper()
-            )
+            for table, trigger in (
+                ("audit_auditevent", POSTGRES_TRIGGER),
+                ("audit_auditqueue", POSTGRES_QUEUE_TRIGGER),
+            ):
+                cursor.execute(
+                    "SELECT t.tgenabled, t.tgtype, p.prosrc "
+                    "FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+                    "WHERE t.tgrelid = %s::regclass AND t.tgname = %s AND NOT t.tgisinternal",
+                    [table, trigger],
+                )
+                row = cursor.fetchone()
+                if row is None:
+                    return False
+                enabled, tgtype, source = row
+                enabled = enabled.decode() if isinstance(enabled, bytes) else str(enabled)
+                if not (
+                    enabled in ("O", "A")
+                    and (int(tgtype) & _PG_ROW_BEFORE_UPDATE_DELETE) == _PG_ROW_BEFORE_UPDATE_DELETE
+                    and "RAISE EXCEPTION" in (source or "").upper()
+                ):
+                    return False
     return True
 
 
@@ -408,6 +435,27 @@ def verify_chain(
             last + 1,
             HEAD,
             head[0],
+            start_sequence=start,
+            seconds=seconds,
+        )
+    signed_size = (
+        AuditCheckpoint.objects.exclude(root_hash="")
+        .order_by("-sequence")
+        .values_list("sequence", flat=True)
+        .first()
+    )
+    if signed_size and tree.stored_size() < signed_size:
+        return _at_checkpoint(signed_size, TREE_TRUNCATED, start, started)
+    waited = sequencer.oldest_queued_age()
+    if waited is not None and waited > sequencer.STALE_AFTER:
+        return Verification(
+            False,
+            checked,
+            last,
+            previous_hash,
+            None,
+            None,
+            QUEUE_STALLED,
             start_sequence=start,
             seconds=seconds,
         )

@@ -13,6 +13,7 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "notifications-sweep": {"task": "notifications.tasks.sweep_outbox", "schedule": 10.0},
     "notifications-sla-reminders": {"task": "notifications.tasks.send_sla_reminders", "schedule": 300.0},
+    "audit-seal-pending": {"task": "audit.tasks.seal_pending", "schedule": 5.0},
     "audit-verify-chain": {"task": "audit.tasks.verify_audit_chain", "schedule": 3600.0},
     "audit-checkpoint-when-due": {"task": "audit.tasks.checkpoint_when_due", "schedule": 30.0},
     "referrals-retention": {"task": "referrals.tasks.apply_retention", "schedule": 86400.0},

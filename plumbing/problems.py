@@ -32,6 +32,7 @@ TITLES = {
     "payload-too-large": "Payload too large",
     "throttled": "Too many requests",
     "key-unavailable": "Encryption key unavailable",
+    "audit-tree-unavailable": "Audit tree unavailable",
     "server-error": "Server error",
 }
 

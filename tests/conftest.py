@@ -18,6 +18,14 @@ ALL_SCOPES = [s.value for s in Scope]
 
 
 @pytest.fixture
+def queued_audit(settings):
+    """Audit events as production records them: queued in the request's transaction (one INSERT), sealed
+    later by the sequencer — not inline as the test settings do. For tests that count a request's queries:
+    the sealing is the sequencer's work, not the request's (docs/audit.md)."""
+    settings.AUDIT_SEAL_INLINE = False
+
+
+@pytest.fixture
 def iom(db):
     return InstitutionFactory(code="IOM", name="IOM")
 

@@ -234,13 +234,16 @@ class AuditCheckpointList(AuditView, generics.GenericAPIView):
 
 
 def _answer(ask, *args, status: int = 200) -> Response:
-    """The core's answer, or its refusal as problem+json (400 naming the parameters, 404)."""
+    """The core's answer, or its refusal as problem+json (400 naming the parameters, 404, 503 when the
+    stored tree no longer covers a signed size)."""
     try:
         return Response(ask(*args), status=status)
     except proofs.InvalidRequest as exc:
         raise ProblemError("validation-error", 400, exc.detail, exc.errors) from None
     except proofs.NotFound as exc:
         raise ProblemError("not-found", 404, str(exc)) from None
+    except proofs.TreeUnavailable as exc:
+        raise ProblemError("audit-tree-unavailable", 503, str(exc)) from None
 
 
 @extend_schema(tags=["audit"])

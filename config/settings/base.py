@@ -321,6 +321,13 @@ NOTIFICATIONS_RELAY_INTERVAL = env_float("NOTIFICATIONS_RELAY_INTERVAL", 3.0, mi
 # NOTIFICATIONS_RELAY_THREAD=false switches it off.
 NOTIFICATIONS_RELAY_THREAD = env_bool("NOTIFICATIONS_RELAY_THREAD", not REDIS_URL)
 
+# The audit sequencer (audit/sequencer.py, docs/audit.md): requests only queue their audit events; a thread of
+# every serving process seals the queue into the hash chain every AUDIT_SEQUENCER_INTERVAL seconds (one at a
+# time). AUDIT_SEAL_INLINE (the test settings) seals inside the recording transaction instead.
+AUDIT_SEQUENCER_INTERVAL = env_float("AUDIT_SEQUENCER_INTERVAL", 0.2, minimum=0.01)
+AUDIT_SEQUENCER_THREAD = env_bool("AUDIT_SEQUENCER_THREAD", True)
+AUDIT_SEAL_INLINE = False
+
 # Statistics (contract §6.4): counts from 1 to STATISTICS_MIN_CELL - 1 are suppressed.
 STATISTICS_MIN_CELL = env_int("STATISTICS_MIN_CELL", 5, minimum=2)
 

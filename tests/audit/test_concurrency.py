@@ -1,5 +1,8 @@
 """Concurrent writers on PostgreSQL: several OS processes, each with its own connection, appending at the
-same moment (some in transactions that roll back) leave one intact chain — no fork, no gap, no duplicate."""
+same moment (some in transactions that roll back) leave one intact chain — no fork, no gap, no duplicate.
+Twice: sealing inline (the test settings: each writer seals in its own transaction, under the head's lock),
+and queued as in production (writers only queue; some seal after their commits, concurrently, the others
+never — as if they died after committing — and a last sequencer run seals what is left)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from audit.models import AuditEvent
+from audit import sequencer
+from audit.models import AuditEvent, AuditQueue
 from audit.verification import verify_chain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +30,13 @@ django.setup()
 from django.db import transaction
 from audit.recorder import record
 
-worker, count, start = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+worker, count, start, queued = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4] == "1"
+if queued:
+    from django.conf import settings
+    from audit import sequencer
+    settings.AUDIT_SEAL_INLINE = False
+    if worker % 2:  # dies after each commit before sealing: its events wait in the queue
+        sequencer._seal_after_commit = lambda: None
 while time.time() < start:  # every process starts writing at the same moment
     time.sleep(0.001)
 for n in range(count):
@@ -54,13 +64,14 @@ def _database_url() -> str:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_processes_leave_an_intact_chain():
+@pytest.mark.parametrize("queued", [False, True], ids=["inline", "queued"])
+def test_concurrent_processes_leave_an_intact_chain(queued):
     assert connection.vendor == "postgresql"
     env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     start = time.time() + 4.0  # time enough for every interpreter to start and set Django up
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(worker), str(EVENTS_EACH), str(start)],
+            [sys.executable, "-c", WRITER, str(worker), str(EVENTS_EACH), str(start), str(int(queued))],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -74,6 +85,9 @@ def test_concurrent_processes_leave_an_intact_chain():
         assert child.returncode == 0, err[-2000:]
         assert out.startswith("done")
 
+    if queued:
+        sequencer.seal_pending(wait=True)  # the next sequencer run
+        assert not AuditQueue.objects.exists()
     batches = sum(1 for n in range(EVENTS_EACH) if n % 7 == 0) * 2
     expected = PROCESSES * (EVENTS_EACH + batches)
     assert not AuditEvent.objects.filter(action="test.rolled_back").exists()

@@ -274,7 +274,7 @@ def test_a_disabled_trigger_on_postgresql(chain, verify):
 
 def _legacy_chain(count: int) -> None:
     """Events as the application wrote them before version 2 (the id not hashed)."""
-    from audit.recorder import _insert
+    from audit.sequencer import _insert_events
 
     previous = "0" * 64
     for n in range(count):
@@ -282,8 +282,8 @@ def _legacy_chain(count: int) -> None:
             sequence=n + 1, actor_type="system", action="legacy.event", detail={"n": n}, prev_hash=previous
         )
         event.hash = previous = event_hash(event, version=1)
-        AuditChainHead.objects.update_or_create(id=1, defaults={"sequence": n + 1, "last_hash": previous})
-        _insert([event])
+        AuditChainHead.objects.update_or_create(id=1, defaults={"sequence": n, "last_hash": event.prev_hash})
+        _insert_events([event], n + 1)
 
 
 def test_a_legacy_chain_then_version_2_events_verify(db, verify):

@@ -300,3 +300,24 @@ def test_verification_recomputes_every_stored_node(how):
     result = verify_chain()
     assert not result.ok and result.reason == TREE_NODE and result.bad_sequence == 6
     assert "stored node of the Merkle tree" in result.summary()
+
+
+@pytest.mark.django_db
+def test_a_tree_truncated_below_the_latest_checkpoint_is_a_clear_503_and_fails_verification(iom, auditor):
+    """The stored tree cut below a signed size (its nodes and its size, as a database owner could): the
+    proofs answer 503 ``audit-tree-unavailable`` problem+json, never a 500; verify_audit names the cause."""
+    from audit.models import AuditTreeState
+    from audit.verification import TREE_TRUNCATED, verify_chain
+
+    events = _events(21)
+    _checkpoint(21)
+    assert verify_chain().ok
+    AuditTreeNode.objects.all().delete()
+    AuditTreeState.objects.filter(id=1).update(size=0)
+    response = auditor(iom).get(INCLUSION, {"event": str(events[3].id), "tree_size": "21"})
+    body = assert_problem(response, 503, "audit-tree-unavailable")
+    assert "truncated" in body["detail"]
+    assert_problem(auditor(iom).get(CONSISTENCY, {"from": "4", "to": "21"}), 503, "audit-tree-unavailable")
+    result = verify_chain()
+    assert not result.ok and result.reason == TREE_TRUNCATED and result.bad_sequence == 21
+    assert "fewer events than a signed checkpoint" in result.summary()

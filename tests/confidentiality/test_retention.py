@@ -124,6 +124,7 @@ def test_embedded_mode_runs_retention_and_the_audit_check_in_the_relay_thread(ca
         "plumbing-purge-idempotency-keys",
         "audit-verify-chain",
         "audit-checkpoint-when-due",
+        "audit-seal-pending",
         "referrals-retention",
         "federation-deliver-outbox",
     }

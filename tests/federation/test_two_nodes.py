@@ -120,7 +120,8 @@ class Node:
 
     def refusals(self) -> list[dict]:
         return self.shell(
-            "import json; from audit.models import AuditEvent; "
+            "import json; from audit.models import AuditEvent; from audit.sequencer import seal_pending; "
+            "seal_pending(wait=True); "  # the node's sequencer thread seals within 0.2 s: do not race it
             "events = AuditEvent.objects.filter(action='federation.refused').order_by('sequence'); "
             "print(json.dumps([dict(e.detail, institutions=e.institutions) for e in events]))"
         )

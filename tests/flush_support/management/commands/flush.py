@@ -13,15 +13,16 @@ command of the same name).
 from django.core.management.commands import flush
 from django.db import connections
 
-AUDIT_TABLE = "audit_auditevent"
+AUDIT_TABLES = ("audit_auditevent", "audit_auditqueue")
 
 
 def sqlite_audit_triggers(connection) -> list[tuple[str, str]]:
-    """The (name, CREATE TRIGGER statement) of every trigger on the audit table."""
+    """The (name, CREATE TRIGGER statement) of every trigger on the audit tables (the log and its queue)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s ORDER BY name",
-            [AUDIT_TABLE],
+            "SELECT name, sql FROM sqlite_master "
+            "WHERE type = 'trigger' AND tbl_name IN (%s, %s) ORDER BY name",
+            list(AUDIT_TABLES),
         )
         return list(cursor.fetchall())
 
