@@ -108,7 +108,8 @@ def _ask(peer: Peer, message_type: str, payload: dict, expected: int = 200) -> d
     return reply.payload
 
 
-def _conflict(peer: Peer, cause: str, tree_size, previous) -> Outcome:
+def record_conflict(peer: Peer, cause: str, tree_size, previous) -> Outcome:
+    """Refuse a peer's checkpoint: the audit event, the mark on the peer, every supervisor alerted."""
     with transaction.atomic():
         Peer.objects.filter(pk=peer.pk).update(checkpoint_conflict_at=timezone.now())
         facts = {"node": peer.url, "cause": cause, "tree_size": tree_size, "previous_tree_size": previous}
@@ -144,9 +145,9 @@ def witness_peer(peer: Peer) -> Outcome:
         except notes.NoteError:
             raise WitnessFailed("checkpoint.latest: not a verifier key") from None
         if peer.audit_vkey and verifier.text != peer.audit_vkey:
-            return _conflict(peer, "key-changed", None, previous)
+            return record_conflict(peer, "key-changed", None, previous)
         if verifier.name == notes.origin():
-            return _conflict(peer, "same-origin", None, previous)
+            return record_conflict(peer, "same-origin", None, previous)
         if not peer.audit_vkey:  # trust on first use, vouched for by the node key that signed the answer
             Peer.objects.filter(pk=peer.pk, audit_vkey="").update(audit_vkey=verifier.text)
             peer.audit_vkey = verifier.text
@@ -157,14 +158,14 @@ def witness_peer(peer: Peer) -> Outcome:
         try:
             checkpoint = notes.open_note(served["note"], verifier)
         except notes.NoteError:
-            return _conflict(peer, "bad-signature", served.get("tree_size"), previous)
+            return record_conflict(peer, "bad-signature", served.get("tree_size"), previous)
         size = checkpoint.tree_size
         if served.get("tree_size") != size or served.get("root_hash") != _b64(checkpoint.root):
-            return _conflict(peer, "fields-differ", size, previous)
+            return record_conflict(peer, "fields-differ", size, previous)
         if previous is not None:
             old_root = base64.b64decode(peer.witnessed_root_hash)
             if size < previous:
-                return _conflict(peer, "shrank", size, previous)
+                return record_conflict(peer, "shrank", size, previous)
             proof: list[bytes] = []
             if size > previous:
                 answer = _ask(peer, "checkpoint.consistency", {"from": previous, "to": size})
@@ -175,7 +176,7 @@ def witness_peer(peer: Peer) -> Outcome:
             try:
                 merkle.consistent(previous, size, old_root, checkpoint.root, proof)
             except merkle.ProofError:
-                return _conflict(peer, "fork", size, previous)
+                return record_conflict(peer, "fork", size, previous)
             if size == previous and own_witness_vkey() in {
                 c.get("vkey") for c in served.get("cosignatures") or () if isinstance(c, dict)
             }:
