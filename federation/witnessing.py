@@ -51,8 +51,8 @@ That node's log may have been rewritten. Alert the technical teams of both insti
 """
 CAUSES = {
     "key-changed": ("la clave del registro cambió", "the log's key changed"),
-    "same-origin": ("el registro tiene el mismo origen que el de este nodo", "the log has this node's origin"),
-    "bad-signature": ("la firma del punto de control no verifica", "the checkpoint's signature does not verify"),
+    "same-origin": ("el registro tiene el origen de este nodo", "the log has this node's origin"),
+    "bad-signature": ("la firma del punto de control no verifica", "the checkpoint's signature fails"),
     "fields-differ": ("los campos difieren de la nota firmada", "its fields differ from its signed note"),
     "shrank": ("el registro se acortó", "the log shrank"),
     "fork": ("no es coherente con el último cofirmado", "not consistent with the last one cosigned"),
@@ -83,15 +83,18 @@ def witness_name(url: str | None = None) -> str:
 
 
 def own_witness_vkey() -> str:
-    public = keys.signing_key().public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    public = (
+        keys.signing_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     )
     return notes.vkey(witness_name(), notes.COSIGNATURE_V1, public)
 
 
 def peer_witness_vkey(peer: Peer) -> str:
     """The witness key a peer cosigns with: its pinned signing key, named after its URL."""
-    return notes.vkey(witness_name(peer.url), notes.COSIGNATURE_V1, protocol.unb64(peer.signing_key, length=32))
+    public = protocol.unb64(peer.signing_key, length=32)
+    return notes.vkey(witness_name(peer.url), notes.COSIGNATURE_V1, public)
 
 
 def _b64(data: bytes) -> str:

@@ -145,9 +145,8 @@ def alert_supervisors(*, event_type: str, data: dict, subject: str, body: str) -
     from accounts.choices import Role
     from accounts.models import User
 
-    supervisors = list(
-        User.objects.filter(role=Role.SUPERVISOR, is_active=True, institution__isnull=False).only("id", "email")
-    )
+    active = User.objects.filter(role=Role.SUPERVISOR, is_active=True, institution__isnull=False)
+    supervisors = list(active.only("id", "email"))
     Notification.objects.bulk_create(
         [Notification(user=user, event_type=event_type, data=dict(data)) for user in supervisors]
     )

@@ -102,13 +102,12 @@ def test_b_cosigns_a_then_refuses_a_forked_checkpoint(nodes):
     code, outcome = _witness(b, a, check=False)
     assert code == 1
     assert outcome == {
-        "peer": a.url, "result": "conflict", "tree_size": third, "previous_tree_size": second, "cause": "fork",
+        "peer": a.url, "result": "conflict", "cause": "fork", "tree_size": third, "previous_tree_size": second
     }  # fmt: skip
     assert str(third) not in a.shell(COSIGNERS) or a.shell(COSIGNERS)[str(third)] == []  # nothing cosigned
     conflicts = b.shell(CONFLICTS)
-    assert conflicts["events"] == [
-        {"node": a.url, "cause": "fork", "tree_size": third, "previous_tree_size": second, "outcome": "failure"}
-    ]
+    facts = {"node": a.url, "cause": "fork", "tree_size": third, "previous_tree_size": second}
+    assert conflicts["events"] == [{**facts, "outcome": "failure"}]
     assert conflicts["alerts"] == [["super1", "fork"]]
     # B keeps the reference it had: the forked checkpoint is refused again on the next pass.
     assert _witness(b, a, check=False)[1]["result"] == "conflict"

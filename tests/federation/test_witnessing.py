@@ -54,7 +54,8 @@ def test_a_peer_fetches_the_latest_checkpoint_a_proof_and_cosigns(pinned, post):
 
     status, answer = _ask(post, remote, "checkpoint.consistency", {"from": 0, "to": size})
     assert status == 200 and answer["payload"]["from"] == 0 and answer["payload"]["to"] == size
-    for bad in ({"from": 0, "to": size + 1}, {"from": "0", "to": size}, {"to": size}, {"from": 0, "to": 1, "x": 1}):
+    bad_requests = ({"from": 0, "to": size + 1}, {"from": "0", "to": size}, {"to": size}, {"to": 1, "x": 1})
+    for bad in bad_requests:
         status, answer = _ask(post, remote, "checkpoint.consistency", bad)
         assert status == 400 and answer["type"] == "/problems/validation-error", bad
 
@@ -63,7 +64,8 @@ def test_a_peer_fetches_the_latest_checkpoint_a_proof_and_cosigns(pinned, post):
     # Another key than the sending node's own witness key: refused (a node cosigns for itself only).
     other = new_remote("https://other.example")
     forged = base64.b64encode(notes.cosign(checkpoint.body, other.signing)).decode()
-    status, answer = _ask(post, remote, "checkpoint.cosign", {**good, "vkey": _witness_vkey(other), "signature": forged})
+    other_cosignature = {**good, "vkey": _witness_vkey(other), "signature": forged}
+    status, answer = _ask(post, remote, "checkpoint.cosign", other_cosignature)
     assert status == 400 and "vkey" in answer["errors"]
     status, answer = _ask(post, remote, "checkpoint.cosign", {**good, "signature": forged})
     assert status == 400 and "signature" in answer["errors"]
