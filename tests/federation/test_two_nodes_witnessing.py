@@ -109,5 +109,7 @@ def test_b_cosigns_a_then_refuses_a_forked_checkpoint(nodes):
     facts = {"node": a.url, "cause": "fork", "tree_size": third, "previous_tree_size": second}
     assert conflicts["events"] == [{**facts, "outcome": "failure"}]
     assert conflicts["alerts"] == [["super1", "fork"]]
+    status = next(x for x in b.manage("federation_status").stdout.splitlines() if x.startswith(a.url))
+    assert f"witnessed {second} (" in status and "CHECKPOINT CONFLICT" in status
     # B keeps the reference it had: the forked checkpoint is refused again on the next pass.
     assert _witness(b, a, check=False)[1]["result"] == "conflict"
