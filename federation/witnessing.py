@@ -161,7 +161,9 @@ def witness_peer(peer: Peer) -> Outcome:
         try:
             checkpoint = notes.open_note(served["note"], verifier)
         except notes.NoteError:
-            return record_conflict(peer, "bad-signature", served.get("tree_size"), previous)
+            claimed = served.get("tree_size")  # only an integer reaches the audit detail, never a text
+            claimed = claimed if isinstance(claimed, int) and not isinstance(claimed, bool) else None
+            return record_conflict(peer, "bad-signature", claimed, previous)
         size = checkpoint.tree_size
         if served.get("tree_size") != size or served.get("root_hash") != _b64(checkpoint.root):
             return record_conflict(peer, "fields-differ", size, previous)
