@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from audit import notes
+
 from .test_two_nodes import Node, _databases, _serving
 
 pytestmark = [pytest.mark.timeout(600)]
@@ -113,3 +115,11 @@ def test_b_cosigns_a_then_refuses_a_forked_checkpoint(nodes):
     assert f"witnessed {second} (" in status and "CHECKPOINT CONFLICT" in status
     # B keeps the reference it had: the forked checkpoint is refused again on the next pass.
     assert _witness(b, a, check=False)[1]["result"] == "conflict"
+
+    # A log now signed with another key than the one B pinned (as if A's log had been replaced): refused.
+    other_key = notes.vkey(pinned[0].split("+")[0], notes.ED25519, secrets.token_bytes(32))
+    repin = f"from federation.models import Peer; Peer.objects.update(audit_vkey='{other_key}')"
+    b.manage("shell", "-c", repin)
+    code, outcome = _witness(b, a, check=False)
+    assert code == 1 and outcome["result"] == "conflict" and outcome["cause"] == "key-changed"
+    assert [e["cause"] for e in b.shell(CONFLICTS)["events"]] == ["fork", "fork", "key-changed"]
