@@ -20,4 +20,5 @@ app.conf.beat_schedule = {
     "plumbing-purge-idempotency-keys": {"task": "plumbing.tasks.purge_idempotency_keys", "schedule": 3600.0},
     # Without Redis the embedded relay runs it on each pass (its period is under the relay's interval).
     "federation-deliver-outbox": {"task": "federation.tasks.deliver_outbox", "schedule": 2.0},
+    "federation-witness-peers": {"task": "federation.tasks.witness_peers", "schedule": 3600.0},
 }

@@ -25,6 +25,15 @@ class Peer(models.Model):
     last_contact_at = models.DateTimeField(null=True, blank=True)  # last verified message either way
     last_failure_at = models.DateTimeField(null=True, blank=True)
     failures = models.PositiveIntegerField(default=0)  # consecutive failed sends since the last contact
+    # Witnessing (contract §7.4, ``federation.witnessing``): the peer's audit-log verifier key, pinned on
+    # first contact from its signed answer (the node key vouches for it), and the last checkpoint of that
+    # log this node verified and cosigned; a checkpoint inconsistent with it is refused.
+    audit_vkey = models.CharField(max_length=255, blank=True)
+    witnessed_tree_size = models.BigIntegerField(null=True, blank=True)
+    witnessed_root_hash = models.CharField(max_length=44, blank=True)
+    witnessed_note = models.TextField(blank=True)
+    witnessed_at = models.DateTimeField(null=True, blank=True)
+    checkpoint_conflict_at = models.DateTimeField(null=True, blank=True)  # the last refusal (a fork)
 
     class Meta:
         ordering = ["url"]

@@ -17,7 +17,7 @@ import requests
 from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Min, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Institution
@@ -25,7 +25,7 @@ from audit.recorder import record
 from notifications.dispatch import broker_enabled
 from plumbing.problems import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
 
-from . import handlers, keys, protocol, transport
+from . import handlers, keys, protocol, selectors, transport
 from .cards import Card, CardError, parse_card, raw_public
 from .models import Direction, Message, Outgoing, Peer
 
@@ -592,45 +592,8 @@ def _hand_over(peer_id: str) -> None:
 
 
 def status_rows() -> list[dict]:
-    """One row per peer: its card's facts, last contact, and the outbox — messages waiting (the oldest's
-    time and its last error class), messages the peer answered with a problem, consecutive failed sends."""
-    waiting = {
-        row["peer_id"]: row
-        for row in Outgoing.objects.filter(state=Outgoing.State.WAITING)
-        .values("peer_id")
-        .annotate(count=Count("id"), oldest=Min("created_at"))
-    }
-    rejected = dict(
-        Outgoing.objects.filter(state=Outgoing.State.DELIVERED, response_status__gte=400)
-        .values("peer_id")
-        .annotate(count=Count("id"))
-        .values_list("peer_id", "count")
-    )
-    rows = []
-    for peer in Peer.objects.all():
-        queue = waiting.get(peer.pk, {})
-        head = (
-            Outgoing.objects.filter(peer=peer, state=Outgoing.State.WAITING).order_by("id").first()
-            if queue
-            else None
-        )
-        rows.append(
-            {
-                "url": peer.url,
-                "fingerprint": peer.fingerprint,
-                "institutions": peer.institutions,
-                "added_at": peer.added_at,
-                "last_contact_at": peer.last_contact_at,
-                "waiting": queue.get("count", 0),
-                "oldest_waiting_at": queue.get("oldest"),
-                "next_attempt_at": head.next_attempt_at if head else None,
-                "last_error": head.last_error if head else "",
-                "rejected": rejected.get(peer.pk, 0),
-                "failures": peer.failures,
-                "last_failure_at": peer.last_failure_at,
-            }
-        )
-    return rows
+    """One row per peer (``federation.selectors.peer_rows``): what ``federation_status`` prints."""
+    return selectors.peer_rows()
 
 
 def _b64_or_none(value) -> str | None:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import delivery
+from . import delivery, witnessing
 
 
 @shared_task(name="federation.tasks.deliver_outbox", acks_late=True)
 def deliver_outbox(peer_id: str | None = None) -> dict:
     """Deliver the outbox (one peer's, after a commit; every peer's, from beat every 2 s)."""
     return delivery.deliver_outbox(peer_id)
+
+
+@shared_task(name="federation.tasks.witness_peers", acks_late=True)
+def witness_peers() -> list[dict]:
+    """Cosign every peer's latest audit checkpoint, or refuse an inconsistent one (beat: hourly)."""
+    return witnessing.witness_peers()

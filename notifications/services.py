@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 
 from django.core.exceptions import PermissionDenied
@@ -16,6 +17,8 @@ from audit.recorder import record
 from .models import Delivery, Notification, NotificationPreference, WebhookEndpoint
 from .selectors import EMAIL_EVENT_TYPES
 from .ssrf import UnsafeUrl, check_url
+
+logger = logging.getLogger(__name__)
 
 #: Events a partner may subscribe to (contract §4; ``audit.checkpoint``: §6.3).
 WEBHOOK_EVENT_TYPES = (
@@ -128,6 +131,36 @@ def webhook_replay(*, actor, delivery) -> None:
 def notify_in_app(*, user, event_type: str, referral, data: dict):
     """An in-app notification for one person (ids, references and codes in ``data`` only)."""
     return Notification.objects.create(user=user, event_type=event_type, referral=referral, data=data)
+
+
+def alert_supervisors(*, event_type: str, data: dict, subject: str, body: str) -> list:
+    """An alert for the people who watch over the system: an in-app notification of ``event_type`` for
+    every active supervisor of every institution, and the same e-mail to each one separately (no institution
+    learns the other's staff addresses). ``data``, ``subject`` and ``body`` hold codes and facts, never
+    personal data. Call it inside the transaction of what is alerted (the notifications commit with it);
+    the e-mails go after the commit, so a rollback sends none. Returns the supervisors alerted."""
+    from django.conf import settings
+    from django.core.mail import get_connection, send_mass_mail
+
+    from accounts.choices import Role
+    from accounts.models import User
+
+    active = User.objects.filter(role=Role.SUPERVISOR, is_active=True, institution__isnull=False)
+    supervisors = list(active.only("id", "email"))
+    Notification.objects.bulk_create(
+        [Notification(user=user, event_type=event_type, data=dict(data)) for user in supervisors]
+    )
+    messages = [(subject, body, settings.DEFAULT_FROM_EMAIL, [u.email]) for u in supervisors if u.email]
+
+    def mail() -> None:
+        try:
+            send_mass_mail(messages, fail_silently=False, connection=get_connection())
+        except Exception as exc:  # noqa: BLE001 — the in-app notifications and the audit event stay
+            logger.error("supervisor alert e-mail not sent (%s)", type(exc).__name__)
+
+    if messages:
+        transaction.on_commit(mail)
+    return supervisors
 
 
 def notification_mark_read(*, user, notification_id) -> bool:

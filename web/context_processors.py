@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from accounts.actor import actor_from_request
 from accounts.models import User
 from notifications.selectors import unread_count
@@ -50,5 +52,6 @@ def navigation(request) -> dict:
             can_audit=actor is not None and policy.may_audit(actor),
             institution=user.institution if user.institution_id else None,
             is_superuser=user.is_superuser,
+            federated=bool(getattr(settings, "NODE_URL", "")),  # this node has peers' page (§7.4)
         )
     }

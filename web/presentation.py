@@ -86,6 +86,7 @@ AUDIT_ACTION_LABELS = {
     "auth.logout": _("signed out"),
     "audit.exported": _("exported the audit log"),
     "audit.verification_failed": _("the audit log failed verification"),
+    "federation.checkpoint_conflict": _("a peer node's audit log is inconsistent"),
     "auth.otp_enrolled": _("set up two-factor sign-in"),
     "auth.otp_verified": _("passed the two-factor step"),
     "auth.otp_failed": _("entered a wrong two-factor code"),

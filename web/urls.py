@@ -70,6 +70,8 @@ urlpatterns = [
         manage.api_client_revoke_view,
         name="manage-api-client-revoke",
     ),
+    # The peers of this node (federation, contract §7.4): the federation door's own read-only page.
+    path("manage/peers/", include("federation.web_urls")),
     path("manage/webhooks/", manage.webhook_list, name="manage-webhooks"),
     path("manage/webhooks/new/", manage.webhook_new, name="manage-webhook-create"),
     path("manage/webhooks/<uuid:webhook_id>/delete/", manage.webhook_delete, name="manage-webhook-delete"),

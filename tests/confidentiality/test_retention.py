@@ -127,6 +127,7 @@ def test_embedded_mode_runs_retention_and_the_audit_check_in_the_relay_thread(ca
         "audit-seal-pending",
         "referrals-retention",
         "federation-deliver-outbox",
+        "federation-witness-peers",
     }
     with override_settings(RETENTION_DAYS=0):
         notification_apps.relay_once()  # nothing due: nothing erased

@@ -129,7 +129,7 @@ def test_status_lists_peers_with_fingerprint_contact_waiting_and_failures(node, 
     assert line.startswith(
         f"https://dp.node.example  fingerprint {fingerprint}  institutions DP  last contact never"
     )
-    assert "waiting 0" in line and "failures 2" in line
+    assert "waiting 0" in line and "failures 2" in line and line.endswith("witnessed never")
 
 
 def test_status_says_federation_is_off(settings, db):

@@ -103,7 +103,7 @@ def test_the_relay_loop_does_housekeeping_at_start_then_at_each_jobs_period(monk
     # passes every 20 min for 25 h; the first is due at once, hourly jobs every 60 min, retention daily,
     # and the checkpoint check (every 30 s: a checkpoint when activity warrants one), the federation
     # outbox (every 2 s) and the sequencer's backstop (every 5 s: seal what is still queued) at every pass
-    hourly = {"plumbing-purge-idempotency-keys", "audit-verify-chain"}
+    hourly = {"plumbing-purge-idempotency-keys", "audit-verify-chain", "federation-witness-peers"}
     due = {"audit-checkpoint-when-due", "federation-deliver-outbox", "audit-seal-pending"}
     assert calls[:6] == [hourly | {"referrals-retention"} | due, due, due, hourly | due, due, due]
     assert [i for i, jobs in enumerate(calls) if "referrals-retention" in jobs] == [0, 72]

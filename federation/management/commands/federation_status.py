@@ -22,6 +22,15 @@ def _queue(row) -> str:
     return " (" + ", ".join(parts) + ")"
 
 
+def _witnessed(row: dict) -> str:
+    """The witnessing of the peer's audit log: the last checkpoint cosigned, the last one refused."""
+    size = row["witnessed_tree_size"]
+    text = f"witnessed {size} ({_when(row['witnessed_at'])})" if size is not None else "witnessed never"
+    if row["checkpoint_conflict_at"]:
+        text += f"  CHECKPOINT CONFLICT {_when(row['checkpoint_conflict_at'])}"
+    return text
+
+
 class Command(BaseCommand):
     help = "List the peers (by URL): fingerprint, last contact, messages waiting, failures."
 
@@ -40,5 +49,5 @@ class Command(BaseCommand):
                 f"institutions {','.join(row['institutions']) or '-'}  "
                 f"last contact {_when(row['last_contact_at'])}  waiting {row['waiting']}{_queue(row)}  "
                 f"failures {row['failures']} (last {_when(row['last_failure_at'])})  "
-                f"answered with a problem {row['rejected']}"
+                f"answered with a problem {row['rejected']}  {_witnessed(row)}"
             )

@@ -1,0 +1,112 @@
+"""Witnessing through the door in this process (contract §7.3/§7.4): the ``checkpoint.*`` messages a peer
+sends to witness this node's log, and what a refused (forked) checkpoint of a peer does here. The whole
+round trip between two real nodes is in ``test_two_nodes_witnessing``."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from django.core import mail
+
+from accounts.choices import Role
+from audit import notes
+from audit.checkpoints import public_key_document
+from audit.models import AuditCosignature, AuditEvent
+from audit.tasks import verify_and_checkpoint
+from federation import services, witnessing
+from federation.cards import raw_public
+from federation.models import Peer
+from notifications.models import Notification
+
+from .conftest import new_remote
+
+
+@pytest.fixture
+def pinned(node, remote):
+    services.pin_peer(remote.card)
+    return remote
+
+
+def _ask(post, remote, message_type, payload):
+    body, headers = remote.request({"type": message_type, "payload": payload})
+    response = post(body, headers)
+    return response.status_code, json.loads(response.content)
+
+
+def _witness_vkey(remote) -> str:
+    return notes.vkey(witnessing.witness_name(remote.url), notes.COSIGNATURE_V1, raw_public(remote.signing))
+
+
+def test_a_peer_fetches_the_latest_checkpoint_a_proof_and_cosigns(pinned, post):
+    remote = pinned
+    status, answer = _ask(post, remote, "checkpoint.latest", {})
+    assert status == 200 and answer["payload"] == {"vkey": public_key_document()["vkey"], "checkpoint": None}
+
+    _result, made = verify_and_checkpoint()
+    size = made.sequence
+    status, answer = _ask(post, remote, "checkpoint.latest", {})
+    served = answer["payload"]["checkpoint"]
+    assert status == 200 and served["tree_size"] == size and served["cosignatures"] == []
+    verifier = notes.parse_vkey(answer["payload"]["vkey"], notes.ED25519)
+    checkpoint = notes.open_note(served["note"], verifier)
+
+    status, answer = _ask(post, remote, "checkpoint.consistency", {"from": 0, "to": size})
+    assert status == 200 and answer["payload"]["from"] == 0 and answer["payload"]["to"] == size
+    bad_requests = ({"from": 0, "to": size + 1}, {"from": "0", "to": size}, {"to": size}, {"to": 1, "x": 1})
+    for bad in bad_requests:
+        status, answer = _ask(post, remote, "checkpoint.consistency", bad)
+        assert status == 400 and answer["type"] == "/problems/validation-error", bad
+
+    signature = base64.b64encode(notes.cosign(checkpoint.body, remote.signing)).decode()
+    good = {"tree_size": size, "vkey": _witness_vkey(remote), "signature": signature}
+    # Another key than the sending node's own witness key: refused (a node cosigns for itself only).
+    other = new_remote("https://other.example")
+    forged = base64.b64encode(notes.cosign(checkpoint.body, other.signing)).decode()
+    other_cosignature = {**good, "vkey": _witness_vkey(other), "signature": forged}
+    status, answer = _ask(post, remote, "checkpoint.cosign", other_cosignature)
+    assert status == 400 and "vkey" in answer["errors"]
+    status, answer = _ask(post, remote, "checkpoint.cosign", {**good, "signature": forged})
+    assert status == 400 and "signature" in answer["errors"]
+    status, _answer = _ask(post, remote, "checkpoint.cosign", {**good, "tree_size": size + 7})
+    assert status == 404
+    assert not AuditCosignature.objects.exists()
+
+    status, answer = _ask(post, remote, "checkpoint.cosign", good)
+    assert status == 201 and answer["payload"]["vkey"] == good["vkey"]
+    # Stored as the API's endpoint stores one: served with the checkpoint, its line in the note.
+    status, answer = _ask(post, remote, "checkpoint.latest", {})
+    served = answer["payload"]["checkpoint"]
+    assert [c["vkey"] for c in served["cosignatures"]] == [good["vkey"]]
+    assert f"\u2014 {witnessing.witness_name(remote.url)} " in served["note"]
+
+
+def test_a_refused_checkpoint_is_recorded_and_every_supervisor_alerted(
+    pinned, django_capture_on_commit_callbacks
+):
+    from tests.factories import InstitutionFactory, UserFactory
+
+    iom = InstitutionFactory._meta.model.objects.get(code="IOM")
+    supervisors = [
+        UserFactory(institution=iom, role=Role.SUPERVISOR),
+        UserFactory(institution=InstitutionFactory(code="DP2"), role=Role.SUPERVISOR),
+    ]
+    UserFactory(institution=iom, role=Role.CASEWORKER)
+    UserFactory(institution=iom, role=Role.SUPERVISOR, is_active=False)
+    peer = Peer.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = witnessing.record_conflict(peer, "fork", 12, 9)
+    assert outcome.as_dict() == {
+        "peer": peer.url, "result": "conflict", "tree_size": 12, "previous_tree_size": 9, "cause": "fork"
+    }  # fmt: skip
+    event = AuditEvent.objects.get(action="federation.checkpoint_conflict")
+    assert event.detail == {"node": peer.url, "cause": "fork", "tree_size": 12, "previous_tree_size": 9}
+    assert event.outcome == "failure" and event.actor_type == "system"
+    alerted = Notification.objects.filter(event_type="federation.checkpoint_conflict")
+    assert sorted(n.user_id for n in alerted) == sorted(u.pk for u in supervisors)
+    # One e-mail per supervisor; codes and facts only.
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(u.email for u in supervisors)
+    assert all(peer.url in m.body and "@" not in m.body for m in mail.outbox)
+    peer.refresh_from_db()
+    assert peer.checkpoint_conflict_at is not None and peer.witnessed_tree_size is None
