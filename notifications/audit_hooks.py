@@ -9,22 +9,15 @@ other app; it sends plain signals, and this module turns them into deliveries.
 
 from __future__ import annotations
 
-import logging
-
-from django.conf import settings
-from django.core.mail import get_connection, send_mass_mail
 from django.db import transaction
 from django.dispatch import receiver
 
-from accounts.choices import Role
-from accounts.models import Institution, User
+from accounts.models import Institution
 from audit.hooks import checkpoint_made, verification_failed
 from audit.recorder import record
 
-from .models import Notification
 from .outbox import emit
-
-logger = logging.getLogger(__name__)
+from .services import alert_supervisors
 
 CHECKPOINT_EVENT = "audit.checkpoint"
 VERIFICATION_FAILED_EVENT = "audit.verification_failed"
@@ -57,31 +50,18 @@ def alert_failed_verification(sender, facts: dict, **kwargs) -> int:
             institutions=codes,
             detail=facts,
         )
-        supervisors = list(
-            User.objects.filter(role=Role.SUPERVISOR, is_active=True, institution__isnull=False).only(
-                "id", "email"
-            )
+        body = EMAIL_BODY.format(sequence=facts.get("first_bad_sequence"), reason=facts.get("cause"))
+        # The one alert rule (notifications.services.alert_supervisors): an in-app notification and one
+        # e-mail per supervisor (no institution learns the other's staff addresses), sent after the commit.
+        supervisors = alert_supervisors(
+            event_type=VERIFICATION_FAILED_EVENT,
+            data={
+                "reference": "",
+                "status": "",
+                "sequence": facts.get("first_bad_sequence"),
+                "cause": facts.get("cause"),
+            },
+            subject=EMAIL_SUBJECT,
+            body=body,
         )
-        Notification.objects.bulk_create(
-            [
-                Notification(
-                    user=user,
-                    event_type=VERIFICATION_FAILED_EVENT,
-                    data={
-                        "reference": "",
-                        "status": "",
-                        "sequence": facts.get("first_bad_sequence"),
-                        "cause": facts.get("cause"),
-                    },
-                )
-                for user in supervisors
-            ]
-        )
-    body = EMAIL_BODY.format(sequence=facts.get("first_bad_sequence"), reason=facts.get("cause"))
-    # One message per supervisor: no institution learns the other's staff addresses.
-    messages = [(EMAIL_SUBJECT, body, settings.DEFAULT_FROM_EMAIL, [u.email]) for u in supervisors if u.email]
-    try:
-        send_mass_mail(messages, fail_silently=False, connection=get_connection())
-    except Exception as exc:  # the in-app notifications and the audit event are already committed
-        logger.error("audit alert e-mail not sent (%s)", type(exc).__name__)
     return len(supervisors)
