@@ -37,7 +37,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import close_old_connections, connection, connections, models, transaction
 
-from .chain import GENESIS_HASH, event_hash
+from .chain import GENESIS_HASH, HASHED_FIELDS, event_hash
 from .models import AuditChainHead, AuditEvent, AuditQueue
 
 logger = logging.getLogger(__name__)
@@ -52,23 +52,9 @@ ADVISORY_KEY = 0x6175646974736571 & 0x7FFFFFFFFFFFFFFF
 #: ``verify_audit`` fails when a queued event is older than this (the sequencer is not running).
 STALE_AFTER = timedelta(seconds=60)
 
-#: The event's columns the queue holds (all but ``sequence``, ``prev_hash`` and ``hash``), in its order.
-QUEUED_FIELDS = (
-    "at",
-    "actor_type",
-    "actor_id",
-    "actor_label",
-    "actor_institution",
-    "action",
-    "object_type",
-    "object_id",
-    "case_id",
-    "institutions",
-    "ip",
-    "request_id",
-    "outcome",
-    "detail",
-)
+#: The event's columns the queue holds: the hashed ones but ``sequence`` and ``prev_hash`` (the sealer's), in
+#: the chain's order.
+QUEUED_FIELDS = tuple(name for name in HASHED_FIELDS if name not in ("sequence", "prev_hash"))
 
 _process = {"thread": None}
 
