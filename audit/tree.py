@@ -16,7 +16,7 @@ from .models import AuditEvent, AuditTreeNode, AuditTreeState
 
 LEVEL_SHIFT = 48
 _INDEX_MASK = (1 << LEVEL_SHIFT) - 1
-_BATCH = 2000
+_BATCH = 10000
 
 
 class TreeError(RuntimeError):
@@ -87,13 +87,21 @@ def right_edge(size: int) -> merkle.CompactRange:
 
 
 def _insert(nodes: list[tuple[int, bytes]]) -> None:
-    """Plain parameterized INSERTs (``executemany``): the ORM's bulk_create spent most of the time of a
-    checkpoint adapting each field of each node."""
+    """Write closed nodes without the ORM (its bulk_create spent most of a checkpoint's time adapting each
+    field of each node): on PostgreSQL one INSERT of two arrays (``unnest``) per batch, one round trip for
+    thousands of nodes; elsewhere (SQLite, in-process) plain parameterized INSERTs (``executemany``)."""
     if not nodes:
         return
     table = connection.ops.quote_name(AuditTreeNode._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} (id, hash) VALUES (%s, %s)", nodes)  # noqa: S608
+        if connection.vendor == "postgresql":
+            ids, hashes = zip(*nodes, strict=True)
+            cursor.execute(
+                f"INSERT INTO {table} (id, hash) SELECT * FROM unnest(%s::bigint[], %s::bytea[])",  # noqa: S608
+                [list(ids), list(hashes)],
+            )
+        else:
+            cursor.executemany(f"INSERT INTO {table} (id, hash) VALUES (%s, %s)", nodes)  # noqa: S608
 
 
 def extend(size: int) -> int:

@@ -2,11 +2,12 @@
 the cost of an inclusion and a consistency proof, at N events (PostgreSQL; the database is flushed first)::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/h_audit_proofs \\
-      .venv/bin/python bench/audit_proofs.py --events 1000000 [--hour 25000] [--repeat 200]
+      .venv/bin/python bench/audit_proofs.py --events 1000000 [--hour 25000] [--checkpoints 1] [--repeat 200]
 
 Seeding reuses ``bench/audit_scale.py`` (the real chain, COPY in batches). Then it prints: the one-time
 build of the tree over the N seeded events (what the first checkpoint after the upgrade does), a checkpoint
-after ``--hour`` more events (incremental verification + tree extension + signing), and the median and
+after ``--hour`` more events (incremental verification + tree extension + signing; ``--checkpoints`` busy
+hours in a row, each timed with the load average before it), and the median and
 p95 of a proof (``audit.tree``: the queries and hashing that the API's proof endpoints run), each verified
 once with ``audit.merkle``.
 """
@@ -42,6 +43,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--hour", type=int, default=25_000, help="events of the busy hour, then a checkpoint")
     parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--checkpoints", type=int, default=1, help="busy hours, each followed by a checkpoint")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     args = parser.parse_args()
     if not (args.database_url or "").startswith(("postgres://", "postgresql://")):
@@ -75,13 +77,16 @@ def main() -> int:
     seconds, first = _timed(sign)
     print(f"first checkpoint (tree already built): {seconds * 1000:.0f} ms")
 
-    seed(args.hour, population, datetime.now(UTC) - timedelta(hours=1), timedelta(seconds=0.1), "busy hour")
-    seconds, (result, made) = _timed(verify_and_checkpoint)
-    assert result.ok and made is not None, result.summary()
-    print(
-        f"checkpoint after {args.hour:,} events (verify {result.checked:,} events, extend the tree, sign): "
-        f"{seconds:.2f} s"
-    )
+    for _ in range(args.checkpoints):
+        hour_start = datetime.now(UTC) - timedelta(hours=1)
+        seed(args.hour, population, hour_start, timedelta(seconds=0.1), "busy hour")
+        load = os.getloadavg()[0]
+        seconds, (result, made) = _timed(verify_and_checkpoint)
+        assert result.ok and made is not None, result.summary()
+        print(
+            f"checkpoint at {made.sequence:,} after {args.hour:,} events (verify {result.checked:,} events, "
+            f"extend the tree, sign): {seconds:.2f} s (verification {result.seconds:.2f} s; load {load:.1f})"
+        )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE audit_audittreenode")
         cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('audit_audittreenode'))")
