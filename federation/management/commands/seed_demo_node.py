@@ -9,37 +9,21 @@ in the directory (not built yet, docs/federation.md): until then the cases here 
 
 from __future__ import annotations
 
-import datetime
-
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.actor import actor_for_user
-from accounts.choices import Role, Scope
-from accounts.models import ApiClient, User
-from accounts.services import api_client_create, institution_create, staff_user_create
-from referrals import rules, services
+from accounts.models import User
+from accounts.services import institution_create, staff_user_create
+from referrals import services
+from referrals.demo import DEMO_PASSWORD, INSTITUTIONS, PEOPLE, demo_api_client, demo_subject
+from referrals.demo import USERS as ALL_USERS
 
-DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - demo only (seed_demo's); refused in production below
-INSTITUTIONS = {
-    "IOM": "Organización Internacional para las Migraciones",
-    "DP": "Defensoría del Pueblo de Panamá",
-}
+# The national staff of each institution (``seed_demo``'s logins): {code: [(username, role)]}.
 USERS = {
-    "IOM": [
-        ("iom.caseworker", Role.CASEWORKER),
-        ("iom.caseworker2", Role.CASEWORKER),
-        ("iom.supervisor", Role.SUPERVISOR),
-        ("iom.admin", Role.ADMIN),
-    ],
-    "DP": [("dp.caseworker", Role.CASEWORKER), ("dp.supervisor", Role.SUPERVISOR), ("dp.admin", Role.ADMIN)],
+    code: [(username, role) for inst, username, role in ALL_USERS if inst == code] for code in INSTITUTIONS
 }
-PEOPLE = [
-    ("María José", "Pérez Rondón", "1990-05-01", "female", "VEN", "V-12.345.678"),
-    ("Jean", "Baptiste", "1985-11-20", "male", "HTI", "HT-99887766"),
-    ("Ana", "Quispe", "2009-03-14", "female", "ECU", "EC-1720034567"),
-]
 
 
 class Command(BaseCommand):
@@ -69,39 +53,21 @@ class Command(BaseCommand):
             }
             if code == "IOM":
                 actor = actor_for_user(users["iom.caseworker"])
-                for index, (given, family, dob, sex, nat, doc) in enumerate(PEOPLE):
-                    born = datetime.date.fromisoformat(dob)
+                for index, person in enumerate(PEOPLE[:3]):
                     services.case_create(
                         actor=actor,
-                        subject={
-                            "given_name": given,
-                            "family_name": family,
-                            "date_of_birth": born,
-                            "sex": sex,
-                            "nationality": nat,
-                            "languages": ["es"],
-                            "document_type": "passport",
-                            "document_number": doc,
-                            "phone": f"+507 6000-{1000 + index}",
-                            "email": "",
-                            "current_location": "Lajas Blancas, Darién",
-                            "protection_needs": "Requiere orientación legal.",
-                            "is_minor": rules.age_on(born, rules.today_utc()) < 18,
-                        },
+                        subject=demo_subject(
+                            person,
+                            document_number=person[5],
+                            phone=f"+507 6000-{1000 + index}",
+                            location="Lajas Blancas, Darién",
+                            needs="Requiere orientación legal.",
+                        ),
                         summary="Caso de demostración.",
                     )
-            if not ApiClient.objects.filter(institution=institution, name="demo-partner").exists():
-                _client, token = api_client_create(
-                    institution=institution,
-                    name="demo-partner",
-                    scopes=[
-                        Scope.REFERRALS_READ,
-                        Scope.REFERRALS_WRITE,
-                        Scope.AUDIT_READ,
-                        Scope.WEBHOOKS_MANAGE,
-                    ],
-                )
-                self.stdout.write(f"API token for {code} (shown once): {token}")
+            created = demo_api_client(institution)
+            if created is not None:
+                self.stdout.write(f"API token for {code} (shown once): {created[1]}")
         self._print_logins(code)
 
     def _print_logins(self, code: str):

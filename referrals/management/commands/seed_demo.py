@@ -11,29 +11,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.actor import actor_for_api_client, actor_for_user
-from accounts.choices import Role, Scope
-from accounts.models import ApiClient, User
-from accounts.services import (
-    api_client_create,
-    institution_create,
-    office_pause,
-    office_save,
-    staff_user_create,
-)
-from referrals import rules, services
+from accounts.choices import Role
+from accounts.models import User
+from accounts.services import institution_create, office_pause, office_save, staff_user_create
+from referrals import services
 from referrals.choices import Status
+from referrals.demo import DEMO_PASSWORD, INSTITUTIONS, PEOPLE, USERS, demo_api_client, demo_subject
 from referrals.models import Case
 
-DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - demo only; refused in production below
-USERS = [
-    ("IOM", "iom.caseworker", Role.CASEWORKER),
-    ("IOM", "iom.caseworker2", Role.CASEWORKER),
-    ("IOM", "iom.supervisor", Role.SUPERVISOR),
-    ("IOM", "iom.admin", Role.ADMIN),
-    ("DP", "dp.caseworker", Role.CASEWORKER),
-    ("DP", "dp.supervisor", Role.SUPERVISOR),
-    ("DP", "dp.admin", Role.ADMIN),
-]
 # Offices (issue 20, contract §7.2): (institution, code, name, province, services, languages). Real places:
 # Metetí (Darién), David (Chiriquí, near the Costa Rican border at Paso Canoas), Colón, Changuinola (Bocas
 # del Toro), Panama City.
@@ -147,14 +132,6 @@ PATHS = {
     Status.CANCELLED: ["send", ("cancel", "Remitido por error")],
     Status.ENTERED_IN_ERROR: ["send", ("void", "Duplicado")],
 }
-PEOPLE = [
-    ("María José", "Pérez Rondón", "1990-05-01", "female", "VEN", "V-12.345.678"),
-    ("Jean", "Baptiste", "1985-11-20", "male", "HTI", "HT-99887766"),
-    ("Ana", "Quispe", "2009-03-14", "female", "ECU", "EC-1720034567"),
-    ("Yusuf", "Abdi", "1994-07-02", "male", "SOM", "SO-445566"),
-    ("Luisa", "Gómez", "1978-01-30", "female", "COL", "CO-80112233"),
-    ("Carlos", "Mendoza", "2001-09-09", "male", "VEN", "V-27.111.222"),
-]
 
 
 class Command(BaseCommand):
@@ -171,8 +148,8 @@ class Command(BaseCommand):
             self._print_logins()
             return
         with transaction.atomic():
-            iom, _ = institution_create(code="IOM", name="Organización Internacional para las Migraciones")
-            dp, _ = institution_create(code="DP", name="Defensoría del Pueblo de Panamá")
+            iom, _ = institution_create(code="IOM", name=INSTITUTIONS["IOM"])
+            dp, _ = institution_create(code="DP", name=INSTITUTIONS["DP"])
             users = {}
             for code, username, role in USERS:
                 inst = iom if code == "IOM" else dp
@@ -207,25 +184,16 @@ class Command(BaseCommand):
             iom_sup = actor_for_user(users["iom.supervisor"])
             by_status = {}
             for index, status in enumerate(PATHS):
-                given, family, dob, sex, nat, doc = PEOPLE[index % len(PEOPLE)]
+                person = PEOPLE[index % len(PEOPLE)]
                 case = services.case_create(
                     actor=iom_actor,
-                    subject={
-                        "given_name": given,
-                        "family_name": family,
-                        "date_of_birth": datetime.date.fromisoformat(dob),
-                        "sex": sex,
-                        "nationality": nat,
-                        "languages": ["es"],
-                        "document_type": "passport",
-                        "document_number": doc,
-                        "phone": f"+507 6000-{1000 + index}",
-                        "email": "",
-                        "current_location": "Lajas Blancas, Darién",
-                        "protection_needs": "Sobreviviente de violencia en la ruta; requiere orientación.",
-                        # Minors by their age today (the subject rules refuse a minor of 18 or more).
-                        "is_minor": rules.age_on(datetime.date.fromisoformat(dob), rules.today_utc()) < 18,
-                    },
+                    subject=demo_subject(
+                        person,
+                        document_number=person[5],
+                        phone=f"+507 6000-{1000 + index}",
+                        location="Lajas Blancas, Darién",
+                        needs="Sobreviviente de violencia en la ruta; requiere orientación.",
+                    ),
                     summary="Caso de demostración.",
                 )
                 referral = services.referral_create(
@@ -270,17 +238,9 @@ class Command(BaseCommand):
                 reason="Sin abogado hasta fin de mes; envíe a la sede de Panamá.",
             )
             for inst in (iom, dp):
-                if not ApiClient.objects.filter(institution=inst, name="demo-partner").exists():
-                    client, token = api_client_create(
-                        institution=inst,
-                        name="demo-partner",
-                        scopes=[
-                            Scope.REFERRALS_READ,
-                            Scope.REFERRALS_WRITE,
-                            Scope.AUDIT_READ,
-                            Scope.WEBHOOKS_MANAGE,
-                        ],
-                    )
+                created = demo_api_client(inst)
+                if created is not None:
+                    client, token = created
                     self.stdout.write(f"API token for {inst.code} (shown once): {token}")
                     actor_for_api_client(client)
         self._print_logins()
@@ -289,25 +249,16 @@ class Command(BaseCommand):
         """Referrals made by office staff in the field, routed at send by province and services."""
         for index, (origin, receiver, province, requested, place, path) in enumerate(ROUTED):
             sender = actor_for_user(users[f"{origin[0].lower()}.{origin[1].lower()}.caseworker"])
-            given, family, dob, sex, nat, doc = PEOPLE[(index + 3) % len(PEOPLE)]
-            born = datetime.date.fromisoformat(dob)
+            person = PEOPLE[(index + 3) % len(PEOPLE)]
             case = services.case_create(
                 actor=sender,
-                subject={
-                    "given_name": given,
-                    "family_name": family,
-                    "date_of_birth": born,
-                    "sex": sex,
-                    "nationality": nat,
-                    "languages": ["es"],
-                    "document_type": "passport",
-                    "document_number": f"{doc}-{index}",
-                    "phone": f"+507 6100-{2000 + index}",
-                    "email": "",
-                    "current_location": place,
-                    "protection_needs": "Requiere orientación y acompañamiento.",
-                    "is_minor": rules.age_on(born, rules.today_utc()) < 18,
-                },
+                subject=demo_subject(
+                    person,
+                    document_number=f"{person[5]}-{index}",
+                    phone=f"+507 6100-{2000 + index}",
+                    location=place,
+                    needs="Requiere orientación y acompañamiento.",
+                ),
                 summary="Caso de demostración atendido en una oficina regional.",
             )
             referral = services.referral_create(
