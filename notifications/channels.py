@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import json
 import time
 
 import requests
-import requests_hardened
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.utils import translation
+
+from plumbing.outbound import hardened_post
 
 from .models import Notification
 from .ssrf import UnsafeUrl, check_url
@@ -110,26 +110,17 @@ class WebhookFailed(Exception):
         self.status_code = status_code
 
 
-@functools.lru_cache(maxsize=2)
-def _http(allow_private: bool) -> requests_hardened.Manager:
-    """requests-hardened connects to the very address it checked (no second DNS look-up a rebinding could
-    answer differently), refuses private and loopback targets unless development allows them, and never
-    follows a redirect."""
-    return requests_hardened.Manager(
-        requests_hardened.Config(
-            ip_filter_enable=not allow_private,
-            ip_filter_allow_loopback_ips=allow_private,
-            never_redirect=True,
-            default_timeout=(5, 10),
-            user_agent_override="referral-case-manager-webhooks/1",
-        )
-    )
-
-
 def http_post(url: str, *, data: bytes, headers: dict, timeout: float):
-    """POST through the hardened client (``check_url`` stays the first, explanatory, check)."""
-    manager = _http(bool(getattr(settings, "WEBHOOK_ALLOW_PRIVATE_URLS", False)))
-    return manager.send_request("POST", url, data=data, headers=headers, timeout=timeout)
+    """POST through the hardened client (``check_url`` stays the first, explanatory, check); private and
+    loopback targets only with ``WEBHOOK_ALLOW_PRIVATE_URLS`` (development)."""
+    return hardened_post(
+        url,
+        data=data,
+        headers=headers,
+        timeout=timeout,
+        allow_private=bool(getattr(settings, "WEBHOOK_ALLOW_PRIVATE_URLS", False)),
+        user_agent="referral-case-manager-webhooks/1",
+    )
 
 
 def deliver_webhook(delivery) -> int:
