@@ -45,13 +45,23 @@ def _same_institution(actor: Actor, institution_id) -> bool:
     return institution_id == own and (own is not None or _trusted(actor))
 
 
+def _targets_own_institution(actor: Actor, target=None, institution=None) -> bool:
+    """The target (a row with ``institution_id``, or else ``institution``) is of the actor's institution;
+    neither given: the question is whether the actor may at all (already answered by the caller)."""
+    if target is not None:
+        return _same_institution(actor, target.institution_id)
+    if institution is not None:
+        return _same_institution(actor, institution.pk)
+    return True
+
+
 def may_manage_staff(actor: Actor, user=None) -> bool:
     """Create, change, (de)activate staff or reset their second factor — of the actor's institution only.
 
     Without ``user``: whether the actor manages staff at all (the door shows the staff pages)."""
     if not _institution_admin(actor):
         return False
-    return user is None or _same_institution(actor, user.institution_id)
+    return _targets_own_institution(actor, user)
 
 
 def may_change_role(actor: Actor, user, role: str) -> bool:
@@ -75,11 +85,7 @@ def may_manage_api_clients(actor: Actor, client=None, *, institution=None) -> bo
     """Create or revoke API clients of the actor's institution (``client`` or ``institution``: the target)."""
     if not _institution_admin(actor):
         return False
-    if client is not None:
-        return _same_institution(actor, client.institution_id)
-    if institution is not None:
-        return _same_institution(actor, institution.pk)
-    return True
+    return _targets_own_institution(actor, client, institution)
 
 
 def may_manage_webhooks(actor: Actor, endpoint=None, *, institution=None) -> bool:
@@ -87,11 +93,7 @@ def may_manage_webhooks(actor: Actor, endpoint=None, *, institution=None) -> boo
     ``webhooks:manage`` (the admin role carries that scope), an operator, a system actor."""
     if not (_trusted(actor) or actor.has_scope(Scope.WEBHOOKS_MANAGE)):
         return False
-    if endpoint is not None:
-        return _same_institution(actor, endpoint.institution_id)
-    if institution is not None:
-        return _same_institution(actor, institution.pk)
-    return True
+    return _targets_own_institution(actor, endpoint, institution)
 
 
 def may_manage_offices(actor: Actor, office=None, *, institution=None) -> bool:
@@ -99,11 +101,7 @@ def may_manage_offices(actor: Actor, office=None, *, institution=None) -> bool:
     an operator, a system actor (``office`` or ``institution``: the target; none: whether at all)."""
     if not _institution_admin(actor):
         return False
-    if office is not None:
-        return _same_institution(actor, office.institution_id)
-    if institution is not None:
-        return _same_institution(actor, institution.pk)
-    return True
+    return _targets_own_institution(actor, office, institution)
 
 
 def second_factor_locked(failures: int) -> bool:
