@@ -43,7 +43,9 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--hour", type=int, default=25_000, help="events of the busy hour, then a checkpoint")
     parser.add_argument("--repeat", type=int, default=200)
-    parser.add_argument("--checkpoints", type=int, default=1, help="busy hours, each followed by a checkpoint")
+    parser.add_argument(
+        "--checkpoints", type=int, default=1, help="busy hours, each followed by a checkpoint"
+    )
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     args = parser.parse_args()
     if not (args.database_url or "").startswith(("postgres://", "postgresql://")):
