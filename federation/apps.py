@@ -8,6 +8,7 @@ class FederationConfig(AppConfig):
 
     def ready(self):
         from . import (
+            audit_hooks,  # noqa: F401 — connects the announcement of each new checkpoint to the peers
             checks,
             tasks,  # noqa: F401 — registers the outbox's task, which enqueue hands over by name
         )

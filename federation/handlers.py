@@ -3,8 +3,8 @@
 A handler receives an :class:`Incoming` (the pinned peer, ids, the opened payload) and returns an
 :class:`Outcome`; it runs inside the transaction that stores the message and its answer, so a replay of the
 same message id gets the very answer it gave. Handlers of the referral messages (delivery, forwarded
-actions, notes, withdrawal, read receipts, checkpoints) call the core's services and come later; ``ping``
-proves the round trip.
+actions, notes, withdrawal, read receipts) call the core's services and come later; ``ping`` proves the
+round trip; the ``checkpoint.*`` messages are the witnessing between nodes (``federation.witnessing``).
 """
 
 from __future__ import annotations
@@ -136,3 +136,23 @@ def checkpoint_cosign(message: Incoming) -> Outcome:
         return Outcome(201, proofs.cosign(tree_size, data), sealed=False)
     except (proofs.InvalidRequest, proofs.NotFound) as exc:
         raise _proof_problem(exc) from None
+
+
+@handles("checkpoint.announce")
+def checkpoint_announce(message: Incoming) -> Outcome:
+    """``{"tree_size"}``: the sending node made a new checkpoint (``federation.audit_hooks``). → 202
+    ``{"witnessing": true}`` at once; this node's witnessing pass of the sender (``checkpoint.latest``,
+    ``checkpoint.consistency``, ``checkpoint.cosign`` back to it) runs after this message commits, off the
+    request (``witnessing.request_pass``). The size is only a hint: the pass verifies the checkpoint the peer
+    serves, whatever was announced. A replay gets its first answer and starts nothing."""
+    from django.db import transaction
+
+    from . import witnessing
+
+    _fields(message.payload, {"tree_size"})
+    tree_size = message.payload.get("tree_size")
+    if not isinstance(tree_size, int) or isinstance(tree_size, bool) or tree_size < 0:
+        raise ProblemError("validation-error", 400, "Invalid announcement.", {"tree_size": ["A tree size."]})
+    peer_id = str(message.peer.pk)
+    transaction.on_commit(lambda: witnessing.request_pass(peer_id))
+    return Outcome(202, {"witnessing": True}, sealed=False)

@@ -17,3 +17,9 @@ def deliver_outbox(peer_id: str | None = None) -> dict:
 def witness_peers() -> list[dict]:
     """Cosign every peer's latest audit checkpoint, or refuse an inconsistent one (beat: hourly)."""
     return witnessing.witness_peers()
+
+
+@shared_task(name="federation.tasks.witness_peer", acks_late=True)
+def witness_peer(peer_id: str) -> dict | None:
+    """Witness one peer now: handed over after its ``checkpoint.announce`` commits."""
+    return witnessing.witness_peer_id(peer_id)

@@ -16,14 +16,21 @@ One pass per peer, over the signed door (``checkpoint.*`` messages, ``federation
 
 Any inconsistency: nothing is cosigned, the reference is kept, ``federation.checkpoint_conflict`` is recorded
 (the peer's URL, the sizes, a cause — no personal data, no text from the peer) and every supervisor is
-alerted in the app and by e-mail. A peer that cannot be reached is simply tried again next pass.
+alerted in the app and by e-mail — once a day per distinct conflict (same peer, cause and sizes), while every
+pass that refuses is recorded. A peer that cannot be reached is simply tried again next pass.
+
+Passes run hourly for every peer (``witness_peers``), on demand (``federation_witness``), and for one peer
+when it announces a new checkpoint (``checkpoint.announce`` through its outbox → ``request_pass``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
+import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
@@ -32,12 +39,18 @@ from django.utils import timezone
 
 from audit import merkle, notes
 from audit.recorder import record
+from notifications.dispatch import broker_enabled
+from notifications.models import Notification
 from notifications.services import alert_supervisors
 
 from . import keys, protocol, services
 from .models import Peer
 
+logger = logging.getLogger(__name__)
+
 CONFLICT_EVENT = "federation.checkpoint_conflict"
+#: One alert per distinct conflict (same peer, cause and sizes) in this period; every one is still recorded.
+ALERT_EVERY = timedelta(days=1)
 EMAIL_SUBJECT = (
     "Alerta: registro de auditoría de un nodo par inconsistente / A peer node's audit log is inconsistent"
 )
@@ -111,11 +124,27 @@ def _ask(peer: Peer, message_type: str, payload: dict, expected: int = 200) -> d
     return reply.payload
 
 
+def _alerted_lately(facts: dict) -> bool:
+    """Whether the supervisors were alerted of this very conflict (same peer, cause and sizes) within
+    ``ALERT_EVERY``: a peer that keeps presenting the same refused checkpoint is recorded on every pass, but
+    alerts once a day, not every hour."""
+    return Notification.objects.filter(
+        event_type=CONFLICT_EVENT,
+        created_at__gte=timezone.now() - ALERT_EVERY,
+        data__node=facts["node"],
+        data__cause=facts["cause"],
+        data__tree_size=facts["tree_size"],
+        data__previous_tree_size=facts["previous_tree_size"],
+    ).exists()
+
+
 def record_conflict(peer: Peer, cause: str, tree_size, previous) -> Outcome:
-    """Refuse a peer's checkpoint: the audit event, the mark on the peer, every supervisor alerted."""
+    """Refuse a peer's checkpoint: the audit event and the mark on the peer every time; every supervisor
+    alerted, once a day per distinct conflict (``_alerted_lately``)."""
     with transaction.atomic():
         Peer.objects.filter(pk=peer.pk).update(checkpoint_conflict_at=timezone.now())
         facts = {"node": peer.url, "cause": cause, "tree_size": tree_size, "previous_tree_size": previous}
+        alerted_lately = _alerted_lately(facts)
         record(
             action=CONFLICT_EVENT,
             actor_type="system",
@@ -125,6 +154,8 @@ def record_conflict(peer: Peer, cause: str, tree_size, previous) -> Outcome:
             institutions=services.local_institution_codes(),
             detail=facts,
         )
+        if alerted_lately:
+            return Outcome(peer.url, "conflict", tree_size, previous, cause)
         es, en = CAUSES[cause]
         alert_supervisors(
             event_type=CONFLICT_EVENT,
@@ -212,3 +243,60 @@ def witness_peers(url: str | None = None) -> list[dict]:
     if url is not None:
         peers = peers.filter(url=url.rstrip("/"))
     return [witness_peer(peer).as_dict() for peer in peers]
+
+
+# --- A pass at a peer's request (``checkpoint.announce``), off the request that brought it ----------------
+
+_lock = threading.Lock()
+_again: dict[str, bool] = {}  # peer id → another pass was asked for while one runs (this process)
+
+
+def request_pass(peer_id: str) -> None:
+    """Witness one peer soon, after the commit of its ``checkpoint.announce`` (contract §7.4: within 60 s of
+    each checkpoint). With a broker, a worker's task; without one, a daemon thread of this process — at most
+    one per peer: an announcement arriving while its pass runs asks for one more pass after it, never a second
+    thread. A pass is bounded by its three messages' timeouts (``FEDERATION_TIMEOUT_SECONDS`` each). Never
+    raises; a pass that does not happen is made up by the hourly one."""
+    if broker_enabled():
+        from celery import current_app
+
+        try:
+            current_app.tasks["federation.tasks.witness_peer"].apply_async(args=[peer_id], retry=False)
+            return
+        except Exception as exc:  # noqa: BLE001 — broker down: witness from this process instead
+            logger.warning("federation witnessing: not handed to the broker (%s)", type(exc).__name__)
+    with _lock:
+        if peer_id in _again:
+            _again[peer_id] = True
+            return
+        _again[peer_id] = False
+    threading.Thread(target=_passes, args=(peer_id,), name="federation-witness", daemon=True).start()
+
+
+def _passes(peer_id: str) -> None:
+    from django.db import connections
+
+    try:
+        while True:
+            witness_peer_id(peer_id)
+            with _lock:
+                if not _again.get(peer_id):
+                    _again.pop(peer_id, None)
+                    return
+                _again[peer_id] = False
+    finally:
+        connections.close_all()  # this thread's own connections
+
+
+def witness_peer_id(peer_id: str) -> dict | None:
+    """One pass for the peer of that id (gone: nothing); never raises — an error is logged by class only."""
+    try:
+        peer = Peer.objects.filter(pk=peer_id).first()
+        if peer is None or not keys.enabled():
+            return None
+        outcome = witness_peer(peer)
+    except Exception as exc:  # noqa: BLE001 — the hourly pass tries again
+        logger.warning("federation witnessing: a requested pass failed (%s)", type(exc).__name__)
+        return None
+    logger.info("federation witnessing: %s %s", peer.url, outcome.result)
+    return outcome.as_dict()

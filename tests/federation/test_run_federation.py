@@ -82,12 +82,21 @@ def test_run_federation_starts_two_paired_nodes_with_their_own_demo_data(tmp_pat
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
                 assert response.status == 200
 
-        status_iom = _manage(base, "iom", port_iom, "federation_status")
-        status_dp = _manage(base, "dp", port_dp, "federation_status")
-        line = next(x for x in status_iom.splitlines() if x.startswith(f"http://127.0.0.1:{port_dp} "))
-        assert "institutions DP " in line and "last contact never" not in line and "waiting 0" in line
-        line = next(x for x in status_dp.splitlines() if x.startswith(f"http://127.0.0.1:{port_iom} "))
-        assert "institutions IOM " in line and "last contact never" not in line and "waiting 0" in line
+        def peer_line(name, port, peer_port):
+            status = _manage(base, name, port, "federation_status")
+            return next(x for x in status.splitlines() if x.startswith(f"http://127.0.0.1:{peer_port} "))
+
+        # Each node announces its first checkpoint to the other through the outbox; one made before the other
+        # node listened is retried with backoff (at most 30 s apart): the outboxes empty within a minute.
+        deadline = time.monotonic() + 60
+        while True:
+            lines = peer_line("iom", port_iom, port_dp), peer_line("dp", port_dp, port_iom)
+            if all("waiting 0" in line for line in lines) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        for line, code in zip(lines, ("DP", "IOM"), strict=True):
+            assert f"institutions {code} " in line and "waiting 0" in line
+            assert "last contact never" not in line
 
         # Each node has its own keys and hosts its own institution only, with its own demo data.
         cards = [

@@ -110,3 +110,100 @@ def test_a_refused_checkpoint_is_recorded_and_every_supervisor_alerted(
     assert all(peer.url in m.body and "@" not in m.body for m in mail.outbox)
     peer.refresh_from_db()
     assert peer.checkpoint_conflict_at is not None and peer.witnessed_tree_size is None
+
+
+def test_a_conflict_that_keeps_coming_back_is_recorded_every_time_but_alerted_once_a_day(
+    pinned, django_capture_on_commit_callbacks
+):
+    from tests.factories import InstitutionFactory, UserFactory
+
+    iom = InstitutionFactory._meta.model.objects.get(code="IOM")
+    supervisor = UserFactory(institution=iom, role=Role.SUPERVISOR)
+    peer = Peer.objects.get()
+
+    def refuse(cause, size, previous):
+        with django_capture_on_commit_callbacks(execute=True):
+            witnessing.record_conflict(peer, cause, size, previous)
+
+    def alerts():
+        return [(n.data["cause"], n.data["tree_size"]) for n in Notification.objects.order_by("created_at")]
+
+    refuse("fork", 12, 9)
+    refuse("fork", 12, 9)  # the next hourly pass: the same conflict
+    refuse("fork", 12, 9)
+    assert alerts() == [("fork", 12)] and len(mail.outbox) == 1
+    refuse("fork", 13, 9)  # the log moved on, still forked: a new conflict, alerted
+    refuse("shrank", 8, 9)  # another cause: alerted
+    assert alerts() == [("fork", 12), ("fork", 13), ("shrank", 8)] and len(mail.outbox) == 3
+    events = AuditEvent.objects.filter(action="federation.checkpoint_conflict").order_by("sequence")
+    assert [(e.detail["cause"], e.detail["tree_size"]) for e in events] == [
+        ("fork", 12), ("fork", 12), ("fork", 12), ("fork", 13), ("shrank", 8)
+    ]  # fmt: skip
+    # A day later the same conflict alerts again.
+    Notification.objects.update(created_at=Notification.objects.first().created_at - witnessing.ALERT_EVERY)
+    refuse("fork", 12, 9)
+    assert alerts()[-1] == ("fork", 12) and len(mail.outbox) == 4
+    assert Notification.objects.filter(user=supervisor).count() == 4
+
+
+def test_each_new_checkpoint_is_announced_to_every_peer_through_the_outbox(pinned):
+    from django.db import transaction
+
+    from federation.models import Outgoing
+
+    other = new_remote("https://other.node.example", institutions=("OTHER",))
+    services.pin_peer(other.card)
+    _result, made = verify_and_checkpoint()
+    rows = Outgoing.objects.filter(type="checkpoint.announce").select_related("peer").order_by("peer__url")
+    assert [r.peer.url for r in rows] == sorted([pinned.url, other.url])
+    for row in rows:
+        envelope = json.loads(bytes(row.body))
+        announce = {"type": "checkpoint.announce", "referral": None, "payload": {"tree_size": made.sequence}}
+        assert envelope == announce
+        assert row.sealed is False and row.state == Outgoing.State.WAITING
+
+    # Written with the checkpoint: a checkpoint rolled back announces nothing.
+    before = Outgoing.objects.count()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.record_refused(cause="stale", path="/federation/v1/messages/")  # the log grows
+        assert verify_and_checkpoint()[1].sequence > made.sequence
+        assert Outgoing.objects.count() == before + 2
+        raise RuntimeError("rolled back")
+    assert Outgoing.objects.count() == before
+
+
+def test_a_single_node_announces_nothing(db):
+    from audit.recorder import record
+    from federation.models import Outgoing
+    from tests.factories import InstitutionFactory
+
+    InstitutionFactory(code="IOM")
+    Peer.objects.create(url="https://dp.node.example", signing_key="x", encryption_key="y", fingerprint="z")
+    record(action="federation.peer_added", actor_type="system", institutions=["IOM"], detail={})
+    assert verify_and_checkpoint()[1].sequence >= 1
+    assert not Outgoing.objects.exists()
+
+
+def test_an_announcement_is_answered_at_once_and_witnessing_runs_after_its_commit(
+    pinned, post, django_capture_on_commit_callbacks, monkeypatch
+):
+    asked = []
+    monkeypatch.setattr(witnessing, "request_pass", asked.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        status, answer = _ask(post, pinned, "checkpoint.announce", {"tree_size": 5})
+    assert status == 202 and answer["payload"] == {"witnessing": True}
+    assert asked == [str(Peer.objects.get().pk)]
+    for bad in ({}, {"tree_size": "5"}, {"tree_size": -1}, {"tree_size": True}, {"tree_size": 5, "x": 1}):
+        with django_capture_on_commit_callbacks(execute=True):
+            status, answer = _ask(post, pinned, "checkpoint.announce", bad)
+        assert status == 400 and answer["type"] == "/problems/validation-error", bad
+    assert len(asked) == 1  # a refused announcement starts nothing
+
+
+def test_replacing_a_peers_card_keeps_its_pinned_audit_key(pinned):
+    """Node keys and the audit log's key are separate (§7.3/§7.4): a new card does not vouch for a new log
+    key, so ``--replace`` keeps the pin — a key change is still refused as ``key-changed``."""
+    Peer.objects.update(audit_vkey="iom.example/audit+01020304+AQID")
+    rotated = new_remote(pinned.url)
+    assert services.pin_peer(rotated.card, replace=True)[0] == "replaced"
+    assert Peer.objects.get().audit_vkey == "iom.example/audit+01020304+AQID"
