@@ -99,6 +99,11 @@ def main() -> int:
     if connection.vendor == "postgresql":
         call_command("flush", interactive=False, verbosity=0)
     call_command("migrate", verbosity=0)
+    # As a serving process does (config/wsgi.py): its sequencer thread seals the audit queue every 200 ms,
+    # so a request pays its audit INSERT only, not the sealing (without the thread each commit would seal).
+    from audit.sequencer import start_embedded_sequencer
+
+    start_embedded_sequencer()
     print(f"database: {connection.vendor} ({'temp file' if 'rcm-bench-' in url else url.split('@')[-1]})")
     _ensure_list_indexes()
     institutions, tokens = institutions_and_tokens()
