@@ -35,8 +35,9 @@ def offices(
         condition = accepting_now_q(today or timezone.localdate())
         query = query.filter(condition) if accepting else query.exclude(condition)
     if service is not None:
-        ids = [pk for pk, services in query.values_list("pk", "services") if service in (services or [])]
-        query = query.filter(pk__in=ids)
+        query = query.filter(
+            pk__in=[o.pk for o in query.select_related(None).only("pk", "services") if o.offers([service])]
+        )
     if language is not None:
         ids = [pk for pk, codes in query.values_list("pk", "languages") if language in (codes or [])]
         query = query.filter(pk__in=ids)
@@ -77,8 +78,7 @@ def offices_offering(institution, services, *, province: str | None = None) -> l
     """The offices of ``institution`` that offer every one of ``services``, nearest ``province`` first
     (``nearest_first``) — paused ones included: a door shows them marked, and never lets them be chosen
     (``Office.is_accepting``; the ``send`` service refuses them with 409 ``office-not-accepting``)."""
-    wanted = set(services or ())
-    found = [o for o in offices().filter(institution=institution) if wanted <= set(o.services or ())]
+    found = [o for o in offices().filter(institution=institution) if o.offers(services)]
     return nearest_first(found, province)
 
 

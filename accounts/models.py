@@ -117,6 +117,11 @@ class Office(models.Model):
         """``DP/DARIEN``: the office across the network (statistics keys, logs)."""
         return f"{self.institution.code}/{self.code}"
 
+    def offers(self, services) -> bool:
+        """Offers every one of ``services`` (codes): the rule of routing at send and of the referral form's
+        offices (the one place of it)."""
+        return set(services or ()) <= set(self.services or ())
+
     def is_accepting(self, today=None) -> bool:
         """Accepting referrals now (see ``accepting_now_q``)."""
         today = today or timezone.localdate()

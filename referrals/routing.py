@@ -17,13 +17,9 @@ def office_for(referral: Referral) -> Office | None:
     that fit, the first by code (stable: the same referral always lands in the same office)."""
     if referral.to_office_id is not None or not referral.province:
         return None
-    wanted = set(referral.services)
     candidates = (
         Office.objects.accepting_now()
         .filter(institution_id=referral.to_institution_id, province=referral.province)
         .order_by("code")
     )
-    for office in candidates:
-        if wanted <= set(office.services):
-            return office
-    return None
+    return next((office for office in candidates if office.offers(referral.services)), None)
