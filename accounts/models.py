@@ -68,6 +68,12 @@ def accepting_now_q(today) -> models.Q:
     return models.Q(accepting_referrals=True) | models.Q(paused_until__isnull=False, paused_until__lt=today)
 
 
+def works_for_office_q(office_id) -> models.Q:
+    """The staff who work for ``office_id`` (None: the national intake) as a query on users: national
+    staff (no office) and that office's own (``referrals.policy.works_for_office``: the rule for one user)."""
+    return models.Q(office__isnull=True) | models.Q(office_id=office_id)
+
+
 def office_group_name(institution_code: str, office_code: str, *, supervisors: bool = False) -> str:
     """``DP:office:DARIEN`` (its caseworkers and supervisors) or ``DP:office:DARIEN:supervisors``."""
     base = f"{institution_code}:office:{office_code}"

@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.choices import Role
-from accounts.models import User
+from accounts.models import User, works_for_office_q
 
 from . import channels
 from .dispatch import broker_enabled, dispatch_after_commit, enqueue_delivery  # noqa: F401
@@ -45,7 +45,7 @@ def _receiving_staff(referral, roles) -> list[User]:
     and the staff of the office holding it (an installation without offices: all of them)."""
     return list(
         User.objects.filter(
-            Q(office__isnull=True) | Q(office_id=referral.to_office_id),
+            works_for_office_q(referral.to_office_id),
             institution_id=referral.to_institution_id,
             role__in=roles,
             is_active=True,

@@ -14,11 +14,9 @@ webhooks) are ``accounts``' own.
 
 from __future__ import annotations
 
-from django.db.models import Q
-
 from accounts.actor import Actor
 from accounts.choices import Role, Scope
-from accounts.models import User
+from accounts.models import User, works_for_office_q
 from plumbing.problems import ProblemError
 
 from .choices import ASSIGNABLE_STATUSES, TERMINAL_STATUSES, Side, Status
@@ -144,7 +142,8 @@ def assigns_referrals(actor: Actor) -> bool:
 
 def works_for_office(user: User, office_id) -> bool:
     """Need to know inside an institution (contract §7.2): national staff (no office) work for every office
-    and for the national intake; an office's staff for their office only."""
+    and for the national intake; an office's staff for their office only (as a query:
+    ``accounts.models.works_for_office_q``)."""
     return user.office_id is None or user.office_id == office_id
 
 
@@ -163,7 +162,7 @@ def assignable_users(actor: Actor, referral: Referral | None = None):
     """The users :func:`may_be_assigned` allows, by username (a supervisor's choices)."""
     users = User.objects.filter(institution=actor.institution, role=Role.CASEWORKER, is_active=True)
     if referral is not None:
-        users = users.filter(Q(office__isnull=True) | Q(office_id=referral.to_office_id))
+        users = users.filter(works_for_office_q(referral.to_office_id))
     return users.order_by("username")
 
 

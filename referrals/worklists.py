@@ -39,6 +39,7 @@ from .selectors import cases_visible_to, referrals_visible_to
 __all__ = [
     "ANSWER_BUCKETS",
     "NATIONAL_INTAKE",
+    "at_office",
     "ROW_RELATED",
     "UNKNOWN_OFFICE",
     "ResponseTimes",
@@ -145,11 +146,11 @@ def filtered(actor: Actor, filters: dict) -> QuerySet[Referral]:
     if filters.get("overdue"):
         referrals = referrals.filter(overdue())
     if filters.get("office") is not None:
-        referrals = _at_office(actor, referrals, filters["office"])
+        referrals = at_office(actor, referrals, filters["office"])
     return ordered(referrals).select_related(*ROW_RELATED)
 
 
-def _at_office(actor: Actor, referrals: QuerySet[Referral], office) -> QuerySet[Referral]:
+def at_office(actor: Actor, referrals: QuerySet[Referral], office) -> QuerySet[Referral]:
     """The received referrals held by ``office`` (an office of the actor's institution), or by its national
     intake (``NATIONAL_INTAKE``); ``None``: all (as the API's ``office`` filter, contract §7.2)."""
     if office is None:
@@ -192,11 +193,11 @@ def team_queue(actor: Actor, *, office=None) -> QuerySet[Referral]:
     """Inbound referrals nobody of the institution has taken yet (awaiting an answer or accepted, e.g.
     through the API), the overdue and most urgent first. The queue is the actor's office's (their
     visibility: an office's staff see what their office holds; national staff every office and the
-    national intake), narrowed to ``office`` when given (see ``_at_office``)."""
+    national intake), narrowed to ``office`` when given (see ``at_office``)."""
     referrals = referrals_visible_to(actor, direction="inbound").filter(
         assignee__isnull=True, status__in=list(ASSIGNABLE_STATUSES)
     )
-    return ordered(_at_office(actor, referrals, office)).select_related(*ROW_RELATED)
+    return ordered(at_office(actor, referrals, office)).select_related(*ROW_RELATED)
 
 
 def caseworkers(actor: Actor, *, office=None) -> list[User]:
@@ -254,7 +255,7 @@ def team_workload(actor: Actor, *, office=None) -> tuple[list[WorkloadRow], int]
         for user_id, n in queryset.values(per_user).annotate(n=Count("id")).values_list(per_user, "n"):
             if user_id in rows:
                 setattr(rows[user_id], attribute, n)
-    inbound = _at_office(actor, referrals_visible_to(actor, direction="inbound"), office)
+    inbound = at_office(actor, referrals_visible_to(actor, direction="inbound"), office)
     per_assignee = (
         inbound.filter(status__in=ASSIGNABLE_STATUSES)
         .values("assignee")
@@ -302,7 +303,7 @@ def response_times(actor: Actor, *, direction: str = "inbound", days: int = 90, 
         else:
             base = base.filter(from_office=office)
     elif office is not None:
-        base = _at_office(actor, base, office)
+        base = at_office(actor, base, office)
     base = base.filter(created_at__gte=since)
     counts = dict(base.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     by_status = [(s.value, str(s.label), counts.get(s.value, 0)) for s in Status]

@@ -20,7 +20,7 @@ from plumbing.idempotency import run_idempotent
 from plumbing.pagination import CursorPagination, OldestFirstCursorPagination
 from plumbing.query import StrictQuery, bad_parameter, parse_aware_datetime
 
-from .. import reads, selectors, services
+from .. import reads, selectors, services, worklists
 from ..choices import Status
 from ..errors import InvalidInput, NotVisible
 from ..lifecycle import TRANSITIONS
@@ -292,13 +292,11 @@ class ReferralListCreate(ApiView, generics.GenericAPIView):
             queryset = queryset.filter(updated_at__gte=since)
         office = params.get("office")
         if office is not None:
-            if office == "none":
-                queryset = queryset.filter(to_institution=actor.institution, to_office__isnull=True)
-            else:
-                found = directory.office_of(actor.institution.pk, office)
-                if found is None:
+            if office != worklists.NATIONAL_INTAKE:
+                office = directory.office_of(actor.institution.pk, office)
+                if office is None:
                     raise bad_parameter("office", "An office code of your institution, or none.")
-                queryset = queryset.filter(to_office=found)
+            queryset = worklists.at_office(actor, queryset, office)
         queryset = queryset.select_related("from_institution", "to_institution", "assignee")
         page = self.paginate_queryset(queryset)
         data = s.ReferralListItemOutput(page, many=True, context={"actor": actor}).data
