@@ -26,13 +26,31 @@ INSTITUTION_FIXED_MESSAGE = _("A user never moves to another institution.")
 OFFICE_OF_OWN_INSTITUTION_MESSAGE = _("The office must be one of the user's institution.")
 
 
+class InstitutionQuerySet(models.QuerySet):
+    def local(self):
+        """Institutions hosted by this node (every institution of a single-node installation)."""
+        return self.filter(node="")
+
+    def remote(self):
+        """Institutions hosted by a peer node (contract §7.4): known here from the peer's pinned card."""
+        return self.exclude(node="")
+
+
 class Institution(models.Model):
-    """A party to the referral network (IOM, the Defensoría del Pueblo, later others), known by its CODE."""
+    """A party to the referral network (IOM, the Defensoría del Pueblo, later others), known by its CODE.
+
+    ``node`` is empty for an institution hosted here; for a **remote institution** it is the URL of the
+    peer node that hosts it (contract §7.4), set when that peer's card is pinned: it has no staff, clients or
+    offices here, and referrals to it are delivered to its node.
+    """
 
     code = models.CharField(max_length=16, unique=True, validators=[institution_code_validator])
     name = models.CharField(max_length=200)
+    node = models.CharField(max_length=200, blank=True, default="")
     require_2fa_for_caseworkers = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = InstitutionQuerySet.as_manager()
 
     class Meta:
         ordering = ["code"]
@@ -44,6 +62,10 @@ class Institution(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+    @property
+    def is_remote(self) -> bool:
+        return bool(self.node)
 
     def group(self, kind: GroupKind | str) -> Group:
         """The institution's permission group of that kind (created on first use)."""

@@ -74,7 +74,20 @@ class Reply:
 
 
 def local_institution_codes() -> list[str]:
-    return sorted(Institution.objects.values_list("code", flat=True))
+    """The institutions this node hosts (not the remote ones its peers host)."""
+    return sorted(Institution.objects.local().values_list("code", flat=True))
+
+
+def _sync_remote_institutions(peer: Peer) -> None:
+    """The peer's institutions become remote institutions here (contract §7.4): rows with ``node`` = the
+    peer's URL, created on first pinning, kept (with their referrals) when a later card drops a code."""
+    for code in peer.institutions:
+        institution, created = Institution.objects.get_or_create(
+            code=code, defaults={"name": code, "node": peer.url}
+        )
+        if not created and institution.node != peer.url:
+            institution.node = peer.url
+            institution.save(update_fields=["node"])
 
 
 def _canonical(data: dict) -> bytes:
@@ -142,6 +155,7 @@ def pin_peer(text: str, *, replace: bool = False) -> tuple[str, Peer]:
             setattr(peer, name, value)
         peer.updated_at = now
         peer.save()
+    _sync_remote_institutions(peer)
     record(
         action=f"federation.peer_{outcome}",
         actor_type="system",
