@@ -439,6 +439,8 @@ def consent_withdraw(
         )
         permissions.revoke_receiver(referral=referral, actor=actor)
         referral.refresh_from_db()
+    if referral.sent_at is not None:
+        signals.consent_withdrawn.send(sender=Referral, referral=referral, actor=actor)
     return referral
 
 
