@@ -10,6 +10,8 @@ Both servers relay (the embedded relay, no Redis). Databases as in ``test_two_no
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import time
 import urllib.error
 import urllib.request
@@ -232,3 +234,125 @@ def test_a_referral_crosses_nodes_with_consented_data_only(paired):
         )
         assert status == 503 and problem["type"].endswith("peer-unavailable"), problem
         assert _api(b, tokens["DP"], "GET", f"/api/v1/referrals/{rid}/")[2]["status"] == seen["status"]
+
+
+def _create_and_send(node: Node, token: str, n: int) -> list[str]:
+    ids = []
+    for i in range(n):
+        status, _, case = _api(
+            node, token, "POST", "/api/v1/cases/", {"subject": dict(SUBJECT, given_name=f"P{i}")}
+        )
+        assert status == 201, case
+        body = {
+            "case": case["id"],
+            "to_institution": "DP",
+            "services": ["protection"],
+            "urgency": "normal",
+            "reason": "Protección",
+            "consent": {
+                "given": True,
+                "given_by": "self",
+                "method": "written",
+                "obtained_at": "2026-12-01T10:00:00Z",
+                "data_categories": ["identity"],
+            },
+        }
+        status, _, referral = _api(node, token, "POST", "/api/v1/referrals/", body)
+        assert status == 201, referral
+        status, _, sent = _api(node, token, "POST", f"/api/v1/referrals/{referral['id']}/send/", {})
+        assert status == 200, sent
+        ids.append(referral["id"])
+    return ids
+
+
+DELIVERIES_AT_B = """
+import json
+from federation.models import Message
+from referrals.models import Referral
+ids = {ids!r}
+print(json.dumps({{"copies": Referral.objects.filter(pk__in=ids).count(),
+                  "received": sorted(str(m.referral_id) for m in Message.objects.filter(
+                      direction="received", type="referral.deliver", referral_id__in=ids))}}))
+"""
+
+WAITING_AT_A = """
+import json
+from federation.models import Outgoing
+rows = Outgoing.objects.filter(type="referral.deliver", referral_id__in={ids!r})
+print(json.dumps([[r.state, r.attempts] for r in rows.order_by("id")]))
+"""
+
+
+def test_referrals_sent_while_the_receivers_node_is_down_arrive_once_when_it_is_back(paired):
+    a, b, tokens = paired
+    with _serving(a):
+        ids = _create_and_send(a, tokens["IOM"], 3)  # the sends answer 200: delivery is the outbox's
+        _wait_for(
+            lambda: any(attempts >= 1 for _, attempts in a.shell(WAITING_AT_A.format(ids=ids))),
+            60,
+            "A never tried B",
+        )
+        assert {state for state, _ in a.shell(WAITING_AT_A.format(ids=ids))} == {"waiting"}
+        with _serving(b):
+            _wait_for(lambda: b.shell(DELIVERIES_AT_B.format(ids=ids))["copies"] == 3, 60, "not all arrived")
+            _wait_for(
+                lambda: {s for s, _ in a.shell(WAITING_AT_A.format(ids=ids))} == {"delivered"},
+                30,
+                "not delivered",
+            )
+    at_b = b.shell(DELIVERIES_AT_B.format(ids=ids))
+    assert at_b["received"] == sorted(ids)  # each delivered once: one message per referral
+
+
+@pytest.fixture
+def fresh_pair(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("rotation-nodes")
+    names = os.environ.get("FEDERATION_TEST_DATABASES", "wt_fed_a,wt_fed_b").split(",")
+    os.environ["FEDERATION_TEST_DATABASES"] = ",".join(f"{name}_r" for name in names)
+    try:
+        db_a, db_b = _databases(tmp)
+    finally:
+        os.environ["FEDERATION_TEST_DATABASES"] = ",".join(names)
+    a, b = Node("iom", "IOM", db_a, tmp, extra=dict(RELAY)), Node("dp", "DP", db_b, tmp, extra=dict(RELAY))
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda n: n.manage("migrate", "--noinput", "-v0"), (a, b)))
+    tokens = {}
+    for node in (a, b):
+        node.manage("create_institution", node.code, node.code)
+        tokens[node.code] = (
+            node.manage(
+                "create_api_client", node.code, "system", "--scopes", "referrals:read,referrals:write"
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        node.card = node.manage("federation_card").stdout.strip().splitlines()[-1]
+    a.manage("federation_peer_add", b.card)
+    b.manage("federation_peer_add", a.card)
+    return a, b, tokens
+
+
+def test_after_the_receivers_node_rotates_its_keys_referrals_flow_once_the_new_card_is_pinned(fresh_pair):
+    a, b, tokens = fresh_pair
+    with _serving(a), _serving(b):
+        [before] = _create_and_send(a, tokens["IOM"], 1)
+        _wait_for(
+            lambda: b.shell(DELIVERIES_AT_B.format(ids=[before]))["copies"] == 1, 60, "first not delivered"
+        )
+    # B's operator rotates both node keys; its new card is refused by A until pinned with --replace.
+    b.signing, b.encryption = secrets.token_bytes(32), secrets.token_bytes(32)
+    b.card = b.manage("federation_card").stdout.strip().splitlines()[-1]
+    refused = a.manage("federation_peer_add", b.card, check=False)
+    assert refused.returncode == 1
+    with _serving(a), _serving(b):
+        # Until A pins the new card, B's messages are refused (B still trusts A, A no longer trusts B).
+        status, _, problem = _api(b, tokens["DP"], "POST", f"/api/v1/referrals/{before}/accept/", {})
+        assert status == 503 and problem["type"].endswith("peer-unavailable")
+        a.manage("federation_peer_add", b.card, "--replace")
+        status, _, accepted = _api(b, tokens["DP"], "POST", f"/api/v1/referrals/{before}/accept/", {})
+        assert status == 200 and accepted["status"] == "accepted", accepted
+        # New referrals are sealed to B's new key and arrive.
+        [after] = _create_and_send(a, tokens["IOM"], 1)
+        _wait_for(
+            lambda: b.shell(DELIVERIES_AT_B.format(ids=[after]))["copies"] == 1, 60, "not delivered after"
+        )
