@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts.models import Institution
 from audit.recorder import record
+from notifications.apps import wake_relay
 from notifications.dispatch import broker_enabled
 from plumbing.problems import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
 
@@ -595,6 +596,7 @@ def _hand_over(peer_id: str) -> None:
     """With a broker, ask a worker to deliver this peer's outbox now; never raises (beat's pass, or the
     embedded relay's, delivers what the broker misses)."""
     if not broker_enabled():
+        wake_relay()  # embedded mode: this process's relay passes now, not at the end of its interval
         return
     try:
         current_app.tasks["federation.tasks.deliver_outbox"].apply_async(args=[peer_id], retry=False)

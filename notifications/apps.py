@@ -51,14 +51,43 @@ def relay_once(*, housekeeping: Iterable[str] = ()) -> None:
         close_old_connections()
 
 
-def _relay_loop(interval: float, stop: threading.Event, clock=time.monotonic) -> None:
-    """Sweep every ``interval`` seconds until ``stop`` is set; each housekeeping job on the first pass, then
-    at its own period."""
+#: The wake-up events of this process's relay threads (``wake_relay``).
+_wakers: list[threading.Event] = []
+
+
+def wake_relay() -> None:
+    """Ask this process's embedded relay for a pass now rather than at the end of its interval (after a
+    commit that queued something to deliver: a notification, a federation message). Without a relay thread
+    in this process (a worker, a command) it does nothing: the next pass, or the broker, delivers."""
+    for waker in _wakers:
+        waker.set()
+
+
+def _pause(stop, wake: threading.Event | None, interval: float) -> bool:
+    """Wait up to ``interval`` seconds, less when woken; True once ``stop`` is set."""
+    if wake is None:
+        return stop.wait(interval)
+    deadline = time.monotonic() + interval
+    while not stop.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        if wake.wait(min(left, 0.2)):
+            wake.clear()
+            return stop.is_set()
+    return True
+
+
+def _relay_loop(
+    interval: float, stop: threading.Event, clock=time.monotonic, wake: threading.Event | None = None
+) -> None:
+    """Sweep every ``interval`` seconds (sooner when woken) until ``stop`` is set; each housekeeping job on
+    the first pass, then at its own period."""
     from django.db import connections
 
     next_due = dict.fromkeys(HOUSEKEEPING, clock())
     try:
-        while not stop.wait(interval):
+        while not _pause(stop, wake, interval):
             now = clock()
             due = [name for name, at in next_due.items() if now >= at]
             for name in due:
@@ -76,9 +105,14 @@ def start_relay_thread(interval: float | None = None) -> tuple[threading.Thread,
     """
     if interval is None:
         interval = float(settings.NOTIFICATIONS_RELAY_INTERVAL)
-    stop = threading.Event()
+    stop, wake = threading.Event(), threading.Event()
+    _wakers.append(wake)
     thread = threading.Thread(
-        target=_relay_loop, args=(interval, stop), name="notifications-relay", daemon=True
+        target=_relay_loop,
+        args=(interval, stop),
+        kwargs={"wake": wake},
+        name="notifications-relay",
+        daemon=True,
     )
     thread.start()
     return thread, stop

@@ -8,6 +8,8 @@ import logging
 from celery import current_app
 from django.conf import settings
 
+from .apps import wake_relay
+
 logger = logging.getLogger(__name__)
 
 
@@ -20,7 +22,8 @@ def broker_enabled() -> bool:
 def dispatch_after_commit(outbox_id) -> None:
     """Hand the outbox row to Celery; never raises (the sweep picks up what the broker missed)."""
     if not broker_enabled():
-        return  # embedded mode: the relay thread's sweep delivers within seconds
+        wake_relay()  # embedded mode: this process's relay thread sweeps now
+        return
     try:
         current_app.tasks["notifications.tasks.process_outbox"].apply_async(
             args=[str(outbox_id)], retry=False
