@@ -696,6 +696,8 @@ def remote_offices_save(*, node: str, offices: list) -> dict:
             office.accepting_referrals, office.paused_until, office.updated_at = False, None, now
             office.save(update_fields=["accepting_referrals", "paused_until", "updated_at"])
             outcome["withdrawn"].append(office.key)
+    for name in ("created", "changed", "withdrawn"):
+        outcome[name].sort()
     if outcome["created"] or outcome["changed"] or outcome["withdrawn"]:
         record(
             action="office.synced_from_peer",
