@@ -142,3 +142,14 @@ def test_the_services_refuse_it_in_spanish_first(remote_dp, remote_darien):
     # A local institution is unaffected.
     institution, created = account_services.institution_create(code="IOM", name="OIM")
     assert created and not institution.is_remote
+
+
+def test_a_referral_to_a_remote_institution_is_not_routed_here(iom, remote_dp, remote_darien):
+    """Routing by province happens at the receiver's node (contract §7.4): its offices are known here to be
+    named by the sender, never chosen by this node."""
+    from referrals import routing
+    from referrals.models import Referral
+
+    referral = Referral(to_institution=remote_dp, province="PA-5", services=["legal_assistance"])
+    assert remote_darien.offers(referral.services) and remote_darien.is_accepting()
+    assert routing.office_for(referral) is None
