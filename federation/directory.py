@@ -23,7 +23,7 @@ from accounts import directory as accounts_directory
 from accounts.services import remote_offices_save
 from plumbing.problems import ProblemError
 
-from . import services
+from . import keys, services
 from .handlers import Incoming, Outcome, handles
 from .models import Peer
 
@@ -82,7 +82,10 @@ def _from_wire(entry):
 def refresh_offices(peer: Peer) -> dict:
     """Fetch ``peer``'s offices and store them (``accounts.services.remote_offices_save``). Returns its
     outcome ``{"created", "changed", "withdrawn", "refused"}``; ``OfficesNotRefreshed`` when the peer cannot
-    be reached or its answer is not a list of offices (nothing changed)."""
+    be reached or its answer is not a list of offices (nothing changed), or while federation is off (no
+    ``NODE_URL``: a peer may be pinned before this node is configured)."""
+    if not keys.enabled():
+        raise OfficesNotRefreshed("federation-off")
     try:
         reply = services.send(peer, MESSAGE_TYPE, {})
     except services.PeerUnavailable as exc:

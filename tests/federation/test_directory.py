@@ -258,3 +258,11 @@ def test_the_witnessing_pass_refreshes_the_offices_even_when_witnessing_fails(pi
 
     monkeypatch.setattr(transport, "post", _down)  # a peer that is down: the pass still answers
     assert [o["result"] for o in witnessing.witness_peers()] == ["failed"]
+
+
+def test_pinning_while_federation_is_off_fetches_nothing_and_says_so(node, remote, settings):
+    settings.NODE_URL = ""
+    out, err = io.StringIO(), io.StringIO()
+    call_command("federation_peer_add", remote.card, stdout=out, stderr=err)  # exit 0
+    assert out.getvalue().startswith("added: https://dp.node.example")
+    assert "offices: not fetched now (federation-off)" in err.getvalue()

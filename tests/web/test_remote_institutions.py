@@ -141,16 +141,19 @@ def test_the_django_admin_adds_no_staff_or_office_to_a_remote_institution(remote
         },
     )
     assert refused.status_code == 200 and "alojada en el nodo https://dp.node.example" in html(refused)
-    # Nor is the office its node serves changed here.
+    # Nor is the office its node serves changed here: shown read only, and neither paused nor resumed.
     darien = Office.objects.get(institution=remote_dp, code="DARIEN")
-    refused = superuser_client.post(
+    page = superuser_client.get(f"/admin/accounts/office/{darien.pk}/change/")
+    assert page.status_code == 200 and 'name="_save"' not in html(page)
+    changed = superuser_client.post(
         f"/admin/accounts/office/{darien.pk}/change/",
-        {
-            "name": "Otro nombre",
-            "province": "PA-5",
-            "services": '["legal_assistance"]',
-            "languages": '["es"]',
-        },
+        {"name": "Otro", "province": "PA-5", "services": '["legal_assistance"]', "languages": '["es"]'},
     )
-    assert refused.status_code == 200 and "alojada en el nodo" in html(refused)
-    assert list(Office.objects.values_list("code", "name")) == [("DARIEN", "Defensoría — Darién")]
+    assert changed.status_code == 403
+    paused = superuser_client.post(
+        "/admin/accounts/office/", {"action": "pause", "_selected_action": [darien.pk]}, follow=True
+    )
+    assert "alojada en el nodo" in html(paused)
+    assert list(Office.objects.values_list("code", "name", "accepting_referrals")) == [
+        ("DARIEN", "Defensoría — Darién", True)
+    ]
