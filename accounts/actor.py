@@ -42,22 +42,32 @@ class Actor:
     system: str = ""
     #: A superuser acting in the Django admin on ``institution`` (the institution concerned, not theirs).
     operator: bool = False
+    #: The URL of the peer node acting for ``institution`` (a remote institution, contract §7.4): its
+    #: message carries the user or client who acted there, audited here as ``remote_kind``/``remote_id``.
+    node: str = ""
+    remote_kind: str = ""
+    remote_id: str = ""
+    remote_label: str = ""
 
     @property
     def kind(self) -> str:
+        if self.node:
+            return self.remote_kind or "system"
         if self.system:
             return "system"
         return "user" if self.user is not None else "api_client"
 
     @property
     def id(self):
+        if self.node:
+            return self.remote_id
         if self.system:
             return ""
         return self.user.pk if self.user is not None else self.api_client.pk
 
     @property
     def role(self) -> str:
-        if self.system:
+        if self.node or self.system:
             return "system"
         return self.user.role if self.user is not None else "service"
 
@@ -79,6 +89,8 @@ class Actor:
     @property
     def label(self) -> str:
         """A non-personal label: username or client name are staff identifiers, not migrant data."""
+        if self.node:
+            return (self.remote_label or self.remote_kind or "node")[:120] + f" @ {self.node}"
         if self.system:
             return self.system
         return self.user.username if self.user is not None else f"api:{self.api_client.name}"

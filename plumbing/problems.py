@@ -33,6 +33,7 @@ TITLES = {
     "throttled": "Too many requests",
     "key-unavailable": "Encryption key unavailable",
     "audit-tree-unavailable": "Audit tree unavailable",
+    "peer-unavailable": "The referral's authority cannot be reached",
     "server-error": "Server error",
 }
 

@@ -71,3 +71,16 @@ class OfficeNotAccepting(ProblemError):
         until = f" until {paused_until.isoformat()}" if paused_until else " until further notice"
         super().__init__("office-not-accepting", 409, f"The office is not accepting referrals{until}.")
         self.paused_until = paused_until
+
+
+class PeerUnavailable(ProblemError):
+    """The sender's node — the referral's authority (contract §7.4) — could not be reached or did not
+    answer verifiably: nothing was changed, here or there."""
+
+    def __init__(self):
+        super().__init__(
+            "peer-unavailable",
+            503,
+            "The node of the referral's sending institution cannot be reached now; nothing was changed. "
+            "Try again later.",
+        )

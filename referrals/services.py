@@ -21,7 +21,7 @@ from notifications.outbox import emit
 from notifications.services import notify_in_app
 from plumbing.etag import if_match_satisfied
 
-from . import crypto, permissions, policy, references, routing, rules, signals
+from . import crypto, permissions, policy, references, remote, routing, rules, signals
 from .choices import REVOKING_STATUSES, SUBJECT_FIELDS, TERMINAL_STATUSES, Side, Status, Urgency
 from .errors import (
     CaseErased,
@@ -285,6 +285,16 @@ def referral_transition(
     policy.require_transition_state(actor=actor, referral=referral, transition=transition)
     _check_if_match(if_match, referral)
     policy.require_transition_guards(actor=actor, referral=referral, transition=transition)
+    if remote.authority_is_remote(referral):
+        return _transition_at_authority(
+            actor=actor,
+            referral=referral,
+            action=action,
+            reason=reason,
+            outcome=outcome,
+            if_match=if_match,
+            assign_to_actor=assign_to_actor,
+        )
 
     now = timezone.now()
     from_status = referral.status
@@ -356,11 +366,66 @@ def referral_transition(
             "actor_institution": actor.institution.code,
         },
     )
+    signals.referral_changed.send(
+        sender=Referral, referral=referral, actor=actor, change="sent" if action == "send" else "transitioned"
+    )
+    return referral
+
+
+def _transition_at_authority(
+    *, actor: Actor, referral: Referral, action: str, reason, outcome, if_match, assign_to_actor: bool
+) -> Referral:
+    """A receiver's action on this node's copy of a referral another node is the authority of (contract
+    §7.4): every check above passed here; the authority decides (its 409/412 are the answer, 503
+    ``peer-unavailable`` when it cannot be reached, nothing changed), and the copy takes its new state —
+    status, version (the ``ETag``), the timeline with the authority's ids. This node then does what is its
+    own: the assignee, the audit of its user's act, its institution's webhooks."""
+    answer = remote.forward(
+        referral,
+        "referral.action",
+        {
+            "action": action,
+            "reason": reason,
+            "outcome": outcome,
+            "if_match": if_match,
+            "by": remote.who(actor),
+        },
+    )
+    from_status = referral.status
+    remote.apply_state(referral, answer, actor=actor)
+    if action == "accept" and assign_to_actor and actor.user is not None:
+        referral.assignee = actor.user
+        referral.save(update_fields=["assignee"])
+        permissions.grant_receiver_user(referral=referral, user=actor.user, actor=actor)
+    record(
+        actor=actor,
+        action="referral.transitioned",
+        object_type="referral",
+        object_id=referral.pk,
+        case_id=referral.case_id,
+        institutions=parties(referral),
+        detail={
+            "action": action,
+            "from": from_status,
+            "to": referral.status,
+            "node": referral.from_institution.node,
+        },
+    )
+    emit(
+        event_type="referral.status_changed",
+        referral=referral,
+        payload={
+            "action": action,
+            "from_status": from_status,
+            "to_status": referral.status,
+            "actor_institution": actor.institution.code,
+        },
+    )
     return referral
 
 
 @unit_of_work()
-def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = None) -> Note:
+def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = None, note_id=None) -> Note:
     """A note between the two institutions, while the receiver has access and the case is not erased."""
     policy.require_refer(actor)
     referral = fetch_referral(actor, referral_id, for_update=True)
@@ -374,8 +439,16 @@ def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = 
         author_api_client=actor.api_client,
         body=body,
     )
+    if note_id is not None:
+        note.id = note_id  # a note written at the other node keeps its id (referrals.federated)
     note.save(force_insert=True)
-    Referral.objects.filter(pk=referral.pk).update(version=F("version") + 1, updated_at=timezone.now())
+    if not remote.authority_is_remote(referral):
+        # On a copy the version is the authority's: it changes when the note reaches it (contract §7.4).
+        referral.version += 1  # the row is locked (fetch_referral(for_update=True))
+        referral.updated_at = timezone.now()
+        Referral.objects.filter(pk=referral.pk).update(
+            version=referral.version, updated_at=referral.updated_at
+        )
     record(
         actor=actor,
         action="note.created",
@@ -391,6 +464,7 @@ def note_create(*, actor: Actor, referral_id, body: str, if_match: str | None = 
             referral=referral,
             payload={"note_id": str(note.pk), "actor_institution": actor.institution.code},
         )
+    signals.referral_changed.send(sender=Referral, referral=referral, actor=actor, change="note", note=note)
     return note
 
 
@@ -552,7 +626,8 @@ def referral_route(
             # The assignee works in another office: no need to know any more; the new office takes it.
             dropped, referral.assignee = referral.assignee_id, None
             fields.append("assignee")
-    referral.version += 1  # locked by fetch_referral(for_update=True)
+    if not remote.authority_is_remote(referral):  # on a copy the version is the authority's (§7.4)
+        referral.version += 1  # locked by fetch_referral(for_update=True)
     referral.updated_at = timezone.now()
     referral.save(update_fields=fields)
     permissions.move_receiver_office(referral=referral, previous=previous, actor=actor)

@@ -1,0 +1,132 @@
+"""Referrals across nodes (contract §7.4): the door's messages, translated into the core's services.
+
+Four message types, each sealed to the receiving node (they carry personal data or free texts):
+
+- ``referral.deliver`` (sender's node → receiver's node, outbox): at ``send``, the consented projection
+  (``referrals.remote.projection``); the receiver's node makes its copy (``federated.copy_receive``).
+- ``referral.state`` (sender's → receiver's, outbox): after every later change at the authority, its state
+  (``referrals.remote.state``); the copy takes it (``copy_state``; older or repeated states change nothing).
+- ``referral.action`` (receiver's → sender's, **synchronous**): a receiver's action on the copy, decided by
+  the authority (``act_for_node``: ``referral_transition``'s every rule); the answer is the new state, or the
+  authority's problem. Unreachable: 503 ``peer-unavailable`` at the receiver's node, nothing changed.
+- ``referral.note`` (receiver's → sender's, outbox): a note written on the copy (``note_for_node``).
+
+What goes into a message is decided by the core (``referrals.remote``); this module only chooses the peer,
+seals and queues, and answers.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import receiver
+
+from plumbing.problems import ProblemError
+from referrals import federated, remote
+from referrals.models import Referral
+from referrals.signals import referral_changed
+
+from . import keys, services
+from .handlers import Incoming, Outcome, handles
+from .models import Peer
+
+DELIVER, STATE, ACTION, NOTE = "referral.deliver", "referral.state", "referral.action", "referral.note"
+
+
+def _peer(url: str) -> Peer | None:
+    return Peer.objects.filter(url=url).first() if url else None
+
+
+@receiver(referral_changed, dispatch_uid="federation.referral_changed")
+def queue_for_peer(sender, referral: Referral, actor, change: str, note=None, **kwargs) -> None:
+    """Inside the change's transaction: the authority queues the copy's delivery or new state for the
+    receiver's node; a receiver's node queues a note written on its copy for the authority."""
+    if not keys.enabled():
+        return
+    if remote.receiver_is_remote(referral):
+        peer = _peer(referral.to_institution.node)
+        if peer is None:
+            return
+        if change == "sent":
+            services.enqueue(
+                peer, DELIVER, remote.projection(referral), referral_id=str(referral.pk), sealed=True
+            )
+        elif referral.sent_at is not None:
+            services.enqueue(peer, STATE, remote.state(referral), referral_id=str(referral.pk), sealed=True)
+    elif remote.authority_is_remote(referral) and change == "note" and note is not None:
+        peer = _peer(referral.from_institution.node)
+        if peer is not None:
+            payload = {"id": str(note.pk), "body": note.body, "by": remote.who(actor)}
+            services.enqueue(peer, NOTE, payload, referral_id=str(referral.pk), sealed=True)
+
+
+def forward(referral: Referral, message_type: str, payload: dict) -> dict:
+    """``referrals.remote``'s forwarder: the message to the authority's node now, its verified answer back
+    (ConnectionError when it cannot be had; the authority's problem raised as a ``ProblemError``)."""
+    peer = _peer(referral.from_institution.node)
+    if peer is None or not keys.enabled():
+        raise ConnectionError("no pinned peer for the referral's authority")
+    try:
+        reply = services.send(peer, message_type, payload, referral_id=str(referral.pk), sealed=True)
+    except services.PeerUnavailable as exc:
+        raise ConnectionError(str(exc)) from None
+    if 200 <= reply.status < 300:
+        return reply.payload
+    problem = reply.payload
+    kind = problem.get("type") if isinstance(problem.get("type"), str) else ""
+    slug = kind.rsplit("/", 1)[-1] or "server-error"
+    detail = problem.get("detail") if isinstance(problem.get("detail"), str) else "Refused by the authority."
+    errors = problem.get("errors") if isinstance(problem.get("errors"), dict) else None
+    if reply.status >= 500:
+        raise ConnectionError(f"the authority answered {reply.status}")
+    raise ProblemError(slug, reply.status, detail, errors)
+
+
+def _sealed(message: Incoming) -> None:
+    if not message.sealed:
+        raise ProblemError("validation-error", 400, "This message carries personal data: it must be sealed.")
+
+
+def _referral_id(message: Incoming) -> str:
+    if message.referral_id is None:
+        raise ProblemError(
+            "validation-error", 400, "The envelope names no referral.", {"referral": ["Required."]}
+        )
+    return message.referral_id
+
+
+@handles(DELIVER)
+def deliver(message: Incoming) -> Outcome:
+    """The consented projection → 201 ``{"referral", "version"}`` (200 when the copy existed)."""
+    _sealed(message)
+    copy, created = federated.copy_receive(node=message.peer.url, data=message.payload)
+    return Outcome(201 if created else 200, {"referral": str(copy.pk), "version": copy.version}, sealed=False)
+
+
+@handles(STATE)
+def state(message: Incoming) -> Outcome:
+    """The authority's state → 200 ``{"referral", "version"}`` (the copy's version after it)."""
+    _sealed(message)
+    copy = federated.copy_state(
+        node=message.peer.url, referral_id=_referral_id(message), data=message.payload
+    )
+    return Outcome(200, {"referral": str(copy.pk), "version": copy.version}, sealed=False)
+
+
+@handles(ACTION)
+def action(message: Incoming) -> Outcome:
+    """``{"action", "reason", "outcome", "if_match", "by"}`` → 200 and the new state (sealed), or the
+    lifecycle's problem (404, 403, 400, 409, 412) exactly as on one node."""
+    _sealed(message)
+    referral = federated.act_for_node(
+        node=message.peer.url, referral_id=_referral_id(message), data=message.payload
+    )
+    return Outcome(200, remote.state(referral), sealed=True)
+
+
+@handles(NOTE)
+def note(message: Incoming) -> Outcome:
+    """``{"id", "body", "by"}`` → 201 ``{"note"}`` (a note id already here: the same answer)."""
+    _sealed(message)
+    created = federated.note_for_node(
+        node=message.peer.url, referral_id=_referral_id(message), data=message.payload
+    )
+    return Outcome(201, {"note": str(created.pk)}, sealed=False)
