@@ -173,6 +173,12 @@ class OfficeAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # An office of a remote institution is its node's (contract §7.4): shown, never changed here.
+        if obj is not None and obj.institution.is_remote:
+            return False
+        return super().has_change_permission(request, obj)
+
     def get_form(self, request, obj=None, **kwargs):
         """The office rules of the service (``check_office_fields``) decide here as at the other doors."""
         base = super().get_form(request, obj, **kwargs)
@@ -208,17 +214,31 @@ class OfficeAdmin(admin.ModelAdmin):
         )
         obj.pk = saved.pk
 
+    def _each(self, request, queryset, change) -> bool:
+        """``change(office, actor)`` for each office; the service's refusal (an office of a remote
+        institution) is shown, and the others are still changed. True when none was refused."""
+        done = True
+        for office in queryset.select_related("institution"):
+            try:
+                change(office, operator_actor(request, office.institution))
+            except forms.ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+                done = False
+        return done
+
     @admin.action(description=_("Pause the selected offices (until resumed)"))
     def pause(self, request, queryset):
-        for office in queryset.select_related("institution"):
-            services.office_pause(office=office, actor=operator_actor(request, office.institution))
-        messages.success(request, _("Offices paused."))
+        if self._each(
+            request, queryset, lambda office, actor: services.office_pause(office=office, actor=actor)
+        ):
+            messages.success(request, _("Offices paused."))
 
     @admin.action(description=_("Resume the selected offices"))
     def resume(self, request, queryset):
-        for office in queryset.select_related("institution"):
-            services.office_resume(office=office, actor=operator_actor(request, office.institution))
-        messages.success(request, _("Offices resumed."))
+        if self._each(
+            request, queryset, lambda office, actor: services.office_resume(office=office, actor=actor)
+        ):
+            messages.success(request, _("Offices resumed."))
 
 
 @admin.register(ApiClient)

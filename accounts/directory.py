@@ -8,7 +8,7 @@ from django.db.models.signals import post_delete, post_migrate, post_save
 from django.utils import timezone
 
 from .choices import Province
-from .models import Office, accepting_now_q
+from .models import Institution, Office, accepting_now_q
 
 
 def offices(
@@ -42,6 +42,22 @@ def offices(
         ids = [pk for pk, codes in query.values_list("pk", "languages") if language in (codes or [])]
         query = query.filter(pk__in=ids)
     return query
+
+
+def institutions() -> QuerySet[Institution]:
+    """Every institution of the network by code: this node's and the remote ones (``node``: the peer node
+    hosting it, contract §7.4)."""
+    return Institution.objects.order_by("code")
+
+
+def local_offices() -> QuerySet[Office]:
+    """The offices of the institutions hosted by this node, in (institution, code) order: what this node
+    serves its peers (``federation.directory``); a remote institution's offices are its own node's."""
+    return (
+        Office.objects.select_related("institution")
+        .filter(institution__node="")
+        .order_by("institution__code", "code")
+    )
 
 
 def languages_offered() -> list[str]:

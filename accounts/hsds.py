@@ -2,7 +2,12 @@
 
 The mapping, one row of ours to HSDS objects:
 
-* an **institution** → an ``organization`` (its code as an ``organization_identifier``);
+* an **institution** → an ``organization`` (its code as an ``organization_identifier``); a **remote
+  institution** (hosted by a peer node, contract §7.4) is one too, with a second identifier of type
+  ``referral network node`` holding its node's URL and "hosted on another node" in its description, and its
+  offices as that node serves them (``federation.directory``): the export is the whole directory a sender
+  here may address. Its ids are the ones its own node gives it (UUIDv5 of the codes), so the exports of two
+  nodes merge by id;
 * an **office** → a ``location`` (``physical``; ``external_identifier`` ``DP/DARIEN``), with its languages;
 * each **service an office offers** → a ``service`` of the institution, delivered at that one location
   (one ``service_at_location``), with the office's languages, its province as the ``service_area`` and
@@ -30,6 +35,8 @@ from .models import Institution, Office
 NAMESPACE = uuid.UUID("6f1c4a0e-9b57-5d3e-a7c2-2f9e8d4b1a60")
 #: The taxonomy the services' codes come from.
 TAXONOMY = "Referral network services (partner API v1, §4)"
+#: The identifier naming the peer node that hosts a remote institution (contract §7.4).
+NODE_IDENTIFIER_TYPE = "referral network node"
 
 
 def hsds_id(kind: str, *codes: str) -> str:
@@ -46,19 +53,34 @@ def _languages(codes, *, owner: str, owner_id: str, key: tuple[str, ...]) -> lis
 
 def _organization(institution: Institution) -> dict:
     org_id = hsds_id("organization", institution.code)
+    identifiers = [
+        {
+            "id": hsds_id("organization_identifier", institution.code),
+            "organization_id": org_id,
+            "identifier_type": "referral network institution code",
+            "identifier": institution.code,
+        }
+    ]
+    description = institution.name
+    if institution.node:  # a remote institution (contract §7.4): marked, and its node named
+        identifiers.append(
+            {
+                "id": hsds_id("organization_identifier", institution.code, "node"),
+                "organization_id": org_id,
+                "identifier_type": NODE_IDENTIFIER_TYPE,
+                "identifier": institution.node,
+            }
+        )
+        description = _("%(name)s — hosted on another node (%(node)s)") % {
+            "name": institution.name,
+            "node": institution.node,
+        }
     return {
         "id": org_id,
         "name": institution.name,
         "alternate_name": institution.code,
-        "description": institution.name,
-        "organization_identifiers": [
-            {
-                "id": hsds_id("organization_identifier", institution.code),
-                "organization_id": org_id,
-                "identifier_type": "referral network institution code",
-                "identifier": institution.code,
-            }
-        ],
+        "description": description,
+        "organization_identifiers": identifiers,
     }
 
 

@@ -24,6 +24,10 @@ USERNAME_VALIDATOR = RegexValidator(r"^[a-z0-9._-]{3,150}$", _("3–150 lower-ca
 #: validate, and the database refuses the UPDATE whatever the door (trigger of migration 0003).
 INSTITUTION_FIXED_MESSAGE = _("A user never moves to another institution.")
 OFFICE_OF_OWN_INSTITUTION_MESSAGE = _("The office must be one of the user's institution.")
+#: A remote institution's staff, API clients and offices are its own node's (contract §7.4).
+REMOTE_INSTITUTION_MESSAGE = _(
+    "%(code)s is hosted by the node %(node)s: its staff, API clients and offices are managed on that node."
+)
 
 
 class InstitutionQuerySet(models.QuerySet):
@@ -66,6 +70,16 @@ class Institution(models.Model):
     @property
     def is_remote(self) -> bool:
         return bool(self.node)
+
+    def check_hosted_here(self, field: str | None = None) -> None:
+        """``ValidationError`` (code ``remote-institution``) for a remote institution: nothing is created
+        for it here — no staff, API client or office (contract §7.4: they are its own node's). The one rule
+        asked by the services (``field``: the error names that field) and by ``User.clean``/``Office.clean``
+        (the Django admin's forms)."""
+        if not self.node:
+            return
+        message = REMOTE_INSTITUTION_MESSAGE % {"code": self.code, "node": self.node}
+        raise ValidationError({field: [message]} if field else message, code="remote-institution")
 
     def group(self, kind: GroupKind | str) -> Group:
         """The institution's permission group of that kind (created on first use)."""
@@ -140,6 +154,13 @@ class Office(models.Model):
     def __str__(self) -> str:
         return f"{self.institution.code}/{self.code}"
 
+    def clean(self):
+        """An office of a remote institution is its node's (stored here from what that node serves,
+        ``accounts.services.remote_offices_save``): no door adds or changes one here."""
+        super().clean()
+        if self.institution_id is not None:
+            self.institution.check_hosted_here()
+
     @property
     def key(self) -> str:
         """``DP/DARIEN``: the office across the network (statistics keys, logs)."""
@@ -182,6 +203,8 @@ class User(AbstractUser):
 
     def clean(self):
         super().clean()
+        if self.institution_id is not None and self._state.adding:
+            self.institution.check_hosted_here()
         if self.office_id is not None and self.office.institution_id != self.institution_id:
             raise ValidationError({"office": OFFICE_OF_OWN_INSTITUTION_MESSAGE}, code="office")
         if self._state.adding:

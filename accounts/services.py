@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from datetime import date
 
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
@@ -79,8 +80,10 @@ def sync_user_groups(*, user: User) -> None:
 
 @transaction.atomic
 def institution_create(*, code: str, name: str) -> tuple[Institution, bool]:
-    """Create (or find) an institution and its permission groups; idempotent."""
+    """Create (or find) an institution and its permission groups; idempotent. A code of a remote institution
+    (hosted by a peer node, contract §7.4) is refused (``ValidationError``, code ``remote-institution``)."""
     institution, created = Institution.objects.get_or_create(code=code, defaults={"name": name})
+    institution.check_hosted_here("code")
     for kind in GroupKind:
         institution.group(kind)
     return institution, created
@@ -135,6 +138,7 @@ def api_client_create(
     *, institution: Institution, name: str, scopes: list[str], expires_at=None, actor: Actor | None = None
 ):
     """A new API client; returns ``(client, token)`` — the token exists only in this return value."""
+    institution.check_hosted_here("institution")
     actor = _system_or(actor, institution)
     _require(policy.may_manage_api_clients(actor, institution=institution))
     validate_expiry(expires_at)
@@ -205,6 +209,7 @@ def staff_user_create(
     ``ValidationError`` (code ``other-institution``), never moved: moving a person between institutions
     would silently hand over their grants and history. Recorded as ``user.created`` or ``user.changed``.
     """
+    institution.check_hosted_here("institution")
     actor = _system_or(actor, institution)
     role = Role(role)
     if language not in ("es", "en"):
@@ -523,7 +528,9 @@ def office_save(
 ) -> tuple[Office, bool]:
     """Create an office of ``institution``, or update the one with that code (idempotent): returns
     ``(office, created)``. Recorded as ``office.created`` or ``office.changed`` (with the names of the
-    changed fields; nothing when nothing changed). A code never changes: it names the office."""
+    changed fields; nothing when nothing changed). A code never changes: it names the office. Not for a
+    remote institution (its offices come from its node: :func:`remote_offices_save`)."""
+    institution.check_hosted_here("institution")
     actor = _system_or(actor, institution)
     _require(policy.may_manage_offices(actor, institution=institution))
     fields = check_office_fields(
@@ -560,6 +567,7 @@ def office_save(
 def office_pause(*, office: Office, until=None, reason: str = "", actor: Actor | None = None) -> Office:
     """Stop an office accepting referrals (contract §7.2), until ``until`` (a date; ``None``: until resumed),
     with a reason shown to senders (about the office, never a person: not recorded in the audit detail)."""
+    office.institution.check_hosted_here("institution")
     actor = _system_or(actor, office.institution)
     _require(policy.may_manage_offices(actor, office))
     reason = (reason or "").strip()
@@ -587,6 +595,7 @@ def office_pause(*, office: Office, until=None, reason: str = "", actor: Actor |
 @transaction.atomic
 def office_resume(*, office: Office, actor: Actor | None = None) -> bool:
     """The office accepts referrals again; False when it was not paused (nothing recorded)."""
+    office.institution.check_hosted_here("institution")
     actor = _system_or(actor, office.institution)
     _require(policy.may_manage_offices(actor, office))
     office = Office.objects.select_for_update().get(pk=office.pk)
@@ -606,3 +615,96 @@ def office_resume(*, office: Office, actor: Actor | None = None) -> bool:
         detail={"code": office.code},
     )
     return True
+
+
+# --- offices of remote institutions (contract §7.2/§7.4: peers serve their own offices to each other) ------
+
+#: What a peer node says of each office it serves (``federation.directory``): no personal data.
+REMOTE_OFFICE_FIELDS = frozenset(
+    {"institution", "code", "name", "province", "services", "languages"}
+    | {"accepting_referrals", "paused_until"}
+)
+
+
+def _remote_office_fields(entry) -> dict | None:
+    """The checked fields of one office a peer serves, or None when it breaks a rule of ours (the same
+    rules as every door's, ``check_office_fields``; ``paused_until`` a date or None)."""
+    if not isinstance(entry, dict) or set(entry) != REMOTE_OFFICE_FIELDS:
+        return None
+    if not isinstance(entry["institution"], str) or not isinstance(entry["code"], str):
+        return None
+    accepting, paused_until = entry["accepting_referrals"], entry["paused_until"]
+    if not isinstance(accepting, bool) or not (paused_until is None or isinstance(paused_until, date)):
+        return None
+    try:
+        fields = check_office_fields(
+            code=entry["code"],
+            name=entry["name"] if isinstance(entry["name"], str) else "",
+            province=entry["province"],
+            services=entry["services"],
+            languages=entry["languages"],
+        )
+    except (ValidationError, TypeError):
+        return None
+    return {**fields, "accepting_referrals": accepting, "paused_until": paused_until}
+
+
+@transaction.atomic
+def remote_offices_save(*, node: str, offices: list) -> dict:
+    """Store the offices a peer node serves for the institutions it hosts (``node``: its URL), as
+    ``Office`` rows of those remote institutions: created or updated by (institution, code); an office of
+    them that the node no longer serves is kept (referrals and statistics name it) but marked not accepting
+    referrals. An entry for an institution the node does not host here, or breaking an office rule, is
+    refused (counted, never stored): a peer speaks only for its own institutions.
+
+    ``offices``: dicts of ``REMOTE_OFFICE_FIELDS`` (``paused_until`` a ``date`` or None). Returns
+    ``{"created", "changed", "withdrawn": [office keys], "refused": count}``; recorded as
+    ``office.synced_from_peer`` when something changed (keys and counts only)."""
+    if not node:
+        raise ValueError("a peer node's URL")
+    institutions = {i.code: i for i in Institution.objects.remote().filter(node=node)}
+    rows = Office.objects.select_for_update().select_related("institution").filter(institution__node=node)
+    stored = {(o.institution.code, o.code): o for o in rows}
+    now = timezone.now()
+    outcome: dict = {"created": [], "changed": [], "withdrawn": [], "refused": 0}
+    served: set[tuple[str, str]] = set()
+    for entry in offices if isinstance(offices, list) else ():
+        fields = _remote_office_fields(entry)
+        institution = institutions.get(entry["institution"]) if fields is not None else None
+        key = (entry["institution"], entry["code"]) if fields is not None else None
+        if institution is None or key in served:
+            outcome["refused"] += 1
+            continue
+        served.add(key)
+        office = stored.get(key)
+        if office is None:
+            office = Office(institution=institution, code=key[1], created_at=now, updated_at=now, **fields)
+            office.save(force_insert=True)
+            outcome["created"].append(office.key)
+            continue
+        changed = sorted(k for k, v in fields.items() if getattr(office, k) != v)
+        if changed:
+            for name in changed:
+                setattr(office, name, fields[name])
+            office.updated_at = now
+            office.save(update_fields=[*changed, "updated_at"])
+            outcome["changed"].append(office.key)
+    for key, office in stored.items():
+        if key in served or key[0] not in institutions:
+            continue
+        if office.accepting_referrals or office.paused_until is not None:
+            office.accepting_referrals, office.paused_until, office.updated_at = False, None, now
+            office.save(update_fields=["accepting_referrals", "paused_until", "updated_at"])
+            outcome["withdrawn"].append(office.key)
+    for name in ("created", "changed", "withdrawn"):
+        outcome[name].sort()
+    if outcome["created"] or outcome["changed"] or outcome["withdrawn"]:
+        record(
+            action="office.synced_from_peer",
+            actor_type="system",
+            actor_label="federation directory",
+            object_type="peer",
+            institutions=list(Institution.objects.local()),
+            detail={"node": node, **outcome},
+        )
+    return outcome

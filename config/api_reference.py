@@ -221,16 +221,25 @@ REFERENCE: dict[str, dict[str, Operation]] = {
     "referrals.api.views.InstitutionList": {
         "get": Operation(
             "List the institutions",
-            "The directory of institutions in the network (codes and names), to address referrals. Any "
-            "valid token.",
-            responses={"200": page({"code": "DP", "name": "Defensoría del Pueblo"})},
+            "The directory of institutions in the network (codes and names), to address referrals. With "
+            "federation (contract §7.4) it lists the institutions hosted by peer nodes too — remote "
+            "institutions, addressed exactly like the others —, each with `node`: the URL of the peer node "
+            "hosting it; null for the institutions of this node. Any valid token.",
+            responses={
+                "200": page(
+                    {"code": "DP", "name": "Defensoría del Pueblo", "node": "https://dp.node.example"},
+                    {"code": "IOM", "name": "OIM", "node": None},
+                )
+            },
         )
     },
     "referrals.api.views.OfficeList": {
         "get": Operation(
             "List the offices (the service directory)",
             "Every institution's offices (contract §7.2): code, name, province (ISO 3166-2:PA), services, "
-            "languages, whether each accepts referrals now and until when it is paused. Filters: "
+            "languages, whether each accepts referrals now and until when it is paused, and `node`: for an "
+            "office of a remote institution, the peer node hosting it (its offices as that node serves "
+            "them, refreshed hourly; contract §7.4), null for this node's own. Filters: "
             "`institution`, `service`, `province`, `accepting=true|false`. Any valid token.",
             responses={
                 "200": page(
@@ -243,6 +252,7 @@ REFERENCE: dict[str, dict[str, Operation]] = {
                         "languages": ["es"],
                         "accepting_referrals": True,
                         "paused_until": None,
+                        "node": "https://dp.node.example",
                     }
                 )
             },

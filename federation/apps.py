@@ -12,6 +12,7 @@ class FederationConfig(AppConfig):
         from . import (
             audit_hooks,  # noqa: F401 — connects the announcement of each new checkpoint to the peers
             checks,
+            directory,  # noqa: F401 — registers the ``directory.offices`` message handler
             referrals,  # registers the referral messages and queues them on the core's changes
             tasks,  # noqa: F401 — registers the outbox's task, which enqueue hands over by name
         )

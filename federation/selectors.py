@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from django.db.models import Count, Min
 
+from accounts.models import Institution
+
 from .models import Outgoing, Peer
 
 
 def peer_rows() -> list[dict]:
     """One row per peer: its card's facts, last contact, and the outbox — messages waiting (the oldest's
     time and its last error class), messages the peer answered with a problem, consecutive failed sends — and
-    the witnessing of its audit log (the last checkpoint cosigned, the last one refused). Read only; for
+    the witnessing of its audit log (the last checkpoint cosigned, the last one refused), and the remote
+    institutions it hosts here with their number of offices (``federation.directory``). Read only; for
     ``federation_status`` and the admins' peers page."""
     waiting = {
         row["peer_id"]: row
@@ -25,6 +28,14 @@ def peer_rows() -> list[dict]:
         .annotate(count=Count("id"))
         .values_list("peer_id", "count")
     )
+    remote: dict[str, list[dict]] = {}
+    for institution in (
+        Institution.objects.remote()
+        .annotate(office_count=Count("offices"))
+        .order_by("code")
+        .values("code", "name", "node", "office_count")
+    ):
+        remote.setdefault(institution["node"], []).append(institution)
     rows = []
     for peer in Peer.objects.all():
         queue = waiting.get(peer.pk, {})
@@ -38,6 +49,9 @@ def peer_rows() -> list[dict]:
                 "url": peer.url,
                 "fingerprint": peer.fingerprint,
                 "institutions": peer.institutions,
+                # Its remote institutions here (code, name, offices): those of its card, and any an older
+                # card listed (kept with their referrals).
+                "remote_institutions": remote.get(peer.url, []),
                 "added_at": peer.added_at,
                 "last_contact_at": peer.last_contact_at,
                 "waiting": queue.get("count", 0),

@@ -43,7 +43,7 @@ from notifications.dispatch import broker_enabled
 from notifications.models import Notification
 from notifications.services import alert_supervisors
 
-from . import keys, protocol, services
+from . import directory, keys, protocol, services
 from .models import Peer
 
 logger = logging.getLogger(__name__)
@@ -236,13 +236,18 @@ def witness_peer(peer: Peer) -> Outcome:
 
 
 def witness_peers(url: str | None = None) -> list[dict]:
-    """Witness every peer (or the one at ``url``); one outcome per peer. Nothing while federation is off."""
+    """Witness every peer (or the one at ``url``); one outcome per peer. Nothing while federation is off.
+    The same pass refreshes each peer's offices (``federation.directory``): no periodic job of its own."""
     if not keys.enabled():
         return []
     peers = Peer.objects.all()
     if url is not None:
         peers = peers.filter(url=url.rstrip("/"))
-    return [witness_peer(peer).as_dict() for peer in peers]
+    outcomes = []
+    for peer in peers:
+        outcomes.append(witness_peer(peer).as_dict())
+        directory.refresh_offices_quietly(peer)
+    return outcomes
 
 
 # --- A pass at a peer's request (``checkpoint.announce``), off the request that brought it ----------------

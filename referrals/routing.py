@@ -3,6 +3,9 @@
 A referral sent without a receiving office goes to the receiving institution's office in the referral's
 ``province`` that accepts referrals now and offers every service it asks for; with none (or no
 province) it stays with the institution's national intake (``to_office`` null). One query.
+
+A remote institution's referral is not routed here (contract §7.4: "routing by province happens at the
+receiver's node"): the offices its node serves are known here only to be named by the sender.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ def office_for(referral: Referral) -> Office | None:
         return None
     candidates = (
         Office.objects.accepting_now()
-        .filter(institution_id=referral.to_institution_id, province=referral.province)
+        .filter(institution_id=referral.to_institution_id, institution__node="", province=referral.province)
         .order_by("code")
     )
     return next((office for office in candidates if office.offers(referral.services)), None)

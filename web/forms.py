@@ -25,7 +25,7 @@ from referrals.choices import (
     Urgency,
 )
 
-from . import names
+from . import names, presentation
 
 
 def _clean_text(value: str) -> str:
@@ -298,7 +298,7 @@ class ReferralForm(forms.Form):
         self.fields["to_institution"].queryset = Institution.objects.exclude(pk=institution.pk).order_by(
             "code"
         )
-        self.fields["to_institution"].label_from_instance = lambda i: f"{i.code} — {i.name}"
+        self.fields["to_institution"].label_from_instance = presentation.institution_label
         self.fields["province"].choices = [("", "—"), *names.province_choices()]
         self.sender_institution = institution
         self.sender_province = sender_province

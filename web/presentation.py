@@ -114,7 +114,19 @@ AUDIT_ACTION_LABELS = {
     "office.changed": _("changed an office"),
     "office.paused": _("paused an office"),
     "office.resumed": _("resumed an office"),
+    "office.synced_from_peer": _("updated the offices a peer node serves"),
 }
+
+#: How every page marks a remote institution (contract §7.4: hosted by a peer node, not by this one).
+HOSTED_ELSEWHERE = _("hosted on another node")
+
+
+def institution_label(institution) -> str:
+    """``DP — Defensoría del Pueblo``, with ``(hosted on another node)`` for a remote institution: the
+    referral form's picker."""
+    label = f"{institution.code} — {institution.name}"
+    return f"{label} ({HOSTED_ELSEWHERE})" if institution.node else label
+
 
 AUDIT_OUTCOME_LABELS = {
     "success": _("success"),

@@ -200,8 +200,17 @@ class WithdrawInput(StrictSerializer):
 
 
 class InstitutionOutput(serializers.Serializer):
+    """An institution of the network; ``node`` is the URL of the peer node hosting a remote institution
+    (contract §7.4), null for the institutions of this node."""
+
     code = serializers.CharField()
     name = serializers.CharField()
+    node = serializers.CharField(
+        allow_null=True, help_text="The peer node hosting it (contract §7.4); null: hosted by this node."
+    )
+
+    def to_representation(self, institution):
+        return {"code": institution.code, "name": institution.name, "node": institution.node or None}
 
 
 class OfficeOutput(serializers.Serializer):
@@ -215,6 +224,11 @@ class OfficeOutput(serializers.Serializer):
     languages = serializers.ListField(child=serializers.CharField())
     accepting_referrals = serializers.BooleanField(help_text="Accepting referrals now.")
     paused_until = serializers.DateField(allow_null=True)
+    node = serializers.CharField(
+        allow_null=True,
+        help_text="The peer node hosting the office's institution (contract §7.4; its offices as that node "
+        "serves them); null: an office of this node.",
+    )
 
     def to_representation(self, office):
         return {
@@ -226,6 +240,7 @@ class OfficeOutput(serializers.Serializer):
             "languages": list(office.languages),
             "accepting_referrals": office.is_accepting(self.context.get("today")),
             "paused_until": None if office.paused_until is None else office.paused_until.isoformat(),
+            "node": office.institution.node or None,
         }
 
 

@@ -47,6 +47,7 @@ def test_the_directory_lists_every_institutions_offices_with_filters(iom, dp, ap
         "languages": ["es"],
         "accepting_referrals": True,
         "paused_until": None,
+        "node": None,
     }
 
     def codes(query):

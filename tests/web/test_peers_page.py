@@ -41,7 +41,7 @@ def test_admins_see_each_peer_and_its_witnessing(federated, iom, iom_admin_clien
     html = response.content.decode()
     assert "Nodos pares" in html and "https://iom.node.example" in html  # Spanish first; this node named
     row = html.split('data-peer="https://dp.node.example"')[1].split("</tr>")[0]
-    assert peer.fingerprint in row and "<code>DP</code>, <code>DPX</code>" in row
+    assert peer.fingerprint in row and "<code>DP</code> — DP" in row and "<code>DPX</code> — DPX" in row
     assert "3 envíos fallidos seguidos" in row and "tamaño 41, cofirmado" in row
     assert row.count("<td") == 7 and ">2 <span" in row  # two messages waiting
     other = html.split('data-peer="https://quiet.node.example"')[1].split("</tr>")[0]

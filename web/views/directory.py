@@ -18,7 +18,8 @@ from ..names import province_name
 @require_GET
 def office_directory(request):
     """``/directory/``: filters province, service, language and accepting; an invalid filter lists nothing
-    (400), never everything."""
+    (400), never everything. The institutions of the network are listed too, those hosted by a peer node
+    (and their offices) marked so (contract §7.4)."""
     form = DirectoryFilterForm(request.GET or None, languages=directory.languages_offered())
     status = 200
     if not form.is_bound:
@@ -33,6 +34,7 @@ def office_directory(request):
     context = {
         "form": form,
         "offices": offices,
+        "institutions": directory.institutions(),
         "filtered": form.is_bound,
         "can_manage": offices_menu(request.actor),
     }

@@ -19,5 +19,8 @@ class Command(BaseCommand):
             raise CommandError("CODE must be 2–16 characters of A–Z, 0–9 or _") from None
         if not name.strip() or len(name) > 200:
             raise CommandError("NAME must be 1–200 characters")
-        institution, created = institution_create(code=code, name=name.strip())
+        try:
+            institution, created = institution_create(code=code, name=name.strip())
+        except ValidationError as exc:  # a remote institution's code: the service says whose node hosts it
+            raise CommandError(" ".join(exc.messages)) from None
         self.stderr.write(f"institution {institution.code} {'created' if created else 'already exists'}")

@@ -3,11 +3,16 @@
 Exit 0: pinned, the same card again, or a changed list of institutions (updated). Exit 1: a card whose
 self-signature fails (or that is no card), this node's own card, a known URL with other keys without
 ``--replace``, an institution code hosted here or by another peer.
+
+Once pinned, the peer is asked for its offices (``federation.directory.refresh_offices``), which become the
+offices of its remote institutions here. A peer that cannot be reached yet (it is often pinned before it
+serves) does not change the exit code: the next witnessing pass (hourly, or ``federation_witness``) fetches
+them.
 """
 
 from django.core.management.base import BaseCommand, CommandError
 
-from federation import services
+from federation import directory, services
 
 
 class Command(BaseCommand):
@@ -26,3 +31,16 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         codes = ", ".join(peer.institutions) or "none"
         self.stdout.write(f"{outcome}: {peer.url}  fingerprint {peer.fingerprint}  institutions {codes}")
+        try:
+            offices = directory.refresh_offices(peer)
+        except directory.OfficesNotRefreshed as exc:
+            self.stderr.write(
+                f"offices: not fetched now ({exc}); the next witnessing pass (hourly, or federation_witness) "
+                "fetches them"
+            )
+            return
+        self.stdout.write(
+            "offices: {} new, {} changed, {} no longer served, {} refused".format(
+                *(len(offices[k]) for k in ("created", "changed", "withdrawn")), offices["refused"]
+            )
+        )
