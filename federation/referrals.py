@@ -50,7 +50,17 @@ def queue_for_peer(sender, referral: Referral, actor, change: str, note=None, **
                 peer, DELIVER, remote.projection(referral), referral_id=str(referral.pk), sealed=True
             )
         elif referral.sent_at is not None:
-            services.enqueue(peer, STATE, remote.state(referral), referral_id=str(referral.pk), sealed=True)
+            # After an action the peer forwarded, the peer has this state already (it was the answer): the
+            # copy is a safety net (an answer lost on the way back), left to the next pass of the outbox.
+            echo = getattr(actor, "node", "") == peer.url
+            services.enqueue(
+                peer,
+                STATE,
+                remote.state(referral),
+                referral_id=str(referral.pk),
+                sealed=True,
+                hand_over=not echo,
+            )
     elif remote.authority_is_remote(referral) and change == "note" and note is not None:
         peer = _peer(referral.from_institution.node)
         if peer is not None:

@@ -565,6 +565,7 @@ def enqueue(
     *,
     referral_id: str | None = None,
     sealed: bool = False,
+    hand_over: bool = True,
 ) -> Outgoing:
     """Put one message in the outbox (contract §7.4: delivered even when the peer is down, once).
 
@@ -588,7 +589,8 @@ def enqueue(
         body=body,
     )
     peer_id = str(peer.pk)
-    transaction.on_commit(lambda: _hand_over(peer_id))
+    if hand_over:
+        transaction.on_commit(lambda: _hand_over(peer_id))
     return row
 
 
@@ -596,7 +598,7 @@ def _hand_over(peer_id: str) -> None:
     """With a broker, ask a worker to deliver this peer's outbox now; never raises (beat's pass, or the
     embedded relay's, delivers what the broker misses)."""
     if not broker_enabled():
-        wake_relay()  # embedded mode: this process's relay passes now, not at the end of its interval
+        wake_relay("federation-deliver-outbox")  # embedded mode: this process's relay delivers it now
         return
     try:
         current_app.tasks["federation.tasks.deliver_outbox"].apply_async(args=[peer_id], retry=False)

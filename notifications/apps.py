@@ -51,14 +51,20 @@ def relay_once(*, housekeeping: Iterable[str] = ()) -> None:
         close_old_connections()
 
 
-#: The wake-up events of this process's relay threads (``wake_relay``).
+#: The wake-up events of this process's relay threads, and the housekeeping jobs a woken pass runs even
+#: when not yet due (``wake_relay``).
 _wakers: list[threading.Event] = []
+_wanted: set[str] = set()
 
 
-def wake_relay() -> None:
+def wake_relay(*jobs: str) -> None:
     """Ask this process's embedded relay for a pass now rather than at the end of its interval (after a
-    commit that queued something to deliver: a notification, a federation message). Without a relay thread
-    in this process (a worker, a command) it does nothing: the next pass, or the broker, delivers."""
+    commit that queued something to deliver: a notification, or — with ``jobs`` naming beat's entry, e.g.
+    ``federation-deliver-outbox`` — a federation message). Without a relay thread in this process (a worker,
+    a command) it does nothing: the next pass, or the broker, delivers."""
+    if not _wakers:
+        return
+    _wanted.update(name for name in jobs if name in HOUSEKEEPING)
     for waker in _wakers:
         waker.set()
 
@@ -89,7 +95,9 @@ def _relay_loop(
     try:
         while not _pause(stop, wake, interval):
             now = clock()
-            due = [name for name, at in next_due.items() if now >= at]
+            wanted = set(_wanted)
+            _wanted.difference_update(wanted)
+            due = [name for name, at in next_due.items() if now >= at or name in wanted]
             for name in due:
                 next_due[name] = now + HOUSEKEEPING[name][0]
             relay_once(housekeeping=due)

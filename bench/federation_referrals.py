@@ -1,0 +1,221 @@
+"""Referrals across two real nodes (issue 23's targets): the send's answer, delivery, a forwarded action and
+catching up after the receiver's node was down.
+
+    .venv/bin/python bench/federation_referrals.py                  # 40 of each, 1,000 waiting
+    .venv/bin/python bench/federation_referrals.py --n 20 --waiting 300
+
+Two gunicorn servers (one worker, 8 threads, the embedded relay: no Redis, as ``./scripts/run``) on two SQLite
+databases in a temporary directory (``--postgres URL``: two databases ``bench_fed_a``/``bench_fed_b`` created
+on that server instead), their own keys, paired. Node A hosts IOM and UNHCR; node B hosts the Defensoría (DP).
+
+1. **Send**: ``POST /referrals/{id}/send/`` of drafts to DP (remote: the delivery is queued) and to UNHCR
+   (local), alternated; median answer times and their ratio (target ≤ 1.3×).
+2. **Delivery**: for each remote send, A's outbox row from queued to delivered (B's verified answer):
+   median, p95 and max (target p95 ≤ 2 s with the embedded relay).
+3. **Forwarded action**: ``accept`` on B's copies (forwarded to A, the authority) against ``accept`` by UNHCR
+   on A of local referrals; medians and ratio (target ≤ 2×).
+4. **Catching up**: B down, ``--waiting`` referrals sent at A (through the services, in one process); B
+   starts; referrals per second from B's first delivery received to A's outbox empty (target ≥ 50/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.federation_outbox import Node  # noqa: E402
+
+SUBJECT = {
+    "given_name": "Marta",
+    "family_name": "Quispe",
+    "date_of_birth": "1990-04-02",
+    "nationality": "VEN",
+    "phone": "+50760000001",
+    "document_type": "passport",
+    "document_number": "V12345678",
+}
+CONSENT = {
+    "given": True,
+    "given_by": "self",
+    "method": "verbal",
+    "obtained_at": "2026-12-01T10:00:00Z",
+    "data_categories": ["identity", "contact"],
+}
+
+
+def api(node: Node, token: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict, float]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(node.url + path, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            payload = json.loads(response.read() or b"null")
+            return response.status, payload, time.perf_counter() - started
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null"), time.perf_counter() - started
+
+
+def draft(node: Node, token: str, to: str) -> str:
+    status, case, _ = api(node, token, "POST", "/api/v1/cases/", {"subject": SUBJECT})
+    assert status == 201, case
+    body = {
+        "case": case["id"],
+        "to_institution": to,
+        "services": ["legal_assistance"],
+        "urgency": "normal",
+        "reason": "Orientación legal",
+        "consent": CONSENT,
+    }
+    status, referral, _ = api(node, token, "POST", "/api/v1/referrals/", body)
+    assert status == 201, referral
+    return referral["id"]
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(0.95 * len(ordered))) - 1))]
+
+
+DELAYS = """
+import json
+from federation.models import Outgoing
+rows = Outgoing.objects.filter(type="referral.deliver", referral_id__in={ids!r})
+print(json.dumps([(r.delivered_at - r.created_at).total_seconds() if r.delivered_at else None for r in rows]))
+"""
+
+SEND_MANY = """
+import json
+from django.db import transaction
+from accounts.actor import actor_for_api_client
+from accounts.models import ApiClient, Institution
+from referrals import services
+from tests.builders import consent
+client = ApiClient.objects.get(name="iom-bench")
+actor = actor_for_api_client(client)
+dp = Institution.objects.get(code="DP")
+subject = {{"given_name": "Marta", "family_name": "Quispe", "nationality": "VEN", "phone": "+50760000001"}}
+for i in range({n}):
+    with transaction.atomic():
+        case = services.case_create(actor=actor, subject=subject)
+        referral = services.referral_create(
+            actor=actor, case=case, to_institution=dp, services=["protection"], urgency="normal",
+            reason="Protección", consent=consent(("identity", "contact")))
+        services.referral_transition(actor=actor, referral_id=referral.pk, action="send")
+print(json.dumps({n}))
+"""
+WAITING = (
+    "import json; from federation.models import Outgoing; "
+    "print(json.dumps(Outgoing.objects.filter(state='waiting', type='referral.deliver').count()))"
+)
+FIRST_DELIVERY = (
+    "import json; from federation.models import Message; "
+    "m = Message.objects.filter(direction='received', type='referral.deliver').order_by('created_at')"
+    "[{offset}:{offset_end}].first(); "
+    "print(json.dumps(m.created_at.timestamp() if m else None))"
+)
+COPIES = "import json; from referrals.models import Referral; print(json.dumps(Referral.objects.count()))"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=40, help="sends and actions of each kind")
+    parser.add_argument("--waiting", type=int, default=1000, help="referrals queued while B is down")
+    parser.add_argument("--postgres", default="", help="postgres://…/any: two databases on that server")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        a, b = Node("iom", "IOM", tmp), Node("dp", "DP", tmp)
+        if args.postgres:
+            import psycopg
+
+            base = args.postgres.rpartition("/")[0]
+            with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+                for node, name in ((a, "bench_fed_a"), (b, "bench_fed_b")):
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    conn.execute(f'CREATE DATABASE "{name}"')
+                    node.env["DATABASE_URL"] = f"{base}/{name}"
+        for node in (a, b):
+            node.manage("migrate", "--noinput", "-v0")
+        a.manage("create_institution", "IOM", "IOM")
+        a.manage("create_institution", "UNHCR", "UNHCR")
+        b.manage("create_institution", "DP", "DP")
+        scopes = ("--scopes", "referrals:read,referrals:write")
+        iom = a.manage("create_api_client", "IOM", "iom-bench", *scopes).strip().splitlines()[-1]
+        unhcr = a.manage("create_api_client", "UNHCR", "unhcr-bench", *scopes).strip().splitlines()[-1]
+        dp = b.manage("create_api_client", "DP", "dp-bench", *scopes).strip().splitlines()[-1]
+        card_a = a.manage("federation_card").strip().splitlines()[-1]
+        card_b = b.manage("federation_card").strip().splitlines()[-1]
+        a.manage("federation_peer_add", card_b)
+        b.manage("federation_peer_add", card_a)
+        with a.serving(), b.serving():
+            remote_ids = [draft(a, iom, "DP") for _ in range(args.n)]
+            local_ids = [draft(a, iom, "UNHCR") for _ in range(args.n)]
+            remote_times, local_times = [], []
+            for remote_id, local_id in zip(remote_ids, local_ids, strict=True):
+                status, body, seconds = api(a, iom, "POST", f"/api/v1/referrals/{remote_id}/send/", {})
+                assert status == 200, body
+                remote_times.append(seconds)
+                status, body, seconds = api(a, iom, "POST", f"/api/v1/referrals/{local_id}/send/", {})
+                assert status == 200, body
+                local_times.append(seconds)
+                time.sleep(0.05)
+            remote_send, local_send = statistics.median(remote_times), statistics.median(local_times)
+            print(
+                f"send: to a remote institution median {remote_send * 1000:.1f} ms, to a local one "
+                f"{local_send * 1000:.1f} ms: {remote_send / local_send:.2f}x  (n={args.n} each)"
+            )
+            deadline = time.monotonic() + 120
+            while None in (delays := a.shell(DELAYS.format(ids=remote_ids))) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            delays = [d for d in delays if d is not None]
+            print(
+                f"delivery, embedded relay: median {statistics.median(delays):.2f} s, "
+                f"p95 {p95(delays):.2f} s, max {max(delays):.2f} s  ({len(delays)} of {args.n} delivered)"
+            )
+            forwarded, local = [], []
+            for remote_id, local_id in zip(remote_ids, local_ids, strict=True):
+                status, body, seconds = api(b, dp, "POST", f"/api/v1/referrals/{remote_id}/accept/", {})
+                assert status == 200, body
+                forwarded.append(seconds)
+                status, body, seconds = api(a, unhcr, "POST", f"/api/v1/referrals/{local_id}/accept/", {})
+                assert status == 200, body
+                local.append(seconds)
+            forwarded_ms, local_ms = statistics.median(forwarded), statistics.median(local)
+            print(
+                f"accept: forwarded to the authority median {forwarded_ms * 1000:.1f} ms, local "
+                f"{local_ms * 1000:.1f} ms: {forwarded_ms / local_ms:.2f}x"
+            )
+        if args.waiting:
+            before = b.shell(COPIES)
+            started = time.perf_counter()
+            a.shell(SEND_MANY.format(n=args.waiting))
+            seconds = time.perf_counter() - started
+            print(f"catch-up: {args.waiting} referrals sent at A in {seconds:.1f} s, B down")
+            with a.serving():
+                time.sleep(4)  # A's relay finds B down at least once
+                with b.serving():
+                    while a.shell(WAITING):
+                        time.sleep(0.5)
+                    done = time.time()
+                    first = b.shell(FIRST_DELIVERY.format(offset=args.n, offset_end=args.n + 1))
+            arrived = b.shell(COPIES) - before
+            print(
+                f"catch-up: {arrived} referrals delivered in {done - first:.1f} s = "
+                f"{arrived / (done - first):.0f} referrals/s"
+            )
+
+
+if __name__ == "__main__":
+    main()
