@@ -1,7 +1,9 @@
 """``./scripts/run --federation`` for real: two nodes start on two ports, each with its own SQLite database
 and keys, paired by exchanging cards, with demo data for the one institution each hosts; both answer, and
-each one's ``federation_status`` shows the other (in contact: the script pings each way). The script runs
-in a process group of its own, stopped by its id at the end."""
+each one's ``federation_status`` shows the other (in contact: the script pings each way). Referrals cross:
+IOM's demo referrals to the Defensoría are at DP's node with the consented fields only, one accepted there
+(and so at IOM's node, their authority), DP's note on another at IOM's node. The script runs in a process
+group of its own, stopped by its id at the end."""
 
 from __future__ import annotations
 
@@ -51,6 +53,23 @@ def _manage(base: Path, name: str, port: int, *args) -> str:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
+
+
+# A node's referrals between IOM and DP, as stored (the copy at DP's node holds only consented fields).
+REFERRALS = """
+import json
+from referrals.models import Referral, Subject
+rows = []
+for r in Referral.objects.filter(from_institution__code="IOM", to_institution__code="DP").order_by("id"):
+    s = Subject.objects.get(case=r.case)
+    rows.append({"reference": r.reference, "status": r.status, "version": r.version, "services": r.services,
+                 "from_node": r.from_institution.node, "to_node": r.to_institution.node,
+                 "assignee": r.assignee.username if r.assignee else None,
+                 "notes": [n.author_institution.code for n in r.notes.all()],
+                 "subject": {f: bool(getattr(s, f)) for f in ("given_name", "phone", "document_number",
+                                                               "protection_needs")}})
+print(json.dumps(rows))
+"""
 
 
 def test_run_federation_starts_two_paired_nodes_with_their_own_demo_data(tmp_path):
@@ -112,13 +131,45 @@ def test_run_federation_starts_two_paired_nodes_with_their_own_demo_data(tmp_pat
                     "import json; from accounts.models import User; from referrals.models import Case; "
                     "staff = User.objects.filter(institution__isnull=False); "
                     "names = sorted(staff.values_list('username', flat=True)); "
-                    "print(json.dumps([names, Case.objects.count()]))",
+                    "print(json.dumps([names, Case.objects.filter(institution__node='').count()]))",
                 ).strip().splitlines()[-1]
             )
             for name, port in (("iom", port_iom), ("dp", port_dp))
         ]  # fmt: skip
         assert counts[0][0] == ["iom.admin", "iom.caseworker", "iom.caseworker2", "iom.supervisor"]
         assert counts[1] == [["dp.admin", "dp.caseworker", "dp.supervisor"], 0] and counts[0][1] > 0
+
+        # Referrals crossed: at DP's node, IOM's demo referrals (copies: IOM is a remote institution there)
+        # with the consented fields only; the one DP accepted is accepted at IOM's node too; DP's note.
+        referrals = {
+            name: json.loads(_manage(base, name, port, "shell", "-c", REFERRALS).strip().splitlines()[-1])
+            for name, port in (("iom", port_iom), ("dp", port_dp))
+        }
+        output = log_path.read_text()
+        at_iom, at_dp = referrals["iom"], referrals["dp"]
+        assert len(at_dp) == 3 and {r["reference"] for r in at_dp} == {r["reference"] for r in at_iom}, output
+        assert all(r["from_node"] == f"http://127.0.0.1:{port_iom}" for r in at_dp)
+        assert all(r["to_node"] == f"http://127.0.0.1:{port_dp}" for r in at_iom)
+        by_service = {r["services"][0]: r for r in at_dp}
+        legal = by_service["legal_assistance"]
+        assert legal["status"] == "accepted" and legal["assignee"] == "dp.caseworker"
+        assert legal["subject"]["protection_needs"] and not legal["subject"]["phone"]  # consented or not
+        assert not legal["subject"]["document_number"]
+        complaint = by_service["human_rights_complaint"]
+        assert complaint["status"] == "requested" and complaint["subject"]["phone"]
+        assert complaint["notes"] == ["DP"]
+        assert by_service["child_protection"]["subject"]["document_number"]
+        assert not by_service["child_protection"]["subject"]["protection_needs"]
+        at_iom = {r["reference"]: r for r in at_iom}
+        assert at_iom[legal["reference"]]["status"] == "accepted"
+        assert at_iom[legal["reference"]]["version"] == legal["version"]
+        # DP's note reached IOM's node through DP's outbox (relayed about every second)
+        deadline = time.monotonic() + 60
+        while at_iom[complaint["reference"]]["notes"] != ["DP"] and time.monotonic() < deadline:
+            time.sleep(1)
+            rows = _manage(base, "iom", port_iom, "shell", "-c", REFERRALS).strip().splitlines()[-1]
+            at_iom = {r["reference"]: r for r in json.loads(rows)}
+        assert at_iom[complaint["reference"]]["notes"] == ["DP"]
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
