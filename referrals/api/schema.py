@@ -37,7 +37,9 @@ DESCRIPTIONS = {
     "422": "The Idempotency-Key was used with a different request (idempotency-key-reused).",
     "429": "Too many requests (throttled); see Retry-After.",
     "500": "Server error.",
-    "503": "The data cannot be decrypted with the configured keys (key-unavailable).",
+    "503": "The data cannot be decrypted with the configured keys (key-unavailable), or — for an action on a "
+    "referral whose sending institution is hosted on another node — that node cannot be reached now; nothing "
+    "changed (peer-unavailable).",
 }
 #: The problem each status stands for in the examples (its ``type`` is ``/problems/<slug>``).
 EXAMPLE_SLUGS = {
