@@ -95,6 +95,11 @@ def problem_message(exc: ProblemError) -> str:
         return _("This office is paused and does not accept referrals now: choose another office.")
     if slug == "precondition-failed":
         return _("The referral changed meanwhile. Please review it again.")
+    if slug == "peer-unavailable":
+        return _(
+            "The sending institution's system, which decides this referral, cannot be reached now. "
+            "Nothing was changed: please try again later."
+        )
     return _("The action could not be completed.")
 
 

@@ -30,6 +30,7 @@ from federation.models import Outgoing
 from referrals.models import Referral, Subject
 from tests.builders import referral_through_services
 from tests.factories import InstitutionFactory, subject_data
+from tests.web.conftest import logged_in_client
 
 from .conftest import HERE, new_remote
 
@@ -265,5 +266,17 @@ def test_an_action_on_a_copy_whose_authority_is_down_is_503_and_changes_nothing(
     assert response.status_code == 503, response.content
     assert response["Content-Type"].startswith("application/problem+json")
     assert response.json()["type"].endswith("peer-unavailable")
+    copy.refresh_from_db()
+    assert (copy.status, copy.version) == ("requested", 2)
+
+
+def test_the_web_says_the_authority_cannot_be_reached_and_changes_nothing(paired, post, make_user):
+    data = projection()
+    assert deliver(post, paired, data).status_code == 201
+    copy = Referral.objects.get(pk=data["referral"]["id"])
+    browser = logged_in_client(make_user(copy.to_institution))
+    response = browser.post(f"/referrals/{copy.pk}/actions/accept/", {}, follow=True)
+    assert response.status_code == 200
+    assert "No se puede contactar ahora con el sistema de la institución" in response.content.decode()
     copy.refresh_from_db()
     assert (copy.status, copy.version) == ("requested", 2)
