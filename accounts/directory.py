@@ -50,6 +50,12 @@ def institutions() -> QuerySet[Institution]:
     return Institution.objects.order_by("code")
 
 
+def local_institution_names() -> list[tuple[str, str]]:
+    """``(code, name)`` of the institutions hosted by this node: what its peers show for them (a card
+    carries codes only)."""
+    return list(Institution.objects.local().order_by("code").values_list("code", "name"))
+
+
 def local_offices() -> QuerySet[Office]:
     """The offices of the institutions hosted by this node, in (institution, code) order: what this node
     serves its peers (``federation.directory``); a remote institution's offices are its own node's."""

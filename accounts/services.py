@@ -650,6 +650,42 @@ def _remote_office_fields(entry) -> dict | None:
 
 
 @transaction.atomic
+@transaction.atomic
+def remote_institution_names_save(*, node: str, names: list) -> list[str]:
+    """The names a peer node gives the institutions it hosts (``[{"code", "name"}]``), taken for the remote
+    institutions of that node still named by their code (pinning names them so): a name an operator gave
+    here is kept. Entries for institutions the node does not host, or not 1–200 printable characters, are
+    ignored. Returns the codes renamed; audited ``institution.named_from_peer`` when there are some."""
+    wanted = {}
+    for entry in names if isinstance(names, list) else ():
+        if (
+            isinstance(entry, dict)
+            and isinstance(entry.get("code"), str)
+            and isinstance(entry.get("name"), str)
+        ):
+            name = entry["name"].strip()
+            if 1 <= len(name) <= 200 and name.isprintable():
+                wanted[entry["code"]] = name
+    renamed = []
+    for institution in (
+        Institution.objects.remote().filter(node=node, code__in=list(wanted)).select_for_update()
+    ):
+        if institution.name == institution.code and wanted[institution.code] != institution.name:
+            institution.name = wanted[institution.code]
+            institution.save(update_fields=["name"])
+            renamed.append(institution.code)
+    if renamed:
+        record(
+            action="institution.named_from_peer",
+            actor_type="system",
+            actor_label="federation directory",
+            object_type="institution",
+            institutions=list(Institution.objects.local().values_list("code", flat=True)),
+            detail={"node": node, "codes": renamed},
+        )
+    return renamed
+
+
 def remote_offices_save(*, node: str, offices: list) -> dict:
     """Store the offices a peer node serves for the institutions it hosts (``node``: its URL), as
     ``Office`` rows of those remote institutions: created or updated by (institution, code); an office of

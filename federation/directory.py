@@ -20,7 +20,7 @@ from datetime import date
 from django.utils import timezone
 
 from accounts import directory as accounts_directory
-from accounts.services import remote_offices_save
+from accounts.services import remote_institution_names_save, remote_offices_save
 from plumbing.problems import ProblemError
 
 from . import keys, services
@@ -61,7 +61,8 @@ def offices(message: Incoming) -> Outcome:
         }
         for office in accounts_directory.local_offices()
     ]
-    return Outcome(200, {"offices": served}, sealed=False)
+    names = [{"code": code, "name": name} for code, name in accounts_directory.local_institution_names()]
+    return Outcome(200, {"offices": served, "institutions": names}, sealed=False)
 
 
 def _from_wire(entry):
@@ -93,6 +94,9 @@ def refresh_offices(peer: Peer) -> dict:
     served = reply.payload.get("offices") if reply.status == 200 else None
     if not isinstance(served, list):
         raise OfficesNotRefreshed(f"answer-{reply.status}" if reply.status != 200 else "answer-malformed")
+    names = reply.payload.get("institutions")
+    if isinstance(names, list):  # a peer of an earlier version serves offices only
+        remote_institution_names_save(node=peer.url, names=names)
     return remote_offices_save(node=peer.url, offices=[_from_wire(entry) for entry in served])
 
 

@@ -266,3 +266,28 @@ def test_pinning_while_federation_is_off_fetches_nothing_and_says_so(node, remot
     call_command("federation_peer_add", remote.card, stdout=out, stderr=err)  # exit 0
     assert out.getvalue().startswith("added: https://dp.node.example")
     assert "offices: not fetched now (federation-off)" in err.getvalue()
+
+
+def test_the_peers_institution_names_replace_their_codes_but_not_a_name_given_here(
+    pinned, remote, monkeypatch, client
+):
+    # This node serves its own institutions' names with its offices.
+    body, headers = remote.request({"type": "directory.offices", "referral": None, "payload": {}})
+    served = client.post(PATH, data=body, content_type="application/json", headers=headers).json()["payload"]
+    assert served["institutions"] == [{"code": "IOM", "name": Institution.objects.get(code="IOM").name}]
+
+    names = [{"code": "DP", "name": "Defensoría del Pueblo"}, {"code": "IOM", "name": "Not theirs"}]
+    monkeypatch.setattr(
+        transport,
+        "post",
+        _peer_serving(remote, {"directory.offices": (200, {"offices": [], "institutions": names})}),
+    )
+    directory.refresh_offices(pinned)
+    assert Institution.objects.get(code="DP").name == "Defensoría del Pueblo"
+    assert Institution.objects.get(code="IOM").name != "Not theirs"  # a peer names only its own
+    [event] = AuditEvent.objects.filter(action="institution.named_from_peer")
+    assert event.detail == {"node": remote.url, "codes": ["DP"]}
+    # An operator's name here is kept at the next refresh.
+    Institution.objects.filter(code="DP").update(name="DPP (Panamá)")
+    directory.refresh_offices(pinned)
+    assert Institution.objects.get(code="DP").name == "DPP (Panamá)"
