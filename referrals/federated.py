@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime
 
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.choices import Province
 from accounts.directory import office_of
+from accounts.models import Institution
 from audit.recorder import record
 from notifications.outbox import emit
 
@@ -71,17 +73,29 @@ def copy_receive(*, node: str, data: dict) -> tuple[Referral, bool]:
     (``referral.requested``) as on one node."""
     info, case_info = _section(data, "referral"), _section(data, "case")
     consent_info, subject_info = _section(data, "consent"), data.get("subject") or {}
-    sender = remote._institution(info.get("from"), "referral.from")
-    receiver = remote._institution(info.get("to"), "referral.to")
-    if sender.node != node or receiver.node:
+    codes = (info.get("from"), info.get("to"))
+    if not all(isinstance(code, str) for code in codes):
+        raise InvalidInput({"referral.from": ["Institution codes expected."]})
+    institutions = {i.code: i for i in Institution.objects.filter(code__in=codes)}
+    sender, receiver = institutions.get(codes[0]), institutions.get(codes[1])
+    if sender is None or receiver is None or sender.node != node or receiver.node:
         raise InvalidInput({"referral.from": ["Not an institution of the sending node to one of this node."]})
     referral_id = remote._uuid(info.get("id"), "referral.id")
-    existing = Referral.objects.filter(pk=referral_id).first()
+    reference = info.get("reference")
+    case_reference = case_info.get("reference")
+    for name, value in (("referral.reference", reference), ("case.reference", case_reference)):
+        if not isinstance(value, str) or not 1 <= len(value) <= 32:
+            raise InvalidInput({name: ["A reference."]})
     actor = remote.node_actor(institution=sender, node=node)
-    if existing is not None:
+    clashes = list(
+        Referral.objects.filter(Q(pk=referral_id) | Q(reference=reference)).values_list("pk", flat=True)
+    )
+    if referral_id in clashes:
         copy = _copy_for_node(node, referral_id)
         copy_state(node=node, referral_id=copy.pk, data=_section(data, "state"))
         return copy, False
+    if clashes:
+        raise InvalidInput({"referral.reference": ["Already used here by another referral."]})
     categories = consent_info.get("data_categories")
     if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
         raise InvalidInput({"consent.data_categories": ["A list of categories."]})
@@ -99,6 +113,9 @@ def copy_receive(*, node: str, data: dict) -> tuple[Referral, bool]:
             raise InvalidInput({"subject.date_of_birth": ["A date (YYYY-MM-DD)."]}) from None
     subject = rules.check_subject(subject_info)
     state = _section(data, "state")
+    fields = remote.state_fields(state)
+    if fields["status"] not in _RECEIVABLE:
+        raise InvalidInput({"state.status": ["A sent referral's status."]})
     services = info.get("services")
     if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
         raise InvalidInput({"referral.services": ["A list of services."]})
@@ -108,22 +125,13 @@ def copy_receive(*, node: str, data: dict) -> tuple[Referral, bool]:
     province = info.get("province") or ""
     if province not in Province.values and province != "":
         raise InvalidInput({"referral.province": ["Unknown province."]})
-    reference = info.get("reference")
-    case_reference = case_info.get("reference")
-    for name, value in (("referral.reference", reference), ("case.reference", case_reference)):
-        if not isinstance(value, str) or not 1 <= len(value) <= 32:
-            raise InvalidInput({name: ["A reference."]})
-    if Referral.objects.filter(reference=reference).exists():
-        raise InvalidInput({"referral.reference": ["Already used here by another referral."]})
-    status = state.get("status")
-    if status not in _RECEIVABLE:
-        raise InvalidInput({"state.status": ["A sent referral's status."]})
     now = timezone.now()
     case_id = remote._uuid(case_info.get("id"), "case.id")
-    case = Case.objects.filter(pk=case_id, institution=sender).first()
+    cases = {c.pk: c for c in Case.objects.filter(Q(pk=case_id) | Q(reference=case_reference))}
+    case = cases.get(case_id)
+    if case is not None and case.institution_id != sender.pk or case is None and cases:
+        raise InvalidInput({"case.reference": ["Already used here by another case."]})
     if case is None:
-        if Case.objects.filter(reference=case_reference).exists():
-            raise InvalidInput({"case.reference": ["Already used here by another case."]})
         case = Case(id=case_id, institution=sender, reference=case_reference, created_at=now, updated_at=now)
         case.save(force_insert=True)
         person = Subject(case=case, **subject)
@@ -144,10 +152,8 @@ def copy_receive(*, node: str, data: dict) -> tuple[Referral, bool]:
         services=list(dict.fromkeys(services)),
         urgency=urgency,
         reason=remote._text(info, "reason", "referral.reason"),
-        status=status,
-        version=1,
         created_at=remote._moment(info.get("created_at"), "referral.created_at") or now,
-        updated_at=now,
+        **fields,
     )
     if copy.to_office is None:
         copy.to_office = routing.office_for(copy)
@@ -162,8 +168,7 @@ def copy_receive(*, node: str, data: dict) -> tuple[Referral, bool]:
         data_categories=sorted(set(categories)),
         details=remote._text(consent_info, "details", "consent.details"),
     )
-    copy.version = 0  # the delivered state is newer than anything here: it is taken whole
-    remote.apply_state(copy, state, actor=actor)
+    remote.apply_state(copy, state, actor=actor, new=True)  # the authority's events and notes
     permissions.grant_receiver(referral=copy, actor=actor)
     record(
         actor=actor,

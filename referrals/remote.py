@@ -129,7 +129,13 @@ def _moment(value, field: str) -> datetime.datetime | None:
 
 def state(referral: Referral) -> dict:
     """The state both nodes share: status and its texts, version, deadlines, every event and note (their ids
-    are the authority's). Free texts are personal: the federation door seals what carries them."""
+    are the authority's). Free texts are personal: the federation door seals what carries them.
+
+    Remembered on the instance for its version: the state queued for the peer and the one answering a
+    forwarded action are built once."""
+    remembered = referral.__dict__.get("_remote_state")
+    if remembered is not None and remembered[0] == (referral.version, referral.updated_at):
+        return remembered[1]
     # The draft's own steps stay with the sender: the receiver's timeline starts at ``send``, as on one node.
     events = (
         referral.events.exclude(to_status=Status.DRAFT)
@@ -137,7 +143,7 @@ def state(referral: Referral) -> dict:
         .order_by("at", "sequence")
     )
     notes = referral.notes.select_related("author_institution").order_by("at")
-    return {
+    data = {
         "version": referral.version,
         "status": referral.status,
         "status_reason": referral.status_reason or "",
@@ -169,6 +175,8 @@ def state(referral: Referral) -> dict:
             for note in notes
         ],
     }
+    referral.__dict__["_remote_state"] = ((referral.version, referral.updated_at), data)
+    return data
 
 
 def projection(referral: Referral) -> dict:
@@ -224,70 +232,89 @@ def _text(data: dict, name: str, field: str, limit: int = 20000) -> str:
     return value
 
 
-def apply_state(referral: Referral, data: dict, *, actor: Actor) -> tuple[str, str] | None:
-    """Bring the (locked) copy to the authority's state ``data``: events and notes it lacks are added with
-    the authority's ids; the status, texts, deadlines and version are taken when ``data`` is newer; the
-    receiver's grants are revoked when the authority revoked its access. Returns ``(from, to)`` when the
-    status changed, else ``None``. Idempotent: an older or repeated state changes nothing."""
+def state_fields(data: dict, *, erased: bool = False) -> dict:
+    """The referral's fields in the authority's state ``data`` (status, texts, deadlines, version), checked:
+    ``InvalidInput`` naming the first field that is not what a state holds. ``erased``: the copy's personal
+    data is gone, so its free texts are not taken."""
     if not isinstance(data, dict):
         raise InvalidInput({"state": ["An object expected."]})
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise InvalidInput({"state.version": ["A positive integer."]})
-    known_events = set(referral.events.values_list("pk", flat=True))
+    status = data.get("status")
+    if status not in Status.values:
+        raise InvalidInput({"state.status": ["Unknown status."]})
+    fields = {"version": version, "status": status}
+    if not erased:
+        fields["status_reason"] = _text(data, "status_reason", "state.status_reason")
+        fields["outcome"] = _text(data, "outcome", "state.outcome")
+    for name in _STATE_TIMES:
+        fields[name] = _moment(data.get(name), f"state.{name}")
+    fields["updated_at"] = _moment(data.get("updated_at"), "state.updated_at") or timezone.now()
+    return fields
+
+
+def apply_state(referral: Referral, data: dict, *, actor: Actor, new: bool = False) -> tuple[str, str] | None:
+    """Bring the (locked) copy to the authority's state ``data``: events and notes it lacks are added with
+    the authority's ids; the status, texts, deadlines and version are taken when ``data`` is newer; the
+    receiver's grants are revoked when the authority revoked its access. Returns ``(from, to)`` when the
+    status changed, else ``None``. Idempotent: an older or repeated state changes nothing. ``new``: the copy
+    was made in this transaction (it has no events or notes yet)."""
+    fields = state_fields(data, erased=referral.case.is_erased)
     codes = {
         referral.from_institution.code: referral.from_institution,
         referral.to_institution.code: referral.to_institution,
     }
+    known_events = set() if new else set(referral.events.values_list("pk", flat=True))
+    events = []
     for item in data.get("events") or []:
         if not isinstance(item, dict) or item.get("institution") not in codes:
             raise InvalidInput({"state.events": ["Events of the referral's two institutions."]})
-        if _uuid(item.get("id"), "state.events") in known_events:
+        event_id = _uuid(item.get("id"), "state.events")
+        if event_id in known_events:
             continue
-        ReferralEvent.objects.create(
-            id=item["id"],
-            referral=referral,
-            at=_moment(item.get("at"), "state.events") or timezone.now(),
-            actor_institution=codes[item["institution"]],
-            action=_text(item, "action", "state.events", 32),
-            from_status=_text(item, "from", "state.events", 20),
-            to_status=_text(item, "to", "state.events", 20),
-            sequence=item.get("sequence") if isinstance(item.get("sequence"), int) else 0,
+        known_events.add(event_id)
+        events.append(
+            ReferralEvent(
+                id=event_id,
+                referral=referral,
+                at=_moment(item.get("at"), "state.events") or timezone.now(),
+                actor_institution=codes[item["institution"]],
+                action=_text(item, "action", "state.events", 32),
+                from_status=_text(item, "from", "state.events", 20),
+                to_status=_text(item, "to", "state.events", 20),
+                sequence=item.get("sequence") if isinstance(item.get("sequence"), int) else 0,
+            )
         )
-    known_notes = set(referral.notes.values_list("pk", flat=True))
+    ReferralEvent.objects.bulk_create(events)
+    known_notes = set() if new else set(referral.notes.values_list("pk", flat=True))
+    notes = []
     for item in data.get("notes") or []:
         if not isinstance(item, dict) or item.get("institution") not in codes:
             raise InvalidInput({"state.notes": ["Notes of the referral's two institutions."]})
-        if _uuid(item.get("id"), "state.notes") in known_notes or referral.case.is_erased:
+        note_id = _uuid(item.get("id"), "state.notes")
+        if note_id in known_notes or referral.case.is_erased:
             continue
+        known_notes.add(note_id)
         at = _moment(item.get("at"), "state.notes") or timezone.now()
-        Note(
-            id=item["id"],
-            referral=referral,
-            author_institution=codes[item["institution"]],
-            body=_text(item, "body", "state.notes"),
-            at=at,
-            created_at=at,
-        ).save(force_insert=True)
-    if version <= referral.version:
+        body = _text(item, "body", "state.notes")
+        notes.append(
+            Note(
+                id=note_id, referral=referral, author_institution=codes[item["institution"]], body=body, at=at
+            )
+        )
+        notes[-1].created_at = at
+    Note.objects.bulk_create(notes)
+    if fields["version"] <= referral.version:
         return None
-    status = data.get("status")
-    if status not in Status.values:
-        raise InvalidInput({"state.status": ["Unknown status."]})
     previous = referral.status
     revoked_before = referral.receiver_access_revoked_at is not None
-    referral.status = status
-    if not referral.case.is_erased:
-        referral.status_reason = _text(data, "status_reason", "state.status_reason")
-        referral.outcome = _text(data, "outcome", "state.outcome")
-    for name in _STATE_TIMES:
-        setattr(referral, name, _moment(data.get(name), f"state.{name}"))
-    referral.version = version
-    referral.updated_at = _moment(data.get("updated_at"), "state.updated_at") or timezone.now()
-    referral.save()
+    for name, value in fields.items():
+        setattr(referral, name, value)
+    referral.save(update_fields=list(fields))
     if referral.receiver_access_revoked_at is not None and not revoked_before:
         permissions.revoke_receiver(referral=referral, actor=actor)
-    return (previous, status) if previous != status else None
+    return (previous, referral.status) if previous != referral.status else None
 
 
 def _uuid(value, field: str):
