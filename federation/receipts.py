@@ -120,7 +120,7 @@ def flush(peer_id: str | None = None) -> int:
     for pid in list(pending.order_by().values_list("peer_id", flat=True).distinct()):
         with transaction.atomic():
             rows = list(
-                PendingReceipt.objects.select_for_update(skip_locked=True)
+                PendingReceipt.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(peer_id=pid)
                 .select_related("peer")
                 .order_by("id")[:BATCH]
