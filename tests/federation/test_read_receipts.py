@@ -318,3 +318,23 @@ def test_a_malformed_batch_is_refused_whole_and_nothing_recorded(at_iom, post, r
     assert not _remote_reads().exists()
     # The answer is signed and kept: the same message again gets it.
     assert Message.objects.get(direction=Direction.RECEIVED).response_status == 400
+
+
+def test_a_flush_that_fails_holds_back_no_other_message(at_dp, monkeypatch):
+    from federation import receipts, services
+
+    reads.referral_read(actor=at_dp.reader, referral_id=at_dp.copy.pk)
+    services.enqueue(at_dp.peer, "ping", {"echo": "still goes"})
+    peers = Peers(at_dp.iom)
+    monkeypatch.setattr(transport, "post", peers)
+
+    def broken(peer_id=None):
+        raise RuntimeError("database went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(receipts, "flush", broken)
+        assert delivery.deliver_outbox() == {"delivered": 1, "failed": 0}
+    assert [kind for _url, kind, _referral, _payload in peers.seen] == ["ping"]
+    assert len(_receipts()) == 1  # kept for the next pass
+    assert delivery.deliver_outbox() == {"delivered": 1, "failed": 0}
+    assert [kind for _url, kind, _referral, _payload in peers.seen] == ["ping", "referral.reads"]
