@@ -70,8 +70,8 @@ def _detail(detail: dict | None) -> dict:
 def queue_receipt(sender, referral, actor, action: str, detail: dict | None = None, **kwargs) -> bool:
     """Keep a pending receipt of this read when ``referral`` is a copy of a peer's referral; returns whether
     one was kept. A single node (no ``NODE_URL``) does nothing and queries nothing."""
-    if not keys.enabled() or action not in remote_reads.READ_ACTIONS:
-        return False
+    if not keys.enabled() or action not in remote_reads.READ_ACTIONS or getattr(actor, "node", ""):
+        return False  # off, not a read of personal data, or the sender's own node acting here
     node = referral.from_institution.node
     if not node:
         return False

@@ -17,7 +17,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.recorder import record
 
-from . import crypto, permissions, signals
+from . import crypto, permissions, remote, signals
 from .choices import CATEGORY_FIELDS, SUBJECT_FIELDS
 from .models import Case, Consent, Note, Referral, ReferralEvent, Subject
 from .selectors import parties
@@ -302,8 +302,10 @@ def copy_shred(*, referral_id, node: str) -> dict:
       indexes emptied, derived indexes forgotten); otherwise only the subject fields that no remaining copy's
       consent covers are emptied.
 
-    Audited as ``referral.copy_shredded`` (ids, counts and the node's URL). The federation door keeps the
-    answer it gave (``shredded_at``), so that a withdrawal repeated gets the same one. Returns
+    Audited as ``referral.copy_shredded`` (ids, counts and the node's URL), by the sending institution acting
+    through its node (``remote.node_actor``). The copy's version is left alone: it is the authority's. The
+    federation door keeps the answer it gave (``shredded_at``), so that a withdrawal repeated gets the same
+    one. Returns
     ``{"shredded_at", "case_erased", "notes"}``.
     """
     referral = (
@@ -319,14 +321,15 @@ def copy_shred(*, referral_id, node: str) -> dict:
     Consent.objects.filter(referral=referral, withdrawn_at=None).update(withdrawn_at=now)
     Consent.objects.filter(referral=referral).update(**dict.fromkeys(ENCRYPTED_COLUMNS[Consent]))
     notes = Note.objects.filter(referral=referral).update(**dict.fromkeys(ENCRYPTED_COLUMNS[Note]))
-    Referral.objects.filter(pk=referral.pk).update(
-        version=F("version") + 1, updated_at=now, **dict.fromkeys(ENCRYPTED_COLUMNS[Referral])
-    )
+    # The version stays the authority's (the copy's ETag; a later state from the sender's node still applies).
+    texts = dict.fromkeys(ENCRYPTED_COLUMNS[Referral])
+    Referral.objects.filter(pk=referral.pk).update(updated_at=now, **texts)
+    actor = remote.node_actor(institution=referral.from_institution, node=node)
     if referral.receiver_access_revoked_at is None or permissions.receiver_holds_personal(referral):
         Referral.objects.filter(pk=referral.pk, receiver_access_revoked_at=None).update(
             receiver_access_revoked_at=now
         )
-        permissions.revoke_receiver(referral=referral, actor=None)
+        permissions.revoke_receiver(referral=referral, actor=actor)
 
     live = _live_copies(case, referral)
     case_erased = not live
@@ -353,9 +356,8 @@ def copy_shred(*, referral_id, node: str) -> dict:
             subject.save(update_fields=dropped)
             signals.subject_saved.send(sender=Subject, case=case, subject=subject, new=False)
     record(
+        actor=actor,
         action="referral.copy_shredded",
-        actor_type="system",
-        actor_label=f"node:{node}"[:160],
         object_type="referral",
         object_id=referral.pk,
         case_id=case.pk,
@@ -376,9 +378,8 @@ def withdrawal_confirmed(*, referral_id, node: str, shredded_at: datetime) -> bo
     if referral is None or not node or referral.from_institution.node or referral.to_institution.node != node:
         return False
     record(
+        actor=remote.node_actor(institution=referral.to_institution, node=node),
         action="consent.withdrawal_confirmed",
-        actor_type="system",
-        actor_label=f"node:{node}"[:160],
         object_type="referral",
         object_id=referral.pk,
         case_id=referral.case_id,

@@ -4,7 +4,8 @@ read receipts).
 This node sent the referral; the node hosting the receiving institution holds a copy of its consented
 projection and reports every read of personal data made there (``referral.viewed``, ``note.viewed``,
 ``referral.list_viewed``, ``referral.printed``). Each report becomes an audit event here with the reader as
-actor — type, id and label as at the receiver's node, ``actor_institution`` the receiver's code, the reader's
+actor — type and id as at the receiver's node, the label as for every act of a remote institution's user
+here (``remote.node_actor``: ``<label> @ <node>``), ``actor_institution`` the receiver's code, the reader's
 ``request_id`` — and ``detail.node`` the reporting node's URL, so that the sender's auditors see every read of
 their beneficiaries' data through ``GET /api/v1/audit/events/`` as they would on one node.
 
@@ -18,6 +19,7 @@ that were not sent to it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import uuid
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from django.db import transaction
 
 from audit import recorder
 
+from . import remote
 from .models import Referral
 from .selectors import parties
 
@@ -64,6 +67,7 @@ def remote_reads_record(*, node: str, reads: list[RemoteRead]) -> list[tuple[int
         )
     }
     skipped = []
+    base_actors = {}  # the receiving institution acting through its node (remote.node_actor), by institution
     with recorder.batch():
         for index, read in enumerate(reads):
             referral = referrals.get(read.referral_id)
@@ -81,13 +85,19 @@ def remote_reads_record(*, node: str, reads: list[RemoteRead]) -> list[tuple[int
             if read.actor_institution != referral.to_institution.code:
                 skipped.append((index, ACTOR_INSTITUTION))
                 continue
-            recorder.record(
-                action=read.action,
-                actor_type=read.actor_type,
-                actor_id=read.actor_id,
-                actor_label=read.actor_label,
-                actor_institution=read.actor_institution,
+            institution = referral.to_institution
+            if institution.pk not in base_actors:
+                base_actors[institution.pk] = remote.node_actor(institution=institution, node=node)
+            reader = dataclasses.replace(
+                base_actors[institution.pk],
+                remote_kind=read.actor_type,
+                remote_id=read.actor_id,
+                remote_label=read.actor_label,
                 request_id=read.request_id,
+            )
+            recorder.record(
+                actor=reader,
+                action=read.action,
                 object_type="referral",
                 object_id=referral.pk,
                 case_id=referral.case_id,

@@ -127,6 +127,34 @@ def test_a_withdrawal_again_gets_the_same_receipt_and_destroys_nothing_more(at_d
     assert AuditEvent.objects.filter(action="referral.copy_shredded").count() == 1
 
 
+def test_the_authoritys_later_state_still_applies_to_a_shredded_copy(at_dp, post):
+    """The copy's version stays the authority's: a void after the withdrawal reaches the copy, and its
+    reason (a free text) is not stored on the shredded copy."""
+    from referrals import federated
+
+    before = Referral.objects.get(pk=at_dp.copy.pk)
+    assert _withdraw(at_dp.iom, post, at_dp.copy).status_code == 200
+    shredded = Referral.objects.get(pk=at_dp.copy.pk)
+    assert shredded.version == before.version and shredded.etag == before.etag
+    state = {
+        "version": before.version + 1,
+        "status": "entered-in-error",
+        "status_reason": "ANULACION-SECRETA",
+        "outcome": "",
+        "sent_at": before.sent_at.isoformat(),
+        "response_due_at": before.response_due_at.isoformat(),
+        "answered_at": None,
+        "receiver_access_revoked_at": shredded.receiver_access_revoked_at.isoformat(),
+        "updated_at": before.updated_at.isoformat(),
+        "events": [],
+        "notes": [],
+    }
+    federated.copy_state(node=IOM_NODE, referral_id=at_dp.copy.pk, data=state)
+    voided = Referral.objects.get(pk=at_dp.copy.pk)
+    assert voided.status == "entered-in-error" and voided.version == before.version + 1
+    assert voided.status_reason is None
+
+
 def test_only_the_sending_node_withdraws_its_copy(at_dp, post):
     third = new_remote(THIRD_NODE, ("UNHCR",))
     host_elsewhere(third, "UNHCR")
@@ -213,8 +241,10 @@ def test_the_receivers_receipt_is_recorded_as_withdrawal_confirmed_and_the_bodie
     services.send(at_iom.peer, "ping", {"echo": "María"}, referral_id=str(referral.pk), sealed=True)
     _withdraw_consent(at_iom.sender, referral)
 
-    assert delivery.deliver_outbox() == {"delivered": 1, "failed": 0}
-    assert [kind for _url, kind, _referral, _payload in peers.seen] == ["ping", "referral.withdraw"]
+    # The cancellation's state first (the lead's referral.state), then the withdrawal: first in, first out.
+    assert delivery.deliver_outbox() == {"delivered": 2, "failed": 0}
+    kinds = [kind for _url, kind, _referral, _payload in peers.seen]
+    assert kinds == ["ping", "referral.state", "referral.withdraw"]
     confirmed = AuditEvent.objects.get(action="consent.withdrawal_confirmed")
     assert (confirmed.object_type, confirmed.object_id) == ("referral", str(referral.pk))
     assert confirmed.detail == {"node": at_iom.dp.url, "shredded_at": "2026-12-02T17:00:00+00:00"}
@@ -238,14 +268,14 @@ def test_an_answer_other_than_the_receipt_confirms_nothing(at_iom, monkeypatch):
 
     monkeypatch.setattr(transport, "post", Peers(at_iom.dp, answer=refuse))
     _withdraw_consent(at_iom.sender, at_iom.referral)
-    assert delivery.deliver_outbox() == {"delivered": 1, "failed": 0}
+    assert delivery.deliver_outbox() == {"delivered": 2, "failed": 0}
     assert Outgoing.objects.get(type="referral.withdraw").response_status == 404  # final, and counted
     assert not AuditEvent.objects.filter(action="consent.withdrawal_confirmed").exists()
 
     monkeypatch.setattr(transport, "post", Peers(at_iom.dp, answer=_receipt_answer(shredded_at="yesterday")))
     other = sent_referral(at_iom.sender, at_iom.staff["DP"][0])
     _withdraw_consent(at_iom.sender, other)
-    assert delivery.deliver_outbox() == {"delivered": 1, "failed": 0}
+    assert delivery.deliver_outbox() == {"delivered": 3, "failed": 0}  # its delivery, state, withdrawal
     assert not AuditEvent.objects.filter(action="consent.withdrawal_confirmed").exists()
 
 
@@ -258,7 +288,7 @@ def test_a_failed_confirmation_leaves_the_message_waiting_and_the_next_pass_reco
 
     with monkeypatch.context() as patched:
         patched.setattr(data_rights, "withdrawal_confirmed", broken)
-        assert delivery.deliver_outbox() == {"delivered": 0, "failed": 1}
+        assert delivery.deliver_outbox() == {"delivered": 1, "failed": 1}  # the state, then the withdrawal
     waiting = Outgoing.objects.get(type="referral.withdraw")
     assert waiting.state == Outgoing.State.WAITING and waiting.last_error == "answered-RuntimeError"
     Outgoing.objects.update(next_attempt_at=None)

@@ -240,7 +240,9 @@ def test_reported_reads_are_recorded_with_the_reader_as_actor_and_seen_by_the_se
     assert answer["recorded"] == 2 and answer["skipped"] == []
 
     viewed = AuditEvent.objects.get(action="referral.viewed", detail__node=at_iom.dp.url)
-    assert (viewed.actor_type, viewed.actor_id, viewed.actor_label) == ("user", "42", "dp.cw")
+    # The reader's label as for every act of a remote institution's user here (remote.node_actor).
+    assert (viewed.actor_type, viewed.actor_id) == ("user", "42")
+    assert viewed.actor_label == "dp.cw @ https://dp.node.example"
     assert (viewed.actor_institution, viewed.request_id) == ("DP", "req-dp-1")
     assert (viewed.object_type, viewed.object_id, viewed.case_id) == (
         "referral",
