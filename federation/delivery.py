@@ -1,6 +1,9 @@
 """Delivering the outbox (``federation.models.Outgoing``): first in, first out per peer, retried with
 exponential backoff and jitter while the peer is down, never given up (contract §7.4: nothing lost).
 
+Each pass first turns the pending read receipts into ``referral.reads`` messages (``federation.receipts``);
+a message type may act on its peer's verified answer (``on_answered``: ``referral.withdraw``'s confirmation).
+
 Run by the periodic machinery like the notifications' sweep: beat's ``federation-deliver-outbox`` with a
 worker (and a task handed over after each commit), the embedded relay's housekeeping without Redis. No
 transaction is held while a peer is called: a message is claimed by a lease (a conditional UPDATE, so two
@@ -13,16 +16,34 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import keys, services
+from . import keys, receipts, services
 from .models import Outgoing, Peer
 
 logger = logging.getLogger(__name__)
+
+#: What a message type does with the peer's verified answer, by type (``on_answered``).
+ANSWERED: dict[str, Callable[[Outgoing, services.Reply], object]] = {}
+
+
+def on_answered(message_type: str):
+    """Register ``function(row, reply)``: called with the outbox's row and the peer's verified, opened answer
+    (``services.Reply``, whatever its status) when a message of ``message_type`` is delivered — in the
+    transaction that marks it delivered, so that if it fails the message stays waiting and is posted again
+    (the peer answers with its first answer, and the function runs again)."""
+
+    def register(function):
+        ANSWERED[message_type] = function
+        return function
+
+    return register
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -66,18 +87,28 @@ def deliver_one(row: Outgoing) -> str:
     except Exception as exc:  # noqa: BLE001 — anything else (keys, database): retried; its class is logged
         cause = type(exc).__name__[:64]
     else:
-        Outgoing.objects.filter(pk=row.pk).update(
-            state=Outgoing.State.DELIVERED,
-            attempts=row.attempts + 1,
-            last_attempt_at=now,
-            delivered_at=timezone.now(),
-            response_status=answered.response_status,
-            next_attempt_at=None,
-            leased_until=None,
-            last_error="",
-            body=None,  # the evidence keeps it (Message); one copy is enough
-        )
-        return "delivered"
+        try:
+            with transaction.atomic():
+                Outgoing.objects.filter(pk=row.pk).update(
+                    state=Outgoing.State.DELIVERED,
+                    attempts=row.attempts + 1,
+                    last_attempt_at=now,
+                    delivered_at=timezone.now(),
+                    response_status=answered.response_status,
+                    next_attempt_at=None,
+                    leased_until=None,
+                    last_error="",
+                    body=None,  # the evidence keeps it (Message); one copy is enough
+                )
+                hook = ANSWERED.get(row.type)
+                if hook is not None:
+                    hook(row, services._reply(peer, answered, bytes(answered.response_body)))
+        except services.PeerUnavailable as exc:
+            cause = exc.cause
+        except Exception as exc:  # noqa: BLE001 — the answer's hook failed: retried; its class is logged
+            cause = f"answered-{type(exc).__name__}"[:64]
+        else:
+            return "delivered"
     attempts = row.attempts + 1
     delay = backoff_seconds(attempts)
     Outgoing.objects.filter(pk=row.pk).update(
@@ -104,10 +135,15 @@ def deliver_outbox(peer_id: str | None = None, limit: int = 500) -> dict:
     ``NODE_URL``) does nothing."""
     if not keys.enabled():
         return {"delivered": 0, "failed": 0}
+    try:
+        receipts.flush(peer_id)  # the reads waiting to be reported join the outbox first (§7.4)
+    except Exception as exc:  # noqa: BLE001 — the receipts wait for the next pass; the messages go now
+        logger.warning("federation outbox: read receipts not flushed (%s)", type(exc).__name__)
     waiting = Outgoing.objects.filter(state=Outgoing.State.WAITING)
     if peer_id is not None:
         waiting = waiting.filter(peer_id=peer_id)
-    peer_ids = list(waiting.values_list("peer_id", flat=True).distinct())
+    # ``order_by()``: the model's ordering (by id) would make DISTINCT return a peer once per message.
+    peer_ids = list(waiting.order_by().values_list("peer_id", flat=True).distinct())
     delivered = failed = 0
     for pid in peer_ids:
         while delivered + failed < limit:

@@ -123,3 +123,45 @@ class Outgoing(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.message_id} → {self.peer_id} ({self.state})"
+
+
+class PendingReceipt(models.Model):
+    """A read of personal data about a referral copy at this node, waiting to be reported to the node that
+    sent the referral (contract §7.4, read receipts; ``federation.receipts``).
+
+    Written by the read itself (``referrals.signals.personal_read``, in the read's transaction); turned into a
+    ``referral.reads`` message by the outbox's next pass and deleted in the same transaction. No personal
+    data: ids, the audit action, who read (the reader's type, id, label — a staff identifier — and
+    institution code), the request's id and the time.
+    """
+
+    id = models.BigAutoField(primary_key=True)  # the order of reading
+    peer = models.ForeignKey(Peer, on_delete=models.CASCADE, related_name="pending_receipts")
+    referral_id = models.UUIDField()
+    action = models.CharField(max_length=64)
+    actor_type = models.CharField(max_length=16)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=160, blank=True)
+    actor_institution = models.CharField(max_length=16, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    detail = models.JSONField(default=dict)  # ``count`` of notes, ``list`` or ``page`` name: never values
+    read_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["peer", "id"], name="federation_receipt_queue")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.referral_id} → {self.peer_id}"
+
+
+class ShreddedCopy(models.Model):
+    """A referral copy this node crypto-shredded at its sender's request (``referral.withdraw``): the answer
+    every later withdrawal of the same copy gets (the same ``shredded_at``). Ids and a time only."""
+
+    referral_id = models.UUIDField(primary_key=True)
+    peer = models.ForeignKey(Peer, on_delete=models.PROTECT, related_name="shredded_copies")
+    shredded_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.referral_id} shredded at {self.shredded_at.isoformat()}"

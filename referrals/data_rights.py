@@ -17,8 +17,8 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.recorder import record
 
-from . import crypto, permissions, signals
-from .choices import SUBJECT_FIELDS
+from . import crypto, permissions, remote, signals
+from .choices import CATEGORY_FIELDS, SUBJECT_FIELDS
 from .models import Case, Consent, Note, Referral, ReferralEvent, Subject
 from .selectors import parties
 
@@ -266,3 +266,124 @@ def subject_erase(*, case: Case, trigger: str = "request", operator: str = "") -
     # the wrapped key is gone from the database).
     transaction.on_commit(crypto.forget_cached_keys)
     return {"reference": case.reference, "already_erased": False, **counts}
+
+
+# --- Federation (contract §7.4): consent withdrawal across nodes -------------------------------------------
+
+
+class NotACopy(LookupError):
+    """No referral with this id was sent to this node by the node asking (the message repeats neither)."""
+
+
+def _live_copies(case: Case, referral: Referral) -> list[Referral]:
+    """The case's other referrals whose receiver still holds personal data (another copy of the same case,
+    sent by the same node under its own consent)."""
+    return list(
+        Referral.objects.filter(
+            case=case, receiver_access_revoked_at__isnull=True, consent__withdrawn_at=None
+        )
+        .exclude(pk=referral.pk)
+        .select_related("consent")
+    )
+
+
+@transaction.atomic
+def copy_shred(*, referral_id, node: str) -> dict:
+    """Destroy this node's copy of a referral its sender's node (``node``, the sender's URL) withdrew consent
+    for: the receiver's node half of a consent withdrawal across nodes (``NotACopy`` unless the referral is
+    a copy from ``node``).
+
+    * the copy's consent is marked withdrawn and the receiving institution's grants on it are revoked (it
+      keeps the metadata, as on one node: ``permission.revoked``);
+    * its own ciphertexts are overwritten with NULL: the reason, status reason and outcome, the consent's
+      details, every note's body;
+    * the person: when no other copy of the same case still holds personal data, the case is crypto-shredded
+      as ``subject_erase`` does it (its data key destroyed, ``erased_at`` set, the subject's columns and blind
+      indexes emptied, derived indexes forgotten); otherwise only the subject fields that no remaining copy's
+      consent covers are emptied.
+
+    Audited as ``referral.copy_shredded`` (ids, counts and the node's URL), by the sending institution acting
+    through its node (``remote.node_actor``). The copy's version is left alone: it is the authority's. The
+    federation door keeps the answer it gave (``shredded_at``), so that a withdrawal repeated gets the same
+    one. Returns
+    ``{"shredded_at", "case_erased", "notes"}``.
+    """
+    referral = (
+        Referral.objects.select_for_update()
+        .select_related("from_institution", "to_institution")
+        .filter(pk=referral_id)
+        .first()
+    )
+    if referral is None or not node or referral.from_institution.node != node:
+        raise NotACopy("no copy of this referral from this node")
+    case = Case.objects.select_for_update().get(pk=referral.case_id)
+    now = timezone.now()
+    Consent.objects.filter(referral=referral, withdrawn_at=None).update(withdrawn_at=now)
+    Consent.objects.filter(referral=referral).update(**dict.fromkeys(ENCRYPTED_COLUMNS[Consent]))
+    notes = Note.objects.filter(referral=referral).update(**dict.fromkeys(ENCRYPTED_COLUMNS[Note]))
+    # The version stays the authority's (the copy's ETag; a later state from the sender's node still applies).
+    texts = dict.fromkeys(ENCRYPTED_COLUMNS[Referral])
+    Referral.objects.filter(pk=referral.pk).update(updated_at=now, **texts)
+    actor = remote.node_actor(institution=referral.from_institution, node=node)
+    if referral.receiver_access_revoked_at is None or permissions.receiver_holds_personal(referral):
+        Referral.objects.filter(pk=referral.pk, receiver_access_revoked_at=None).update(
+            receiver_access_revoked_at=now
+        )
+        permissions.revoke_receiver(referral=referral, actor=actor)
+
+    live = _live_copies(case, referral)
+    case_erased = not live
+    if case_erased and case.wrapped_data_key is not None:
+        Case.objects.filter(pk=case.pk).update(
+            wrapped_data_key=None, erased_at=now, updated_at=now, **dict.fromkeys(ENCRYPTED_COLUMNS[Case])
+        )
+        Subject.objects.filter(case=case).update(
+            document_number_index="", **dict.fromkeys(ENCRYPTED_COLUMNS[Subject])
+        )
+        signals.subject_erased.send(sender=Subject, case_id=case.pk)
+        transaction.on_commit(crypto.forget_cached_keys)
+    elif not case_erased:
+        kept = {name for other in live for c in other.consent.data_categories for name in CATEGORY_FIELDS[c]}
+        dropped = [name for name in SUBJECT_FIELDS if name not in kept]
+        subject = Subject.objects.filter(case=case).first()
+        if subject is not None and dropped:
+            subject.case = case
+            for name in dropped:
+                setattr(subject, name, None)
+            if "document_number" in dropped:
+                subject.document_number_index = ""
+                dropped.append("document_number_index")
+            subject.save(update_fields=dropped)
+            signals.subject_saved.send(sender=Subject, case=case, subject=subject, new=False)
+    record(
+        actor=actor,
+        action="referral.copy_shredded",
+        object_type="referral",
+        object_id=referral.pk,
+        case_id=case.pk,
+        institutions=parties(referral),
+        detail={"node": node, "case_erased": case_erased, "notes": notes},
+    )
+    return {"shredded_at": now, "case_erased": case_erased, "notes": notes}
+
+
+@transaction.atomic
+def withdrawal_confirmed(*, referral_id, node: str, shredded_at: datetime) -> bool:
+    """The receiver's node (``node``) answered a consent withdrawal with its signed receipt: recorded here,
+    at the sender, as ``consent.withdrawal_confirmed`` (``detail``: the node and its ``shredded_at``). False,
+    recording nothing, unless this node sent the referral to an institution of that node."""
+    referral = (
+        Referral.objects.select_related("from_institution", "to_institution").filter(pk=referral_id).first()
+    )
+    if referral is None or not node or referral.from_institution.node or referral.to_institution.node != node:
+        return False
+    record(
+        actor=remote.node_actor(institution=referral.to_institution, node=node),
+        action="consent.withdrawal_confirmed",
+        object_type="referral",
+        object_id=referral.pk,
+        case_id=referral.case_id,
+        institutions=parties(referral),
+        detail={"node": node, "shredded_at": shredded_at.isoformat()},
+    )
+    return True

@@ -177,6 +177,18 @@ def revoke_receiver(*, referral: Referral, actor) -> None:
     )
 
 
+def receiver_holds_personal(referral: Referral) -> bool:
+    """Whether a grant to read the referral's personal data (or to act on it) is left to any receiver."""
+    return (
+        ReferralGroupObjectPermission.objects.filter(
+            content_object=referral, permission__codename__in=RECEIVER_REVOCABLE
+        ).exists()
+        or ReferralUserObjectPermission.objects.filter(
+            content_object=referral, permission__codename__in=RECEIVER_REVOCABLE
+        ).exists()
+    )
+
+
 def move_receiver_office(*, referral: Referral, previous: Office | None, actor) -> None:
     """Routing (contract §7.2): the grants follow the office — the previous office's group loses what it
     held on the referral, the new office's group (``referral.to_office``; none: national intake, which

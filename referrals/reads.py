@@ -11,7 +11,8 @@ Rules applied here, once:
 - *what the receiver sees*: only the subject fields of the consented data categories;
 - *what is recorded*: ``referral.viewed`` / ``case.viewed`` / ``note.viewed`` when personal data was
   rendered (with the request's id, through the actor), ``referral.metadata_viewed`` when only metadata
-  was; ids and codes in the detail, never values.
+  was; ids and codes in the detail, never values. Each read of personal data about a referral also sends
+  ``signals.personal_read`` (the federation door reports a copy's reads to the sender's node, §7.4).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from audit import recorder
 from audit.deferred import record_surviving
 from audit.recorder import record
 
-from . import policy
+from . import policy, signals
 from .choices import CATEGORY_FIELDS, SUBJECT_FIELDS, DataCategory, Side, Status
 from .errors import Forbidden, NotVisible
 from .models import Case, Note, Referral, ReferralEvent
@@ -182,6 +183,10 @@ def _record_referral_read(actor: Actor, referral: Referral, *, personal: bool, d
         institutions=parties(referral),
         detail={"side": side_of(actor, referral), **detail},
     )
+    if personal:
+        signals.personal_read.send(
+            Referral, referral=referral, actor=actor, action="referral.viewed", detail=detail
+        )
 
 
 def _record_notes_read(actor: Actor, referral: Referral, count: int, detail: dict) -> None:
@@ -193,6 +198,9 @@ def _record_notes_read(actor: Actor, referral: Referral, count: int, detail: dic
         case_id=referral.case_id,
         institutions=parties(referral),
         detail={"count": count, **detail},
+    )
+    signals.personal_read.send(
+        Referral, referral=referral, actor=actor, action="note.viewed", detail={"count": count, **detail}
     )
 
 
@@ -464,6 +472,13 @@ def referral_rows_read(actor: Actor, referrals: Iterable[Referral], *, list_name
             row.person = _person_line(getattr(referral.case, "subject", None), today)
             if row.person is not None:
                 shown.append(str(referral.pk))
+                signals.personal_read.send(
+                    Referral,
+                    referral=referral,
+                    actor=actor,
+                    action="referral.list_viewed",
+                    detail={"list": list_name},
+                )
                 for institution in parties(referral):
                     concerned[institution.pk] = institution
         rows.append(row)
@@ -559,4 +574,5 @@ def referral_sheet_read(*, actor: Actor, referral_id) -> ReferralSheet:
         institutions=parties(referral),
         detail={"side": side_of(actor, referral), "categories": categories},
     )
+    signals.personal_read.send(Referral, referral=referral, actor=actor, action="referral.printed", detail={})
     return sheet

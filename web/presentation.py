@@ -76,6 +76,8 @@ AUDIT_ACTION_LABELS = {
     "note.created": _("wrote a note"),
     "note.viewed": _("read the notes"),
     "consent.withdrawn": _("recorded the withdrawal of consent"),
+    "consent.withdrawal_confirmed": _("the receiver's node confirmed it destroyed its copy"),
+    "referral.copy_shredded": _("destroyed this node's copy after the withdrawal of consent"),
     "subject.exported": _("exported the person's data"),
     "subject.erased": _("erased the person's data"),
     "permission.granted": _("access granted"),
