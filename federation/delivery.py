@@ -102,7 +102,7 @@ def deliver_one(row: Outgoing) -> str:
                 )
                 hook = ANSWERED.get(row.type)
                 if hook is not None:
-                    hook(row, services._reply(peer, answered, bytes(answered.response_body)))
+                    hook(row, services.open_reply(peer, answered, bytes(answered.response_body)))
         except services.PeerUnavailable as exc:
             cause = exc.cause
         except Exception as exc:  # noqa: BLE001 — the answer's hook failed: retried; its class is logged

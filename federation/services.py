@@ -406,7 +406,7 @@ def send(
     row = post_message(
         peer, message_id=message_id, message_type=message_type, referral_id=referral_id, body=body
     )
-    return _reply(peer, row, bytes(row.response_body))
+    return open_reply(peer, row, bytes(row.response_body))
 
 
 def envelope_body(
@@ -534,7 +534,9 @@ def _failed(peer: Peer) -> None:
     Peer.objects.filter(pk=peer.pk).update(failures=F("failures") + 1, last_failure_at=timezone.now())
 
 
-def _reply(peer: Peer, row: Message, content: bytes) -> Reply:
+def open_reply(peer: Peer, row: Message, content: bytes) -> Reply:
+    """The peer's verified answer kept in ``row`` as a :class:`Reply`: its payload in clear, or opened with
+    this node's key when sealed (PeerUnavailable when it does not open)."""
     try:
         data = json.loads(content)
     except ValueError:

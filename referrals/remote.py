@@ -260,7 +260,11 @@ def apply_state(referral: Referral, data: dict, *, actor: Actor, new: bool = Fal
     receiver's grants are revoked when the authority revoked its access. Returns ``(from, to)`` when the
     status changed, else ``None``. Idempotent: an older or repeated state changes nothing. ``new``: the copy
     was made in this transaction (it has no events or notes yet)."""
-    fields = state_fields(data, erased=referral.case.is_erased)
+    consent = getattr(referral, "consent", None)
+    # A copy whose personal data is gone (its case erased, or its consent withdrawn and the copy shredded,
+    # ``data_rights.copy_shred``) takes no free text any more.
+    gone = referral.case.is_erased or (consent is not None and consent.withdrawn_at is not None)
+    fields = state_fields(data, erased=gone)
     codes = {
         referral.from_institution.code: referral.from_institution,
         referral.to_institution.code: referral.to_institution,
@@ -293,7 +297,7 @@ def apply_state(referral: Referral, data: dict, *, actor: Actor, new: bool = Fal
         if not isinstance(item, dict) or item.get("institution") not in codes:
             raise InvalidInput({"state.notes": ["Notes of the referral's two institutions."]})
         note_id = _uuid(item.get("id"), "state.notes")
-        if note_id in known_notes or referral.case.is_erased:
+        if note_id in known_notes or gone:
             continue
         known_notes.add(note_id)
         at = _moment(item.get("at"), "state.notes") or timezone.now()

@@ -117,6 +117,12 @@ AUDIT_ACTION_LABELS = {
     "office.paused": _("paused an office"),
     "office.resumed": _("resumed an office"),
     "office.synced_from_peer": _("updated the offices a peer node serves"),
+    "referral.delivered": _("received a referral from a peer node"),
+    "federation.refused": _("a message to this node was refused"),
+    "federation.peer_added": _("pinned a peer node"),
+    "federation.peer_updated": _("updated a peer node's institutions"),
+    "federation.peer_replaced": _("replaced a peer node's keys"),
+    "institution.named_from_peer": _("took the institution names a peer node gives"),
 }
 
 #: How every page marks a remote institution (contract §7.4: hosted by a peer node, not by this one).

@@ -211,6 +211,7 @@ def test_every_recorded_action_has_a_label():
     for package in (
         "accounts",
         "audit",
+        "federation",
         "matching",
         "notifications",
         "plumbing",
