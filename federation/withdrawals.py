@@ -36,7 +36,8 @@ from django.utils.dateparse import parse_datetime
 
 from plumbing.problems import ProblemError
 from referrals import data_rights
-from referrals.signals import consent_withdrawn
+from referrals.models import Referral
+from referrals.signals import consent_withdrawn, subject_erased
 
 from . import delivery, keys, services
 from .handlers import Incoming, Outcome, handles
@@ -56,6 +57,16 @@ def destroy_evidence_bodies(referral_id) -> int:
         .exclude(type=MESSAGE)
         .update(request_body=None, response_body=None, body_destroyed_at=timezone.now())
     )
+
+
+@receiver(subject_erased, dispatch_uid="federation.erase_evidence")
+def erase_evidence(sender, case_id, **kwargs) -> int:
+    """The person's data was erased here (retention, the right to erasure): the bodies of the messages kept
+    about the case's referrals go too — a body sealed to this node would otherwise still open with
+    ``NODE_ENCRYPTION_KEY`` after the case's data key is gone. The signed headers stay (their digests still
+    verify). Returns how many messages lost their bodies."""
+    referral_ids = list(Referral.objects.filter(case_id=case_id).values_list("pk", flat=True))
+    return sum(destroy_evidence_bodies(referral_id) for referral_id in referral_ids)
 
 
 @receiver(consent_withdrawn, dispatch_uid="federation.queue_withdrawal")

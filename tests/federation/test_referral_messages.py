@@ -26,7 +26,9 @@ from accounts.choices import Scope
 from accounts.models import Institution
 from audit.models import AuditEvent
 from federation import protocol, services
-from federation.models import Outgoing
+from federation.evidence import verify_line
+from federation.models import Message, Outgoing
+from referrals.data_rights import subject_erase
 from referrals.models import Referral, Subject
 from tests.builders import referral_through_services
 from tests.factories import InstitutionFactory, subject_data
@@ -280,3 +282,17 @@ def test_the_web_says_the_authority_cannot_be_reached_and_changes_nothing(paired
     assert "No se puede contactar ahora con el sistema de la institución" in response.content.decode()
     copy.refresh_from_db()
     assert (copy.status, copy.version) == ("requested", 2)
+
+
+def test_erasing_the_person_destroys_the_bodies_of_the_messages_about_them(paired, post):
+    data = projection()
+    assert deliver(post, paired, data, referral=data["referral"]["id"]).status_code == 201
+    copy = Referral.objects.get(pk=data["referral"]["id"])
+    kept = Message.objects.get(direction="received", type="referral.deliver", referral_id=copy.pk)
+    assert kept.request_body is not None
+    subject_erase(case=copy.case)
+    kept.refresh_from_db()
+    assert kept.request_body is None and kept.response_body is None and kept.body_destroyed_at is not None
+    # what remains still proves what crossed: the peer's signature over the body's digest
+    line = services.evidence_line(kept, HERE)
+    assert verify_line(line, paired.card)["request"] == "verified"
