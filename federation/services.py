@@ -249,12 +249,13 @@ def receive(*, method: str, path: str, headers: dict, body: bytes, ip=None, requ
     request = protocol.RequestParts(method, path, headers)
     if path != keys.messages_path(own) or method != "POST":
         return _signed(request, peer, *_problem(404, "not-found", "Not found."))
-    _contact(peer)
     stored = _stored_answer(peer, verified.message_id, headers)
     if stored is not None:
+        _contact(peer)
         return stored
     try:
         with transaction.atomic():
+            _contact(peer)  # in the message's transaction: one write lock, one commit
             row = Message.objects.create(
                 direction=Direction.RECEIVED,
                 peer=peer,
