@@ -1,5 +1,7 @@
 """Delivering the outbox (``federation.models.Outgoing``): first in, first out per peer, retried with
-exponential backoff and jitter while the peer is down, never given up (contract §7.4: nothing lost).
+exponential backoff and jitter while the peer is down, never given up (contract §7.4: nothing lost). A
+referral's messages go in order, one after the other; different referrals' messages go side by side, up to
+``FEDERATION_DELIVERY_CONCURRENCY`` at once (a peer catching up after it was down).
 
 Each pass first turns the pending read receipts into ``referral.reads`` messages (``federation.receipts``);
 a message type may act on its peer's verified answer (``on_answered``: ``referral.withdraw``'s confirmation).
@@ -17,6 +19,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
@@ -144,26 +147,74 @@ def deliver_outbox(peer_id: str | None = None, limit: int = 500) -> dict:
         waiting = waiting.filter(peer_id=peer_id)
     # ``order_by()``: the model's ordering (by id) would make DISTINCT return a peer once per message.
     peer_ids = list(waiting.order_by().values_list("peer_id", flat=True).distinct())
+    width = concurrency()
     delivered = failed = 0
     for pid in peer_ids:
         while delivered + failed < limit:
-            now = timezone.now()
-            head = (
-                Outgoing.objects.filter(peer_id=pid, state=Outgoing.State.WAITING)
-                .select_related("peer")
-                .order_by("id")
-                .first()
-            )
-            if head is None or (head.next_attempt_at and head.next_attempt_at > now):
-                break
-            if not _claim(head, now):
-                break  # another process is delivering this peer's queue
-            if deliver_one(head) == "delivered":
-                delivered += 1
-            else:
-                failed += 1
-                break  # the peer is down: the rest of its queue waits behind the head
+            batch = _next_batch(pid, min(width, limit - delivered - failed))
+            if not batch:
+                break  # nothing due (the peer is down: its queue waits), or another process has it
+            outcomes = _deliver_batch(batch)
+            delivered += outcomes.count("delivered")
+            failed += len(outcomes) - outcomes.count("delivered")
+            if "failed" in outcomes:
+                break  # the peer is down: the rest of its queue waits behind the failed message
     return {"delivered": delivered, "failed": failed}
+
+
+def concurrency() -> int:
+    """How many of a peer's messages one pass posts at once (``FEDERATION_DELIVERY_CONCURRENCY``)."""
+    return max(1, int(getattr(settings, "FEDERATION_DELIVERY_CONCURRENCY", 4)))
+
+
+def _next_batch(peer_id, size: int) -> list[Outgoing]:
+    """The next messages of the peer's queue that may travel together, claimed: in queue order, at most one
+    per referral — a referral's messages (its delivery, then its states, notes, withdrawal) go one after the
+    other, in order; different referrals' messages, and messages about no referral, are independent. The
+    oldest waiting message comes first, and when it is not due yet (the peer was down) nothing goes."""
+    now = timezone.now()
+    window = (
+        Outgoing.objects.filter(peer_id=peer_id, state=Outgoing.State.WAITING)
+        .select_related("peer")
+        .order_by("id")[: size * 4]
+    )
+    batch: list[Outgoing] = []
+    streams: set = set()
+    for row in window:
+        due = row.next_attempt_at is None or row.next_attempt_at <= now
+        if not due and not batch:
+            return []
+        stream = row.referral_id
+        if stream is not None and stream in streams:
+            continue  # behind an earlier message of the same referral
+        if stream is not None:
+            streams.add(stream)
+        if not due:
+            continue
+        if not _claim(row, now):
+            break  # another process is delivering this peer's queue
+        batch.append(row)
+        if len(batch) >= size:
+            break
+    return batch
+
+
+def _deliver_one_in_thread(row: Outgoing) -> str:
+    from django.db import connection
+
+    try:
+        return deliver_one(row)
+    finally:
+        connection.close()  # this worker thread's own connection
+
+
+def _deliver_batch(batch: list[Outgoing]) -> list[str]:
+    """Post the batch: one by one for a single message, else at once, each in a thread of its own (with
+    its own database connection); the outcomes in the batch's order."""
+    if len(batch) == 1:
+        return [deliver_one(batch[0])]
+    with ThreadPoolExecutor(max_workers=len(batch), thread_name_prefix="federation-delivery") as pool:
+        return list(pool.map(_deliver_one_in_thread, batch))
 
 
 def retry_now(peer: Peer) -> int:

@@ -10,6 +10,9 @@ NOTIFICATIONS_RELAY_THREAD = False
 # by the sequencer's own code (audit/sequencer.py), so a test reads what it recorded at once. The tests of
 # the asynchronous path (tests/audit/test_sequencer.py) turn it off and run the sequencer themselves.
 AUDIT_SEAL_INLINE = True
+# In-process tests hold their data in one transaction that other threads' connections cannot see: the
+# outbox's side-by-side delivery (federation/delivery.py) is tested with real servers (tests/federation).
+FEDERATION_DELIVERY_CONCURRENCY = 1
 AUDIT_SEQUENCER_THREAD = False
 # Between transactional tests pytest-django runs `flush`: on SQLite the test suite's own (tests/flush_support)
 # lifts the audit table's append-only triggers meanwhile. The product's `manage.py flush` is Django's own.

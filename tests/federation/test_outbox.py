@@ -206,3 +206,27 @@ def test_with_a_broker_the_commit_hands_the_peer_over_to_a_worker(
         services.enqueue(peer, "ping", {"echo": "María"}, sealed=True)
         assert handed == []  # nothing before the commit
     assert len(callbacks) == 1 and handed == [[str(peer.pk)]]  # the peer's id only, never a payload
+
+
+def test_a_batch_holds_at_most_one_message_per_referral_in_queue_order(peer, settings):
+    """Side-by-side delivery (``FEDERATION_DELIVERY_CONCURRENCY``): a referral's messages go one after the
+    other; other referrals' messages, and messages about no referral, may travel with them."""
+    import uuid
+
+    r1, r2 = str(uuid.uuid4()), str(uuid.uuid4())
+    rows = [
+        services.enqueue(peer, "ping", {"echo": "1"}, referral_id=r1),  # r1's first
+        services.enqueue(peer, "ping", {"echo": "2"}, referral_id=r1),  # r1's second: waits for the first
+        services.enqueue(peer, "ping", {"echo": "3"}, referral_id=r2),
+        services.enqueue(peer, "ping", {"echo": "4"}),  # about no referral
+        services.enqueue(peer, "ping", {"echo": "5"}, referral_id=r2),  # r2's second
+    ]
+    batch = delivery._next_batch(peer.pk, 4)
+    assert [row.pk for row in batch] == [rows[0].pk, rows[2].pk, rows[3].pk]
+    # claimed: another pass (another process) gets nothing of them, and not what waits behind them
+    assert delivery._next_batch(peer.pk, 4) == []
+    # a head that is not due (the peer was down) holds the whole queue
+    Outgoing.objects.update(leased_until=None, next_attempt_at=timezone.now() + timedelta(minutes=1))
+    assert delivery._next_batch(peer.pk, 4) == []
+    settings.FEDERATION_DELIVERY_CONCURRENCY = 3
+    assert delivery.concurrency() == 3

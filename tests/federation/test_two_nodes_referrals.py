@@ -287,6 +287,12 @@ def test_referrals_sent_while_the_receivers_node_is_down_arrive_once_when_it_is_
     a, b, tokens = paired
     with _serving(a):
         ids = _create_and_send(a, tokens["IOM"], 3)  # the sends answer 200: delivery is the outbox's
+        # IOM cancels the second while B is down: its state waits behind its delivery, and must not pass it
+        # (B's outbox delivers different referrals side by side, one referral's messages in order).
+        status, _, cancelled = _api(
+            a, tokens["IOM"], "POST", f"/api/v1/referrals/{ids[1]}/cancel/", {"reason": "Ya no lo necesita"}
+        )
+        assert status == 200 and cancelled["status"] == "cancelled", cancelled
         _wait_for(
             lambda: any(attempts >= 1 for _, attempts in a.shell(WAITING_AT_A.format(ids=ids))),
             60,
@@ -299,6 +305,13 @@ def test_referrals_sent_while_the_receivers_node_is_down_arrive_once_when_it_is_
                 lambda: {s for s, _ in a.shell(WAITING_AT_A.format(ids=ids))} == {"delivered"},
                 30,
                 "not delivered",
+            )
+            status_at_b = (
+                "import json; from referrals.models import Referral; "
+                f"print(json.dumps(Referral.objects.get(pk='{ids[1]}').status))"
+            )
+            _wait_for(
+                lambda: b.shell(status_at_b) == "cancelled", 30, "not cancelled at B", lambda: a.shell(OUTBOX)
             )
     at_b = b.shell(DELIVERIES_AT_B.format(ids=ids))
     assert at_b["received"] == sorted(ids)  # each delivered once: one message per referral
