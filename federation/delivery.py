@@ -150,8 +150,10 @@ def deliver_outbox(peer_id: str | None = None, limit: int = 500) -> dict:
     width = concurrency()
     delivered = failed = 0
     for pid in peer_ids:
+        size = 1  # the head alone first: a peer that is down costs one attempt per pass, not a batch
         while delivered + failed < limit:
-            batch = _next_batch(pid, min(width, limit - delivered - failed))
+            batch = _next_batch(pid, min(size, limit - delivered - failed))
+            size = width
             if not batch:
                 break  # nothing due (the peer is down: its queue waits), or another process has it
             outcomes = _deliver_batch(batch)
