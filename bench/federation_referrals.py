@@ -21,8 +21,12 @@ on that server instead), their own keys, paired. Node A hosts IOM and UNHCR; nod
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.federation_outbox import Node  # noqa: E402
+from bench.federation_outbox import ROOT, Node  # noqa: E402
 
 SUBJECT = {
     "given_name": "Marta",
@@ -81,6 +85,26 @@ def draft(node: Node, token: str, to: str) -> str:
     status, referral, _ = api(node, token, "POST", "/api/v1/referrals/", body)
     assert status == 201, referral
     return referral["id"]
+
+
+@contextlib.contextmanager
+def worker(node: Node, redis_url: str):
+    """A Celery worker for ``node`` (its settings and database) when ``redis_url`` is given."""
+    if not redis_url:
+        yield
+        return
+    log = (node.tmp / f"{node.name}-worker.log").open("w")
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv/bin/celery"), "-A", "config", "worker", "--loglevel=WARNING", "--concurrency=2"],
+        cwd=ROOT, env=node.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        time.sleep(5)  # the worker connects to the broker
+        yield
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+        log.close()
 
 
 def p95(values: list[float]) -> float:
@@ -133,6 +157,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=40, help="sends and actions of each kind")
     parser.add_argument("--waiting", type=int, default=1000, help="referrals queued while B is down")
     parser.add_argument("--postgres", default="", help="postgres://…/any: two databases on that server")
+    parser.add_argument(
+        "--worker",
+        default="",
+        help="redis://…: node A with REDIS_URL and a Celery worker (each message handed over at commit)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -146,6 +175,8 @@ def main() -> None:
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                     conn.execute(f'CREATE DATABASE "{name}"')
                     node.env["DATABASE_URL"] = f"{base}/{name}"
+        if args.worker:
+            a.env["REDIS_URL"] = args.worker
         for node in (a, b):
             node.manage("migrate", "--noinput", "-v0")
         a.manage("create_institution", "IOM", "IOM")
@@ -159,7 +190,7 @@ def main() -> None:
         card_b = b.manage("federation_card").strip().splitlines()[-1]
         a.manage("federation_peer_add", card_b)
         b.manage("federation_peer_add", card_a)
-        with a.serving(), b.serving():
+        with a.serving(), b.serving(), worker(a, args.worker):
             remote_ids = [draft(a, iom, "DP") for _ in range(args.n)]
             local_ids = [draft(a, iom, "UNHCR") for _ in range(args.n)]
             remote_times, local_times = [], []
@@ -170,7 +201,9 @@ def main() -> None:
                 status, body, seconds = api(a, iom, "POST", f"/api/v1/referrals/{local_id}/send/", {})
                 assert status == 200, body
                 local_times.append(seconds)
-                time.sleep(0.5)  # the remote send's delivery (this server's relay) is done before the next pair
+                time.sleep(
+                    0.5
+                )  # the remote send's delivery (this server's relay) is done before the next pair
             remote_send, local_send = statistics.median(remote_times), statistics.median(local_times)
             print(
                 f"send: to a remote institution median {remote_send * 1000:.1f} ms, to a local one "
@@ -180,8 +213,9 @@ def main() -> None:
             while None in (delays := a.shell(DELAYS.format(ids=remote_ids))) and time.monotonic() < deadline:
                 time.sleep(0.5)
             delays = [d for d in delays if d is not None]
+            how = "a Celery worker" if args.worker else "embedded relay"
             print(
-                f"delivery, embedded relay: median {statistics.median(delays):.2f} s, "
+                f"delivery, {how}: median {statistics.median(delays):.2f} s, "
                 f"p95 {p95(delays):.2f} s, max {max(delays):.2f} s  ({len(delays)} of {args.n} delivered)"
             )
             forwarded, local = [], []
