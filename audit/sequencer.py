@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import nullcontext
 from datetime import timedelta
 
 from django.conf import settings
@@ -80,7 +81,15 @@ def enqueue(events: list[AuditEvent]) -> None:
     table = ops.quote_name(AuditQueue._meta.db_table)
     columns = ", ".join(ops.quote_name(f.column) for f in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    # One INSERT outside any transaction is one by itself (autocommit): no BEGIN and COMMIT around it, two
+    # round trips of every audited read of a referral (docs/performance.md, issue 20).
+    alone = (
+        connection.get_autocommit()
+        and not connection.in_atomic_block
+        and len(events) <= _ROWS_PER_INSERT
+        and not inline()
+    )
+    with nullcontext() if alone else transaction.atomic(savepoint=False), connection.cursor() as cursor:
         for start in range(0, len(events), _ROWS_PER_INSERT):
             chunk = events[start : start + _ROWS_PER_INSERT]
             values = [

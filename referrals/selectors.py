@@ -8,6 +8,7 @@ from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.signals import post_migrate
 
 from accounts.actor import Actor
@@ -132,12 +133,15 @@ _GRANT_MODELS = {
 }
 
 
-def _held_codenames(actor: Actor, object_type: str, object_id) -> set[str]:
-    """The permission codenames the actor holds on one object, directly or through its groups.
+def _held_sql(actor: Actor, object_type: str, target_sql: str, target_params=()) -> tuple[str, list] | None:
+    """A scalar subquery: the ids of the permissions the actor holds on the object whose id is
+    ``target_sql`` (a column of the outer row, or a placeholder for ``target_params``), directly or through
+    its groups, comma-separated (NULL when none); ``None`` when the actor has no holder at all.
 
-    One small statement on guardian's (object, holder) columns, written out with the models' own table and
-    column names and the fields' own value preparation: on PostgreSQL the ORM compiling this two-table
-    union cost six times the query itself, on every read of a referral (docs/performance.md).
+    Written out on guardian's (object, holder) columns with the models' own table and column names and the
+    fields' own value preparation: the ORM compiling this two-table union cost six times the lookup itself
+    on PostgreSQL, on every read of a referral (docs/performance.md). It rides in the referral's own row
+    query (``referral_visible_to``): one round trip fewer per read.
     """
     user_model, group_model = _GRANT_MODELS[object_type]
     quote = connection.ops.quote_name
@@ -151,19 +155,39 @@ def _held_codenames(actor: Actor, object_type: str, object_id) -> set[str]:
         meta = model._meta
         target, holder_field = meta.get_field("content_object"), meta.get_field(holder)
         parts.append(
-            f"SELECT {quote(meta.get_field('permission').column)} FROM {quote(meta.db_table)}"  # noqa: S608
-            f" WHERE {quote(target.column)} = %s"
+            f"SELECT {quote(meta.get_field('permission').column)} AS p FROM {quote(meta.db_table)}"  # noqa: S608
+            f" WHERE {quote(target.column)} = {target_sql}"
             f" AND {quote(holder_field.column)} IN ({', '.join(['%s'] * len(holder_ids))})"
         )
-        params.append(target.target_field.get_db_prep_value(object_id, connection))
-        params += [holder_field.target_field.get_db_prep_value(h, connection) for h in holder_ids]
+        params += [
+            *target_params,
+            *(holder_field.target_field.get_db_prep_value(h, connection) for h in holder_ids),
+        ]
     if not parts:
+        return None
+    # The one dialect difference: PostgreSQL's string_agg is SQLite's group_concat.
+    aggregate = "string_agg" if connection.vendor == "postgresql" else "group_concat"
+    return f"(SELECT {aggregate}(CAST(held.p AS text), ',') FROM ({' UNION ALL '.join(parts)}) held)", params  # noqa: S608
+
+
+def _held_codenames(actor: Actor, object_type: str, object_id) -> set[str]:
+    """The permission codenames the actor holds on one object, directly or through its groups (one
+    statement: ``_held_sql`` on that object's id)."""
+    target = _GRANT_MODELS[object_type][1]._meta.get_field("content_object").target_field
+    subquery = _held_sql(actor, object_type, "%s", [target.get_db_prep_value(object_id, connection)])
+    if subquery is None:
         return set()
+    sql, params = subquery
     with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
-        held = [row[0] for row in cursor.fetchall()]
+        cursor.execute(f"SELECT {sql}", params)  # noqa: S608 — ids and names only, values as parameters
+        return _codenames_held(object_type, cursor.fetchone()[0])
+
+
+def _codenames_held(object_type: str, ids: str | None) -> set[str]:
+    """The codenames of the comma-separated permission ids a ``_held_sql`` subquery returned."""
+    held = {int(pk) for pk in ids.split(",")} if ids else set()
     names = _codenames(object_type)  # the keys of _GRANT_MODELS are the models' names
-    if not names.keys() >= set(held):  # a permission created since the process read them
+    if not names.keys() >= held:  # a permission created since the process read them
         _codenames.cache_clear()
         names = _codenames(object_type)
     return {names[permission_id] for permission_id in held if permission_id in names}
@@ -173,9 +197,7 @@ def has_referral_perm(actor: Actor, referral: Referral, codename: str) -> bool:
     cached = referral.__dict__.get("_held_for")
     if cached is not None and cached[0] == (actor.kind, actor.id):
         return codename in cached[1]
-    return Referral.objects.filter(
-        _holds(ReferralUserObjectPermission, ReferralGroupObjectPermission, actor, codename), pk=referral.pk
-    ).exists()
+    return codename in _held_codenames(actor, "referral", referral.pk)
 
 
 def receiver_consent_open(referral: Referral) -> bool:
@@ -244,14 +266,27 @@ REFERRAL_RELATED = (
 )
 
 
+#: The annotations of ``referral_visible_to``: (name, grants of, the referral's column holding its id).
+_HELD_ON = (("held_on_case", "case", "case"), ("held_on_referral", "referral", "id"))
+
+
 def referral_visible_to(actor: Actor, referral_id, *, for_update: bool = False) -> Referral:
     """The referral if the actor may see it (else ``NotVisible``, the same 404 as a missing one, carrying
     the ``access.denied`` event the core records).
 
-    Same rule as ``referrals_visible_to``, in two small queries: the row (with what its representation
-    needs), then the actor's grants on it — cheaper than compiling the two-sided permission filter.
+    Same rule as ``referrals_visible_to``, in one small query: the row (with what its representation
+    needs) and the actor's grants on its case and on it (``_held_sql``), whichever side the actor turns
+    out to be on — cheaper than compiling the two-sided permission filter.
     """
-    query = Referral.objects.select_related(*REFERRAL_RELATED)
+    quote = connection.ops.quote_name
+    meta = Referral._meta
+    held_on = {}
+    for name, object_type, field_name in _HELD_ON:
+        column = f"{quote(meta.db_table)}.{quote(meta.get_field(field_name).column)}"
+        subquery = _held_sql(actor, object_type, column)
+        if subquery is not None:
+            held_on[name] = RawSQL(*subquery)  # noqa: S611 — ids and names only, values as parameters
+    query = Referral.objects.select_related(*REFERRAL_RELATED).annotate(**held_on)
     if for_update:
         # Lock the referral's row only (FOR UPDATE OF, not the joined rows), in the same query;
         # visibility is checked below, and a caller that gets NotVisible rolls back, releasing the lock.
@@ -260,12 +295,13 @@ def referral_visible_to(actor: Actor, referral_id, *, for_update: bool = False) 
         referral = query.get(pk=referral_id)
     except (Referral.DoesNotExist, ValidationError, ValueError):
         raise _deny(actor, "referral", referral_id) from None
+    # Read off the instance: they are this read's, not the referral's.
+    on_case, on_referral = (referral.__dict__.pop(name, None) for name, _type, _field in _HELD_ON)
     institution_id = actor.institution.pk
     if referral.from_institution_id == institution_id:
-        held = _held_codenames(actor, "case", referral.case_id)
-        visible = "view_case" in held
+        visible = "view_case" in _codenames_held("case", on_case)
     elif referral.to_institution_id == institution_id and referral.status != Status.DRAFT:
-        held = _held_codenames(actor, "referral", referral.pk)
+        held = _codenames_held("referral", on_referral)
         referral.__dict__["_held_for"] = ((actor.kind, actor.id), held)
         visible = "view_referral" in held
     else:

@@ -18,13 +18,14 @@ from .helpers import API, build_referral
 
 #: Queries per list request, by endpoint and caller: (token, session user).
 #: referrals/cases: the client's row (token) or the user's groups (session), the one permission-filtered
-#: page query. events: + the referral row and the actor's grants on it (two small queries).
-#: notes: + referral row, grants, personal-access check, audit of the read.
-PINNED = {"referrals": (2, 2), "cases": (2, 2), "events": (4, 4)}
-#: notes by side (token): four queries (token, referral, grants, the page) and the audited read's one
-#: INSERT into the audit queue — as in production (the ``queued_audit`` fixture): sealing is the
+#: page query. events: + the referral row, which carries the actor's grants on it (one query; two before
+#: the grants rode in the row's query).
+#: notes: + referral row with the grants, the page, audit of the read.
+PINNED = {"referrals": (2, 2), "cases": (2, 2), "events": (3, 3)}
+#: notes by side (token): three queries (token, referral with the grants, the page) and the audited read's
+#: one INSERT into the audit queue — as in production (the ``queued_audit`` fixture): sealing is the
 #: sequencer's work, not the request's. It was 3 statements on SQLite, 2 on PostgreSQL under the head lock.
-PINNED_NOTES = {"sender": 5, "receiver": 5}
+PINNED_NOTES = {"sender": 4, "receiver": 4}
 
 pytestmark = pytest.mark.usefixtures("queued_audit")
 

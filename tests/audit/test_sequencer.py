@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit import sequencer
@@ -49,6 +50,27 @@ def test_an_event_is_queued_with_the_transaction_and_sealed_after_its_commit():
     assert sealed.sequence == 1 and sealed.action == "test.queued" and sealed.institutions == ",IOM,"
     assert AuditChainHead.objects.get(id=1).sequence == 1
     assert verify_chain().ok
+
+
+def test_an_event_outside_any_transaction_is_queued_by_its_insert_alone(no_seal_after_commit):
+    """An audited read outside a transaction (the API's detail) queues its event with one statement, which
+    commits by itself: no BEGIN and COMMIT around it, and another connection sees the row at once."""
+    with CaptureQueriesContext(connection) as ctx:
+        event = record(actor_type="system", action="test.alone")
+    assert [q["sql"].split()[0] for q in ctx.captured_queries] == ["INSERT"]
+    seen = []
+
+    def other_connection():
+        try:
+            seen.append(AuditQueue.objects.filter(event_id=event.id).exists())
+        finally:
+            connections.close_all()
+
+    reader = threading.Thread(target=other_connection)
+    reader.start()
+    reader.join(10)
+    assert seen == [True]
+    assert sequencer.seal_pending() == 1 and verify_chain().ok
 
 
 def test_a_rolled_back_transaction_queues_nothing_and_leaves_no_gap():
