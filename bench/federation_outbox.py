@@ -42,6 +42,7 @@ def _free_port() -> int:
 class Node:
     def __init__(self, name: str, code: str, tmp: Path):
         self.name, self.code, self.tmp, self.port = name, code, tmp, _free_port()
+        self.workers = 1  # gunicorn worker processes (``./scripts/run``: one)
         self.url = f"http://127.0.0.1:{self.port}"
         keys = {k: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() for k in ("s", "e")}
         drop = {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "DJANGO_ENV"}
@@ -75,7 +76,7 @@ class Node:
         log = (self.tmp / f"{self.name}.log").open("w")
         proc = subprocess.Popen(
             [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", "1", "--threads", "8", "--no-control-socket"],
+             "--workers", str(self.workers), "--threads", "8", "--no-control-socket"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:

@@ -162,6 +162,7 @@ def main() -> None:
         default="",
         help="redis://…: node A with REDIS_URL and a Celery worker (each message handed over at commit)",
     )
+    parser.add_argument("--receiver-workers", type=int, default=1, help="gunicorn workers of node B")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -175,6 +176,7 @@ def main() -> None:
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                     conn.execute(f'CREATE DATABASE "{name}"')
                     node.env["DATABASE_URL"] = f"{base}/{name}"
+        b.workers = args.receiver_workers
         if args.worker:
             a.env["REDIS_URL"] = args.worker
         for node in (a, b):
