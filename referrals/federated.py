@@ -23,7 +23,7 @@ from .choices import SUBJECT_FIELDS, Status, Urgency
 from .errors import InvalidInput, NotVisible
 from .models import Case, Consent, Note, Referral, Subject
 from .selectors import parties
-from .services import _set_blind_indexes, note_create, referral_transition, unit_of_work
+from .services import _set_blind_indexes, note_create, referral_transition, transitioned, unit_of_work
 
 _RECEIVABLE = frozenset(Status.values) - {Status.DRAFT}
 
@@ -204,25 +204,10 @@ def copy_state(*, node: str, referral_id, data: dict) -> Referral:
     actor = remote.node_actor(institution=copy.from_institution, node=node)
     changed = remote.apply_state(copy, data, actor=actor)
     if changed is not None:
-        record(
-            actor=actor,
-            action="referral.transitioned",
-            object_type="referral",
-            object_id=copy.pk,
-            case_id=copy.case_id,
-            institutions=parties(copy),
-            detail={"from": changed[0], "to": changed[1], "node": node},
-        )
-        emit(
-            event_type="referral.status_changed",
-            referral=copy,
-            payload={
-                "action": "sync",
-                "from_status": changed[0],
-                "to_status": changed[1],
-                "actor_institution": copy.from_institution.code,
-            },
-        )
+        # the authority's step that led there (its last event to the new status), as its timeline says
+        steps = [e for e in data.get("events") or [] if isinstance(e, dict) and e.get("to") == changed[1]]
+        action = steps[-1].get("action") if steps and isinstance(steps[-1].get("action"), str) else "sync"
+        transitioned(referral=copy, actor=actor, action=action[:32], from_status=changed[0], node=node)
     return copy
 
 

@@ -344,9 +344,18 @@ def referral_transition(
         permissions.revoke_receiver(referral=referral, actor=actor)
 
     _event(referral, actor, action, from_status, transition.to_status)
-    detail = {"action": action, "from": from_status, "to": transition.to_status}
-    if action == "send" and referral.to_office_id is not None:
-        detail["office"] = referral.to_office.code
+    extra = {"office": referral.to_office.code} if action == "send" and referral.to_office_id else {}
+    transitioned(referral=referral, actor=actor, action=action, from_status=from_status, **extra)
+    signals.referral_changed.send(
+        sender=Referral, referral=referral, actor=actor, change="sent" if action == "send" else "transitioned"
+    )
+    return referral
+
+
+def transitioned(*, referral: Referral, actor: Actor, action: str, from_status: str, **detail) -> None:
+    """What every change of a referral's status leaves, whichever node decided it: the audit event
+    ``referral.transitioned`` (``detail``: action, from, to, and ``detail``'s extras) and the institutions'
+    webhook (``referral.requested`` at ``send``, else ``referral.status_changed``)."""
     record(
         actor=actor,
         action="referral.transitioned",
@@ -354,7 +363,7 @@ def referral_transition(
         object_id=referral.pk,
         case_id=referral.case_id,
         institutions=parties(referral),
-        detail=detail,
+        detail={"action": action, "from": from_status, "to": referral.status, **detail},
     )
     emit(
         event_type="referral.requested" if action == "send" else "referral.status_changed",
@@ -362,14 +371,10 @@ def referral_transition(
         payload={
             "action": action,
             "from_status": from_status,
-            "to_status": transition.to_status,
+            "to_status": referral.status,
             "actor_institution": actor.institution.code,
         },
     )
-    signals.referral_changed.send(
-        sender=Referral, referral=referral, actor=actor, change="sent" if action == "send" else "transitioned"
-    )
-    return referral
 
 
 def _transition_at_authority(
@@ -397,29 +402,12 @@ def _transition_at_authority(
         referral.assignee = actor.user
         referral.save(update_fields=["assignee"])
         permissions.grant_receiver_user(referral=referral, user=actor.user, actor=actor)
-    record(
-        actor=actor,
-        action="referral.transitioned",
-        object_type="referral",
-        object_id=referral.pk,
-        case_id=referral.case_id,
-        institutions=parties(referral),
-        detail={
-            "action": action,
-            "from": from_status,
-            "to": referral.status,
-            "node": referral.from_institution.node,
-        },
-    )
-    emit(
-        event_type="referral.status_changed",
+    transitioned(
         referral=referral,
-        payload={
-            "action": action,
-            "from_status": from_status,
-            "to_status": referral.status,
-            "actor_institution": actor.institution.code,
-        },
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        node=referral.from_institution.node,
     )
     return referral
 
