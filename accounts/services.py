@@ -650,7 +650,6 @@ def _remote_office_fields(entry) -> dict | None:
 
 
 @transaction.atomic
-@transaction.atomic
 def remote_institution_names_save(*, node: str, names: list) -> list[str]:
     """The names a peer node gives the institutions it hosts (``[{"code", "name"}]``), taken for the remote
     institutions of that node still named by their code (pinning names them so): a name an operator gave
@@ -686,6 +685,7 @@ def remote_institution_names_save(*, node: str, names: list) -> list[str]:
     return renamed
 
 
+@transaction.atomic
 def remote_offices_save(*, node: str, offices: list) -> dict:
     """Store the offices a peer node serves for the institutions it hosts (``node``: its URL), as
     ``Office`` rows of those remote institutions: created or updated by (institution, code); an office of
