@@ -8,8 +8,6 @@ import logging
 from celery import current_app
 from django.conf import settings
 
-from .apps import wake_relay
-
 logger = logging.getLogger(__name__)
 
 
@@ -22,8 +20,7 @@ def broker_enabled() -> bool:
 def dispatch_after_commit(outbox_id) -> None:
     """Hand the outbox row to Celery; never raises (the sweep picks up what the broker missed)."""
     if not broker_enabled():
-        wake_relay()  # embedded mode: this process's relay thread sweeps now
-        return
+        return  # embedded mode: the relay thread's sweep delivers within its interval
     try:
         current_app.tasks["notifications.tasks.process_outbox"].apply_async(
             args=[str(outbox_id)], retry=False
