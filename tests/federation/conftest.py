@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from dataclasses import dataclass
 
 import pytest
+import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -48,6 +50,25 @@ class Remote:
             created=int(time.time()) if created is None else created,
         )
         return body, headers
+
+
+def signed_answer(remote: Remote, headers: dict, status: int, body: bytes, *, key=None):
+    """The ``requests.Response`` a peer played by the test gives to the request whose signed ``headers``
+    it received: ``body`` with ``status``, signed by ``key`` (by default the peer's own key) and bound to
+    that request."""
+    signed = protocol.sign_response(
+        key=key or remote.signing,
+        responder=remote.url,
+        request=protocol.RequestParts("POST", PATH, headers),
+        status=status,
+        body=body,
+        created=int(time.time()),
+    )
+    response = requests.Response()
+    response.status_code = status
+    response.raw = io.BytesIO(body)
+    response.headers.update({"Content-Type": "application/json", **signed})
+    return response
 
 
 def new_remote(url="https://dp.node.example", institutions=("DP",)) -> Remote:

@@ -9,11 +9,9 @@ a **copy** (``from_institution.node`` is the sender's node), at the sender's nod
 
 from __future__ import annotations
 
-import io
 import json
 import time
 
-import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -26,7 +24,7 @@ from federation.keys import encryption_key, messages_url, signing_key
 from tests.builders import referral_through_services
 from tests.factories import InstitutionFactory, UserFactory
 
-from .conftest import HERE, PATH
+from .conftest import HERE, PATH, signed_answer
 
 
 def federate(settings) -> None:
@@ -114,16 +112,4 @@ class Peers:
         self.seen.append((remote.url, sent["type"], sent["referral"], payload))
         status, answer = self.answer(remote, sent["type"], sent["referral"], payload)
         body = json.dumps({"payload": answer}).encode()
-        signed = protocol.sign_response(
-            key=remote.signing,
-            responder=remote.url,
-            request=protocol.RequestParts("POST", PATH, headers),
-            status=status,
-            body=body,
-            created=int(time.time()),
-        )
-        response = requests.Response()
-        response.status_code = status
-        response.raw = io.BytesIO(body)
-        response.headers.update({"Content-Type": "application/json", **signed})
-        return response
+        return signed_answer(remote, headers, status, body)

@@ -23,7 +23,7 @@ from federation.cards import raw_public
 from federation.keys import signing_key
 from federation.models import Peer
 
-from .conftest import HERE, PATH
+from .conftest import HERE, PATH, signed_answer
 
 OFFICE_KEYS = {
     "institution",
@@ -90,19 +90,7 @@ def _peer_serving(remote, answers, seen=None):
             seen.append(envelope["type"])
         status, payload = answers[envelope["type"]]
         body = json.dumps({"payload": payload} if status < 400 else payload).encode()
-        signed = protocol.sign_response(
-            key=remote.signing,
-            responder=remote.url,
-            request=protocol.RequestParts("POST", PATH, headers),
-            status=status,
-            body=body,
-            created=int(time.time()),
-        )
-        response = requests.Response()
-        response.status_code = status
-        response.raw = io.BytesIO(body)
-        response.headers.update({"Content-Type": "application/json", **signed})
-        return response
+        return signed_answer(remote, headers, status, body)
 
     return post
 

@@ -18,7 +18,7 @@ from federation.cards import raw_public
 from federation.keys import encryption_key, signing_key
 from federation.models import Direction, Message, Peer
 
-from .conftest import HERE, PATH, new_remote
+from .conftest import HERE, PATH, new_remote, signed_answer
 
 REFERRAL = str(uuid.uuid4())
 
@@ -62,19 +62,7 @@ def _answering(remote, *, key=None, status=200):
             answer = json.dumps({"sealed": base64.b64encode(sealed).decode()}).encode()
         else:
             answer = json.dumps({"payload": {"pong": True, **envelope["payload"]}}).encode()
-        signed = protocol.sign_response(
-            key=key or remote.signing,
-            responder=remote.url,
-            request=protocol.RequestParts("POST", PATH, headers),
-            status=status,
-            body=answer,
-            created=int(time.time()),
-        )
-        response = requests.Response()
-        response.status_code = status
-        response.raw = io.BytesIO(answer)
-        response.headers.update({"Content-Type": "application/json", **signed})
-        return response
+        return signed_answer(remote, headers, status, answer, key=key)
 
     post.seen = seen
     return post
