@@ -11,14 +11,13 @@ Both servers relay (the embedded relay, no Redis). Databases as in ``test_two_no
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from federation import evidence
 
-from .test_two_nodes import Node, _databases, _serving
-from .test_two_nodes_referrals import OUTBOX, RELAY, SUBJECT, _api, _wait_for
+from .test_two_nodes import _serving
+from .test_two_nodes_referrals import OUTBOX, SUBJECT, _api, _wait_for, paired_nodes
 
 pytestmark = [pytest.mark.timeout(600)]
 
@@ -34,23 +33,7 @@ print(json.dumps({{"erased": case.erased_at is not None, "key": case.wrapped_dat
 
 @pytest.fixture(scope="module")
 def paired(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("receipts-nodes")
-    db_a, db_b = _databases(tmp)
-    a, b = Node("iom", "IOM", db_a, tmp, extra=dict(RELAY)), Node("dp", "DP", db_b, tmp, extra=dict(RELAY))
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda n: n.manage("migrate", "--noinput", "-v0"), (a, b)))
-    tokens = {}
-    for node in (a, b):
-        node.manage("create_institution", node.code, node.code)
-        scopes = "referrals:read,referrals:write,audit:read"
-        client = node.manage(
-            "create_api_client", node.code, f"{node.code.lower()}-system", "--scopes", scopes
-        )
-        tokens[node.code] = client.stdout.strip().splitlines()[-1]
-        node.card = node.manage("federation_card").stdout.strip().splitlines()[-1]
-    a.manage("federation_peer_add", b.card)
-    b.manage("federation_peer_add", a.card)
-    return a, b, tokens
+    return paired_nodes(tmp_path_factory.mktemp("receipts-nodes"))
 
 
 def _evidence(node, rid) -> list[dict]:

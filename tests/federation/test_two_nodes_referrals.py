@@ -69,10 +69,16 @@ print(json.dumps({"outbox": [[r.type, r.state, r.attempts, r.last_error, r.respo
 """
 
 
-@pytest.fixture(scope="module")
-def paired(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("referral-nodes")
-    db_a, db_b = _databases(tmp)
+def paired_nodes(tmp, *, databases_suffix: str = ""):
+    """IOM's node A and the Defensoría's node B, migrated, each with its institution and an API client
+    (``tokens[code]``), both relaying, paired with each other's card. ``databases_suffix``: on PostgreSQL,
+    databases of their own (``FEDERATION_TEST_DATABASES`` names + suffix)."""
+    names = os.environ.get("FEDERATION_TEST_DATABASES", "wt_fed_a,wt_fed_b").split(",")
+    os.environ["FEDERATION_TEST_DATABASES"] = ",".join(f"{name}{databases_suffix}" for name in names)
+    try:
+        db_a, db_b = _databases(tmp)
+    finally:
+        os.environ["FEDERATION_TEST_DATABASES"] = ",".join(names)
     a, b = Node("iom", "IOM", db_a, tmp, extra=dict(RELAY)), Node("dp", "DP", db_b, tmp, extra=dict(RELAY))
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda n: n.manage("migrate", "--noinput", "-v0"), (a, b)))
@@ -80,15 +86,19 @@ def paired(tmp_path_factory):
     for node in (a, b):
         node.manage("create_institution", node.code, node.code)
         scopes = "referrals:read,referrals:write,audit:read"
-        tokens[node.code] = (
-            node.manage("create_api_client", node.code, f"{node.code.lower()}-system", "--scopes", scopes)
-            .stdout.strip()
-            .splitlines()[-1]
+        client = node.manage(
+            "create_api_client", node.code, f"{node.code.lower()}-system", "--scopes", scopes
         )
+        tokens[node.code] = client.stdout.strip().splitlines()[-1]
         node.card = node.manage("federation_card").stdout.strip().splitlines()[-1]
     a.manage("federation_peer_add", b.card)
     b.manage("federation_peer_add", a.card)
     return a, b, tokens
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory):
+    return paired_nodes(tmp_path_factory.mktemp("referral-nodes"))
 
 
 SUBJECT = {
@@ -319,30 +329,7 @@ def test_referrals_sent_while_the_receivers_node_is_down_arrive_once_when_it_is_
 
 @pytest.fixture
 def fresh_pair(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("rotation-nodes")
-    names = os.environ.get("FEDERATION_TEST_DATABASES", "wt_fed_a,wt_fed_b").split(",")
-    os.environ["FEDERATION_TEST_DATABASES"] = ",".join(f"{name}_r" for name in names)
-    try:
-        db_a, db_b = _databases(tmp)
-    finally:
-        os.environ["FEDERATION_TEST_DATABASES"] = ",".join(names)
-    a, b = Node("iom", "IOM", db_a, tmp, extra=dict(RELAY)), Node("dp", "DP", db_b, tmp, extra=dict(RELAY))
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda n: n.manage("migrate", "--noinput", "-v0"), (a, b)))
-    tokens = {}
-    for node in (a, b):
-        node.manage("create_institution", node.code, node.code)
-        tokens[node.code] = (
-            node.manage(
-                "create_api_client", node.code, "system", "--scopes", "referrals:read,referrals:write"
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
-        node.card = node.manage("federation_card").stdout.strip().splitlines()[-1]
-    a.manage("federation_peer_add", b.card)
-    b.manage("federation_peer_add", a.card)
-    return a, b, tokens
+    return paired_nodes(tmp_path_factory.mktemp("rotation-nodes"), databases_suffix="_r")
 
 
 def test_after_the_receivers_node_rotates_its_keys_referrals_flow_once_the_new_card_is_pinned(fresh_pair):
