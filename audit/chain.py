@@ -45,6 +45,10 @@ def _text(name: str, value) -> str:
     if name == "at":
         if value.utcoffset():
             value = value.astimezone(UTC)
+        if value.year >= 1000:
+            # The same text as strftime("%Y-%m-%dT%H:%M:%S.%fZ") (the date, the time, always six digits
+            # of microseconds), several times faster: a verification formats every event's time.
+            return value.isoformat(timespec="microseconds")[:26] + "Z"
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if name == "detail":
         if isinstance(value, str):  # a JSON text (an archived segment, a raw row)

@@ -216,17 +216,21 @@ def _check_consistent(size: int, root: bytes) -> None:
         raise Inconsistent("the new root is not consistent with the previous checkpoint") from None
 
 
-def create(*, sequence: int, hash_: str, verified: bool) -> AuditCheckpoint:
+def create(
+    *, sequence: int, hash_: str, verified: bool, extension: tree.Extension | None = None
+) -> AuditCheckpoint:
     """Sign and store a checkpoint of the chain's head ``(sequence, hash_)`` and of the Merkle root of its
     first ``sequence`` events; tell the receivers of ``audit.hooks.checkpoint_made`` inside the same
     transaction (their outbox row commits with it). Raises ``Inconsistent`` (nothing signed) when the
-    root is not consistent with the previous checkpoint's, ``tree.TreeError`` when the events have a gap."""
+    root is not consistent with the previous checkpoint's, ``tree.TreeError`` when the events have a gap.
+    ``extension``: the tree's new nodes as the verification that precedes it computed them (see
+    ``tree.extend``)."""
     if sequence == 0:
         hash_ = GENESIS_HASH
     now = timezone.now().replace(microsecond=0)
     at = format_at(now)
     with transaction.atomic():
-        tree.extend(sequence)
+        tree.extend(sequence, extension)
         root = tree.root(sequence)
         _check_consistent(sequence, root)
         origin = notes.origin()

@@ -36,12 +36,14 @@ def verify_and_checkpoint() -> tuple:
     Nothing is signed when the chain fails, nor when the new tree is not consistent with the previous
     checkpoint (the verification then fails with ``checkpoint_root_mismatch``)."""
     sequencer.seal_pending(wait=True)
-    result = verify_chain(incremental=True)
+    result = verify_chain(incremental=True, extension=True)
     if not result.ok:
         return result, None
     mark_verified(result)
     try:
-        checkpoint = checkpoints.create(sequence=result.last_sequence, hash_=result.last_hash, verified=True)
+        checkpoint = checkpoints.create(
+            sequence=result.last_sequence, hash_=result.last_hash, verified=True, extension=result.extension
+        )
     except (checkpoints.Inconsistent, tree.TreeError):
         failed = dataclasses.replace(result, ok=False, bad_sequence=result.last_sequence, reason=TREE_ROOT)
         return failed, None

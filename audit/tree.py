@@ -9,6 +9,8 @@ two queries, whatever the log's size.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import connection, transaction
 
 from . import merkle
@@ -104,14 +106,32 @@ def _insert(nodes: list[tuple[int, bytes]]) -> None:
             cursor.executemany(f"INSERT INTO {table} (id, hash) VALUES (%s, %s)", nodes)  # noqa: S608
 
 
-def extend(size: int) -> int:
+@dataclass(frozen=True)
+class Extension:
+    """The closed nodes (id, hash) that take the stored tree from ``start`` to ``size`` leaves, as a
+    verification pass computed them from the events it verified (``verify_chain(extension=True)``)."""
+
+    start: int
+    size: int
+    nodes: list[tuple[int, bytes]]
+
+
+def extend(size: int, computed: Extension | None = None) -> int:
     """Extend the stored tree to ``size`` leaves (events 1..size must exist, without gaps); returns the
-    number of leaves added. Serialized by a lock on the tree's state row; idempotent."""
+    number of leaves added. Serialized by a lock on the tree's state row; idempotent. ``computed``: the
+    nodes a verification pass has just computed from these events — written as they are when they start
+    at the stored size and end at ``size`` (the checkpoint job: the new events are read once, not twice);
+    otherwise the events are read here."""
     with transaction.atomic():
         state, _ = AuditTreeState.objects.select_for_update().get_or_create(id=1)
         start = state.size
         if size <= start:
             return 0
+        if computed is not None and computed.start == start and computed.size == size:
+            for offset in range(0, len(computed.nodes), _BATCH):
+                _insert(computed.nodes[offset : offset + _BATCH])
+            AuditTreeState.objects.filter(id=1).update(size=size)
+            return size - start
         compact = right_edge(start)
         pending = []
         events = (

@@ -19,7 +19,7 @@ import base64
 import hmac
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import connection
 from django.utils import timezone
@@ -89,6 +89,9 @@ class Verification:
     start_sequence: int = 0
     seconds: float = 0.0
     checkpoints_checked: int = 0
+    #: With ``extension=True``: the tree nodes the pass computed beyond the stored tree, for
+    #: ``tree.extend`` to write without reading the events a second time (``None`` when not collected).
+    extension: tree.Extension | None = field(default=None, repr=False, compare=False)
 
     @property
     def events_per_second(self) -> float:
@@ -279,19 +282,33 @@ class _Checkpoints:
 
 class _StoredNodes:
     """The complete subtrees a pass recomputes, compared in batches with the stored ones (those the stored
-    tree covers): an altered or missing node is named by the last sequence it covers."""
+    tree covers): an altered or missing node is named by the last sequence it covers. With ``collect``,
+    the nodes beyond the stored tree are kept (up to ``COLLECT_LIMIT``) as the tree's extension."""
 
     BATCH = 5000
+    #: A checkpoint's pass collects its new nodes; a pass over millions of unstored events does not.
+    COLLECT_LIMIT = 1_000_000
 
-    def __init__(self):
+    def __init__(self, collect: bool = False):
         self.size = tree.stored_size()
         self.pending: dict[int, tuple[int, bytes]] = {}
+        self.fresh: list[tuple[int, bytes]] | None = [] if collect else None
 
     def add(self, closed) -> None:
         for level, index, hash_ in closed:
             end = (index + 1) << level
             if end <= self.size:
                 self.pending[tree.node_id(level, index)] = (end, hash_)
+            elif self.fresh is not None:
+                self.fresh.append((tree.node_id(level, index), hash_))
+                if len(self.fresh) > self.COLLECT_LIMIT:
+                    self.fresh = None
+
+    def extension(self, start: int, last: int) -> tree.Extension | None:
+        """The new nodes for ``tree.extend``, when the pass pushed every leaf from the stored size on."""
+        if self.fresh is None or start > self.size or last <= self.size:
+            return None
+        return tree.Extension(self.size, last, self.fresh)
 
     def bad(self, force: bool = False) -> int | None:
         if not self.pending or (len(self.pending) < self.BATCH and not force):
@@ -319,12 +336,15 @@ def verify_chain(
     incremental: bool = False,
     checkpoints: Iterable[dict] = (),
     check_triggers: bool = True,
+    extension: bool = False,
 ) -> Verification:
     """One pass over the chain; returns at the first thing that breaks it.
 
     ``incremental``: start after the latest checkpoint a previous pass verified (its signature and its
     event are checked first), else at the genesis. ``checkpoints``: signed checkpoints from outside (a
-    partner's copy) to check as well as the stored ones.
+    partner's copy) to check as well as the stored ones. ``extension``: keep the tree nodes computed
+    beyond the stored tree in the result (the checkpoint job writes them instead of reading the events
+    again).
     """
     started = time.perf_counter()
     anchor = _anchor() if incremental else None
@@ -376,7 +396,7 @@ def verify_chain(
 
     expected_sequence = start + 1
     checked = 0
-    nodes = _StoredNodes()
+    nodes = _StoredNodes(collect=extension and compact is not None)
     for row in _rows(start, chunk_size):
         reason, allow_legacy = link_verdict(row, expected_sequence, previous_hash, allow_legacy)
         if reason is None and pending.mismatch_at(row["sequence"], row["hash"]):
@@ -471,6 +491,7 @@ def verify_chain(
         start_sequence=start,
         seconds=seconds,
         checkpoints_checked=pending.count,
+        extension=nodes.extension(start, last),
     )
 
 

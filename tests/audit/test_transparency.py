@@ -262,6 +262,49 @@ def test_a_note_that_does_not_match_its_fields_is_a_bad_signature():
     assert verify_chain(checkpoints=[mixed]).reason == CHECKPOINT_SIGNATURE
 
 
+def _event_scans(queries) -> list[str]:
+    """The queries that read a range of events (the verification's and the extension's streams)."""
+    return [q["sql"] for q in queries if 'FROM "audit_auditevent"' in q["sql"] and '"sequence" >' in q["sql"]]
+
+
+@pytest.mark.django_db
+def test_the_checkpoint_job_reads_the_new_events_once_and_writes_the_nodes_it_verified():
+    from audit.tasks import verify_and_checkpoint
+
+    _events(13)
+    _checkpoint(5)  # stored tree of 5 leaves; the next checkpoint verifies and extends from there
+    _events(18)
+    with CaptureQueriesContext(connection) as job:
+        result, made = verify_and_checkpoint()
+    assert result.ok and made is not None and made.sequence == 31
+    assert len(_event_scans(job.captured_queries)) == 1  # one stream, for both the chain and the tree
+    inputs = _inputs()
+    expected = {
+        tree.node_id(level, index): rfc9162.mth(inputs[index << level : (index + 1) << level])
+        for level in range(1, 5)
+        for index in range(31 >> level)
+    }
+    assert {k: bytes(v) for k, v in AuditTreeNode.objects.values_list("id", "hash")} == expected
+    assert base64.b64decode(checkpoints.as_served(made)["root_hash"]) == rfc9162.mth(inputs)
+
+
+@pytest.mark.django_db
+def test_computed_nodes_that_do_not_start_at_the_stored_size_are_not_used():
+    """The tree grew meanwhile (another checkpoint): the computed nodes are stale, the events are read."""
+    from audit.verification import verify_chain
+
+    _events(12)
+    _checkpoint(4)
+    result = verify_chain(incremental=True, extension=True)
+    assert result.extension is not None and (result.extension.start, result.extension.size) == (4, 12)
+    assert tree.extend(8) == 4
+    with CaptureQueriesContext(connection) as extending:
+        assert tree.extend(12, result.extension) == 4
+    assert len(_event_scans(extending.captured_queries)) == 1
+    for size in range(13):
+        assert tree.root(size) == rfc9162.mth(_inputs()[:size])
+
+
 @pytest.mark.django_db
 def test_no_checkpoint_is_signed_over_an_altered_tree():
     from audit.models import AuditCheckpoint

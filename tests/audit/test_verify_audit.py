@@ -141,3 +141,28 @@ def test_an_inserted_forged_event_is_detected(chain):
     )
     result = verify_chain()
     assert (result.ok, result.bad_sequence, result.reason) == (False, 11, HASH)
+
+
+def test_the_time_in_the_hashed_encoding_is_the_same_text_as_before():
+    """The encoding of ``at`` is the text every stored hash was made with: the same as
+    ``strftime("%Y-%m-%dT%H:%M:%S.%fZ")`` in UTC, for whole seconds, other time zones and odd years too."""
+    import random
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from audit.chain import _text
+
+    rng = random.Random(14)
+    panama = timezone(timedelta(hours=-5))
+    moments = [
+        datetime(2026, 12, 3, 8, 0, 0, tzinfo=UTC),
+        datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 12, 31, 20, 0, 0, 1, tzinfo=panama),
+        datetime(999, 1, 1, 0, 0, 0, 5, tzinfo=UTC),
+        datetime(2026, 1, 1, 0, 0, 0, 5),
+    ]
+    moments += [
+        datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=rng.randrange(10**16)) for _ in range(2000)
+    ]
+    for moment in moments:
+        utc = moment.astimezone(UTC) if moment.utcoffset() else moment
+        assert _text("at", moment) == utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
