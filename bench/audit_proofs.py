@@ -9,7 +9,9 @@ build of the tree over the N seeded events (what the first checkpoint after the 
 after ``--hour`` more events (incremental verification + tree extension + signing; ``--checkpoints`` busy
 hours in a row, each timed with the load average before it), and the median and
 p95 of a proof (``audit.tree``: the queries and hashing that the API's proof endpoints run), each verified
-once with ``audit.merkle``.
+once with ``audit.merkle``. ``--reuse`` keeps an earlier run's database (no flush, no seeding): only the
+busy hours, their checkpoints and the proofs, e.g. to compare two versions of the checkpoint job at 10
+million events without seeding twice.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ def main() -> int:
         "--checkpoints", type=int, default=1, help="busy hours, each followed by a checkpoint"
     )
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the database of an earlier run (its events, tree and checkpoints): no flush, no seeding; "
+        "only the busy hours, their checkpoints and the proofs",
+    )
     args = parser.parse_args()
     if not (args.database_url or "").startswith(("postgres://", "postgresql://")):
         print("PostgreSQL only: set DATABASE_URL to a database of its own (it is flushed)", file=sys.stderr)
@@ -64,20 +72,27 @@ def main() -> int:
     from bench.audit_scale import Population, seed
 
     call_command("migrate", verbosity=0)
-    call_command("flush", interactive=False, verbosity=0)
     population = Population(args.events + args.hour)
-    start = datetime.now(UTC) - timedelta(days=max(1, args.events // 5500))
-    seed(args.events, population, start, timedelta(seconds=15), "seeding")
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE audit_auditevent")
-    head = AuditEvent.objects.get(sequence=args.events)
+    if args.reuse:
+        first = checkpoints.latest()
+        if first is None or not first.root_hash:
+            print("--reuse: no checkpoint with a tree in this database; run once without it", file=sys.stderr)
+            return 2
+        print(f"reusing {AuditEvent.objects.count():,} events, the tree, checkpoint {first.sequence:,}")
+    else:
+        call_command("flush", interactive=False, verbosity=0)
+        start = datetime.now(UTC) - timedelta(days=max(1, args.events // 5500))
+        seed(args.events, population, start, timedelta(seconds=15), "seeding")
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE audit_auditevent")
+        head = AuditEvent.objects.get(sequence=args.events)
 
-    seconds, _ = _timed(lambda: tree.extend(args.events))
-    rate = args.events / seconds
-    print(f"tree built over {args.events:,} events (one time): {seconds:.1f} s ({rate:,.0f}/s)")
-    sign = lambda: checkpoints.create(sequence=head.sequence, hash_=head.hash, verified=True)  # noqa: E731
-    seconds, first = _timed(sign)
-    print(f"first checkpoint (tree already built): {seconds * 1000:.0f} ms")
+        seconds, _ = _timed(lambda: tree.extend(args.events))
+        rate = args.events / seconds
+        print(f"tree built over {args.events:,} events (one time): {seconds:.1f} s ({rate:,.0f}/s)")
+        sign = lambda: checkpoints.create(sequence=head.sequence, hash_=head.hash, verified=True)  # noqa: E731
+        seconds, first = _timed(sign)
+        print(f"first checkpoint (tree already built): {seconds * 1000:.0f} ms")
 
     for _ in range(args.checkpoints):
         hour_start = datetime.now(UTC) - timedelta(hours=1)
