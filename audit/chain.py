@@ -43,6 +43,8 @@ ROW_FIELDS = ("id", *HASHED_FIELDS, "hash")
 
 def _text(name: str, value) -> str:
     if name == "at":
+        if isinstance(value, str):  # already the text below, formatted by the database (verification)
+            return value
         if value.utcoffset():
             value = value.astimezone(UTC)
         if value.year >= 1000:
@@ -52,6 +54,8 @@ def _text(name: str, value) -> str:
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if name == "detail":
         if isinstance(value, str):  # a JSON text (an archived segment, a raw row)
+            if value == "{}":  # most events: no detail
+                return value
             value = json.loads(value)
         if not value:
             return "{}"

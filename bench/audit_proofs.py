@@ -72,7 +72,8 @@ def main() -> int:
     from bench.audit_scale import Population, seed
 
     call_command("migrate", verbosity=0)
-    population = Population(args.events + args.hour)
+    # An earlier run's events came from the population's default seed: a reused database gets new ids.
+    population = Population(args.events + args.hour, seed=int(time.time()) if args.reuse else 14)
     if args.reuse:
         first = checkpoints.latest()
         if first is None or not first.root_hash:

@@ -166,3 +166,33 @@ def test_the_time_in_the_hashed_encoding_is_the_same_text_as_before():
     for moment in moments:
         utc = moment.astimezone(UTC) if moment.utcoffset() else moment
         assert _text("at", moment) == utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.mark.django_db
+def test_the_verifiers_row_stream_gives_the_encoding_of_the_stored_events():
+    """On PostgreSQL the verification reads the events as the database's text (``id``, ``at`` by
+    ``to_char``, ``detail`` as JSON text): each row must encode exactly as the ORM's values do."""
+    from datetime import UTC, datetime
+
+    from audit.chain import ROW_FIELDS, canonical_values
+    from audit.models import AuditEvent
+    from audit.recorder import record
+    from audit.verification import _rows
+
+    details = [
+        {},
+        {"b": 1, "a": [1, 2.5, None, True], "z": {"y": "ñandú — «x»", "x": "\u2028"}},
+        {"cause": "not-visible", "count": 12345678901234},
+    ]
+    for detail in details:
+        record(actor_type="system", action="test.event", detail=detail, institutions=["IOM", "DP"])
+    streamed = list(_rows(0, 2))
+    stored = [
+        dict(zip(ROW_FIELDS, row, strict=True))
+        for row in AuditEvent.objects.order_by("sequence").values_list(*ROW_FIELDS)
+    ]
+    assert len(streamed) == len(stored) == 3
+    for row, orm in zip(streamed, stored, strict=True):
+        assert canonical_values(row) == canonical_values(orm)
+        assert row["hash"] == orm["hash"]
+    assert datetime.now(UTC).year >= 1000  # the years the database formats itself
