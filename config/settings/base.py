@@ -335,6 +335,13 @@ AUDIT_SEAL_INLINE = False
 STATISTICS_MIN_CELL = env_int("STATISTICS_MIN_CELL", 5, minimum=2)
 
 RETENTION_DAYS = int(env_str("RETENTION_DAYS", str(365 * 5)))
+# Federation's retention (federation/retention.py, daily job ``federation-purge``): a delivered outbox row
+# (ids, counters; its body went at delivery) is deleted this many days after its delivery, and the evidence of
+# a message (federation.models.Message) this many days after it crossed (the audit retention period).
+FEDERATION_OUTBOX_DELIVERED_DAYS = env_int("FEDERATION_OUTBOX_DELIVERED_DAYS", 30, minimum=1)
+FEDERATION_EVIDENCE_RETENTION_DAYS = env_int(
+    "FEDERATION_EVIDENCE_RETENTION_DAYS", max(1, RETENTION_DAYS), minimum=1
+)
 # Request bodies: 1 MiB at most, web forms (Django's own limit) and API (contract §3) alike; both answer 413
 # (plumbing.middleware.BodySizeLimitMiddleware), chunked bodies included (config/wsgi.py: plumbing.wsgi).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
