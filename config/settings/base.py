@@ -15,6 +15,7 @@ from config.env import (
     env_int,
     env_list,
     env_node_url,
+    env_rate,
     env_str,
 )
 
@@ -61,6 +62,11 @@ FEDERATION_RETRY_MAX_SECONDS = env_float("FEDERATION_RETRY_MAX_SECONDS", 30.0, m
 # Messages of different referrals posted to one peer at once (a peer catching up after it was down); a
 # referral's own messages always go one after the other.
 FEDERATION_DELIVERY_CONCURRENCY = env_int("FEDERATION_DELIVERY_CONCURRENCY", 4, minimum=1)
+# Rate limits of the federation door (federation/throttling.py), "count/period" (s, min, h), counted in the
+# cache (Redis with REDIS_URL): per pinned peer, its verified messages (high: a peer catching up posts 50+ a
+# second); per client IP, the requests refused before a node was recognised (unsigned, unknown node…).
+FEDERATION_THROTTLE_NODE = env_rate("FEDERATION_THROTTLE_NODE", "30000/min")
+FEDERATION_THROTTLE_UNVERIFIED = env_rate("FEDERATION_THROTTLE_UNVERIFIED", "60/min")
 
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", not IS_PRODUCTION)
 REDIS_URL = env_str("REDIS_URL")
