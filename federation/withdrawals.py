@@ -22,7 +22,10 @@ with a signed receipt, which the sender records as ``consent.withdrawal_confirme
 
 The evidence of the ``referral.withdraw`` messages themselves keeps its bodies on both sides: ids and the
 signed receipt, the proof of the shredding. Every other message about the referral keeps its signed headers
-(with the body's digest: the signatures still verify) and loses its bodies (``body_destroyed_at``).
+(with the body's digest: the signatures still verify) and loses its bodies (``body_destroyed_at``). The sealed
+messages about it still waiting in the outbox go too (``federation.retention``): at the receiver when its
+copy is shredded, at the sender when the withdrawal is confirmed — or at once, when consent is withdrawn
+before the referral's delivery left — and at either when the case is erased; the withdrawal still travels.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -116,13 +117,27 @@ def hit(scope: str, ident: str, rate: str, *, now: float | None = None) -> Windo
     start = int(now // period) * period
     key = f"throttle:{scope}:{ident}:{start}"
     try:
-        cache.add(key, 0, timeout=period + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between the two calls
-            cache.add(key, 1, timeout=period + 1)
-            count = 1
+        count = _count(key, period + 1)
     except Exception:  # noqa: BLE001 — the cache (Redis) is down: serve rather than fail every request
         logger.warning("throttle cache unavailable (%s); request allowed", scope)
         return None
     return Window(count=count, limit=limit, retry_after=max(1, int(start + period - now + 0.999)))
+
+
+def _count(key: str, timeout: int) -> int:
+    """Add one to the window's counter and return it. With Redis one round trip (INCR and EXPIRE in a
+    pipeline: Django's ``add`` then ``incr`` take three); otherwise ``add`` then ``incr``."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        full = backend.make_and_validate_key(key)
+        pipe = backend._cache.get_client(full, write=True).pipeline(transaction=False)
+        pipe.incr(full)
+        pipe.expire(full, timeout)
+        count, _expiry = pipe.execute()
+        return int(count)
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between the two calls
+        cache.add(key, 1, timeout=timeout)
+        return 1
