@@ -539,7 +539,8 @@ def post_message(
 def _contact(peer: Peer, *, answered: bool = False) -> None:
     """A verified message from, or answer by, the peer: its last contact (written at most once a second
     per peer, and at once after failures). The first contact after a quiet second also makes what waits
-    in the outbox for the peer due now: it is up, no backoff is left to sit out."""
+    in the outbox for the peer due now: it is up, no backoff is left to sit out — but for a message the peer
+    throttled (429): it asked for that wait itself."""
     now = timezone.now()
     quiet = Q(last_contact_at__isnull=True) | Q(last_contact_at__lt=now - timedelta(seconds=1))
     changes = {"last_contact_at": now}
@@ -549,7 +550,7 @@ def _contact(peer: Peer, *, answered: bool = False) -> None:
     if Peer.objects.filter(pk=peer.pk).filter(quiet).update(**changes):
         Outgoing.objects.filter(
             peer=peer, state=Outgoing.State.WAITING, next_attempt_at__isnull=False
-        ).update(next_attempt_at=None)
+        ).exclude(last_error="throttled").update(next_attempt_at=None)
 
 
 def _post(peer: Peer, body: bytes, headers: dict):

@@ -197,3 +197,18 @@ def test_a_forwarded_action_to_a_throttling_authority_is_peer_unavailable(pinned
     with pytest.raises(services.PeerUnavailable) as caught:
         services.send(Peer.objects.get(), "ping", {"echo": "x"})
     assert caught.value.cause == "throttled" and caught.value.retry_after == 45
+
+
+def test_a_message_from_the_peer_does_not_cut_short_the_wait_it_asked_for(pinned, remote, post, monkeypatch):
+    peer = Peer.objects.get()
+    throttled = services.enqueue(peer, "ping", {"echo": "a"})
+    monkeypatch.setattr(transport, "post", _throttling_then(_answering(remote), times=1))
+    delivery.deliver_outbox()
+    down = services.enqueue(peer, "ping", {"echo": "b"}, referral_id="3c1d2e4f-1111-4aaa-8bbb-0123456789ab")
+    Outgoing.objects.filter(pk=down.pk).update(
+        attempts=1, last_error="ConnectionError", next_attempt_at=throttled.created_at + timedelta(hours=1)
+    )
+    body, headers = _ping(remote)
+    assert post(body, headers).status_code == 200  # the peer is up: a backoff for being down ends
+    assert Outgoing.objects.get(pk=down.pk).next_attempt_at is None
+    assert Outgoing.objects.get(pk=throttled.pk).next_attempt_at is not None  # the 429's wait stays
