@@ -21,4 +21,5 @@ app.conf.beat_schedule = {
     # Without Redis the embedded relay runs it on each pass (its period is under the relay's interval).
     "federation-deliver-outbox": {"task": "federation.tasks.deliver_outbox", "schedule": 2.0},
     "federation-witness-peers": {"task": "federation.tasks.witness_peers", "schedule": 3600.0},
+    "federation-purge": {"task": "federation.tasks.purge", "schedule": 86400.0},
 }

@@ -188,3 +188,12 @@ def dev_secrets() -> dict[str, str]:
         file=sys.stderr,
     )
     return values
+
+
+def env_rate(name: str, default: str) -> str:
+    """A rate limit, ``count/period`` with a period of s, min, h or day (``600/min``), or ``default``."""
+    value = (env_str(name) or default).strip()
+    count, _, period = value.partition("/")
+    if not count.isdigit() or int(count) < 1 or period[:1].lower() not in ("s", "m", "h", "d"):
+        raise ImproperlyConfigured(f"{name} must be a count per period, e.g. 600/min")
+    return value

@@ -57,6 +57,11 @@ def backoff_seconds(attempts: int) -> float:
     return delay * random.uniform(0.5, 1.0)  # noqa: S311 — jitter, not a secret
 
 
+def retry_after_cap() -> float:
+    """The longest a peer's ``Retry-After`` is honoured: a minute, or the backoff's cap when longer."""
+    return max(60.0, float(settings.FEDERATION_RETRY_MAX_SECONDS))
+
+
 def lease_seconds() -> float:
     """Longer than any one post can take (the transport's connect and read timeouts)."""
     return float(settings.FEDERATION_TIMEOUT_SECONDS) * 2 + 30
@@ -73,10 +78,11 @@ def _claim(row: Outgoing, now) -> bool:
 
 def deliver_one(row: Outgoing) -> str:
     """Post one claimed message: ``delivered`` (the peer's verified answer, whatever its status, is final —
-    the peer gives the same one to every copy) or ``failed`` (unreachable, or an answer that does not
-    verify: retried after a backoff)."""
+    the peer gives the same one to every copy) or ``failed`` (unreachable, an answer that does not verify,
+    or the peer's rate limit — a 429, never final: retried after a backoff, at least its ``Retry-After``)."""
     peer = row.peer
     now = timezone.now()
+    wait = 0.0
     try:
         answered = services.post_message(
             peer,
@@ -86,7 +92,7 @@ def deliver_one(row: Outgoing) -> str:
             body=bytes(row.body),
         )
     except services.PeerUnavailable as exc:
-        cause = exc.cause
+        cause, wait = exc.cause, exc.retry_after
     except Exception as exc:  # noqa: BLE001 — anything else (keys, database): retried; its class is logged
         cause = type(exc).__name__[:64]
     else:
@@ -113,7 +119,8 @@ def deliver_one(row: Outgoing) -> str:
         else:
             return "delivered"
     attempts = row.attempts + 1
-    delay = backoff_seconds(attempts)
+    # A peer's 429 asks for at least Retry-After (bounded: a peer cannot park its queue for long).
+    delay = max(backoff_seconds(attempts), min(wait, retry_after_cap()))
     Outgoing.objects.filter(pk=row.pk).update(
         attempts=attempts,
         last_attempt_at=now,

@@ -26,7 +26,7 @@ from notifications.apps import wake_relay
 from notifications.dispatch import broker_enabled
 from plumbing.problems import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
 
-from . import handlers, keys, protocol, selectors, transport
+from . import handlers, keys, protocol, selectors, throttling, transport
 from .cards import Card, CardError, parse_card, raw_public
 from .models import Direction, Message, Outgoing, Peer
 
@@ -52,9 +52,10 @@ class PeerUnavailable(RuntimeError):
     ``cause`` is a class of error for counters and logs (``ConnectionError``, ``answer-bad-signature``…):
     never a text from the peer."""
 
-    def __init__(self, message: str, *, cause: str = "unavailable"):
+    def __init__(self, message: str, *, cause: str = "unavailable", retry_after: float = 0):
         super().__init__(message)
         self.cause = cause
+        self.retry_after = retry_after  # seconds the peer asked to wait (a 429's Retry-After), else 0
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,11 @@ def receive(*, method: str, path: str, headers: dict, body: bytes, ip=None, requ
             now=int(time.time()),
         )
     except protocol.Refused as exc:
+        window = throttling.refused_request(ip)
+        if window is not None and not window.allowed:
+            if window.first_refused:  # one event per window: a flood must not multiply audit events
+                record_refused(cause="rate-limited", path=path, ip=ip, request_id=request_id)
+            return _throttled(window)
         record_refused(
             cause=exc.cause, path=path, claimed_node=_claimed_node(headers), ip=ip, request_id=request_id
         )
@@ -247,6 +253,14 @@ def receive(*, method: str, path: str, headers: dict, body: bytes, ip=None, requ
         return Answer(status, answer_headers, answer_body)
     peer = pinned.peers[verified.signer]
     request = protocol.RequestParts(method, path, headers)
+    window = throttling.verified_message(peer)
+    if window is not None and not window.allowed:
+        if window.first_refused:
+            record_refused(
+                cause="rate-limited", path=path, claimed_node=peer.url, ip=ip, request_id=request_id
+            )
+        throttled = _throttled(window)
+        return _signed(request, peer, throttled.status, throttled.headers, throttled.body)
     if path != keys.messages_path(own) or method != "POST":
         return _signed(request, peer, *_problem(404, "not-found", "Not found."))
     stored = _stored_answer(peer, verified.message_id, headers)
@@ -275,6 +289,14 @@ def receive(*, method: str, path: str, headers: dict, body: bytes, ip=None, requ
             raise
         return stored
     return answer
+
+
+def _throttled(window) -> Answer:
+    """429 ``throttled`` with ``Retry-After``: nothing of the message was read or kept (send it later)."""
+    status, headers, body = _problem(
+        429, "throttled", "Too many messages: send them again after Retry-After."
+    )
+    return Answer(status, {**headers, "retry-after": str(window.retry_after)}, body)
 
 
 def _signed_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -462,6 +484,15 @@ def post_message(
         },
     )
     response = _post(peer, body, {**headers, "content-type": JSON})
+    if response.status_code == 429:
+        # The peer's rate limit: not an answer to the message (nothing was kept there), and not a failure of
+        # the peer — the message is simply posted again later, after Retry-After (signed or not: a forged
+        # 429 can only delay, as dropping the request would).
+        raise PeerUnavailable(
+            "the peer asked to send again later (HTTP 429)",
+            cause="throttled",
+            retry_after=_retry_after(response.headers.get("retry-after")),
+        )
     request = protocol.RequestParts("POST", path, headers)
     response_headers = {name.lower(): value for name, value in response.headers.items()}
     try:
@@ -508,7 +539,8 @@ def post_message(
 def _contact(peer: Peer, *, answered: bool = False) -> None:
     """A verified message from, or answer by, the peer: its last contact (written at most once a second
     per peer, and at once after failures). The first contact after a quiet second also makes what waits
-    in the outbox for the peer due now: it is up, no backoff is left to sit out."""
+    in the outbox for the peer due now: it is up, no backoff is left to sit out — but for a message the peer
+    throttled (429): it asked for that wait itself."""
     now = timezone.now()
     quiet = Q(last_contact_at__isnull=True) | Q(last_contact_at__lt=now - timedelta(seconds=1))
     changes = {"last_contact_at": now}
@@ -518,7 +550,7 @@ def _contact(peer: Peer, *, answered: bool = False) -> None:
     if Peer.objects.filter(pk=peer.pk).filter(quiet).update(**changes):
         Outgoing.objects.filter(
             peer=peer, state=Outgoing.State.WAITING, next_attempt_at__isnull=False
-        ).update(next_attempt_at=None)
+        ).exclude(last_error="throttled").update(next_attempt_at=None)
 
 
 def _post(peer: Peer, body: bytes, headers: dict):
@@ -529,6 +561,14 @@ def _post(peer: Peer, body: bytes, headers: dict):
         raise PeerUnavailable(
             f"the peer could not be reached ({type(exc).__name__})", cause=type(exc).__name__[:64]
         ) from None
+
+
+def _retry_after(value) -> float:
+    """A ``Retry-After`` in seconds (an HTTP date or nonsense → 0: the outbox's own backoff applies)."""
+    try:
+        return max(0.0, float(str(value).strip()))
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _failed(peer: Peer) -> None:

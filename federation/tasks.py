@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import delivery, witnessing
+from . import delivery, retention, witnessing
 
 
 @shared_task(name="federation.tasks.deliver_outbox", acks_late=True)
@@ -23,3 +23,9 @@ def witness_peers() -> list[dict]:
 def witness_peer(peer_id: str) -> dict | None:
     """Witness one peer now: handed over after its ``checkpoint.announce`` commits."""
     return witnessing.witness_peer_id(peer_id)
+
+
+@shared_task(name="federation.tasks.purge", acks_late=True)
+def purge() -> dict:
+    """Delivered outbox rows and evidence past their retention periods deleted (beat: daily)."""
+    return retention.purge()

@@ -22,7 +22,10 @@ with a signed receipt, which the sender records as ``consent.withdrawal_confirme
 
 The evidence of the ``referral.withdraw`` messages themselves keeps its bodies on both sides: ids and the
 signed receipt, the proof of the shredding. Every other message about the referral keeps its signed headers
-(with the body's digest: the signatures still verify) and loses its bodies (``body_destroyed_at``).
+(with the body's digest: the signatures still verify) and loses its bodies (``body_destroyed_at``). The sealed
+messages about it still waiting in the outbox go too (``federation.retention``): at the receiver when its
+copy is shredded, at the sender when the withdrawal is confirmed — or at once, when consent is withdrawn
+before the referral's delivery left — and at either when the case is erased; the withdrawal still travels.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from referrals import data_rights
 from referrals.models import Referral
 from referrals.signals import consent_withdrawn, subject_erased
 
-from . import delivery, keys, services
+from . import delivery, keys, retention, services
 from .handlers import Incoming, Outcome, handles
 from .models import Message, Peer, ShreddedCopy
 
@@ -66,6 +69,7 @@ def erase_evidence(sender, case_id, **kwargs) -> int:
     ``NODE_ENCRYPTION_KEY`` after the case's data key is gone. The signed headers stay (their digests still
     verify). Returns how many messages lost their bodies."""
     referral_ids = list(Referral.objects.filter(case_id=case_id).values_list("pk", flat=True))
+    retention.drop_waiting(referral_ids)  # nor does a sealed message still waiting to leave with them
     return sum(destroy_evidence_bodies(referral_id) for referral_id in referral_ids)
 
 
@@ -82,6 +86,7 @@ def queue_withdrawal(sender, referral, actor=None, **kwargs) -> bool:
     if peer is None:
         logger.warning("federation: consent withdrawn for a referral to %s, which is not pinned", node)
         return False
+    retention.drop_undelivered(referral.pk)  # a delivery still waiting never leaves: consent is withdrawn
     services.enqueue(peer, MESSAGE, {}, referral_id=str(referral.pk))
     return True
 
@@ -109,6 +114,7 @@ def receive_withdrawal(message: Incoming) -> Outcome:
             defaults={"peer": message.peer, "shredded_at": shredded["shredded_at"]},
         )
     destroy_evidence_bodies(message.referral_id)
+    retention.drop_waiting([message.referral_id])  # e.g. a note on the copy still waiting for the authority
     return Outcome(
         200, {"referral": message.referral_id, "shredded_at": done.shredded_at.isoformat()}, sealed=False
     )
@@ -142,4 +148,5 @@ def withdrawal_answered(row, reply) -> bool:
         )
         if confirmed:
             destroy_evidence_bodies(referral_id)
+            retention.drop_waiting([referral_id])
     return confirmed

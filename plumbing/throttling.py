@@ -2,13 +2,19 @@
 
 Cache keys carry only the principal's id (``throttle:api_client:<uuid>``), never anything personal.
 Rates come from ``THROTTLE_API_CLIENT`` / ``THROTTLE_USER`` (``REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']``),
-read at request time so that a settings override applies at once.
+read at request time so that a settings override applies at once. :func:`hit` is a fixed-window counter in
+the same cache for a door outside DRF (the federation door, ``federation.throttling``): one integer per key
+and window, where DRF's throttles keep a list of every request's time (too heavy at thousands a minute).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -65,3 +71,73 @@ class UserRateThrottle(_PrincipalRateThrottle):
             return None
         user = getattr(request, "user", None)
         return str(user.pk) if isinstance(user, User) and user.is_authenticated else None
+
+
+# --- A fixed-window counter for doors outside DRF (the federation door) ---------------------------------
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"30000/min"`` → ``(30000, 60)``: a count per second, minute, hour or day (DRF's notation: the
+    period's first letter counts). ValueError otherwise."""
+    count, _, period = (rate or "").partition("/")
+    seconds = _PERIODS.get(period.strip()[:1].lower())
+    if not count.strip().isdigit() or seconds is None or int(count) < 1:
+        raise ValueError("a rate is a count per period, e.g. 600/min")
+    return int(count), seconds
+
+
+@dataclass(frozen=True)
+class Window:
+    """One hit counted: ``count`` hits in the current window (this one included) of ``limit`` allowed;
+    ``retry_after`` seconds until the window ends."""
+
+    count: int
+    limit: int
+    retry_after: int
+
+    @property
+    def allowed(self) -> bool:
+        return self.count <= self.limit
+
+    @property
+    def first_refused(self) -> bool:
+        """The hit that went over the limit: the one a door records, once per window."""
+        return self.count == self.limit + 1
+
+
+def hit(scope: str, ident: str, rate: str, *, now: float | None = None) -> Window | None:
+    """Count one hit of ``ident`` (an id or a digest, never anything personal) under ``scope`` in a fixed
+    window of the rate's period, in the Django cache (Redis with ``REDIS_URL``, shared by every process; the
+    local memory cache otherwise). ``None`` when the cache cannot be reached: the request is served rather
+    than refused. ``cache.add`` then ``cache.incr`` are atomic in both caches."""
+    limit, period = parse_rate(rate)
+    now = time.time() if now is None else now
+    start = int(now // period) * period
+    key = f"throttle:{scope}:{ident}:{start}"
+    try:
+        count = _count(key, period + 1)
+    except Exception:  # noqa: BLE001 — the cache (Redis) is down: serve rather than fail every request
+        logger.warning("throttle cache unavailable (%s); request allowed", scope)
+        return None
+    return Window(count=count, limit=limit, retry_after=max(1, int(start + period - now + 0.999)))
+
+
+def _count(key: str, timeout: int) -> int:
+    """Add one to the window's counter and return it. With Redis one round trip (INCR and EXPIRE in a
+    pipeline: Django's ``add`` then ``incr`` take three); otherwise ``add`` then ``incr``."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        full = backend.make_and_validate_key(key)
+        pipe = backend._cache.get_client(full, write=True).pipeline(transaction=False)
+        pipe.incr(full)
+        pipe.expire(full, timeout)
+        count, _expiry = pipe.execute()
+        return int(count)
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between the two calls
+        cache.add(key, 1, timeout=timeout)
+        return 1

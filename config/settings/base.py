@@ -15,6 +15,7 @@ from config.env import (
     env_int,
     env_list,
     env_node_url,
+    env_rate,
     env_str,
 )
 
@@ -61,6 +62,11 @@ FEDERATION_RETRY_MAX_SECONDS = env_float("FEDERATION_RETRY_MAX_SECONDS", 30.0, m
 # Messages of different referrals posted to one peer at once (a peer catching up after it was down); a
 # referral's own messages always go one after the other.
 FEDERATION_DELIVERY_CONCURRENCY = env_int("FEDERATION_DELIVERY_CONCURRENCY", 4, minimum=1)
+# Rate limits of the federation door (federation/throttling.py), "count/period" (s, min, h), counted in the
+# cache (Redis with REDIS_URL): per pinned peer, its verified messages (high: a peer catching up posts 50+ a
+# second); per client IP, the requests refused before a node was recognised (unsigned, unknown node…).
+FEDERATION_THROTTLE_NODE = env_rate("FEDERATION_THROTTLE_NODE", "30000/min")
+FEDERATION_THROTTLE_UNVERIFIED = env_rate("FEDERATION_THROTTLE_UNVERIFIED", "60/min")
 
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", not IS_PRODUCTION)
 REDIS_URL = env_str("REDIS_URL")
@@ -335,6 +341,13 @@ AUDIT_SEAL_INLINE = False
 STATISTICS_MIN_CELL = env_int("STATISTICS_MIN_CELL", 5, minimum=2)
 
 RETENTION_DAYS = int(env_str("RETENTION_DAYS", str(365 * 5)))
+# Federation's retention (federation/retention.py, daily job ``federation-purge``): a delivered outbox row
+# (ids, counters; its body went at delivery) is deleted this many days after its delivery, and the evidence of
+# a message (federation.models.Message) this many days after it crossed (the audit retention period).
+FEDERATION_OUTBOX_DELIVERED_DAYS = env_int("FEDERATION_OUTBOX_DELIVERED_DAYS", 30, minimum=1)
+FEDERATION_EVIDENCE_RETENTION_DAYS = env_int(
+    "FEDERATION_EVIDENCE_RETENTION_DAYS", max(1, RETENTION_DAYS), minimum=1
+)
 # Request bodies: 1 MiB at most, web forms (Django's own limit) and API (contract §3) alike; both answer 413
 # (plumbing.middleware.BodySizeLimitMiddleware), chunked bodies included (config/wsgi.py: plumbing.wsgi).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024

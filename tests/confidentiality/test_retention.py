@@ -128,6 +128,7 @@ def test_embedded_mode_runs_retention_and_the_audit_check_in_the_relay_thread(ca
         "referrals-retention",
         "federation-deliver-outbox",
         "federation-witness-peers",
+        "federation-purge",
     }
     with override_settings(RETENTION_DAYS=0):
         notification_apps.relay_once()  # nothing due: nothing erased

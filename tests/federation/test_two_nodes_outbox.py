@@ -126,3 +126,28 @@ def test_a_peer_down_then_back_gets_every_message_exactly_once(paired):
             lines = a.manage("federation_status").stdout.splitlines()
             line = next(x for x in lines if x.startswith(b.url))
             assert "waiting 0 " in line and "failures 0" in line and "answered with a problem 0" in line
+
+
+def test_a_peer_that_rate_limits_gets_every_message_once_later(paired):
+    """B limits A to 2 messages a second (``FEDERATION_THROTTLE_NODE``): B answers the rest 429 with
+    Retry-After, A's outbox posts them again after it; every message arrives, once, and B records one
+    ``rate-limited`` refusal per window, naming A."""
+    a, b = paired
+    b.extra = {"FEDERATION_THROTTLE_NODE": "2/s"}
+    try:
+        with _serving(b), _serving(a):
+            queued = a.shell(QUEUE_20)
+            _wait_for(
+                lambda: {row[1] for row in a.shell(OUTBOX) if row[0] in queued} == {"delivered"},
+                120,
+                "not all delivered",
+            )
+            outbox = [row for row in a.shell(OUTBOX) if row[0] in queued]
+            assert all(row[4] == 200 for row in outbox)
+            assert max(row[2] for row in outbox) >= 2  # some were throttled, then posted again
+            received = b.shell(RECEIVED)
+            assert set(queued) <= set(received) and len(received) == len(set(received))
+            limited = [r for r in b.refusals() if r["cause"] == "rate-limited"]
+            assert limited and all(r["claimed_node"] == a.url for r in limited)
+    finally:
+        b.extra = {}

@@ -105,6 +105,7 @@ def test_the_relay_loop_does_housekeeping_at_start_then_at_each_jobs_period(monk
     # outbox (every 2 s) and the sequencer's backstop (every 5 s: seal what is still queued) at every pass
     hourly = {"plumbing-purge-idempotency-keys", "audit-verify-chain", "federation-witness-peers"}
     due = {"audit-checkpoint-when-due", "federation-deliver-outbox", "audit-seal-pending"}
-    assert calls[:6] == [hourly | {"referrals-retention"} | due, due, due, hourly | due, due, due]
-    assert [i for i, jobs in enumerate(calls) if "referrals-retention" in jobs] == [0, 72]
+    daily = {"referrals-retention", "federation-purge"}
+    assert calls[:6] == [hourly | daily | due, due, due, hourly | due, due, due]
+    assert [i for i, jobs in enumerate(calls) if daily & jobs] == [0, 72]
     assert [i for i, jobs in enumerate(calls) if "audit-verify-chain" in jobs] == list(range(0, 75, 3))
