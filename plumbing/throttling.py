@@ -9,10 +9,13 @@ and window, where DRF's throttles keep a list of every request's time (too heavy
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
 
+import redis
+from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
@@ -124,13 +127,22 @@ def hit(scope: str, ident: str, rate: str, *, now: float | None = None) -> Windo
     return Window(count=count, limit=limit, retry_after=max(1, int(start + period - now + 0.999)))
 
 
+@functools.cache
+def _redis_client(url: str) -> redis.Redis:
+    """redis-py's own client for the cache's server (its public API; thread-safe, pooled, per process)."""
+    options = settings.CACHES["default"].get("OPTIONS", {})
+    return redis.Redis.from_url(url, **{k: v for k, v in options.items() if k.startswith("socket_")})
+
+
 def _count(key: str, timeout: int) -> int:
     """Add one to the window's counter and return it. With Redis one round trip (INCR and EXPIRE in a
-    pipeline: Django's ``add`` then ``incr`` take three); otherwise ``add`` then ``incr``."""
+    pipeline, on redis-py's client for the cache's server and under the cache's own key: Django's ``add``
+    then ``incr`` take three); otherwise ``add`` then ``incr``."""
     backend = caches["default"]
-    if isinstance(backend, RedisCache):
+    location = settings.CACHES["default"].get("LOCATION")
+    if isinstance(backend, RedisCache) and isinstance(location, str):
         full = backend.make_and_validate_key(key)
-        pipe = backend._cache.get_client(full, write=True).pipeline(transaction=False)
+        pipe = _redis_client(location).pipeline(transaction=False)
         pipe.incr(full)
         pipe.expire(full, timeout)
         count, _expiry = pipe.execute()
