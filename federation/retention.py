@@ -15,9 +15,11 @@
   sealed messages still waiting in the outbox for that referral are deleted, and the bodies of their sent
   evidence (an attempt the peer never answered) destroyed. When consent is withdrawn at the sender's node
   before the referral's delivery left it, the delivery and everything queued behind it for the referral are
-  dropped the same way (:func:`drop_undelivered`): the projection never leaves. ``referral.withdraw`` (ids
-  only, in clear) is never dropped: it still travels. A message a delivering process holds right now (its
-  lease) is left to it: it is already on its way, and what is queued behind it keeps its order.
+  dropped the same way (:func:`drop_undelivered`): the projection never leaves — and when it was never even
+  attempted (:func:`drop_unsent`), no withdrawal is sent either: nothing of the referral reached the peer.
+  Otherwise ``referral.withdraw`` (ids only, in clear) is never dropped: it still travels. A message a
+  delivering process holds right now (its lease) is left to it: it is already on its way, and what is queued
+  behind it keeps its order.
 
 Everything here works on ids and times; nothing is logged but counts and ids.
 """
@@ -65,6 +67,19 @@ def drop_waiting(referral_ids) -> int:
     ).update(request_body=None, response_body=None, body_destroyed_at=now)
     logger.info("federation: %d waiting message(s) dropped with the data of %s", dropped, referral_ids)
     return dropped
+
+
+def drop_unsent(referral_id) -> bool:
+    """Consent withdrawn at the sender's node before anything of the referral left it: its delivery is still
+    waiting, never attempted, not on its way. It is deleted in one statement (a delivering process that
+    claims it first wins, and then nothing is deleted), with every sealed message queued behind it; True
+    when nothing about the referral was ever posted to a peer — no copy can exist, no withdrawal to send."""
+    now = timezone.now()
+    deleted, _ = _droppable([str(referral_id)], now).filter(type=DELIVER, attempts=0).delete()
+    if not deleted:
+        return False
+    drop_waiting([referral_id])
+    return not Message.objects.filter(direction=Direction.SENT, referral_id=referral_id).exists()
 
 
 def drop_undelivered(referral_id) -> int:

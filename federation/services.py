@@ -239,14 +239,16 @@ def receive(*, method: str, path: str, headers: dict, body: bytes, ip=None, requ
             now=int(time.time()),
         )
     except protocol.Refused as exc:
+        # Always 401 (contract §7.4: any path without a valid node signature); past the address's limit the
+        # refusal is no longer recorded one by one — a flood must not multiply audit events.
         window = throttling.refused_request(ip)
         if window is not None and not window.allowed:
-            if window.first_refused:  # one event per window: a flood must not multiply audit events
+            if window.first_refused:  # one event per window for the rest
                 record_refused(cause="rate-limited", path=path, ip=ip, request_id=request_id)
-            return _throttled(window)
-        record_refused(
-            cause=exc.cause, path=path, claimed_node=_claimed_node(headers), ip=ip, request_id=request_id
-        )
+        else:
+            record_refused(
+                cause=exc.cause, path=path, claimed_node=_claimed_node(headers), ip=ip, request_id=request_id
+            )
         status, answer_headers, answer_body = _problem(
             401, "not-authenticated", "A message to this node must be signed by a pinned peer."
         )

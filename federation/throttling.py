@@ -7,12 +7,14 @@ by every process; the local memory cache otherwise), in fixed windows:
   peer is slowed. Keyed by the peer's id, after its signature verified.
 * **per client IP**, the requests refused before a node was recognised — unsigned, malformed, an unknown
   node, a bad signature, stale… (``FEDERATION_THROTTLE_UNVERIFIED``, 60/min). Keyed by an HMAC of the IP
-  (never the address itself). Over it, such a request is answered 429 instead of 401 and writes nothing:
-  the refusals' audit events (``federation.refused``) are what a flood would otherwise multiply. A verified
-  message from the same IP (a peer behind the same proxy) is never held back by it.
+  (never the address itself). Over it, such a request is still answered 401 (contract §7.4: any path
+  without a valid node signature) but writes nothing: the refusals' audit events (``federation.refused``)
+  are what a flood would otherwise multiply. A verified message from the same IP (a peer behind the same
+  proxy) is never held back by it.
 
-Over a limit: 429 problem+json ``throttled`` with ``Retry-After`` (the seconds left in the window), and one
-``federation.refused`` event per window and key (``cause`` ``rate-limited``; the peer's URL when known). The
+Over a peer's limit: a signed 429 problem+json ``throttled`` with ``Retry-After`` (the seconds left in the
+window). Over either limit, one ``federation.refused`` event per window and key (``cause``
+``rate-limited``; the peer's URL when known). The
 sending node's outbox treats a 429 as "later": the message stays waiting and is posted again after
 ``Retry-After`` (``federation.delivery``), nothing lost.
 """

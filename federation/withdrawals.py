@@ -76,7 +76,8 @@ def erase_evidence(sender, case_id, **kwargs) -> int:
 @receiver(consent_withdrawn, dispatch_uid="federation.queue_withdrawal")
 def queue_withdrawal(sender, referral, actor=None, **kwargs) -> bool:
     """Queue ``referral.withdraw`` to the node hosting the receiving institution; returns whether one was
-    queued (not for a local receiver, nor on a single node)."""
+    queued (not for a local receiver, nor on a single node, nor when the referral's delivery had not been
+    attempted yet: it is dropped, and nothing ever reached the peer)."""
     if not keys.enabled():
         return False
     node = referral.to_institution.node
@@ -85,6 +86,11 @@ def queue_withdrawal(sender, referral, actor=None, **kwargs) -> bool:
     peer = Peer.objects.filter(url=node).first()
     if peer is None:
         logger.warning("federation: consent withdrawn for a referral to %s, which is not pinned", node)
+        return False
+    if retention.drop_unsent(referral.pk):
+        # Nothing of the referral was ever posted to the peer: it holds no copy, there is nothing to withdraw
+        # (a withdrawal would only be answered 404 and leave the sender without a confirmation).
+        logger.info("federation: consent withdrawn for %s before its delivery was attempted", referral.pk)
         return False
     retention.drop_undelivered(referral.pk)  # a delivery still waiting never leaves: consent is withdrawn
     services.enqueue(peer, MESSAGE, {}, referral_id=str(referral.pk))

@@ -127,6 +127,24 @@ def test_consent_withdrawn_before_delivery_drops_the_waiting_projection_but_the_
     assert not AuditEvent.objects.filter(action="consent.withdrawal_confirmed").exists()
 
 
+def test_consent_withdrawn_before_the_delivery_was_even_tried_sends_nothing_at_all(at_iom, monkeypatch):
+    referral = at_iom.referral
+    assert _types(referral_id=referral.pk) == ["referral.deliver"]  # queued, never attempted
+    _withdraw_consent(at_iom.sender, referral)
+    # Nothing of the referral ever left: no delivery, no cancellation's state, no withdrawal to send.
+    assert _types(referral_id=referral.pk) == []
+    assert not Message.objects.filter(referral_id=referral.pk).exists()
+    peers = Peers(at_iom.dp)
+    monkeypatch.setattr(transport, "post", peers)
+    assert delivery.deliver_outbox() == {"delivered": 0, "failed": 0}
+    assert peers.seen == []
+    # A delivery a process holds right now (its lease) is on its way: the withdrawal must follow it.
+    other = sent_referral(at_iom.sender, at_iom.staff["DP"][0])
+    Outgoing.objects.filter(referral_id=other.pk).update(leased_until=timezone.now() + timedelta(minutes=1))
+    _withdraw_consent(at_iom.sender, other)
+    assert _types(referral_id=other.pk) == ["referral.deliver", "referral.state", "referral.withdraw"]
+
+
 def test_consent_withdrawn_after_delivery_keeps_the_states_and_the_confirmation_drops_what_is_behind(
     at_iom, monkeypatch
 ):
