@@ -61,6 +61,9 @@ FEDERATION_RETRY_MAX_SECONDS = env_float("FEDERATION_RETRY_MAX_SECONDS", 30.0, m
 # Messages of different referrals posted to one peer at once (a peer catching up after it was down); a
 # referral's own messages always go one after the other.
 FEDERATION_DELIVERY_CONCURRENCY = env_int("FEDERATION_DELIVERY_CONCURRENCY", 4, minimum=1)
+# Messages posted to one peer in one request (``/federation/v1/batch/``, each still signed, answered and kept
+# on its own) when several are waiting: a peer catching up. 1: one message per request.
+FEDERATION_BATCH_SIZE = env_int("FEDERATION_BATCH_SIZE", 20, minimum=1)
 
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", not IS_PRODUCTION)
 REDIS_URL = env_str("REDIS_URL")
