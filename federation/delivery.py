@@ -269,7 +269,7 @@ def _deliver_queue(peer_id, width: int, budget: int) -> list[str]:
                     break
                 budget -= len(group)
                 busy.update(row.pk for row in group)
-                flying[_start(pool, group)] = group
+                flying[_start(None if probing else pool, group)] = group  # the head: in this thread
             if not flying:
                 return outcomes
             done, _pending = wait(flying, return_when=FIRST_COMPLETED)
