@@ -43,6 +43,7 @@ class Node:
     def __init__(self, name: str, code: str, tmp: Path):
         self.name, self.code, self.tmp, self.port = name, code, tmp, _free_port()
         self.workers = 1  # gunicorn worker processes (``./scripts/run``: one)
+        self.proc: subprocess.Popen | None = None  # the server while ``serving``
         self.url = f"http://127.0.0.1:{self.port}"
         keys = {k: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() for k in ("s", "e")}
         drop = {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "DJANGO_ENV"}
@@ -71,6 +72,18 @@ class Node:
     def shell(self, code: str):
         return json.loads(self.manage("shell", "-c", code).strip().splitlines()[-1])
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server's processes (its process group), from /proc."""
+        if self.proc is None:
+            return 0.0
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == self.proc.pid:  # the process group
+                    ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     @contextlib.contextmanager
     def serving(self):
         log = (self.tmp / f"{self.name}.log").open("w")
@@ -79,6 +92,7 @@ class Node:
              "--workers", str(self.workers), "--threads", "8", "--no-control-socket"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
+        self.proc = proc
         try:
             while True:
                 try:
@@ -93,6 +107,7 @@ class Node:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(30)
+            self.proc = None
             log.close()
 
 

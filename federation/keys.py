@@ -15,6 +15,8 @@ from .cards import Card, make_card
 
 DOOR_PREFIX = "/federation/v1/"
 MESSAGES_PATH = DOOR_PREFIX + "messages/"
+#: Several messages in one request (a peer catching up): each exactly as it would be posted alone.
+BATCH_PATH = DOOR_PREFIX + "batch/"
 
 
 class FederationOff(RuntimeError):
@@ -70,3 +72,14 @@ def messages_path(base: str) -> str:
     from urllib.parse import urlsplit
 
     return urlsplit(base).path + MESSAGES_PATH
+
+
+def batch_url(base: str) -> str:
+    """Where a node receives a batch of messages (``BATCH_PATH``)."""
+    return base + BATCH_PATH
+
+
+def batch_path(base: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(base).path + BATCH_PATH

@@ -263,15 +263,32 @@ def receive(*, method: str, path: str, headers: dict, body: bytes, ip=None, requ
             )
         throttled = _throttled(window)
         return _signed(request, peer, throttled.status, throttled.headers, throttled.body)
+    if path == keys.batch_path(own) and method == "POST":
+        return _receive_batch(peer, request, body, ip=ip, request_id=request_id)
     if path != keys.messages_path(own) or method != "POST":
         return _signed(request, peer, *_problem(404, "not-found", "Not found."))
-    stored = _stored_answer(peer, verified.message_id, headers)
+    return _receive_one(peer, verified, request, body, ip=ip, request_id=request_id)
+
+
+def _receive_one(
+    peer: Peer, verified, request, body: bytes, *, ip, request_id, contact=True, known: dict | None = None
+) -> Answer:
+    """A verified message: its first answer when it was received before, else stored and dispatched.
+    ``known``: the messages already received among a batch's, by id (read once for the batch)."""
+    method, path, headers = request.method, request.path, request.headers
+    if known is None:
+        stored = _stored_answer(peer, verified.message_id, headers)
+    else:
+        row = known.get(verified.message_id)
+        stored = _stored_answer(peer, verified.message_id, headers, row=row) if row is not None else None
     if stored is not None:
-        _contact(peer)
+        if contact:
+            _contact(peer)
         return stored
     try:
         with transaction.atomic():
-            _contact(peer)  # in the message's transaction: one write lock, one commit
+            if contact:
+                _contact(peer)  # in the message's transaction: one write lock, one commit
             row = Message.objects.create(
                 direction=Direction.RECEIVED,
                 peer=peer,
@@ -301,13 +318,120 @@ def _throttled(window) -> Answer:
     return Answer(status, {**headers, "retry-after": str(window.retry_after)}, body)
 
 
+#: The most messages one batch may carry (``/federation/v1/batch/``); its body stays under the door's 1 MiB.
+BATCH_MAX_MESSAGES = 100
+#: What a batch's messages' bodies may add up to, so that the batch (base64, headers) stays under 1 MiB.
+BATCH_MAX_BODY_BYTES = 600 * 1024
+
+
+def _batch_items(body: bytes) -> list[tuple[dict[str, str], bytes]] | None:
+    """``{"messages": [{"headers": {…}, "body": base64}, …]}`` → ``[(headers, body)]``; None: malformed."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or set(data) != {"messages"} or not isinstance(data["messages"], list):
+        return None
+    if not 1 <= len(data["messages"]) <= BATCH_MAX_MESSAGES:
+        return None
+    items = []
+    for item in data["messages"]:
+        if not isinstance(item, dict) or set(item) != {"headers", "body"}:
+            return None
+        headers, inner = item["headers"], item["body"]
+        if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            return None
+        try:
+            raw = protocol.unb64(inner) if isinstance(inner, str) else None
+        except ValueError:
+            raw = None
+        if raw is None:
+            return None
+        items.append(({k.lower(): v for k, v in headers.items()}, raw))
+    return items
+
+
+def _answer_item(answer: Answer) -> dict:
+    return {"status": answer.status, "headers": answer.headers, "body": protocol.b64(answer.body)}
+
+
+def _receive_batch(peer: Peer, request, body: bytes, *, ip, request_id) -> Answer:
+    """A batch (``/federation/v1/batch/``): each message in it is exactly the request it would be alone —
+    signed by this same peer for ``/federation/v1/messages/`` — and gets exactly the answer it would get
+    alone (its own signed answer, its first answer when replayed; a refused one its unsigned 401 and
+    ``federation.refused``), in the batch's order. One transaction for the batch, a savepoint per message: a
+    message that fails unexpectedly is answered 500, unsigned (its sender tries it again), and loses nothing
+    of the others."""
+    items = _batch_items(body)
+    if items is None:
+        return _signed(request, peer, *_problem(400, "validation-error", "Not a batch of messages."))
+    own = keys.node_url()
+    path = keys.messages_path(own)
+    now = int(time.time())
+    pinned = protocol.unb64(peer.signing_key, length=32)
+    checked: list[protocol.Verified | Answer] = []
+    for headers, inner in items:
+        try:
+            checked.append(
+                protocol.verify_request(
+                    method="POST",
+                    path=path,
+                    headers=headers,
+                    body=inner,
+                    key_for=lambda url: pinned if url == peer.url else None,  # its sender's messages only
+                    recipient=own,
+                    now=now,
+                )
+            )
+        except protocol.Refused as exc:
+            record_refused(
+                cause=exc.cause, path=path, claimed_node=_claimed_node(headers), ip=ip, request_id=request_id
+            )
+            checked.append(
+                Answer(
+                    *_problem(
+                        401, "not-authenticated", "A message to this node must be signed by a pinned peer."
+                    )
+                )
+            )
+    ids = [verified.message_id for verified in checked if isinstance(verified, protocol.Verified)]
+    answers = []
+    _contact(peer)  # before the batch's transaction: concurrent batches do not queue on the peer's row
+    with transaction.atomic():
+        received = Message.objects.filter(direction=Direction.RECEIVED, peer=peer, message_id__in=ids)
+        known = {str(row.message_id): row for row in received}
+        for (headers, inner), verified in zip(items, checked, strict=True):
+            if isinstance(verified, Answer):
+                answers.append(verified)
+                continue
+            one = protocol.RequestParts("POST", path, headers)
+            try:
+                with transaction.atomic():
+                    answer = _receive_one(
+                        peer, verified, one, inner, ip=ip, request_id=request_id, contact=False, known=known
+                    )
+            except Exception as exc:  # noqa: BLE001 — this message only: unanswered, its sender retries it
+                logger.warning(
+                    "federation batch: message %s failed (%s)", verified.message_id, type(exc).__name__
+                )
+                answer = Answer(
+                    *_problem(500, "server-error", "This message could not be processed; send it again.")
+                )
+            answers.append(answer)
+    payload = _canonical({"answers": [_answer_item(answer) for answer in answers]})
+    return _signed(request, peer, 200, {"content-type": JSON}, payload)
+
+
 def _signed_headers(headers: dict[str, str]) -> dict[str, str]:
     names = ("content-digest", protocol.MESSAGE_ID, protocol.RECIPIENT, "signature-input", "signature")
     return {name: headers[name] for name in names if name in headers}
 
 
-def _stored_answer(peer: Peer, message_id: str, headers: dict[str, str]) -> Answer | None:
-    row = Message.objects.filter(direction=Direction.RECEIVED, peer=peer, message_id=message_id).first()
+def _stored_answer(peer: Peer, message_id: str, headers: dict[str, str], *, row=None) -> Answer | None:
+    if row is None:
+        row = Message.objects.filter(direction=Direction.RECEIVED, peer=peer, message_id=message_id).first()
     if row is None:
         return None
     if row.request_headers.get("content-digest") != headers["content-digest"]:
@@ -390,7 +514,16 @@ def _dispatch(row: Message, peer: Peer, request, body: bytes, *, ip, request_id)
     row.response_headers = answer.headers
     row.response_body = answer.body
     row.answered_at = timezone.now()
-    row.save()
+    row.save(
+        update_fields=[
+            "type",
+            "referral_id",
+            "response_status",
+            "response_headers",
+            "response_body",
+            "answered_at",
+        ]
+    )
     return answer
 
 
@@ -487,14 +620,7 @@ def post_message(
     )
     response = _post(peer, body, {**headers, "content-type": JSON})
     if response.status_code == 429:
-        # The peer's rate limit: not an answer to the message (nothing was kept there), and not a failure of
-        # the peer — the message is simply posted again later, after Retry-After (signed or not: a forged
-        # 429 can only delay, as dropping the request would).
-        raise PeerUnavailable(
-            "the peer asked to send again later (HTTP 429)",
-            cause="throttled",
-            retry_after=_retry_after(response.headers.get("retry-after")),
-        )
+        raise _throttled_by_peer(response)
     request = protocol.RequestParts("POST", path, headers)
     response_headers = {name.lower(): value for name, value in response.headers.items()}
     try:
@@ -538,6 +664,201 @@ def post_message(
     return row
 
 
+class BatchUnsupported(PeerUnavailable):
+    """The peer answered a batch with a verified 404: a node without ``/federation/v1/batch/``. Nothing in
+    the batch ran; its messages go one by one."""
+
+    def __init__(self):
+        super().__init__("the peer takes no batches", cause="batch-unsupported")
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One message of a batch (:func:`post_batch`), as :func:`post_message` takes it."""
+
+    message_id: str
+    message_type: str
+    referral_id: str | None
+    body: bytes
+
+
+_ANSWERED_FIELDS = [
+    "request_headers",
+    "peer_signing_key",
+    "response_status",
+    "response_headers",
+    "response_body",
+    "answered_at",
+]
+
+
+def _throttled_by_peer(response) -> PeerUnavailable:
+    """The peer's rate limit: not an answer to the message (nothing was kept there), and not a failure of the
+    peer — the message is simply posted again later, after Retry-After (signed or not: a forged 429 can only
+    delay, as dropping the request would)."""
+    return PeerUnavailable(
+        "the peer asked to send again later (HTTP 429)",
+        cause="throttled",
+        retry_after=_retry_after(response.headers.get("retry-after")),
+    )
+
+
+def post_batch(peer: Peer, postings: list[Posting]) -> list[Message | PeerUnavailable]:
+    """Several messages in one request (``POST {peer}/federation/v1/batch/``), each signed now exactly as
+    :func:`post_message` signs it alone, the whole signed too; each message's own signed answer verified
+    against its own request and kept with it as evidence. Returns, in order, the evidence row (answered) or
+    the PeerUnavailable of each message (its answer did not verify: unsigned, for one the peer failed on).
+
+    Raises PeerUnavailable when the batch itself gets no verified answer (nothing of it is used: every
+    message is tried again), BatchUnsupported when the peer answers it with a verified 404.
+    """
+    own = keys.node_url()
+    path = keys.messages_path(peer.url)
+    key = keys.signing_key()
+    created = int(time.time())
+    signed = [
+        protocol.sign_request(
+            key=key,
+            sender=own,
+            recipient=peer.url,
+            method="POST",
+            path=path,
+            body=posting.body,
+            message_id=posting.message_id,
+            created=created,
+        )
+        for posting in postings
+    ]
+    ids = [posting.message_id for posting in postings]
+    existing = Message.objects.filter(direction=Direction.SENT, peer=peer, message_id__in=ids)
+    known = {str(message_id) for message_id in existing.values_list("message_id", flat=True)}
+    Message.objects.bulk_create(
+        [
+            Message(
+                direction=Direction.SENT,
+                peer=peer,
+                message_id=posting.message_id,
+                type=posting.message_type,
+                referral_id=posting.referral_id,
+                peer_signing_key=peer.signing_key,
+                request_method="POST",
+                request_path=path,
+                request_headers=headers,
+                request_body=posting.body,
+            )
+            for posting, headers in zip(postings, signed, strict=True)
+            if posting.message_id not in known
+        ],
+        ignore_conflicts=True,
+    )
+    rows = {str(row.message_id): row for row in existing.all()}
+    body = _canonical(
+        {
+            "messages": [
+                {"headers": headers, "body": protocol.b64(posting.body)}
+                for posting, headers in zip(postings, signed, strict=True)
+            ]
+        }
+    )
+    batch_path = keys.batch_path(peer.url)
+    headers = protocol.sign_request(
+        key=key,
+        sender=own,
+        recipient=peer.url,
+        method="POST",
+        path=batch_path,
+        body=body,
+        message_id=protocol.new_message_id(),
+        created=created,
+    )
+    response = _post(peer, body, {**headers, "content-type": JSON}, url=keys.batch_url(peer.url))
+    if response.status_code == 429:  # the peer's rate limit, as for one message: every message later
+        raise _throttled_by_peer(response)
+    public_key = protocol.unb64(peer.signing_key, length=32)
+    response_headers = {name.lower(): value for name, value in response.headers.items()}
+    try:
+        protocol.verify_response(
+            request=protocol.RequestParts("POST", batch_path, headers),
+            status=response.status_code,
+            headers=response_headers,
+            body=response.content,
+            public_key=public_key,
+            responder=peer.url,
+        )
+    except protocol.Refused as exc:
+        _failed(peer)
+        raise PeerUnavailable(
+            f"the peer's answer was refused ({exc.cause}, HTTP {response.status_code})",
+            cause=f"answer-{exc.cause}"[:64],
+        ) from None
+    _contact(peer, answered=True)  # a verified answer: the peer is up
+    if response.status_code == 404:
+        raise BatchUnsupported()
+    answers = _batch_answers(response.content) if response.status_code == 200 else None
+    if answers is None or len(answers) != len(postings):
+        raise PeerUnavailable(
+            f"the peer's batch answer is not one answer per message (HTTP {response.status_code})",
+            cause=f"batch-{response.status_code}",
+        )
+    now = timezone.now()
+    results: list[Message | PeerUnavailable] = []
+    answered = []
+    for posting, request_headers, (status, answer_headers, answer_body) in zip(
+        postings, signed, answers, strict=True
+    ):
+        try:
+            protocol.verify_response(
+                request=protocol.RequestParts("POST", path, request_headers),
+                status=status,
+                headers=answer_headers,
+                body=answer_body,
+                public_key=public_key,
+                responder=peer.url,
+            )
+        except protocol.Refused as exc:
+            results.append(
+                PeerUnavailable(
+                    f"the peer's answer was refused ({exc.cause}, HTTP {status})",
+                    cause=f"answer-{exc.cause}"[:64],
+                )
+            )
+            continue
+        row = rows[posting.message_id]
+        row.request_headers = request_headers
+        row.peer_signing_key = peer.signing_key
+        row.response_status = status
+        row.response_headers = {
+            name: answer_headers[name]
+            for name in ("content-type", "content-digest", "signature-input", "signature")
+            if name in answer_headers
+        }
+        row.response_body = answer_body
+        row.answered_at = now
+        answered.append(row)
+        results.append(row)
+    if answered:
+        Message.objects.bulk_update(answered, _ANSWERED_FIELDS)
+    if len(answered) < len(postings):
+        _failed(peer)
+    return results
+
+
+def _batch_answers(content: bytes) -> list[tuple[int, dict[str, str], bytes]] | None:
+    """``{"answers": [{"status", "headers", "body": base64}, …]}`` → ``[(status, headers, body)]``."""
+    try:
+        data = json.loads(content)
+        answers = []
+        for item in data["answers"]:
+            status, headers = item["status"], item["headers"]
+            if not isinstance(status, int) or not isinstance(headers, dict):
+                return None
+            headers = {str(name).lower(): str(value) for name, value in headers.items()}
+            answers.append((status, headers, protocol.unb64(item["body"])))
+    except (ValueError, RecursionError, KeyError, TypeError, AttributeError):
+        return None
+    return answers
+
+
 def _contact(peer: Peer, *, answered: bool = False) -> None:
     """A verified message from, or answer by, the peer: its last contact (written at most once a second
     per peer, and at once after failures). The first contact after a quiet second also makes what waits
@@ -555,9 +876,9 @@ def _contact(peer: Peer, *, answered: bool = False) -> None:
         ).exclude(last_error="throttled").update(next_attempt_at=None)
 
 
-def _post(peer: Peer, body: bytes, headers: dict):
+def _post(peer: Peer, body: bytes, headers: dict, *, url: str | None = None):
     try:
-        return transport.post(keys.messages_url(peer.url), data=body, headers=headers)
+        return transport.post(url or keys.messages_url(peer.url), data=body, headers=headers)
     except requests.RequestException as exc:
         _failed(peer)
         raise PeerUnavailable(
@@ -635,13 +956,13 @@ def enqueue(
     )
     peer_id = str(peer.pk)
     if hand_over:
-        transaction.on_commit(lambda: _hand_over(peer_id))
+        transaction.on_commit(lambda: deliver_soon(peer_id))
     return row
 
 
-def _hand_over(peer_id: str) -> None:
-    """With a broker, ask a worker to deliver this peer's outbox now; never raises (beat's pass, or the
-    embedded relay's, delivers what the broker misses)."""
+def deliver_soon(peer_id: str | None = None) -> None:
+    """With a broker, ask a worker to deliver this peer's outbox (every peer's: None) now; never raises
+    (beat's pass, or the embedded relay's, delivers what the broker misses)."""
     if not broker_enabled():
         wake_relay("federation-deliver-outbox")  # embedded mode: this process's relay delivers it now
         return

@@ -67,6 +67,9 @@ FEDERATION_DELIVERY_CONCURRENCY = env_int("FEDERATION_DELIVERY_CONCURRENCY", 4, 
 # second); per client IP, the requests refused before a node was recognised (unsigned, unknown node…).
 FEDERATION_THROTTLE_NODE = env_rate("FEDERATION_THROTTLE_NODE", "30000/min")
 FEDERATION_THROTTLE_UNVERIFIED = env_rate("FEDERATION_THROTTLE_UNVERIFIED", "60/min")
+# Messages posted to one peer in one request (``/federation/v1/batch/``, each still signed, answered and kept
+# on its own) when several are waiting: a peer catching up. 1: one message per request.
+FEDERATION_BATCH_SIZE = env_int("FEDERATION_BATCH_SIZE", 20, minimum=1)
 
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", not IS_PRODUCTION)
 REDIS_URL = env_str("REDIS_URL")

@@ -13,6 +13,8 @@ AUDIT_SEAL_INLINE = True
 # In-process tests hold their data in one transaction that other threads' connections cannot see: the
 # outbox's side-by-side delivery (federation/delivery.py) is tested with real servers (tests/federation).
 FEDERATION_DELIVERY_CONCURRENCY = 1
+# One message per request, as the simulated peers of the tests answer; batches are tested on their own.
+FEDERATION_BATCH_SIZE = 1
 AUDIT_SEQUENCER_THREAD = False
 # Between transactional tests pytest-django runs `flush`: on SQLite the test suite's own (tests/flush_support)
 # lifts the audit table's append-only triggers meanwhile. The product's `manage.py flush` is Django's own.

@@ -177,6 +177,30 @@ def test_the_outbox_posts_a_throttled_message_again_after_retry_after_nothing_lo
     assert Message.objects.get().response_status == 200
 
 
+def test_a_throttled_batch_leaves_each_of_its_messages_waiting_for_retry_after(
+    pinned, remote, monkeypatch, settings
+):
+    from federation import keys
+
+    settings.FEDERATION_BATCH_SIZE = 20
+    peer = Peer.objects.get()
+    rows = [services.enqueue(peer, "ping", {"echo": str(n)}) for n in range(4)]
+    single = _answering(remote)
+    throttled = _throttling_then(single, times=1)
+
+    def post(url, *, data, headers):  # the head alone is answered; the batch behind it meets the limit
+        if url == keys.batch_url(peer.url):
+            return throttled(url, data=data, headers=headers)
+        return single(url, data=data, headers=headers)
+
+    monkeypatch.setattr(transport, "post", post)
+    assert delivery.deliver_outbox() == {"delivered": 1, "failed": 3}
+    waiting = Outgoing.objects.filter(pk__in=[row.pk for row in rows[1:]])
+    assert {row.last_error for row in waiting} == {"throttled"}
+    assert all(row.next_attempt_at - row.last_attempt_at >= timedelta(seconds=45) for row in waiting)
+    assert Peer.objects.get().failures == 0
+
+
 def test_a_peer_cannot_park_the_queue_with_a_huge_retry_after(pinned, remote, monkeypatch, settings):
     settings.FEDERATION_RETRY_MAX_SECONDS = 30
     row = services.enqueue(Peer.objects.get(), "ping", {})
