@@ -151,10 +151,13 @@ def _failed(row: Outgoing, now, cause: str, wait: float = 0.0) -> str:
     return "failed"
 
 
-#: Peers that answered a batch with a verified 404 (a node without batches), by id → when (monotonic):
-#: their messages go one by one for an hour, then a batch is tried again.
-_NO_BATCHES: dict = {}
+#: Peers whose messages go one by one for now, by id → until when (``time.monotonic()``): a peer that
+#: answered a batch with a verified 404 (a node without batches) for an hour; a peer that answered a batch
+#: 429 for five minutes (a batch counts each of its messages towards the peer's rate limit, so a batch
+#: larger than what the limit lets through would be refused again and again). Then a batch is tried again.
+ONE_BY_ONE_UNTIL: dict = {}
 NO_BATCHES_SECONDS = 3600.0
+THROTTLED_SECONDS = 300.0
 
 
 def batch_size() -> int:
@@ -164,11 +167,11 @@ def batch_size() -> int:
 
 
 def _takes_batches(peer_id) -> bool:
-    since = _NO_BATCHES.get(peer_id)
-    if since is None:
+    until = ONE_BY_ONE_UNTIL.get(peer_id)
+    if until is None:
         return True
-    if time.monotonic() - since > NO_BATCHES_SECONDS:
-        _NO_BATCHES.pop(peer_id, None)
+    if time.monotonic() >= until:
+        ONE_BY_ONE_UNTIL.pop(peer_id, None)
         return True
     return False
 
@@ -188,9 +191,11 @@ def deliver_together(rows: list[Outgoing]) -> list[str]:
     try:
         results = services.post_batch(peer, postings)
     except services.BatchUnsupported:
-        _NO_BATCHES[peer.pk] = time.monotonic()
+        ONE_BY_ONE_UNTIL[peer.pk] = time.monotonic() + NO_BATCHES_SECONDS
         return [deliver_one(row) for row in rows]
     except services.PeerUnavailable as exc:
+        if exc.cause == "throttled":
+            ONE_BY_ONE_UNTIL[peer.pk] = time.monotonic() + THROTTLED_SECONDS
         return [_failed(row, now, exc.cause, exc.retry_after) for row in rows]
     except Exception as exc:  # noqa: BLE001 — anything else (keys, database): retried; its class is logged
         return [_failed(row, now, type(exc).__name__[:64]) for row in rows]

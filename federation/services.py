@@ -255,7 +255,12 @@ def receive(*, method: str, path: str, headers: dict, body: bytes, ip=None, requ
         return Answer(status, answer_headers, answer_body)
     peer = pinned.peers[verified.signer]
     request = protocol.RequestParts(method, path, headers)
-    window = throttling.verified_message(peer)
+    batch = None
+    if path == keys.batch_path(own) and method == "POST":
+        batch = _batch_items(body)
+        if batch is None:
+            return _signed(request, peer, *_problem(400, "validation-error", "Not a batch of messages."))
+    window = throttling.verified_message(peer, len(batch) if batch else 1)
     if window is not None and not window.allowed:
         if window.first_refused:
             record_refused(
@@ -263,8 +268,8 @@ def receive(*, method: str, path: str, headers: dict, body: bytes, ip=None, requ
             )
         throttled = _throttled(window)
         return _signed(request, peer, throttled.status, throttled.headers, throttled.body)
-    if path == keys.batch_path(own) and method == "POST":
-        return _receive_batch(peer, request, body, ip=ip, request_id=request_id)
+    if batch is not None:
+        return _receive_batch(peer, request, batch, ip=ip, request_id=request_id)
     if path != keys.messages_path(own) or method != "POST":
         return _signed(request, peer, *_problem(404, "not-found", "Not found."))
     return _receive_one(peer, verified, request, body, ip=ip, request_id=request_id)
@@ -357,16 +362,13 @@ def _answer_item(answer: Answer) -> dict:
     return {"status": answer.status, "headers": answer.headers, "body": protocol.b64(answer.body)}
 
 
-def _receive_batch(peer: Peer, request, body: bytes, *, ip, request_id) -> Answer:
+def _receive_batch(peer: Peer, request, items: list[tuple[dict, bytes]], *, ip, request_id) -> Answer:
     """A batch (``/federation/v1/batch/``): each message in it is exactly the request it would be alone —
     signed by this same peer for ``/federation/v1/messages/`` — and gets exactly the answer it would get
     alone (its own signed answer, its first answer when replayed; a refused one its unsigned 401 and
     ``federation.refused``), in the batch's order. One transaction for the batch, a savepoint per message: a
     message that fails unexpectedly is answered 500, unsigned (its sender tries it again), and loses nothing
     of the others."""
-    items = _batch_items(body)
-    if items is None:
-        return _signed(request, peer, *_problem(400, "validation-error", "Not a batch of messages."))
     own = keys.node_url()
     path = keys.messages_path(own)
     now = int(time.time())

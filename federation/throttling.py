@@ -2,9 +2,9 @@
 able to flood it). Counted in the Django cache (``plumbing.throttling.hit``: Redis with ``REDIS_URL``, shared
 by every process; the local memory cache otherwise), in fixed windows:
 
-* **per pinned peer**, its verified messages (``FEDERATION_THROTTLE_NODE``, 30000/min): far above what a
-  peer catching up posts (1,000 referrals at 50+/s, a few messages each), so that only a runaway or hostile
-  peer is slowed. Keyed by the peer's id, after its signature verified.
+* **per pinned peer**, its verified messages, each of a batch's counted (``FEDERATION_THROTTLE_NODE``,
+  30000/min): far above what a peer catching up posts (1,000 referrals at 50+/s, a few messages each), so
+  that only a runaway or hostile peer is slowed. Keyed by the peer's id, after its signature verified.
 * **per client IP**, the requests refused before a node was recognised — unsigned, malformed, an unknown
   node, a bad signature, stale… (``FEDERATION_THROTTLE_UNVERIFIED``, 60/min). Keyed by an HMAC of the IP
   (never the address itself). Over it, such a request is still answered 401 (contract §7.4: any path
@@ -29,9 +29,10 @@ from plumbing.throttling import Window, hit
 from .models import Peer
 
 
-def verified_message(peer: Peer) -> Window | None:
-    """Count one verified message of ``peer``; None when the cache is unreachable (served)."""
-    return hit("federation_node", str(peer.pk), settings.FEDERATION_THROTTLE_NODE)
+def verified_message(peer: Peer, messages: int = 1) -> Window | None:
+    """Count a verified request of ``peer`` carrying ``messages`` messages (a batch counts each); None when
+    the cache is unreachable (served)."""
+    return hit("federation_node", str(peer.pk), settings.FEDERATION_THROTTLE_NODE, amount=messages)
 
 
 def refused_request(ip: str | None) -> Window | None:

@@ -99,6 +99,8 @@ class Window:
     count: int
     limit: int
     retry_after: int
+    #: How many hits this one counted (a batch of messages counts each).
+    amount: int = 1
 
     @property
     def allowed(self) -> bool:
@@ -107,24 +109,25 @@ class Window:
     @property
     def first_refused(self) -> bool:
         """The hit that went over the limit: the one a door records, once per window."""
-        return self.count == self.limit + 1
+        return self.count - self.amount <= self.limit < self.count
 
 
-def hit(scope: str, ident: str, rate: str, *, now: float | None = None) -> Window | None:
-    """Count one hit of ``ident`` (an id or a digest, never anything personal) under ``scope`` in a fixed
-    window of the rate's period, in the Django cache (Redis with ``REDIS_URL``, shared by every process; the
-    local memory cache otherwise). ``None`` when the cache cannot be reached: the request is served rather
-    than refused. ``cache.add`` then ``cache.incr`` are atomic in both caches."""
+def hit(scope: str, ident: str, rate: str, *, now: float | None = None, amount: int = 1) -> Window | None:
+    """Count one hit (or ``amount``) of ``ident`` (an id or a digest, never anything personal) under
+    ``scope`` in a fixed window of the rate's period, in the Django cache (Redis with ``REDIS_URL``, shared
+    by every process; the local memory cache otherwise). ``None`` when the cache cannot be reached: the
+    request is served rather than refused. ``cache.add`` then ``cache.incr`` are atomic in both caches."""
     limit, period = parse_rate(rate)
     now = time.time() if now is None else now
     start = int(now // period) * period
     key = f"throttle:{scope}:{ident}:{start}"
     try:
-        count = _count(key, period + 1)
+        count = _count(key, period + 1, amount)
     except Exception:  # noqa: BLE001 — the cache (Redis) is down: serve rather than fail every request
         logger.warning("throttle cache unavailable (%s); request allowed", scope)
         return None
-    return Window(count=count, limit=limit, retry_after=max(1, int(start + period - now + 0.999)))
+    retry_after = max(1, int(start + period - now + 0.999))
+    return Window(count=count, limit=limit, retry_after=retry_after, amount=amount)
 
 
 @functools.cache
@@ -134,8 +137,8 @@ def _redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, **{k: v for k, v in options.items() if k.startswith("socket_")})
 
 
-def _count(key: str, timeout: int) -> int:
-    """Add one to the window's counter and return it. With Redis one round trip (INCR and EXPIRE in a
+def _count(key: str, timeout: int, amount: int = 1) -> int:
+    """Add ``amount`` to the window's counter and return it. With Redis one round trip (INCR and EXPIRE in a
     pipeline, on redis-py's client for the cache's server and under the cache's own key: Django's ``add``
     then ``incr`` take three); otherwise ``add`` then ``incr``."""
     backend = caches["default"]
@@ -143,13 +146,13 @@ def _count(key: str, timeout: int) -> int:
     if isinstance(backend, RedisCache) and isinstance(location, str):
         full = backend.make_and_validate_key(key)
         pipe = _redis_client(location).pipeline(transaction=False)
-        pipe.incr(full)
+        pipe.incr(full, amount)
         pipe.expire(full, timeout)
         count, _expiry = pipe.execute()
         return int(count)
     cache.add(key, 0, timeout=timeout)
     try:
-        return cache.incr(key)
+        return cache.incr(key, amount)
     except ValueError:  # expired between the two calls
-        cache.add(key, 1, timeout=timeout)
-        return 1
+        cache.add(key, amount, timeout=timeout)
+        return amount

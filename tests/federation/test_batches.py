@@ -308,19 +308,19 @@ def test_a_batch_without_a_verified_answer_leaves_every_message_waiting(peer, re
 
 def test_a_peer_without_batches_gets_the_messages_one_by_one(peer, remote, monkeypatch, settings):
     settings.FEDERATION_BATCH_SIZE = 5
-    delivery._NO_BATCHES.clear()
+    delivery.ONE_BY_ONE_UNTIL.clear()
     _queue(peer, 4)
     transport_ = _batching(remote, supported=False)
     monkeypatch.setattr(transport, "post", transport_)
     assert delivery.deliver_outbox() == {"delivered": 4, "failed": 0}
     assert transport_.requests == [1, 1, 1, 1]
-    assert peer.pk in delivery._NO_BATCHES  # the next passes post one by one: no batch is tried
+    assert peer.pk in delivery.ONE_BY_ONE_UNTIL  # the next passes post one by one: no batch is tried
     _queue(peer, 3)
     batches = []
     monkeypatch.setattr(transport, "post", lambda url, **kw: batches.append(url) or transport_(url, **kw))
     assert delivery.deliver_outbox() == {"delivered": 3, "failed": 0}
     assert all(url.endswith(PATH) for url in batches)
-    delivery._NO_BATCHES.clear()
+    delivery.ONE_BY_ONE_UNTIL.clear()
 
 
 def test_bodies_too_large_for_one_request_go_in_two(peer, remote, monkeypatch, settings):
@@ -357,3 +357,18 @@ def test_a_pass_that_reaches_its_limit_asks_for_another_at_once(peer, remote, mo
     assert asked == [None]
     assert delivery.deliver_outbox(limit=3) == {"delivered": 1, "failed": 0}
     assert asked == [None]  # under the limit: the queue is empty, nothing more is asked
+
+
+def test_each_message_of_a_batch_counts_towards_the_peers_rate_limit(paired, post, settings):
+    settings.FEDERATION_THROTTLE_NODE = "5/min"
+    pings = [_inner(paired, {"type": "ping", "referral": None, "payload": {"echo": n}}) for n in "wxyz"]
+    body, headers = _batch(paired, pings)
+    assert [a["status"] for a in _answers(post(body, headers, path=BATCH), headers)] == [200] * 4
+    # Four counted: a second batch of two would make six — over the limit, and nothing of it runs.
+    more = [_inner(paired, {"type": "ping", "referral": None, "payload": {"echo": n}}) for n in ("a", "b")]
+    body, headers = _batch(paired, more)
+    throttled = post(body, headers, path=BATCH)
+    assert throttled.status_code == 429 and int(throttled["Retry-After"]) >= 1
+    assert Message.objects.filter(direction=Direction.RECEIVED).count() == 4
+    limited = AuditEvent.objects.filter(action="federation.refused", detail__cause="rate-limited")
+    assert limited.count() == 1  # the request that crossed the limit is recorded, once

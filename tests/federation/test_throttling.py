@@ -194,11 +194,20 @@ def test_a_throttled_batch_leaves_each_of_its_messages_waiting_for_retry_after(
         return single(url, data=data, headers=headers)
 
     monkeypatch.setattr(transport, "post", post)
+    delivery.ONE_BY_ONE_UNTIL.clear()
     assert delivery.deliver_outbox() == {"delivered": 1, "failed": 3}
     waiting = Outgoing.objects.filter(pk__in=[row.pk for row in rows[1:]])
     assert {row.last_error for row in waiting} == {"throttled"}
     assert all(row.next_attempt_at - row.last_attempt_at >= timedelta(seconds=45) for row in waiting)
     assert Peer.objects.get().failures == 0
+    # A batch counts each message towards the limit: for a while the messages go one by one, each counted
+    # once, so that a batch larger than the limit is not refused again and again.
+    Outgoing.objects.update(next_attempt_at=None)
+    urls = []
+    monkeypatch.setattr(transport, "post", lambda url, **kw: urls.append(url) or single(url, **kw))
+    assert delivery.deliver_outbox() == {"delivered": 3, "failed": 0}
+    assert urls and keys.batch_url(peer.url) not in urls
+    delivery.ONE_BY_ONE_UNTIL.clear()
 
 
 def test_a_peer_cannot_park_the_queue_with_a_huge_retry_after(pinned, remote, monkeypatch, settings):
