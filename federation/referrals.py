@@ -32,7 +32,7 @@ DELIVER, STATE, ACTION, NOTE = "referral.deliver", "referral.state", "referral.a
 
 
 def _peer(url: str) -> Peer | None:
-    return Peer.objects.filter(url=url).first() if url else None
+    return services.peer_for_url(url)
 
 
 @receiver(referral_changed, dispatch_uid="federation.referral_changed")
