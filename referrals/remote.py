@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 
 from django.contrib.auth.models import Group
+from django.db.models import Value
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -299,20 +300,20 @@ def apply_state(referral: Referral, data: dict, *, actor: Actor, new: bool = Fal
         )
         notes[note_id].created_at = at
     if not new and (events or notes):
-        # the ids of the state this copy has already: one query for both kinds (UUIDs: they cannot clash)
+        # the events and notes of the state this copy has already: one query for both kinds
         known = set(
             ReferralEvent.objects.filter(referral=referral, pk__in=list(events))
             .order_by()
-            .values_list("pk", flat=True)
+            .values_list("pk", Value("event"))
             .union(
                 Note.objects.filter(referral=referral, pk__in=list(notes))
                 .order_by()
-                .values_list("pk", flat=True),
+                .values_list("pk", Value("note")),
                 all=True,
             )
         )
-        events = {pk: event for pk, event in events.items() if pk not in known}
-        notes = {pk: note for pk, note in notes.items() if pk not in known}
+        events = {pk: event for pk, event in events.items() if (pk, "event") not in known}
+        notes = {pk: note for pk, note in notes.items() if (pk, "note") not in known}
     if events:
         ReferralEvent.objects.bulk_create(list(events.values()))
     if notes:
