@@ -35,6 +35,7 @@ from referrals.signals import personal_read
 from . import keys, services
 from .handlers import Incoming, Outcome, handles
 from .models import Peer, PendingReceipt
+from .referrals import AUTHORITY_PEER
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,9 @@ def queue_receipt(sender, referral, actor, action: str, detail: dict | None = No
     node = referral.from_institution.node
     if not node:
         return False
-    peer = Peer.objects.filter(url=node).first()
+    peer = referral.__dict__.get(AUTHORITY_PEER)  # a forwarded action's answer: its peer was just read
+    if peer is None or peer.url != node:
+        peer = Peer.objects.filter(url=node).first()
     if peer is None:
         return False  # the institution's node is no longer pinned: there is nobody to tell
     institution = getattr(actor, "audit_institution_code", None)

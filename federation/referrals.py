@@ -29,10 +29,12 @@ from .handlers import Incoming, Outcome, handles
 from .models import Peer
 
 DELIVER, STATE, ACTION, NOTE = "referral.deliver", "referral.state", "referral.action", "referral.note"
+#: Where :func:`forward` leaves the authority's peer on the copy's instance (this request's only).
+AUTHORITY_PEER = "_federation_authority_peer"
 
 
 def _peer(url: str) -> Peer | None:
-    return Peer.objects.filter(url=url).first() if url else None
+    return services.peer_for_url(url)
 
 
 @receiver(referral_changed, dispatch_uid="federation.referral_changed")
@@ -74,6 +76,8 @@ def forward(referral: Referral, message_type: str, payload: dict) -> dict:
     peer = _peer(referral.from_institution.node)
     if peer is None or not keys.enabled():
         raise ConnectionError("no pinned peer for the referral's authority")
+    # the authority's peer, for what this request does next with the copy (the read receipt of its answer)
+    referral.__dict__[AUTHORITY_PEER] = peer
     try:
         reply = services.send(peer, message_type, payload, referral_id=str(referral.pk), sealed=True)
     except services.PeerUnavailable as exc:

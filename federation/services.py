@@ -6,6 +6,7 @@ audited here (``audit.recorder``), with URLs, causes and fingerprints only — n
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
@@ -170,6 +171,21 @@ def pin_peer(text: str, *, replace: bool = False) -> tuple[str, Peer]:
     return outcome, peer
 
 
+#: The peer whose message this node is answering (read at its verification), while its handler runs.
+_answering: contextvars.ContextVar[Peer | None] = contextvars.ContextVar("federation_answering", default=None)
+
+
+def peer_for_url(url: str) -> Peer | None:
+    """The peer pinned for ``url``, or None: while answering that peer's message, the row its verification
+    read (no second look-up within the message); else from the database."""
+    if not url:
+        return None
+    answering = _answering.get()
+    if answering is not None and answering.url == url:
+        return answering
+    return Peer.objects.filter(url=url).first()
+
+
 class _PinnedKeys:
     """``key_for`` of the verification: the pinned signing key of a URL; keeps the peer it read."""
 
@@ -281,11 +297,11 @@ def _receive_one(
     """A verified message: its first answer when it was received before, else stored and dispatched.
     ``known``: the messages already received among a batch's, by id (read once for the batch)."""
     method, path, headers = request.method, request.path, request.headers
-    if known is None:
-        stored = _stored_answer(peer, verified.message_id, headers)
-    else:
-        row = known.get(verified.message_id)
-        stored = _stored_answer(peer, verified.message_id, headers, row=row) if row is not None else None
+    # A message alone: a message id seen before is rare (a retry whose first answer was lost), and the row's
+    # unique key finds it (IntegrityError below) rather than a look-up before every message. In a batch, the
+    # batch's known messages were read at once.
+    row = known.get(verified.message_id) if known is not None else None
+    stored = _stored_answer(peer, verified.message_id, headers, row=row) if row is not None else None
     if stored is not None:
         if contact:
             _contact(peer)
@@ -307,10 +323,13 @@ def _receive_one(
             )
             answer = _dispatch(row, peer, request, body, ip=ip, request_id=request_id)
     except IntegrityError:
-        # The same message arrived twice at once: the first committed its answer meanwhile.
+        # A message id this node has (a replay), or the same message arriving twice at once (the first
+        # committed its answer meanwhile): the first answer.
         stored = _stored_answer(peer, verified.message_id, headers)
         if stored is None:
             raise
+        if contact:
+            _contact(peer)
         return stored
     return answer
 
@@ -491,6 +510,7 @@ def _open_envelope(row: Message, peer: Peer, body: bytes) -> handlers.Incoming:
 
 
 def _dispatch(row: Message, peer: Peer, request, body: bytes, *, ip, request_id) -> Answer:
+    answering = _answering.set(peer)
     try:
         with transaction.atomic():
             incoming = _open_envelope(row, peer, body)
@@ -511,6 +531,8 @@ def _dispatch(row: Message, peer: Peer, request, body: bytes, *, ip, request_id)
             answer_body = _canonical({"sealed": protocol.b64(sealed)})
         else:
             answer_body = _canonical({"payload": outcome.payload})
+    finally:
+        _answering.reset(answering)
     answer = _signed(request, peer, status, headers, answer_body)
     row.response_status = answer.status
     row.response_headers = answer.headers
@@ -559,12 +581,18 @@ def send(
     signature that does not verify (the peer's failures counter goes up; nothing of the answer is used).
     For a message that must arrive even when the peer is down, use :func:`enqueue` (the outbox).
     """
+    fresh = message_id is None
     message_id = message_id or protocol.new_message_id()
     body = envelope_body(
         peer, message_type, payload, referral_id=referral_id, sealed=sealed, message_id=message_id
     )
     row = post_message(
-        peer, message_id=message_id, message_type=message_type, referral_id=referral_id, body=body
+        peer,
+        message_id=message_id,
+        message_type=message_type,
+        referral_id=referral_id,
+        body=body,
+        new=fresh,
     )
     return open_reply(peer, row, bytes(row.response_body))
 
@@ -586,13 +614,21 @@ def envelope_body(
 
 
 def post_message(
-    peer: Peer, *, message_id: str, message_type: str, referral_id: str | None, body: bytes
+    peer: Peer,
+    *,
+    message_id: str,
+    message_type: str,
+    referral_id: str | None,
+    body: bytes,
+    new: bool = False,
 ) -> Message:
     """Sign ``body`` now (a fresh ``created``), POST it, verify the answer, keep both as evidence; returns
     the evidence row, answered. PeerUnavailable as for :func:`send`.
 
     The same message id and body may be posted again (the outbox's retries): the peer answers a copy with
-    its first answer, and the evidence keeps the signed headers of the attempt that was answered.
+    its first answer, and the evidence keeps the signed headers of the attempt that was answered. ``new``:
+    the message id was made for this call (no row can hold it yet): the evidence row is written once, after
+    the answer (or unanswered, when there is none), instead of before the POST and again after it.
     """
     own = keys.node_url()
     path = keys.messages_path(peer.url)
@@ -606,40 +642,46 @@ def post_message(
         message_id=message_id,
         created=int(time.time()),
     )
-    row, _created = Message.objects.get_or_create(
-        direction=Direction.SENT,
-        peer=peer,
-        message_id=message_id,
-        defaults={
-            "type": message_type,
-            "referral_id": referral_id,
-            "peer_signing_key": peer.signing_key,
-            "request_method": "POST",
-            "request_path": path,
-            "request_headers": headers,
-            "request_body": body,
-        },
-    )
-    response = _post(peer, body, {**headers, "content-type": JSON})
-    if response.status_code == 429:
-        raise _throttled_by_peer(response)
-    request = protocol.RequestParts("POST", path, headers)
-    response_headers = {name.lower(): value for name, value in response.headers.items()}
-    try:
-        protocol.verify_response(
-            request=request,
-            status=response.status_code,
-            headers=response_headers,
-            body=response.content,
-            public_key=protocol.unb64(peer.signing_key, length=32),
-            responder=peer.url,
+    fields = {
+        "type": message_type,
+        "referral_id": referral_id,
+        "peer_signing_key": peer.signing_key,
+        "request_method": "POST",
+        "request_path": path,
+        "request_headers": headers,
+        "request_body": body,
+    }
+    if new:
+        row = Message(direction=Direction.SENT, peer=peer, message_id=message_id, **fields)
+    else:
+        row, _created = Message.objects.get_or_create(
+            direction=Direction.SENT, peer=peer, message_id=message_id, defaults=fields
         )
-    except protocol.Refused as exc:
-        _failed(peer)
-        raise PeerUnavailable(
-            f"the peer's answer was refused ({exc.cause}, HTTP {response.status_code})",
-            cause=f"answer-{exc.cause}"[:64],
-        ) from None
+    try:
+        response = _post(peer, body, {**headers, "content-type": JSON})
+        if response.status_code == 429:
+            raise _throttled_by_peer(response)
+        request = protocol.RequestParts("POST", path, headers)
+        response_headers = {name.lower(): value for name, value in response.headers.items()}
+        try:
+            protocol.verify_response(
+                request=request,
+                status=response.status_code,
+                headers=response_headers,
+                body=response.content,
+                public_key=protocol.unb64(peer.signing_key, length=32),
+                responder=peer.url,
+            )
+        except protocol.Refused as exc:
+            _failed(peer)
+            raise PeerUnavailable(
+                f"the peer's answer was refused ({exc.cause}, HTTP {response.status_code})",
+                cause=f"answer-{exc.cause}"[:64],
+            ) from None
+    except PeerUnavailable:
+        if new:
+            row.save(force_insert=True)  # the attempt is kept, unanswered, as every message sent
+        raise
     kept = {
         name: response_headers[name]
         for name in ("content-type", "content-digest", "signature-input", "signature")
@@ -652,16 +694,19 @@ def post_message(
     row.response_headers = kept
     row.response_body = response.content
     row.answered_at = now
-    row.save(
-        update_fields=[
-            "request_headers",
-            "peer_signing_key",
-            "response_status",
-            "response_headers",
-            "response_body",
-            "answered_at",
-        ]
-    )
+    if new:
+        row.save(force_insert=True)
+    else:
+        row.save(
+            update_fields=[
+                "request_headers",
+                "peer_signing_key",
+                "response_status",
+                "response_headers",
+                "response_body",
+                "answered_at",
+            ]
+        )
     _contact(peer, answered=True)
     return row
 
@@ -867,7 +912,14 @@ def _contact(peer: Peer, *, answered: bool = False) -> None:
     in the outbox for the peer due now: it is up, no backoff is left to sit out — but for a message the peer
     throttled (429): it asked for that wait itself."""
     now = timezone.now()
-    quiet = Q(last_contact_at__isnull=True) | Q(last_contact_at__lt=now - timedelta(seconds=1))
+    since = now - timedelta(seconds=1)
+    if (
+        peer.last_contact_at is not None
+        and peer.last_contact_at >= since
+        and not (answered and peer.failures)
+    ):
+        return  # the row read with the peer (in this request) says it was written within the second
+    quiet = Q(last_contact_at__isnull=True) | Q(last_contact_at__lt=since)
     changes = {"last_contact_at": now}
     if answered:
         quiet |= Q(failures__gt=0)
@@ -876,6 +928,8 @@ def _contact(peer: Peer, *, answered: bool = False) -> None:
         Outgoing.objects.filter(
             peer=peer, state=Outgoing.State.WAITING, next_attempt_at__isnull=False
         ).exclude(last_error="throttled").update(next_attempt_at=None)
+        for name, value in changes.items():
+            setattr(peer, name, value)
 
 
 def _post(peer: Peer, body: bytes, headers: dict, *, url: str | None = None):
@@ -898,6 +952,7 @@ def _retry_after(value) -> float:
 
 def _failed(peer: Peer) -> None:
     Peer.objects.filter(pk=peer.pk).update(failures=F("failures") + 1, last_failure_at=timezone.now())
+    peer.failures += 1  # the next answer from it resets the counter (``_contact``)
 
 
 def open_reply(peer: Peer, row: Message, content: bytes) -> Reply:

@@ -215,8 +215,19 @@ def act_for_node(*, node: str, referral_id, data: dict) -> Referral:
     """A receiver's action forwarded by the node hosting the receiving institution: run here, the
     authority, by the lifecycle's every rule (``referral_transition``), for the user or client who acted
     there. Its problems (409, 412, …) are the answer."""
-    referral = _authority_for_node(node, referral_id)
-    actor = remote.node_actor(institution=referral.to_institution, node=node, acted_by=data.get("by"))
+    # The receiving institution, hosted by ``node``, of a referral this node is the authority of (else 404);
+    # ``referral_transition`` then reads and locks the referral once, by its every rule (a draft is not
+    # visible to its receiver: 404 too).
+    institution = (
+        Institution.objects.filter(
+            node=node, received_referrals__pk=referral_id, received_referrals__from_institution__node=""
+        ).first()
+        if node
+        else None
+    )
+    if institution is None:
+        raise NotVisible()
+    actor = remote.node_actor(institution=institution, node=node, acted_by=data.get("by"))
     texts = {name: data.get(name) for name in ("reason", "outcome", "if_match")}
     if not all(value is None or isinstance(value, str) for value in texts.values()):
         raise InvalidInput({"action": ["Texts expected."]})
@@ -225,7 +236,7 @@ def act_for_node(*, node: str, referral_id, data: dict) -> Referral:
         raise InvalidInput({"action": ["An action expected."]})
     return referral_transition(
         actor=actor,
-        referral_id=referral.pk,
+        referral_id=referral_id,
         action=action,
         reason=texts["reason"],
         outcome=texts["outcome"],

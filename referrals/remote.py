@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 
 from django.contrib.auth.models import Group
+from django.db.models import Value
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -139,8 +140,8 @@ def state(referral: Referral) -> dict:
     # The draft's own steps stay with the sender: the receiver's timeline starts at ``send``, as on one node.
     events = (
         referral.events.exclude(to_status=Status.DRAFT)
-        .select_related("actor_institution")
         .order_by("at", "sequence")
+        .values_list("pk", "at", "actor_institution__code", "action", "from_status", "to_status", "sequence")
     )
     notes = referral.notes.select_related("author_institution").order_by("at")
     data = {
@@ -155,15 +156,15 @@ def state(referral: Referral) -> dict:
         "updated_at": _iso(referral.updated_at),
         "events": [
             {
-                "id": str(event.pk),
-                "at": _iso(event.at),
-                "institution": event.actor_institution.code,
-                "action": event.action,
-                "from": event.from_status,
-                "to": event.to_status,
-                "sequence": event.sequence,
+                "id": str(pk),
+                "at": _iso(at),
+                "institution": institution,
+                "action": action,
+                "from": from_status,
+                "to": to_status,
+                "sequence": sequence,
             }
-            for event in events
+            for pk, at, institution, action, from_status, to_status, sequence in events
         ],
         "notes": [
             {
@@ -269,46 +270,54 @@ def apply_state(referral: Referral, data: dict, *, actor: Actor, new: bool = Fal
         referral.from_institution.code: referral.from_institution,
         referral.to_institution.code: referral.to_institution,
     }
-    known_events = set() if new else set(referral.events.values_list("pk", flat=True))
-    events = []
+    events, notes = {}, {}
     for item in data.get("events") or []:
         if not isinstance(item, dict) or item.get("institution") not in codes:
             raise InvalidInput({"state.events": ["Events of the referral's two institutions."]})
         event_id = _uuid(item.get("id"), "state.events")
-        if event_id in known_events:
+        if event_id in events:
             continue
-        known_events.add(event_id)
-        events.append(
-            ReferralEvent(
-                id=event_id,
-                referral=referral,
-                at=_moment(item.get("at"), "state.events") or timezone.now(),
-                actor_institution=codes[item["institution"]],
-                action=_text(item, "action", "state.events", 32),
-                from_status=_text(item, "from", "state.events", 20),
-                to_status=_text(item, "to", "state.events", 20),
-                sequence=item.get("sequence") if isinstance(item.get("sequence"), int) else 0,
-            )
+        events[event_id] = ReferralEvent(
+            id=event_id,
+            referral=referral,
+            at=_moment(item.get("at"), "state.events") or timezone.now(),
+            actor_institution=codes[item["institution"]],
+            action=_text(item, "action", "state.events", 32),
+            from_status=_text(item, "from", "state.events", 20),
+            to_status=_text(item, "to", "state.events", 20),
+            sequence=item.get("sequence") if isinstance(item.get("sequence"), int) else 0,
         )
-    ReferralEvent.objects.bulk_create(events)
-    known_notes = set() if new else set(referral.notes.values_list("pk", flat=True))
-    notes = []
     for item in data.get("notes") or []:
         if not isinstance(item, dict) or item.get("institution") not in codes:
             raise InvalidInput({"state.notes": ["Notes of the referral's two institutions."]})
         note_id = _uuid(item.get("id"), "state.notes")
-        if note_id in known_notes or gone:
+        if note_id in notes or gone:
             continue
-        known_notes.add(note_id)
         at = _moment(item.get("at"), "state.notes") or timezone.now()
         body = _text(item, "body", "state.notes")
-        notes.append(
-            Note(
-                id=note_id, referral=referral, author_institution=codes[item["institution"]], body=body, at=at
+        notes[note_id] = Note(
+            id=note_id, referral=referral, author_institution=codes[item["institution"]], body=body, at=at
+        )
+        notes[note_id].created_at = at
+    if not new and (events or notes):
+        # the events and notes of the state this copy has already: one query for both kinds
+        known = set(
+            ReferralEvent.objects.filter(referral=referral, pk__in=list(events))
+            .order_by()
+            .values_list("pk", Value("event"))
+            .union(
+                Note.objects.filter(referral=referral, pk__in=list(notes))
+                .order_by()
+                .values_list("pk", Value("note")),
+                all=True,
             )
         )
-        notes[-1].created_at = at
-    Note.objects.bulk_create(notes)
+        events = {pk: event for pk, event in events.items() if (pk, "event") not in known}
+        notes = {pk: note for pk, note in notes.items() if (pk, "note") not in known}
+    if events:
+        ReferralEvent.objects.bulk_create(list(events.values()))
+    if notes:
+        Note.objects.bulk_create(list(notes.values()))
     if fields["version"] <= referral.version:
         return None
     previous = referral.status

@@ -296,3 +296,26 @@ def test_erasing_the_person_destroys_the_bodies_of_the_messages_about_them(paire
     # what remains still proves what crossed: the peer's signature over the body's digest
     line = services.evidence_line(kept, HERE)
     assert verify_line(line, paired.card)["request"] == "verified"
+
+
+def test_a_repeated_state_adds_its_events_and_notes_once_each_by_kind(paired, post):
+    """``apply_state`` finds what the copy has of a state's events and notes in one query, by kind: a note
+    whose id is also an event's is still a note the copy lacks."""
+    data = projection()
+    assert deliver(post, paired, data).status_code == 201
+    rid = data["referral"]["id"]
+    event_id = data["state"]["events"][0]["id"]
+    now = timezone.now().isoformat()
+    newer = dict(data["state"], version=3)
+    newer["notes"] = [
+        {"id": str(uuid.uuid4()), "at": now, "institution": "DP", "body": "Llamar por la tarde"},
+        {"id": event_id, "at": now, "institution": "DP", "body": "Nota con el id de un evento"},
+    ]
+    for _ in range(2):  # the same state again changes nothing
+        assert _state_message(post, paired, rid, newer).status_code == 200
+        copy = Referral.objects.get(pk=rid)
+        assert (copy.version, copy.events.count(), copy.notes.count()) == (3, 1, 2)
+    assert sorted(note.body for note in copy.notes.all()) == [
+        "Llamar por la tarde",
+        "Nota con el id de un evento",
+    ]

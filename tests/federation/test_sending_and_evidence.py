@@ -152,3 +152,27 @@ def test_ping_and_evidence_commands_check_their_arguments(node):
         call_command("federation_ping", "https://nobody.example", stdout=io.StringIO())
     with pytest.raises(CommandError, match="UUID"):
         call_command("federation_evidence", "nope", stdout=io.StringIO())
+
+
+def test_an_answer_right_after_a_failure_resets_the_failures_and_a_quiet_second_writes_nothing(
+    peer, remote, monkeypatch
+):
+    """``_contact`` skips the write when the peer row read in this request says it was written within the
+    second — but not after a failure counted since (the counter must go back to 0 at the next answer)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(transport, "post", _answering(remote))
+    services.send(peer, "ping", {})
+    monkeypatch.setattr(
+        transport, "post", lambda url, *, data, headers: (_ for _ in ()).throw(requests.Timeout())
+    )
+    with pytest.raises(services.PeerUnavailable):
+        services.send(peer, "ping", {})
+    assert Peer.objects.get().failures == 1
+    monkeypatch.setattr(transport, "post", _answering(remote))
+    services.send(peer, "ping", {})  # the same peer object, within the second of its last contact
+    assert Peer.objects.get().failures == 0
+    with CaptureQueriesContext(connection) as queries:
+        services.send(peer, "ping", {})
+    assert not [q for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
