@@ -110,9 +110,9 @@ def test_a_bad_setting_stops_the_start_up_naming_its_variable(variable, value):
 
 
 def test_the_serving_entrypoint_starts_the_embedded_relay_only_when_told(monkeypatch, settings):
-    """No argv sniffing: config/wsgi.py (config/serving.py) calls start_embedded_relay(), which starts the thread once, with no
-    broker, unless NOTIFICATIONS_RELAY_THREAD is false (real processes: tests/notifications/
-    test_serving_relay.py)."""
+    """No argv sniffing: config/wsgi.py (config/serving.py) calls start_embedded_relay(), which starts the
+    thread once, with no broker, unless NOTIFICATIONS_RELAY_THREAD is false (real processes:
+    tests/notifications/test_serving_relay.py)."""
     from notifications import apps as notification_apps
 
     started = []
