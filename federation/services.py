@@ -661,23 +661,7 @@ def post_message(
         response = _post(peer, body, {**headers, "content-type": JSON})
         if response.status_code == 429:
             raise _throttled_by_peer(response)
-        request = protocol.RequestParts("POST", path, headers)
-        response_headers = {name.lower(): value for name, value in response.headers.items()}
-        try:
-            protocol.verify_response(
-                request=request,
-                status=response.status_code,
-                headers=response_headers,
-                body=response.content,
-                public_key=protocol.unb64(peer.signing_key, length=32),
-                responder=peer.url,
-            )
-        except protocol.Refused as exc:
-            _failed(peer)
-            raise PeerUnavailable(
-                f"the peer's answer was refused ({exc.cause}, HTTP {response.status_code})",
-                cause=f"answer-{exc.cause}"[:64],
-            ) from None
+        response_headers = _verified_answer(peer, protocol.RequestParts("POST", path, headers), response)
     except PeerUnavailable:
         if new:
             row.save(force_insert=True)  # the attempt is kept, unanswered, as every message sent
@@ -737,6 +721,28 @@ _ANSWERED_FIELDS = [
     "response_body",
     "answered_at",
 ]
+
+
+def _verified_answer(peer: Peer, request, response, public_key: bytes | None = None) -> dict[str, str]:
+    """The peer's answer to ``request``, its signature and binding verified → its headers (lower-cased);
+    an answer that does not verify counts as a failure of the peer (PeerUnavailable)."""
+    response_headers = {name.lower(): value for name, value in response.headers.items()}
+    try:
+        protocol.verify_response(
+            request=request,
+            status=response.status_code,
+            headers=response_headers,
+            body=response.content,
+            public_key=public_key or protocol.unb64(peer.signing_key, length=32),
+            responder=peer.url,
+        )
+    except protocol.Refused as exc:
+        _failed(peer)
+        raise PeerUnavailable(
+            f"the peer's answer was refused ({exc.cause}, HTTP {response.status_code})",
+            cause=f"answer-{exc.cause}"[:64],
+        ) from None
+    return response_headers
 
 
 def _throttled_by_peer(response) -> PeerUnavailable:
@@ -822,22 +828,7 @@ def post_batch(peer: Peer, postings: list[Posting]) -> list[Message | PeerUnavai
     if response.status_code == 429:  # the peer's rate limit, as for one message: every message later
         raise _throttled_by_peer(response)
     public_key = protocol.unb64(peer.signing_key, length=32)
-    response_headers = {name.lower(): value for name, value in response.headers.items()}
-    try:
-        protocol.verify_response(
-            request=protocol.RequestParts("POST", batch_path, headers),
-            status=response.status_code,
-            headers=response_headers,
-            body=response.content,
-            public_key=public_key,
-            responder=peer.url,
-        )
-    except protocol.Refused as exc:
-        _failed(peer)
-        raise PeerUnavailable(
-            f"the peer's answer was refused ({exc.cause}, HTTP {response.status_code})",
-            cause=f"answer-{exc.cause}"[:64],
-        ) from None
+    _verified_answer(peer, protocol.RequestParts("POST", batch_path, headers), response, public_key)
     _contact(peer, answered=True)  # a verified answer: the peer is up
     if response.status_code == 404:
         raise BatchUnsupported()
