@@ -7,10 +7,8 @@ group of its own, stopped by its id at the end."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +16,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.processes import stop_group
 
 from .test_two_nodes import _free_port
 
@@ -171,10 +171,4 @@ def test_run_federation_starts_two_paired_nodes_with_their_own_demo_data(tmp_pat
             at_iom = {r["reference"]: r for r in json.loads(rows)}
         assert at_iom[complaint["reference"]]["notes"] == ["DP"]
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_group(proc, 30)

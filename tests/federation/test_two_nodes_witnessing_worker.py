@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.notifications.test_worker import RedisServer, wait_for
+from tests.processes import stop_group
 
 from .test_two_nodes import ROOT, Node, _databases, _serving
 from .test_two_nodes_pushed_witnessing import BOUND_SECONDS, _cosigned_by
@@ -47,13 +47,7 @@ def _worker(node: Node):
             assert wait_for(lambda: b"ready" in log_path.read_bytes(), 60), log_path.read_text()[-3000:]
             yield log_path
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+            stop_group(proc)
 
 
 @pytest.fixture(scope="module")
