@@ -151,18 +151,24 @@ def _serving(node: Node):
             stop_group(proc)
 
 
-@pytest.fixture(scope="module")
-def nodes(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("two-nodes")
-    db_a, db_b = _databases(tmp)
-    a, b = Node("iom", "IOM", db_a, tmp), Node("dp", "DP", db_b, tmp)
-    with ThreadPoolExecutor(2) as pool:  # both migrations at once
+def pair(a: Node, b: Node) -> None:
+    """Two nodes made ready to talk: both migrated (at once), each with its institution, each pinning the
+    other's card."""
+    with ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda n: n.manage("migrate", "--noinput", "-v0"), (a, b)))
     for node in (a, b):
         node.manage("create_institution", node.code, node.code)
         node.card = node.manage("federation_card").stdout.strip().splitlines()[-1]
     a.manage("federation_peer_add", b.card)
     b.manage("federation_peer_add", a.card)
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("two-nodes")
+    db_a, db_b = _databases(tmp)
+    a, b = Node("iom", "IOM", db_a, tmp), Node("dp", "DP", db_b, tmp)
+    pair(a, b)
     with _serving(a), _serving(b):
         yield a, b
 

@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .test_two_nodes import Node, _databases, _serving
+from .test_two_nodes import Node, _databases, _serving, pair
 
 pytestmark = [pytest.mark.timeout(600)]
 
@@ -76,13 +75,7 @@ def paired(tmp_path_factory):
         "FEDERATION_RETRY_BASE_SECONDS": "0.5",
         "FEDERATION_RETRY_MAX_SECONDS": "2",
     }
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda n: n.manage("migrate", "--noinput", "-v0"), (a, b)))
-    for node in (a, b):
-        node.manage("create_institution", node.code, node.code)
-        node.card = node.manage("federation_card").stdout.strip().splitlines()[-1]
-    a.manage("federation_peer_add", b.card)
-    b.manage("federation_peer_add", a.card)
+    pair(a, b)
     return a, b
 
 

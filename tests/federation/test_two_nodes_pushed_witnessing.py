@@ -11,11 +11,10 @@ Databases as in ``test_two_nodes`` (two SQLite files, or two PostgreSQL database
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .test_two_nodes import Node, _databases, _serving
+from .test_two_nodes import Node, _databases, _serving, pair
 from .test_two_nodes_witnessing import COSIGNERS, _checkpoint
 
 pytestmark = [pytest.mark.timeout(600)]
@@ -38,13 +37,7 @@ def relaying(tmp_path_factory):
     db_a, db_b = _databases(tmp)
     a, b = Node("iom", "IOM", db_a, tmp), Node("dp", "DP", db_b, tmp)
     a.extra = {"NOTIFICATIONS_RELAY_THREAD": "true", "NOTIFICATIONS_RELAY_INTERVAL": "0.5"}
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda n: n.manage("migrate", "--noinput", "-v0"), (a, b)))
-    for node in (a, b):
-        node.manage("create_institution", node.code, node.code)
-        node.card = node.manage("federation_card").stdout.strip().splitlines()[-1]
-    a.manage("federation_peer_add", b.card)
-    b.manage("federation_peer_add", a.card)
+    pair(a, b)
     with _serving(a), _serving(b):
         yield a, b
 

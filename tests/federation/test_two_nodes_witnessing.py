@@ -12,13 +12,12 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from audit import notes
 
-from .test_two_nodes import Node, _databases, _serving
+from .test_two_nodes import Node, _databases, _serving, pair
 
 pytestmark = [pytest.mark.timeout(600)]
 
@@ -47,13 +46,7 @@ def nodes(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("witness-nodes")
     db_a, db_b = _databases(tmp)
     a, b = Node("iom", "IOM", db_a, tmp), Node("dp", "DP", db_b, tmp)
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda n: n.manage("migrate", "--noinput", "-v0"), (a, b)))
-    for node in (a, b):
-        node.manage("create_institution", node.code, node.code)
-        node.card = node.manage("federation_card").stdout.strip().splitlines()[-1]
-    a.manage("federation_peer_add", b.card)
-    b.manage("federation_peer_add", a.card)
+    pair(a, b)
     b.manage("create_staff_user", "DP", "super1", "--role", "supervisor", "--email", "sup@dp.example")
     with _serving(a), _serving(b):
         yield a, b

@@ -18,7 +18,6 @@ import re
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ import pytest
 from tests.notifications.test_worker import RedisServer, wait_for
 from tests.processes import stop_group
 
-from .test_two_nodes import ROOT, Node, _databases, _serving
+from .test_two_nodes import ROOT, Node, _databases, _serving, pair
 from .test_two_nodes_pushed_witnessing import BOUND_SECONDS, _cosigned_by
 from .test_two_nodes_witnessing import _checkpoint
 
@@ -60,13 +59,7 @@ def with_worker(tmp_path_factory):
     redis.start()
     try:
         b.extra = {"REDIS_URL": redis.url}
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda n: n.manage("migrate", "--noinput", "-v0"), (a, b)))
-        for node in (a, b):
-            node.manage("create_institution", node.code, node.code)
-            node.card = node.manage("federation_card").stdout.strip().splitlines()[-1]
-        a.manage("federation_peer_add", b.card)
-        b.manage("federation_peer_add", a.card)
+        pair(a, b)
         with _serving(a), _serving(b), _worker(b) as worker_log:
             yield a, b, worker_log
     finally:
