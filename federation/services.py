@@ -613,6 +613,17 @@ def envelope_body(
     return _canonical(envelope)
 
 
+#: What a sent message's evidence gains when its answer is verified (one message, or a batch's in bulk).
+ANSWERED_FIELDS = [
+    "request_headers",
+    "peer_signing_key",
+    "response_status",
+    "response_headers",
+    "response_body",
+    "answered_at",
+]
+
+
 def post_message(
     peer: Peer,
     *,
@@ -681,16 +692,7 @@ def post_message(
     if new:
         row.save(force_insert=True)
     else:
-        row.save(
-            update_fields=[
-                "request_headers",
-                "peer_signing_key",
-                "response_status",
-                "response_headers",
-                "response_body",
-                "answered_at",
-            ]
-        )
+        row.save(update_fields=ANSWERED_FIELDS)
     _contact(peer, answered=True)
     return row
 
@@ -711,16 +713,6 @@ class Posting:
     message_type: str
     referral_id: str | None
     body: bytes
-
-
-_ANSWERED_FIELDS = [
-    "request_headers",
-    "peer_signing_key",
-    "response_status",
-    "response_headers",
-    "response_body",
-    "answered_at",
-]
 
 
 def _verified_answer(peer: Peer, request, response, public_key: bytes | None = None) -> dict[str, str]:
@@ -875,7 +867,7 @@ def post_batch(peer: Peer, postings: list[Posting]) -> list[Message | PeerUnavai
         answered.append(row)
         results.append(row)
     if answered:
-        Message.objects.bulk_update(answered, _ANSWERED_FIELDS)
+        Message.objects.bulk_update(answered, ANSWERED_FIELDS)
     if len(answered) < len(postings):
         _failed(peer)
     return results
