@@ -52,14 +52,14 @@ class Remote:
         return body, headers
 
 
-def signed_answer(remote: Remote, headers: dict, status: int, body: bytes, *, key=None):
+def signed_answer(remote: Remote, headers: dict, status: int, body: bytes, *, key=None, path: str = PATH):
     """The ``requests.Response`` a peer played by the test gives to the request whose signed ``headers``
-    it received: ``body`` with ``status``, signed by ``key`` (by default the peer's own key) and bound to
-    that request."""
+    it received (at ``path``: the messages' path, or the batches'): ``body`` with ``status``, signed by
+    ``key`` (by default the peer's own key) and bound to that request."""
     signed = protocol.sign_response(
         key=key or remote.signing,
         responder=remote.url,
-        request=protocol.RequestParts("POST", PATH, headers),
+        request=protocol.RequestParts("POST", path, headers),
         status=status,
         body=body,
         created=int(time.time()),

@@ -15,6 +15,7 @@ referral's message is in flight its next one is not claimed.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import time
 import uuid
@@ -30,7 +31,7 @@ from federation.evidence import verify_line
 from federation.keys import signing_key
 from federation.models import Direction, Message, Outgoing, Peer
 
-from .conftest import HERE, PATH, new_remote
+from .conftest import HERE, PATH, new_remote, signed_answer
 from .test_referral_messages import projection, sealed
 from .test_sending_and_evidence import _answering
 
@@ -203,7 +204,7 @@ def _batching(remote, *, supported=True, fail=frozenset()):
             now=int(time.time()),
         )
         if not supported:
-            return _signed(remote, headers, 404, b'{"status": 404}')
+            return signed_answer(remote, headers, 404, b'{"status": 404}', path=BATCH)
         items = json.loads(data)["messages"]
         requests_seen.append(len(items))
         answers = []
@@ -220,27 +221,11 @@ def _batching(remote, *, supported=True, fail=frozenset()):
                     "body": base64.b64encode(response.content).decode(),
                 }
             )
-        return _signed(remote, headers, 200, json.dumps({"answers": answers}).encode())
+        return signed_answer(remote, headers, 200, json.dumps({"answers": answers}).encode(), path=BATCH)
 
     post.seen = single.seen
     post.requests = requests_seen
     return post
-
-
-def _signed(remote, headers, status, body):
-    signed = protocol.sign_response(
-        key=remote.signing,
-        responder=remote.url,
-        request=protocol.RequestParts("POST", BATCH, headers),
-        status=status,
-        body=body,
-        created=int(time.time()),
-    )
-    response = requests.Response()
-    response.status_code = status
-    response._content = body
-    response.headers.update({"Content-Type": "application/json", **signed})
-    return response
 
 
 def _queue(peer, n, **kwargs):
@@ -296,7 +281,7 @@ def test_a_batch_without_a_verified_answer_leaves_every_message_waiting(peer, re
         if url.endswith(PATH):
             return single(url, data=data, headers=headers)
         response = requests.Response()  # e.g. a proxy's 413: unsigned
-        response.status_code, response._content = 413, b""
+        response.status_code, response.raw = 413, io.BytesIO(b"")
         return response
 
     monkeypatch.setattr(transport, "post", post)
