@@ -36,10 +36,17 @@ def is_api(request) -> bool:
     return request.path.startswith("/api/")
 
 
+def is_machine_door(request) -> bool:
+    """The partner API and the federation door (contract §7.4): answered by machines, so their errors
+    before any view are problem+json, never a page."""
+    return is_api(request) or request.path.startswith("/federation/")
+
+
 class BodySizeLimitMiddleware:
     """Request bodies over the limit are refused before anything reads them, by their ``Content-Length``.
 
-    API: over ``API_MAX_BODY_BYTES`` (1 MiB, contract §3) → 413 problem+json ``payload-too-large``; a
+    API and federation door: over ``API_MAX_BODY_BYTES`` (1 MiB, contract §3) → 413 problem+json
+    ``payload-too-large`` (unsigned: nothing is known of the sender before its body is read); a
     malformed ``Content-Length`` → 400. Web: over Django's own ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (1 MiB) → a 413
     page in the user's language, instead of Django's ``RequestDataTooBig`` (a bare 400 and a traceback in
     the log) once the CSRF check or the form reads the body. Placed after the web's access middleware, so
@@ -52,7 +59,7 @@ class BodySizeLimitMiddleware:
 
     def __call__(self, request):
         raw_length = request.META.get("CONTENT_LENGTH") or ""
-        api = is_api(request)
+        api = is_machine_door(request)
         try:
             length = int(raw_length) if raw_length else 0
         except ValueError:

@@ -234,5 +234,8 @@ def test_a_rotated_peer_key_is_accepted_only_after_replace_and_old_evidence_stay
 
 def test_a_body_over_1_mib_is_refused_before_the_door_reads_it(pinned, post):
     body, headers = pinned.request(b"{" + b" " * (1024 * 1024) + b"}")
-    assert post(body, headers).status_code == 413
+    response = post(body, headers)
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/problem+json"  # a machine's door: never the web's page
+    assert json.loads(response.content)["type"].endswith("/payload-too-large")
     assert not Message.objects.exists()
