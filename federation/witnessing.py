@@ -76,6 +76,44 @@ class WitnessFailed(RuntimeError):
     """The peer could not be witnessed this time (unreachable, or an answer of the wrong shape)."""
 
 
+class AuditKeyRefused(ValueError):
+    """``pin_audit_key`` refused: no such peer, not a log verifier key, or this node's own origin."""
+
+
+@transaction.atomic
+def pin_audit_key(url: str, vkey: str) -> tuple[str, Peer]:
+    """An operator pins a peer's new audit log key (``manage.py federation_peer_audit_key``), after that peer
+    really rotated ``AUDIT_SIGNING_KEY`` and its operator read the new ``vkey`` out by phone. Returns
+    ``("pinned", peer)`` or ``("unchanged", peer)``; AuditKeyRefused otherwise.
+
+    Only the key changes: the last checkpoint this node cosigned stays the reference, so the next pass still
+    refuses a log that is not consistent with it (a new key does not excuse a rewritten history). Audited as
+    ``federation.peer_audit_key_pinned`` (the node, the previous and the new key: public keys)."""
+    peer = Peer.objects.select_for_update().filter(url=url).first()
+    if peer is None:
+        raise AuditKeyRefused("no peer is pinned at this URL (federation_status lists them)")
+    try:
+        verifier = notes.parse_vkey(vkey.strip(), notes.ED25519)
+    except notes.NoteError as exc:
+        raise AuditKeyRefused(f"not an audit log verifier key: {exc}") from None
+    if verifier.name == notes.origin():
+        raise AuditKeyRefused("this key names this node's own log: a peer's log has its own origin")
+    if verifier.text == peer.audit_vkey:
+        return "unchanged", peer
+    previous, peer.audit_vkey = peer.audit_vkey, verifier.text
+    peer.save(update_fields=["audit_vkey"])
+    record(
+        action="federation.peer_audit_key_pinned",
+        actor_type="system",
+        actor_label="manage.py federation_peer_audit_key",
+        object_type="peer",
+        object_id=str(peer.pk),
+        institutions=services.local_institution_codes(),
+        detail={"node": peer.url, "previous_vkey": previous, "vkey": verifier.text},
+    )
+    return "pinned", peer
+
+
 @dataclass(frozen=True)
 class Outcome:
     peer: str

@@ -122,6 +122,7 @@ AUDIT_ACTION_LABELS = {
     "federation.peer_added": _("pinned a peer node"),
     "federation.peer_updated": _("updated a peer node's institutions"),
     "federation.peer_replaced": _("replaced a peer node's keys"),
+    "federation.peer_audit_key_pinned": _("pinned a peer node's new audit log key"),
     "institution.named_from_peer": _("took the institution names a peer node gives"),
 }
 

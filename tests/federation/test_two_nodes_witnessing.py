@@ -116,3 +116,11 @@ def test_b_cosigns_a_then_refuses_a_forked_checkpoint(nodes):
     code, outcome = _witness(b, a, check=False)
     assert code == 1 and outcome["result"] == "conflict" and outcome["cause"] == "key-changed"
     assert [e["cause"] for e in b.shell(CONFLICTS)["events"]] == ["fork", "fork", "key-changed"]
+
+    # B's operator pins the key A's log is signed with (as after a real rotation, compared by phone): the
+    # key is accepted, and the reference B cosigned stays — the forked history is still refused.
+    result = b.manage("federation_peer_audit_key", a.url, pinned[0])
+    assert result.stdout.startswith(f"pinned: {a.url}  audit key {pinned[0]}")
+    code, outcome = _witness(b, a, check=False)
+    assert code == 1 and (outcome["result"], outcome["cause"]) == ("conflict", "fork")
+    assert [e["cause"] for e in b.shell(CONFLICTS)["events"]] == ["fork", "fork", "key-changed", "fork"]

@@ -5,6 +5,7 @@ round trip between two real nodes is in ``test_two_nodes_witnessing``."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 
 import pytest
@@ -207,3 +208,42 @@ def test_replacing_a_peers_card_keeps_its_pinned_audit_key(pinned):
     rotated = new_remote(pinned.url)
     assert services.pin_peer(rotated.card, replace=True)[0] == "replaced"
     assert Peer.objects.get().audit_vkey == "iom.example/audit+01020304+AQID"
+
+
+def test_an_operator_pins_a_peers_new_audit_key_and_the_reference_checkpoint_stays(pinned):
+    """``federation_peer_audit_key`` (a peer that really rotated its log key): the key compared by phone is
+    pinned and audited; the last checkpoint cosigned stays the reference the next pass checks against."""
+    import secrets
+
+    from django.core.management import CommandError, call_command
+
+    old = notes.vkey("iom.example/audit", notes.ED25519, secrets.token_bytes(32))
+    new = notes.vkey("iom.example/audit", notes.ED25519, secrets.token_bytes(32))
+    Peer.objects.update(audit_vkey=old, witnessed_tree_size=7, witnessed_root_hash="AAAA")
+    call_command("federation_peer_audit_key", pinned.url, new, stdout=(out := io.StringIO()))
+    assert out.getvalue().startswith(f"pinned: {pinned.url}  audit key {new}")
+    peer = Peer.objects.get()
+    assert (peer.audit_vkey, peer.witnessed_tree_size, peer.witnessed_root_hash) == (new, 7, "AAAA")
+    event = AuditEvent.objects.get(action="federation.peer_audit_key_pinned")
+    assert event.detail == {"node": pinned.url, "previous_vkey": old, "vkey": new}
+    assert event.actor_type == "system" and event.actor_label == "manage.py federation_peer_audit_key"
+
+    call_command("federation_peer_audit_key", pinned.url, new, stdout=(out := io.StringIO()))
+    assert out.getvalue().startswith("unchanged:")  # the same key again: exit 0, nothing recorded
+    assert AuditEvent.objects.filter(action="federation.peer_audit_key_pinned").count() == 1
+
+    flipped = new[:-1] + ("A" if new[-1] != "A" else "B")  # the key no longer matches its key id
+    own = notes.vkey(notes.origin(), notes.ED25519, secrets.token_bytes(32))
+    witness = _witness_vkey(pinned)  # a witness key (0x04), not a log key (0x01)
+    refused = {
+        ("https://unknown.example", new): "no peer is pinned",
+        (pinned.url, "not a key"): "not an audit log verifier key",
+        (pinned.url, flipped): "the key id does not match the key",
+        (pinned.url, witness): "not an Ed25519 key of the expected algorithm",
+        (pinned.url, own): "this node's own log",
+    }
+    for (url, vkey), message in refused.items():
+        with pytest.raises(CommandError, match=message):
+            call_command("federation_peer_audit_key", url, vkey)
+    assert Peer.objects.get().audit_vkey == new
+    assert AuditEvent.objects.filter(action="federation.peer_audit_key_pinned").count() == 1
