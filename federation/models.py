@@ -104,6 +104,8 @@ class Outgoing(models.Model):
     peer = models.ForeignKey(Peer, on_delete=models.PROTECT, related_name="outgoing")
     type = models.CharField(max_length=64)
     referral_id = models.UUIDField(null=True, blank=True)
+    #: The object the message carries, when its answer concerns it (a ``referral.note``'s note id).
+    object_id = models.UUIDField(null=True, blank=True)
     sealed = models.BooleanField(default=False)
     body = models.BinaryField(null=True)  # null once delivered: the evidence (Message) keeps it
     state = models.CharField(max_length=10, choices=State.choices, default=State.WAITING)

@@ -17,18 +17,22 @@ seals and queues, and answers.
 
 from __future__ import annotations
 
+import re
+
 from django.dispatch import receiver
 
 from plumbing.problems import ProblemError
 from referrals import federated, remote
+from referrals.errors import NotVisible
 from referrals.models import Referral
 from referrals.signals import referral_changed
 
-from . import keys, services
+from . import delivery, keys, services
 from .handlers import Incoming, Outcome, handles
-from .models import Peer
+from .models import Outgoing, Peer
 
 DELIVER, STATE, ACTION, NOTE = "referral.deliver", "referral.state", "referral.action", "referral.note"
+SLUG = re.compile(r"[a-z0-9-]{1,64}")
 #: Where :func:`forward` leaves the authority's peer on the copy's instance (this request's only).
 AUTHORITY_PEER = "_federation_authority_peer"
 
@@ -67,7 +71,9 @@ def queue_for_peer(sender, referral: Referral, actor, change: str, note=None, **
         peer = _peer(referral.from_institution.node)
         if peer is not None:
             payload = {"id": str(note.pk), "body": note.body, "by": remote.who(actor)}
-            services.enqueue(peer, NOTE, payload, referral_id=str(referral.pk), sealed=True)
+            services.enqueue(
+                peer, NOTE, payload, referral_id=str(referral.pk), object_id=note.pk, sealed=True
+            )
 
 
 def forward(referral: Referral, message_type: str, payload: dict) -> dict:
@@ -85,13 +91,37 @@ def forward(referral: Referral, message_type: str, payload: dict) -> dict:
     if 200 <= reply.status < 300:
         return reply.payload
     problem = reply.payload
-    kind = problem.get("type") if isinstance(problem.get("type"), str) else ""
-    slug = kind.rsplit("/", 1)[-1] or "server-error"
+    slug = problem_slug(problem) or "server-error"
     detail = problem.get("detail") if isinstance(problem.get("detail"), str) else "Refused by the authority."
     errors = problem.get("errors") if isinstance(problem.get("errors"), dict) else None
     if reply.status >= 500:
         raise ConnectionError(f"the authority answered {reply.status}")
     raise ProblemError(slug, reply.status, detail, errors)
+
+
+def problem_slug(problem) -> str:
+    """The slug of a peer's problem (``/problems/<slug>``): one of ours, or "" (never a peer's free text)."""
+    kind = problem.get("type") if isinstance(problem, dict) else None
+    slug = kind.rsplit("/", 1)[-1] if isinstance(kind, str) else ""
+    return slug if SLUG.fullmatch(slug) else ""
+
+
+@delivery.on_answered(NOTE)
+def note_answered(row: Outgoing, reply: services.Reply) -> None:
+    """The authority's final answer to a note written on this node's copy: a 4xx is its refusal (the note
+    stays on the copy, marked, and its author is told: ``federated.note_refused``). A copy gone since
+    (erased here) has nothing to mark."""
+    if not 400 <= reply.status < 500 or row.object_id is None or row.referral_id is None:
+        return
+    try:
+        federated.note_refused(
+            node=row.peer.url,
+            referral_id=row.referral_id,
+            note_id=row.object_id,
+            reason=problem_slug(reply.payload) or "refused",
+        )
+    except NotVisible:
+        return
 
 
 def _sealed(message: Incoming) -> None:

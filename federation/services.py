@@ -970,6 +970,7 @@ def enqueue(
     payload: dict,
     *,
     referral_id: str | None = None,
+    object_id=None,
     sealed: bool = False,
     hand_over: bool = True,
 ) -> Outgoing:
@@ -979,6 +980,7 @@ def enqueue(
     with it. The body is built now — sealed to the peer's current key when ``sealed`` (always, for personal
     data) — and the delivery (``federation.delivery``) signs and posts it after the commit: at once with a
     worker, within one relay pass without one, and again with backoff while the peer is down.
+    ``object_id`` names what the message carries for its answer's hook (``delivery.on_answered``).
     """
     if message_type not in handlers.REGISTRY:
         raise ValueError("unknown message type")
@@ -991,6 +993,7 @@ def enqueue(
         peer=peer,
         type=message_type,
         referral_id=referral_id,
+        object_id=object_id,
         sealed=sealed,
         body=body,
     )

@@ -17,6 +17,7 @@ from accounts.directory import office_of
 from accounts.models import Institution
 from audit.recorder import record
 from notifications.outbox import emit
+from notifications.services import notify_in_app
 
 from . import permissions, remote, routing, rules, signals
 from .choices import SUBJECT_FIELDS, Status, Urgency
@@ -257,3 +258,47 @@ def note_for_node(*, node: str, referral_id, data: dict) -> Note:
     return note_create(
         actor=actor, referral_id=referral.pk, body=remote._text(data, "body", "note.body"), note_id=note_id
     )
+
+
+@unit_of_work()
+def note_refused(*, node: str, referral_id, note_id, reason: str) -> Note | None:
+    """The authority (``node``) refused a note written on this node's copy — its final 4xx answer to the
+    note's message (``reason``: its problem slug). The note stays here, marked refused, so the copy no
+    longer shows as delivered what the authority never took (the two nodes' notes differ by it, and say
+    so); audited ``note.refused`` and its author told in the app. None when there is nothing (more) to
+    mark."""
+    copy = _copy_for_node(node, referral_id)
+    note = (
+        Note.objects.select_related("author_user")
+        .filter(pk=note_id, referral=copy, author_institution_id=copy.to_institution_id, refused_at=None)
+        .first()
+    )
+    if note is None:
+        return None
+    note.refused_at, note.refused_reason = timezone.now(), reason[:64]
+    Note.objects.filter(pk=note.pk).update(refused_at=note.refused_at, refused_reason=note.refused_reason)
+    record(
+        actor=remote.node_actor(institution=copy.from_institution, node=node),
+        action="note.refused",
+        object_type="note",
+        object_id=note.pk,
+        case_id=copy.case_id,
+        institutions=parties(copy),
+        detail={"referral_id": str(copy.pk), "node": node, "problem": note.refused_reason},
+    )
+    author = note.author_user
+    if author is not None and author.is_active:
+        notify_in_app(
+            user=author,
+            event_type="referral.note_refused",
+            referral=copy,
+            data={
+                "referral_id": str(copy.pk),
+                "reference": copy.reference,
+                "status": copy.status,
+                "note_id": str(note.pk),
+                "problem": note.refused_reason,
+                "actor_institution": copy.from_institution.code,
+            },
+        )
+    return note

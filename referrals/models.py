@@ -245,6 +245,10 @@ class Note(EncryptedByCase):
     body = EncryptedField()
     at = models.DateTimeField(default=timezone.now, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
+    #: A note written on a copy whose authority (another node, contract §7.4) refused it: when this node
+    #: learnt it, and the authority's problem slug (``federated.note_refused``). Null on every other note.
+    refused_at = models.DateTimeField(null=True, blank=True)
+    refused_reason = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["at"]

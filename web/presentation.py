@@ -75,6 +75,7 @@ AUDIT_ACTION_LABELS = {
     "referral.transitioned": _("changed a referral's status"),
     "note.created": _("wrote a note"),
     "note.viewed": _("read the notes"),
+    "note.refused": _("refused a note written on its referral's copy"),
     "consent.withdrawn": _("recorded the withdrawal of consent"),
     "consent.withdrawal_confirmed": _("the receiver's node confirmed it destroyed its copy"),
     "referral.copy_shredded": _("destroyed this node's copy after the withdrawal of consent"),
@@ -164,6 +165,7 @@ NOTIFICATION_LABELS = {
     "referral.overdue": _("A referral is overdue"),
     "referral.assigned": _("A referral was assigned to you"),
     "referral.routed": _("A referral was routed to your office"),
+    "referral.note_refused": _("Your note was not accepted by the institution that sent the referral"),
 }
 
 #: What happened, for a ``referral.status_changed`` notification: the event's own action (from its

@@ -449,11 +449,23 @@ class EventOutput(serializers.Serializer):
     to_status = serializers.CharField()
 
 
+class NoteRefusalOutput(serializers.Serializer):
+    """A note written on a copy that the referral's authority (the sender's node, contract §7.4) refused."""
+
+    at = serializers.DateTimeField(help_text="When this node learnt of the refusal.")
+    reason = serializers.CharField(help_text="The authority's problem slug, e.g. `permission-denied`.")
+
+
 class NoteOutput(serializers.Serializer):
     id = serializers.UUIDField()
     at = serializers.DateTimeField()
     author_institution = serializers.CharField(source="author_institution.code")
     body = serializers.CharField(allow_null=True)
+    refused = NoteRefusalOutput(
+        allow_null=True,
+        help_text="Null, except for a note written at the receiver's node that the sender's node refused: "
+        "the other institution does not have it.",
+    )
 
 
 def note_body(note, body: str | None) -> dict:
@@ -463,4 +475,7 @@ def note_body(note, body: str | None) -> dict:
         "at": _datetime(note.at),
         "author_institution": note.author_institution.code,
         "body": body,
+        "refused": (
+            {"at": _datetime(note.refused_at), "reason": note.refused_reason} if note.refused_at else None
+        ),
     }

@@ -319,3 +319,99 @@ def test_a_repeated_state_adds_its_events_and_notes_once_each_by_kind(paired, po
         "Llamar por la tarde",
         "Nota con el id de un evento",
     ]
+
+
+def test_the_authority_refuses_a_note_once_the_receivers_access_is_revoked(sent_to_peer, paired, post):
+    """The authority's side of a refused note: the sender cancelled (the receiver's access revoked there)
+    before the note written on the copy arrived — a 4xx problem, final (a repeat gets the same answer)."""
+    from referrals.services import referral_transition
+
+    sender = actor_for_user(Referral.objects.get(pk=sent_to_peer.pk).created_by)
+    referral_transition(actor=sender, referral_id=sent_to_peer.pk, action="cancel", reason="Duplicado")
+    payload = {"id": str(uuid.uuid4()), "body": "Cita el lunes", "by": {"type": "user", "id": "7"}}
+    envelope, message_id = sealed(paired, "referral.note", payload, referral=str(sent_to_peer.pk))
+    body, headers = paired.request(envelope, message_id=message_id)
+    response = post(body, headers)
+    assert 400 <= response.status_code < 500, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/permission-denied")
+    assert not sent_to_peer.notes.exists()
+    again = post(body, headers)  # the same message again: its first answer
+    assert (again.status_code, again.content) == (response.status_code, response.content)
+
+
+def test_a_note_the_authority_refuses_is_marked_on_the_copy_and_its_author_told(
+    paired, post, make_user, api_as, monkeypatch
+):
+    """The receiver's side: the note written on the copy stays there, marked refused with the authority's
+    problem slug (API and web), audited ``note.refused``, its author notified in the app — once."""
+    from federation import delivery, transport
+    from notifications.models import Notification
+    from referrals.services import note_create
+
+    from .conftest import signed_answer
+
+    data = projection()
+    assert deliver(post, paired, data).status_code == 201
+    copy = Referral.objects.get(pk=data["referral"]["id"])
+    author = make_user(copy.to_institution)
+    note = note_create(actor=actor_for_user(author), referral_id=copy.pk, body="Cita el lunes a las 9")
+    row = Outgoing.objects.get(type="referral.note")
+    assert (row.object_id, row.referral_id) == (note.pk, copy.pk)
+    problem = {
+        "type": "/problems/permission-denied",
+        "title": "Forbidden",
+        "status": 403,
+        "detail": "Your institution no longer has access to this referral.",
+    }
+    answered = []
+
+    def authority(url, *, data, headers):
+        answered.append(url)
+        return signed_answer(paired, headers, 403, json.dumps(problem).encode())
+
+    monkeypatch.setattr(transport, "post", authority)
+    assert delivery.deliver_outbox() == {"delivered": 1, "failed": 0}
+    assert len(answered) == 1
+    note.refresh_from_db()
+    assert note.refused_reason == "permission-denied" and note.refused_at is not None
+    event = AuditEvent.objects.get(action="note.refused")
+    assert event.detail == {"referral_id": str(copy.pk), "node": paired.url, "problem": "permission-denied"}
+    assert (event.object_id, event.actor_institution) == (str(note.pk), "DP")
+    told = Notification.objects.get(event_type="referral.note_refused")
+    assert told.user_id == author.pk and told.data["note_id"] == str(note.pk)
+    assert "Cita" not in json.dumps(told.data) + json.dumps(event.detail)  # no free text
+
+    notes = api_as(copy.to_institution, [Scope.REFERRALS_READ]).get(f"/api/v1/referrals/{copy.pk}/notes/")
+    assert notes.status_code == 200
+    shown = notes.json()["results"][0]
+    assert shown["body"] == "Cita el lunes a las 9"
+    assert shown["refused"]["reason"] == "permission-denied" and shown["refused"]["at"].endswith("Z")
+    page = logged_in_client(author).get(f"/referrals/{copy.pk}/").content.decode()
+    assert "No aceptada por la institución que envió la remisión" in page
+
+    # The same refusal again (an answer lost, the message posted twice): nothing more.
+    from referrals import federated
+
+    assert federated.note_refused(node=paired.url, referral_id=copy.pk, note_id=note.pk, reason="x") is None
+    assert AuditEvent.objects.filter(action="note.refused").count() == 1
+    assert Notification.objects.filter(event_type="referral.note_refused").count() == 1
+
+
+def test_an_accepted_note_is_not_marked(paired, post, make_user, monkeypatch):
+    from federation import delivery, transport
+    from referrals.services import note_create
+
+    from .conftest import signed_answer
+
+    data = projection()
+    assert deliver(post, paired, data).status_code == 201
+    copy = Referral.objects.get(pk=data["referral"]["id"])
+    note = note_create(actor=actor_for_user(make_user(copy.to_institution)), referral_id=copy.pk, body="Hola")
+    answer = json.dumps({"payload": {"note": str(note.pk)}}).encode()
+    monkeypatch.setattr(
+        transport, "post", lambda url, *, data, headers: signed_answer(paired, headers, 201, answer)
+    )
+    assert delivery.deliver_outbox() == {"delivered": 1, "failed": 0}
+    note.refresh_from_db()
+    assert note.refused_at is None and not AuditEvent.objects.filter(action="note.refused").exists()

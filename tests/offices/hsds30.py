@@ -5,11 +5,11 @@ documentation, plus the links between the export's lists. The specification's of
 are **not** vendored in this repository: this workplace's rule keeps material brought in from public
 repositories out of commits. A maintainer can validate a real response against the official schemas
 outside the repository with Open Referral's own tools (the schemas live in the ``schema/`` directory of
-https://github.com/openreferral/specification, branch ``3.0``). That was done on 2026-12-03 (branch ``3.0`` at
-commit 279fd2e, the per-object files ``organization.json``, ``service.json``, ``location.json`` and
-``service_at_location.json`` with the files they reference, draft 2020-12, formats checked): this test's export
-validated with no error, and the required properties below are the official ones (this check adds the flat
-export's foreign keys, as said below).
+https://github.com/openreferral/specification, branch ``3.0``). That was done on 2026-12-03 (branch
+``3.0`` at commit 279fd2e, the per-object files ``organization.json``, ``service.json``, ``location.json``
+and ``service_at_location.json`` with the files they reference, draft 2020-12, formats checked): this
+test's export validated with no error, and the required properties below are the official ones (this check
+adds the flat export's foreign keys, as said below).
 
 Where each rule comes from (HSDS 3.0 documentation, docs.openreferral.org, version 3.0):
 
