@@ -160,8 +160,18 @@ def _pg_row(event: AuditEvent) -> tuple:
     )
 
 
-#: One server-binding psycopg cursor per connection (they belong to one thread each, as Django's do): made
-#: once, not on every audited request.
+class _BoundCursor(psycopg.Cursor):
+    """psycopg's cursor with server-side binding, whose statements are not prepared while Django logs the
+    queries (``DEBUG``, ``CaptureQueriesContext``): Django logs a prepared statement's text as None."""
+
+    logged = False
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=False if self.logged else prepare, binary=binary)
+
+
+#: One such cursor per connection (they belong to one thread each, as Django's do): made once, not on every
+#: audited request.
 _bound_cursors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -175,8 +185,9 @@ def _bound_cursor(db):
     db.validate_thread_sharing()
     raw = _bound_cursors.get(db.connection)
     if raw is None or raw.closed:
-        raw = _bound_cursors[db.connection] = psycopg.Cursor(db.connection)
-    return db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
+        raw = _bound_cursors[db.connection] = _BoundCursor(db.connection)
+    raw.logged = db.queries_logged
+    return db.make_debug_cursor(raw) if raw.logged else db.make_cursor(raw)
 
 
 def _seal_after_commit() -> None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from audit import recorder, sequencer
 from audit.chain import event_hash
@@ -143,7 +144,13 @@ def test_the_queue_insert_is_prepared_after_a_few_runs_on_a_connection():
     for _ in range(6):
         record(actor_type="system", action="test.again")
     assert _prepared_queue_inserts() == 1
-    assert sequencer.seal_pending() == 7 and verify_chain().ok
+    # While Django logs the queries (DEBUG, CaptureQueriesContext) the statement runs unprepared, so that its
+    # text is logged (Django logs a prepared one's as None).
+    with CaptureQueriesContext(connection) as logged:
+        record(actor_type="system", action="test.logged")
+    statements = [q["sql"].split()[:3] for q in logged.captured_queries]
+    assert statements == [["INSERT", "INTO", '"audit_auditqueue"']]
+    assert sequencer.seal_pending() == 8 and verify_chain().ok
 
 
 @pytest.mark.postgres
