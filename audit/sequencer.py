@@ -280,16 +280,16 @@ _PG_QUEUED = (  # noqa: S608 — fixed column expressions; the only value is a p
     "SELECT id, event_id::text, CASE WHEN at >= '1000-01-01' AND at < '10000-01-01' THEN "
     "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') END, {columns}, detail::text, "
     "CASE WHEN at < '1000-01-01' OR at >= '10000-01-01' THEN at END "
-    "FROM audit_auditqueue ORDER BY id LIMIT %s"
+    'FROM "audit_auditqueue" ORDER BY id LIMIT %s'
 ).format(columns=", ".join(QUEUED_FIELDS[1:-1]))
 #: The sealed events, copied from their queue rows by the server: Python sends only what it computed — the
 #: queue ids in sealing order, each event's ``prev_hash`` and ``hash`` — three arrays, each as one text.
 #: The ``sequence`` is the head's + the row's position in those arrays.
 _PG_SEAL = (  # noqa: S608 — fixed column names; every value is a parameter
-    "INSERT INTO audit_auditevent (id, sequence, {columns}, prev_hash, hash) "
+    'INSERT INTO "audit_auditevent" (id, sequence, {columns}, prev_hash, hash) '
     "SELECT q.event_id, %s + s.n, {queued}, s.prev_hash, s.hash "
     "FROM unnest(%s::bigint[], %s::text[], %s::text[]) WITH ORDINALITY AS s(queue_id, prev_hash, hash, n) "
-    "JOIN audit_auditqueue q ON q.id = s.queue_id"
+    'JOIN "audit_auditqueue" q ON q.id = s.queue_id'
 ).format(columns=", ".join(QUEUED_FIELDS), queued=", ".join(f"q.{name}" for name in QUEUED_FIELDS))
 
 
@@ -325,10 +325,10 @@ def _seal_postgresql(queue_ids: list[int], last: int, prev_hashes: list[str], ha
         if cursor.rowcount != len(queue_ids):  # a queue row gone since it was read: seal nothing
             raise RuntimeError("audit sequencer: a queued event vanished while it was being sealed")
         cursor.execute(
-            "UPDATE audit_auditchainhead SET sequence = %s, last_hash = %s WHERE id = 1",
+            'UPDATE "audit_auditchainhead" SET sequence = %s, last_hash = %s WHERE id = 1',
             [last + len(queue_ids), hashes[-1]],
         )
-        cursor.execute("DELETE FROM audit_auditqueue WHERE id = ANY(%s::bigint[])", [ids])
+        cursor.execute('DELETE FROM "audit_auditqueue" WHERE id = ANY(%s::bigint[])', [ids])
 
 
 def _seal_batch(*, limit: int, wait: bool, objects: dict | None) -> int | None:
