@@ -76,6 +76,27 @@ def _machine_busy() -> float:
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
+_BACKGROUND = ("walwriter", "checkpointer", "background writer", "autovacuum", "wal writer")
+
+
+def _postgres_background() -> float:
+    """CPU seconds so far of PostgreSQL's own background processes on this machine (WAL writer, checkpointer,
+    background writer, autovacuum workers): what the server spends besides the backends."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if command.startswith("postgres:") and any(name in command for name in _BACKGROUND):
+            cpu = _proc_cpu(entry.name)
+            if cpu == cpu:  # gone meanwhile: nan
+                total += cpu
+    return total
+
+
 def _wait_for(start: float) -> None:
     while time.time() < start:
         time.sleep(0.001)
@@ -255,11 +276,12 @@ def _run_appends(
     outs = [tmp / f"append-{processes}-{tag}-{n}.json" for n in range(processes)]
     children = [_spawn("append", str(start), str(seconds), str(int(inline)), str(out)) for out in outs]
     _wait_for(start)
-    busy, window = _machine_busy(), time.time()
+    busy, window, background = _machine_busy(), time.time(), _postgres_background()
     for child in children:
         assert child.wait() == 0
     # The appenders' window (and a little of their exit, writing their results).
     busy, window = _machine_busy() - busy, time.time() - window
+    background = _postgres_background() - background
     results = [json.loads(out.read_text()) for out in outs]
     commits = [c for result in results for c in result["commits"]]
     elapsed = max(result["seconds"] for result in results)
@@ -269,6 +291,7 @@ def _run_appends(
         "events": len(commits),
         "busy": busy,
         "window": window,
+        "background": background,
         "cpu": sum(result["cpu"] for result in results),
         "server_cpu": sum(result["server_cpu"] for result in results),
     }
@@ -302,7 +325,8 @@ def _cpu_line(info: dict) -> str:
         ours += info["sequencer_cpu"] + info["sequencer_server_cpu"]
     cores = os.cpu_count() or 1
     line += (
-        f" = {per(ours)}; the machine was busy {per(info['busy'])} per event "
+        f" = {per(ours)}; PostgreSQL's background processes {per(info['background'])}; "
+        f"the machine was busy {per(info['busy'])} per event "
         f"({info['busy'] / (cores * info['window']):.0%} of {cores} cores)"
     )
     return line
