@@ -49,7 +49,7 @@ def _check_detail(detail: dict) -> dict:
 
 _batching = threading.local()
 
-#: The order in which ``record`` passes the event's fields: the model's (tests/audit/test_recorder.py).
+#: The order in which ``record`` passes the event's fields: the model's (tests/audit/test_append_path.py).
 _FIELDS = (
     "id",
     "sequence",

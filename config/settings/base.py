@@ -157,7 +157,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-elif env_bool("DATABASE_PREPARED_STATEMENTS", True):
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+    "DATABASE_PREPARED_STATEMENTS", True
+):
     # psycopg prepares a statement once it ran 5 times on a connection. Django's own cursors bind on the
     # client and are never prepared: this concerns only what is bound on the server — the audit queue's
     # INSERT of every audited request (audit.sequencer.enqueue). Off behind a pooler in transaction mode that
