@@ -60,7 +60,7 @@ class AuditQueue(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    event_id = models.UUIDField(unique=True)
+    event_id = models.UUIDField()
     at = models.DateTimeField()
     actor_type = models.CharField(max_length=16)
     actor_id = models.CharField(max_length=64, blank=True, default="")

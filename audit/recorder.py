@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Iterable
 from contextlib import contextmanager
 
@@ -47,6 +48,28 @@ def _check_detail(detail: dict) -> dict:
 
 
 _batching = threading.local()
+
+#: The order in which ``record`` passes the event's fields: the model's (tests/audit/test_append_path.py).
+_FIELDS = (
+    "id",
+    "sequence",
+    "at",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "actor_institution",
+    "action",
+    "object_type",
+    "object_id",
+    "case_id",
+    "institutions",
+    "ip",
+    "request_id",
+    "outcome",
+    "detail",
+    "prev_hash",
+    "hash",
+)
 
 
 @contextmanager
@@ -103,21 +126,27 @@ def record(
     institutions = list(institutions)
     if actor_institution:
         institutions.append(actor_institution)
+    # Positional, in the model's field order (as ``Model.from_db`` builds instances): a third of the cost of
+    # keyword arguments, on every audited request.
     event = AuditEvent(
-        at=timezone.now(),
-        actor_type=actor_type or "system",
-        actor_id=actor_id,
-        actor_label=actor_label[:160],
-        actor_institution=actor_institution,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id or ""),
-        case_id=str(case_id or ""),
-        institutions=_codes(institutions),
-        ip=(ip or "")[:64],
-        request_id=(request_id or "")[:64],
-        outcome=outcome,
-        detail=_check_detail(detail or {}),
+        uuid.uuid4(),  # id
+        None,  # sequence: the sequencer's
+        timezone.now(),  # at
+        actor_type or "system",
+        actor_id,
+        actor_label[:160],
+        actor_institution,
+        action,
+        object_type,
+        str(object_id or ""),
+        str(case_id or ""),
+        _codes(institutions),
+        (ip or "")[:64],
+        (request_id or "")[:64],
+        outcome,
+        _check_detail(detail or {}),
+        "",  # prev_hash: the sequencer's
+        "",  # hash: the sequencer's
     )
     pending = getattr(_batching, "events", None)
     if pending is not None:

@@ -29,16 +29,19 @@ Who seals (``docs/audit.md``, "Appends that do not queue behind each other"):
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+import weakref
 from contextlib import nullcontext
 from datetime import timedelta
 
+import psycopg
 from django.conf import settings
-from django.db import close_old_connections, connection, connections, models, transaction
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connection, connections, models, transaction
 
-from .chain import GENESIS_HASH, HASHED_FIELDS, event_hash
+from .chain import GENESIS_HASH, HASHED_FIELDS, values_hash
 from .models import AuditChainHead, AuditEvent, AuditQueue
 
 logger = logging.getLogger(__name__)
@@ -56,6 +59,8 @@ STALE_AFTER = timedelta(seconds=60)
 #: The event's columns the queue holds: the hashed ones but ``sequence`` and ``prev_hash`` (the sealer's), in
 #: the chain's order.
 QUEUED_FIELDS = tuple(name for name in HASHED_FIELDS if name not in ("sequence", "prev_hash"))
+# ``_pg_row`` writes them out in this order.
+assert HASHED_FIELDS[1:-1] == QUEUED_FIELDS and QUEUED_FIELDS[-1] == "detail"
 
 _process = {"thread": None}
 
@@ -73,35 +78,116 @@ def sequencer_thread_running() -> bool:
 
 
 def enqueue(events: list[AuditEvent]) -> None:
-    """INSERT the events into the queue, in plain SQL (the ORM's compiler would double the cost of auditing a
-    read), inside the caller's transaction; then have them sealed: at once when sealing is inline, else
-    after the commit unless this process runs the sequencer thread."""
-    fields = [AuditQueue._meta.get_field("event_id"), *(AuditQueue._meta.get_field(n) for n in QUEUED_FIELDS)]
-    ops = connection.ops
-    table = ops.quote_name(AuditQueue._meta.db_table)
-    columns = ", ".join(ops.quote_name(f.column) for f in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    """INSERT the events into the queue, in plain SQL built once (the ORM's compiler would double the cost of
+    auditing a read), inside the caller's transaction; then have them sealed: at once when sealing is
+    inline, else after the commit unless this process runs the sequencer thread.
+
+    Every audited request runs this: on PostgreSQL the statement is bound on the server (its text the same
+    whatever the values, which travel apart from it: no literals to quote here or to parse there) and, after
+    a few runs on a connection, prepared (``prepare_threshold``, config/settings/base.py); the connection is
+    looked up once (docs/performance.md, "The append's CPU")."""
+    db = connections[DEFAULT_DB_ALIAS]
+    seal_inline = inline()
     # One INSERT outside any transaction is one by itself (autocommit): no BEGIN and COMMIT around it, two
     # round trips of every audited read of a referral (docs/performance.md, issue 20).
     alone = (
-        connection.get_autocommit()
-        and not connection.in_atomic_block
-        and len(events) <= _ROWS_PER_INSERT
-        and not inline()
+        db.get_autocommit() and not db.in_atomic_block and len(events) <= _ROWS_PER_INSERT and not seal_inline
     )
-    with nullcontext() if alone else transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        for start in range(0, len(events), _ROWS_PER_INSERT):
-            chunk = events[start : start + _ROWS_PER_INSERT]
-            values = [
-                f.get_db_prep_save(e.id if f.name == "event_id" else getattr(e, f.attname), connection)
-                for e in chunk
-                for f in fields
-            ]
-            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}", values)  # noqa: S608
-        if inline():
+    postgresql = db.vendor == "postgresql"
+    with nullcontext() if alone else transaction.atomic(using=db.alias, savepoint=False):
+        with nullcontext(_bound_cursor(db)) if postgresql else db.cursor() as cursor:
+            for start in range(0, len(events), _ROWS_PER_INSERT):
+                chunk = events[start : start + _ROWS_PER_INSERT]
+                if postgresql:
+                    values = [value for event in chunk for value in _pg_row(event)]
+                else:
+                    values = [value for event in chunk for value in _prepared_row(event, db)]
+                cursor.execute(_queue_insert(db, len(chunk)), values)
+        if seal_inline:
             seal_pending(objects={e.id: e for e in events})
-    if not inline() and not sequencer_thread_running():
-        transaction.on_commit(_seal_after_commit)
+    if not seal_inline and not sequencer_thread_running():
+        transaction.on_commit(_seal_after_commit, using=db.alias)
+
+
+#: The queue's INSERT of n rows, per database vendor: built once (``_queue_insert``).
+_QUEUE_INSERTS: dict[tuple[str, int], str] = {}
+
+
+def _queue_fields() -> list:
+    return [AuditQueue._meta.get_field("event_id"), *(AuditQueue._meta.get_field(n) for n in QUEUED_FIELDS)]
+
+
+def _queue_insert(db, rows: int) -> str:
+    key = (db.vendor, rows)
+    sql = _QUEUE_INSERTS.get(key)
+    if sql is None:
+        ops = db.ops
+        table = ops.quote_name(AuditQueue._meta.db_table)
+        columns = ", ".join(ops.quote_name(f.column) for f in _queue_fields())
+        row = "(" + ", ".join(["%s"] * (1 + len(QUEUED_FIELDS))) + ")"
+        sql = _QUEUE_INSERTS[key] = f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * rows)}"  # noqa: S608
+    return sql
+
+
+def _prepared_row(event: AuditEvent, db) -> list:
+    """The row as Django prepares it for any database (``get_db_prep_save``)."""
+    return [
+        f.get_db_prep_save(event.id if f.name == "event_id" else getattr(event, f.attname), db)
+        for f in _queue_fields()
+    ]
+
+
+def _pg_row(event: AuditEvent) -> tuple:
+    """The row as psycopg takes it as it is: the UUID, the aware datetime and the texts adapted natively,
+    ``detail`` as its JSON text (sent untyped, the column makes it ``jsonb``: what the JSONField would
+    store)."""
+    return (
+        event.id,
+        event.at,
+        event.actor_type,
+        event.actor_id,
+        event.actor_label,
+        event.actor_institution,
+        event.action,
+        event.object_type,
+        event.object_id,
+        event.case_id,
+        event.institutions,
+        event.ip,
+        event.request_id,
+        event.outcome,
+        json.dumps(event.detail),
+    )
+
+
+class _BoundCursor(psycopg.Cursor):
+    """psycopg's cursor with server-side binding, whose statements are not prepared while Django logs the
+    queries (``DEBUG``, ``CaptureQueriesContext``): Django logs a prepared statement's text as None."""
+
+    logged = False
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=False if self.logged else prepare, binary=binary)
+
+
+#: One such cursor per connection (they belong to one thread each, as Django's do): made once, not on every
+#: audited request.
+_bound_cursors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _bound_cursor(db):
+    """A cursor with server-side binding on ``db`` (PostgreSQL; Django's own bind on the client), wrapped
+    as ``db.cursor()`` wraps its own: errors translated, queries logged when they are, the connection
+    checked and opened first. The wrapper is used without ``with``: closing it would close the cached
+    cursor."""
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    raw = _bound_cursors.get(db.connection)
+    if raw is None or raw.closed:
+        raw = _bound_cursors[db.connection] = _BoundCursor(db.connection)
+    raw.logged = db.queries_logged
+    return db.make_debug_cursor(raw) if raw.logged else db.make_cursor(raw)
 
 
 def _seal_after_commit() -> None:
@@ -185,30 +271,101 @@ def _delete_sealed(queue_ids: list[int]) -> None:
             cursor.execute(f"DELETE FROM {table} WHERE id IN ({placeholders})", chunk)  # noqa: S608
 
 
+#: The queue's columns as the canonical encoding takes them (``audit.chain``), read as PostgreSQL's text: the
+#: id, ``at`` formatted by ``to_char`` as ``audit.chain`` formats it (years 1000–9999; any other is read as a
+#: datetime, the last column, and formatted in Python), ``detail``'s JSON text (parsed and re-encoded by
+#: ``audit.chain``: key order and spacing are the encoding's, not jsonb's). As ``audit.verification`` reads
+#: the sealed events: no UUID, datetime or dict is built for an event the sequencer only hashes.
+_PG_QUEUED = (  # noqa: S608 — fixed column expressions; the only value is a parameter
+    "SELECT id, event_id::text, CASE WHEN at >= '1000-01-01' AND at < '10000-01-01' THEN "
+    "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') END, {columns}, detail::text, "
+    "CASE WHEN at < '1000-01-01' OR at >= '10000-01-01' THEN at END "
+    'FROM "audit_auditqueue" ORDER BY id LIMIT %s'
+).format(columns=", ".join(QUEUED_FIELDS[1:-1]))
+#: The sealed events, copied from their queue rows by the server: Python sends only what it computed — the
+#: queue ids in sealing order, each event's ``prev_hash`` and ``hash`` — three arrays, each as one text.
+#: The ``sequence`` is the head's + the row's position in those arrays.
+_PG_SEAL = (  # noqa: S608 — fixed column names; every value is a parameter
+    'INSERT INTO "audit_auditevent" (id, sequence, {columns}, prev_hash, hash) '
+    "SELECT q.event_id, %s + s.n, {queued}, s.prev_hash, s.hash "
+    "FROM unnest(%s::bigint[], %s::text[], %s::text[]) WITH ORDINALITY AS s(queue_id, prev_hash, hash, n) "
+    'JOIN "audit_auditqueue" q ON q.id = s.queue_id'
+).format(columns=", ".join(QUEUED_FIELDS), queued=", ".join(f"q.{name}" for name in QUEUED_FIELDS))
+
+
+def _queued(limit: int) -> list[tuple[int, dict]]:
+    """The first ``limit`` committed queue rows in arrival order → (queue id, the event's values by name)."""
+    names = ("id", *QUEUED_FIELDS)
+    if connection.vendor != "postgresql":
+        rows = AuditQueue.objects.order_by("id").values_list("id", "event_id", *QUEUED_FIELDS)[:limit]
+        return [(row[0], dict(zip(names, row[1:], strict=True))) for row in rows]
+    width = len(names)
+    queued = []
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_QUEUED, [limit])
+        for row in cursor.fetchall():
+            values = dict(zip(names, row[1 : width + 1], strict=True))
+            if values["at"] is None:
+                values["at"] = row[width + 1]
+            queued.append((row[0], values))
+    return queued
+
+
+def _array(values) -> str:
+    """A PostgreSQL array literal of integers or hex digests (nothing to quote): one text parameter instead of
+    a list that the driver would dump element by element."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _seal_postgresql(queue_ids: list[int], last: int, prev_hashes: list[str], hashes: list[str]) -> None:
+    """INSERT the sealed events (copied from their queue rows), move the head, delete the queue rows."""
+    ids = _array(queue_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_SEAL, [last, ids, _array(prev_hashes), _array(hashes)])
+        if cursor.rowcount != len(queue_ids):  # a queue row gone since it was read: seal nothing
+            raise RuntimeError("audit sequencer: a queued event vanished while it was being sealed")
+        cursor.execute(
+            'UPDATE "audit_auditchainhead" SET sequence = %s, last_hash = %s WHERE id = 1',
+            [last + len(queue_ids), hashes[-1]],
+        )
+        cursor.execute('DELETE FROM "audit_auditqueue" WHERE id = ANY(%s::bigint[])', [ids])
+
+
 def _seal_batch(*, limit: int, wait: bool, objects: dict | None) -> int | None:
     """Seal up to ``limit`` queued events in the current transaction → how many (None: another sealer
     holds the lock and ``wait`` is false)."""
     if not _lock(wait):
         return None
     last, prev_hash = _take_head()
-    rows = list(AuditQueue.objects.order_by("id").values_list("id", "event_id", *QUEUED_FIELDS)[:limit])
-    if not rows:
+    queued = _queued(limit)
+    if not queued:
         return 0
-    events = []
-    for sequence, (_queue_id, event_id, *values) in enumerate(rows, start=last + 1):
-        event = (objects or {}).get(event_id) or AuditEvent(id=event_id)
-        for name, value in zip(QUEUED_FIELDS, values, strict=True):
-            setattr(event, name, value)
-        event.sequence = sequence
-        event.prev_hash = prev_hash
-        event.hash = prev_hash = event_hash(event)
-        events.append(event)
-    _insert_events(events, last + len(events))
-    _delete_sealed([r[0] for r in rows])
-    for event in events:
-        event._state.adding = False
-        event._state.db = connection.alias
-    return len(events)
+    prev_hashes, hashes = [], []
+    for sequence, (_queue_id, values) in enumerate(queued, start=last + 1):
+        values["sequence"] = sequence
+        values["prev_hash"] = prev_hash
+        prev_hashes.append(prev_hash)
+        prev_hash = values_hash(values)
+        hashes.append(prev_hash)
+    if connection.vendor == "postgresql":
+        _seal_postgresql([queue_id for queue_id, _values in queued], last, prev_hashes, hashes)
+    else:
+        events = []
+        for (_queue_id, values), hash_ in zip(queued, hashes, strict=True):
+            event = AuditEvent(**values)
+            event.hash = hash_
+            events.append(event)
+        _insert_events(events, last + len(events))
+        _delete_sealed([queue_id for queue_id, _values in queued])
+    if objects:  # inline sealing: the recorder's events learn their place in the chain
+        by_id = {str(event_id): event for event_id, event in objects.items()}
+        for (_queue_id, values), hash_ in zip(queued, hashes, strict=True):
+            event = by_id.get(str(values["id"]))
+            if event is not None:
+                event.sequence, event.prev_hash, event.hash = values["sequence"], values["prev_hash"], hash_
+                event._state.adding = False
+                event._state.db = connection.alias
+    return len(queued)
 
 
 def seal_pending(*, wait: bool = False, limit: int = BATCH, objects: dict | None = None) -> int:

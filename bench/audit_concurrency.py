@@ -53,6 +53,50 @@ def _setup(inline: bool = False):
     sequencer.sequencer_thread_running = lambda: True
 
 
+def _backend_pid() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def _proc_cpu(pid: int | str) -> float:
+    """CPU seconds (user + system) of a process on this machine (``/proc``): a PostgreSQL backend's too."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine spent busy so far (``/proc/stat``: all but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+_BACKGROUND = ("walwriter", "checkpointer", "background writer", "autovacuum", "wal writer")
+
+
+def _postgres_background() -> float:
+    """CPU seconds so far of PostgreSQL's own background processes on this machine (WAL writer, checkpointer,
+    background writer, autovacuum workers): what the server spends besides the backends."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if command.startswith("postgres:") and any(name in command for name in _BACKGROUND):
+            cpu = _proc_cpu(entry.name)
+            if cpu == cpu:  # gone meanwhile: nan
+                total += cpu
+    return total
+
+
 def _wait_for(start: float) -> None:
     while time.time() < start:
         time.sleep(0.001)
@@ -66,15 +110,20 @@ def role_append(start: float, seconds: float, inline: bool, out: str) -> None:
     from audit.recorder import record
 
     record(actor_type="system", action="bench.warmup")
+    backend = _backend_pid()
     _wait_for(start)
     commits = []
     end = start + seconds
+    cpu, server = time.process_time(), _proc_cpu(backend)
     while time.time() < end:
         event = record(
             actor_type="system", action="bench.append", institutions=["IOM", "DP"], detail={"n": 1}
         )
         commits.append((str(event.id), time.time()))
-    Path(out).write_text(json.dumps({"commits": commits, "seconds": time.time() - start}))
+    cpu, server = time.process_time() - cpu, _proc_cpu(backend) - server
+    Path(out).write_text(
+        json.dumps({"commits": commits, "seconds": time.time() - start, "cpu": cpu, "server_cpu": server})
+    )
 
 
 def role_sequencer(stop_file: str, out: str, interval: float) -> None:
@@ -83,9 +132,13 @@ def role_sequencer(stop_file: str, out: str, interval: float) -> None:
     from audit.models import AuditEvent
 
     last = AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first() or 0
-    sealed_at: dict[str, float] = {}
+    backend = _backend_pid()
     batches = []
+    # When each batch's transaction committed: (the last sequence sealed by then, the time). The events'
+    # ids are read once at the end, so that the benchmark's bookkeeping takes no CPU from the run.
+    sealed_up_to: list[tuple[int, float]] = []
     next_run = time.monotonic()
+    cpu, server = time.process_time(), _proc_cpu(backend)
     while True:
         time.sleep(max(0.0, next_run - time.monotonic()))
         next_run = time.monotonic() + interval  # the thread's pace (audit.sequencer._loop)
@@ -95,12 +148,27 @@ def role_sequencer(stop_file: str, out: str, interval: float) -> None:
         now = time.time()
         if count:
             batches.append((count, time.perf_counter() - started))
-            for id_, sequence in AuditEvent.objects.filter(sequence__gt=last).values_list("id", "sequence"):
-                sealed_at[str(id_)] = now
-                last = max(last, sequence)
+            last += count  # one sealer: the sequences it gave are the next ``count``
+            sealed_up_to.append((last, now))
         if stopping and count == 0:
             break
-    Path(out).write_text(json.dumps({"sealed_at": sealed_at, "batches": batches}))
+    cpu, server = time.process_time() - cpu, _proc_cpu(backend) - server
+    from audit.models import AuditChainHead
+
+    if sealed_up_to:  # (with inline sealing the appenders seal, and this process never does)
+        head = AuditChainHead.objects.get(id=1).sequence
+        assert head == last, "another sealer ran: the times would be wrong"
+    sealed_at: dict[str, float] = {}
+    first = sealed_up_to[0][0] - batches[0][0] + 1 if sealed_up_to else 1
+    ids = dict(AuditEvent.objects.filter(sequence__gte=first).values_list("sequence", "id"))
+    lower = first
+    for upper, at in sealed_up_to:
+        for sequence in range(lower, upper + 1):
+            sealed_at[str(ids[sequence])] = at
+        lower = upper + 1
+    Path(out).write_text(
+        json.dumps({"sealed_at": sealed_at, "batches": batches, "cpu": cpu, "server_cpu": server})
+    )
 
 
 def role_detail(start: float, seconds: float, threads: int, url: str, token: str, out: str) -> None:
@@ -202,29 +270,66 @@ def _run_appends(
 ) -> tuple[float, list[float], dict]:
     stop_file = tmp / f"stop-{processes}-{inline}-{sealing}"
     seq_out = tmp / f"seq-{processes}-{inline}-{sealing}.json"
-    if not sealing:  # the request side alone: the queue fills, sealed afterwards
-        outs = [tmp / f"append-{processes}-paused-{n}.json" for n in range(processes)]
-        start = time.time() + 3.0
-        children = [_spawn("append", str(start), str(seconds), "0", str(out)) for out in outs]
-        for child in children:
-            assert child.wait() == 0
-        commits = [c for out in outs for c in json.loads(out.read_text())["commits"]]
-        elapsed = max(json.loads(out.read_text())["seconds"] for out in outs)
-        return len(commits) / elapsed, [], {}
-    sequencer = _spawn("sequencer", str(stop_file), str(seq_out), "0.2")
+    sequencer = _spawn("sequencer", str(stop_file), str(seq_out), "0.2") if sealing else None
     start = time.time() + 3.0
-    outs = [tmp / f"append-{processes}-{inline}-{n}.json" for n in range(processes)]
+    tag = inline if sealing else "paused"
+    outs = [tmp / f"append-{processes}-{tag}-{n}.json" for n in range(processes)]
     children = [_spawn("append", str(start), str(seconds), str(int(inline)), str(out)) for out in outs]
+    _wait_for(start)
+    busy, window, background = _machine_busy(), time.time(), _postgres_background()
     for child in children:
         assert child.wait() == 0
+    # The appenders' window (and a little of their exit, writing their results).
+    busy, window = _machine_busy() - busy, time.time() - window
+    background = _postgres_background() - background
+    results = [json.loads(out.read_text()) for out in outs]
+    commits = [c for result in results for c in result["commits"]]
+    elapsed = max(result["seconds"] for result in results)
+    info = {
+        "missing": 0,
+        "batches": [],
+        "events": len(commits),
+        "busy": busy,
+        "window": window,
+        "background": background,
+        "cpu": sum(result["cpu"] for result in results),
+        "server_cpu": sum(result["server_cpu"] for result in results),
+    }
+    if sequencer is None:  # the request side alone: the queue fills, sealed afterwards
+        return len(commits) / elapsed, [], info
     stop_file.write_text("stop")
     assert sequencer.wait() == 0
-    commits = [c for out in outs for c in json.loads(out.read_text())["commits"]]
-    elapsed = max(json.loads(out.read_text())["seconds"] for out in outs)
     sealed = json.loads(seq_out.read_text())
     delays = [sealed["sealed_at"][id_] - at for id_, at in commits if id_ in sealed["sealed_at"]]
-    missing = sum(1 for id_, _at in commits if id_ not in sealed["sealed_at"])
-    return len(commits) / elapsed, delays, {"missing": missing, "batches": sealed["batches"]}
+    info["missing"] = sum(1 for id_, _at in commits if id_ not in sealed["sealed_at"])
+    info["batches"] = sealed["batches"]
+    info["sequencer_cpu"] = sealed["cpu"]
+    info["sequencer_server_cpu"] = sealed["server_cpu"]
+    return len(commits) / elapsed, delays, info
+
+
+def _cpu_line(info: dict) -> str:
+    """CPU per appended event, measured in-process: the appenders (Python), their PostgreSQL backends, the
+    sequencer and its backend (over the whole run, its drain included), and the machine's busy time in the
+    appenders' window, which also holds other processes' work (PostgreSQL's background writers, the kernel,
+    whatever else runs on the machine)."""
+    events = max(1, info["events"])
+
+    def per(value: float) -> str:
+        return f"{value / events * 1e6:,.0f}"
+
+    line = f"    CPU per event (µs): appenders {per(info['cpu'])} + their backends {per(info['server_cpu'])}"
+    ours = info["cpu"] + info["server_cpu"]
+    if "sequencer_cpu" in info:
+        line += f" + sequencer {per(info['sequencer_cpu'])} + its backend {per(info['sequencer_server_cpu'])}"
+        ours += info["sequencer_cpu"] + info["sequencer_server_cpu"]
+    cores = os.cpu_count() or 1
+    line += (
+        f" = {per(ours)}; PostgreSQL's background processes {per(info['background'])}; "
+        f"the machine was busy {per(info['busy'])} per event "
+        f"({info['busy'] / (cores * info['window']):.0%} of {cores} cores)"
+    )
+    return line
 
 
 def main() -> int:
@@ -287,8 +392,9 @@ def main() -> int:
                         f" ({info['missing']} not seen sealed)"
                     )
                 print(line, flush=True)
+                print(_cpu_line(info), flush=True)
         # The request side alone (no sealer running: the queue fills), then the backlog sealed in one go.
-        rate, _delays, _info = _run_appends(8, options.seconds, False, tmp, sealing=False)
+        rate, _delays, info = _run_appends(8, options.seconds, False, tmp, sealing=False)
         backlog = AuditQueue.objects.count()
         started = time.perf_counter()
         sequencer.seal_pending(wait=True)
@@ -298,6 +404,7 @@ def main() -> int:
             f"= {rate / rates[(1, False)]:.2f}x one process with its sequencer; then the backlog of "
             f"{backlog:,} sealed at {sealing_rate:,.0f} events/s by one sequencer"
         )
+        print(_cpu_line(info), flush=True)
         connection.close()
         for inline in (False, True):
             ratio = rates[(8, inline)] / rates[(1, inline)]
