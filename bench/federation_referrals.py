@@ -6,7 +6,8 @@ catching up after the receiver's node was down.
 
 Two gunicorn servers (one worker, 8 threads, the embedded relay: no Redis, as ``./scripts/run``) on two SQLite
 databases in a temporary directory (``--postgres URL``: two databases ``bench_fed_a``/``bench_fed_b``, or
-``--db-prefix``'s, created on that server instead), their own keys, paired. Node A hosts IOM and UNHCR; node B hosts the Defensoría (DP).
+``--db-prefix``'s, created on that server instead), their own keys, paired. Node A hosts IOM and UNHCR; node
+B hosts the Defensoría (DP).
 
 1. **Send**: ``POST /referrals/{id}/send/`` of drafts to DP (remote: the delivery is queued) and to UNHCR
    (local), alternated; median answer times and their ratio (target ≤ 1.3×).
