@@ -43,6 +43,9 @@ class Node:
     def __init__(self, name: str, code: str, tmp: Path):
         self.name, self.code, self.tmp, self.port = name, code, tmp, _free_port()
         self.workers = 1  # gunicorn worker processes (``./scripts/run``: one)
+        self.gunicorn_args: list[
+            str
+        ] = []  # more of gunicorn's options (e.g. ``--config bench/request_cpu.py``)
         self.proc: subprocess.Popen | None = None  # the server while ``serving``
         self.url = f"http://127.0.0.1:{self.port}"
         keys = {k: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() for k in ("s", "e")}
@@ -89,7 +92,7 @@ class Node:
         log = (self.tmp / f"{self.name}.log").open("w")
         proc = subprocess.Popen(
             [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", str(self.workers), "--threads", "8", "--no-control-socket"],
+             "--workers", str(self.workers), "--threads", "8", "--no-control-socket", *self.gunicorn_args],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         self.proc = proc

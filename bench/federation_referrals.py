@@ -5,15 +5,18 @@ catching up after the receiver's node was down.
     .venv/bin/python bench/federation_referrals.py --n 20 --waiting 300
 
 Two gunicorn servers (one worker, 8 threads, the embedded relay: no Redis, as ``./scripts/run``) on two SQLite
-databases in a temporary directory (``--postgres URL``: two databases ``bench_fed_a``/``bench_fed_b`` created
-on that server instead), their own keys, paired. Node A hosts IOM and UNHCR; node B hosts the Defensoría (DP).
+databases in a temporary directory (``--postgres URL``: two databases ``bench_fed_a``/``bench_fed_b``, or
+``--db-prefix``'s, created on that server instead), their own keys, paired. Node A hosts IOM and UNHCR; node
+B hosts the Defensoría (DP).
 
 1. **Send**: ``POST /referrals/{id}/send/`` of drafts to DP (remote: the delivery is queued) and to UNHCR
    (local), alternated; median answer times and their ratio (target ≤ 1.3×).
 2. **Delivery**: for each remote send, A's outbox row from queued to delivered (B's verified answer):
    median, p95 and max (target p95 ≤ 2 s with the embedded relay).
 3. **Forwarded action**: ``accept`` on B's copies (forwarded to A, the authority) against ``accept`` by UNHCR
-   on A of local referrals; medians and ratio (target ≤ 2×).
+   on A of local referrals; medians and ratio (target ≤ 2×). Then the same in CPU time, which the load others
+   put on the machine does not change (``bench/request_cpu.py``: the CPU time of the thread serving each
+   request): B's request plus A's door for the message it forwarded, against A's request for a local one.
 4. **Catching up**: B down, ``--waiting`` referrals sent at A (through the services, in one process); B
    starts; referrals per second from B's first delivery received to A's outbox empty (target ≥ 50/s).
 """
@@ -107,6 +110,27 @@ def worker(node: Node, redis_url: str):
         log.close()
 
 
+def request_cpu(node: Node) -> list[dict]:
+    """The requests ``node`` served so far (``bench/request_cpu.py``'s lines), oldest first."""
+    path = node.tmp / f"{node.name}-requests.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def forwarded_cpu(a: Node, b: Node) -> tuple[list[float], list[float], list[float]]:
+    """CPU ms of each forwarded ``accept``: B's request, A's door request(s) served within it, their sum;
+    and of each local ``accept`` on A."""
+    doors = [r for r in request_cpu(a) if r["path"].startswith("/federation/v1/")]
+    at_b, at_a, local = [], [], []
+    for r in request_cpu(b):
+        if r["path"].endswith("/accept/"):
+            at_b.append(r["cpu_ms"])
+            at_a.append(sum(d["cpu_ms"] for d in doors if r["start"] <= d["start"] <= r["end"]))
+    local = [r["cpu_ms"] for r in request_cpu(a) if r["path"].endswith("/accept/")]
+    return at_b, at_a, local
+
+
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, int(round(0.95 * len(ordered))) - 1))]
@@ -159,6 +183,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=40, help="sends and actions of each kind")
     parser.add_argument("--waiting", type=int, default=1000, help="referrals queued while B is down")
     parser.add_argument("--postgres", default="", help="postgres://…/any: two databases on that server")
+    parser.add_argument("--db-prefix", default="bench_fed", help="their names: PREFIX_a and PREFIX_b")
     parser.add_argument(
         "--worker",
         default="",
@@ -174,7 +199,7 @@ def main() -> None:
 
             base = args.postgres.rpartition("/")[0]
             with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-                for node, name in ((a, "bench_fed_a"), (b, "bench_fed_b")):
+                for node, name in ((a, f"{args.db_prefix}_a"), (b, f"{args.db_prefix}_b")):
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                     conn.execute(f'CREATE DATABASE "{name}"')
                     node.env["DATABASE_URL"] = f"{base}/{name}"
@@ -183,6 +208,8 @@ def main() -> None:
             a.env["REDIS_URL"] = args.worker
         for node in (a, b):
             node.manage("migrate", "--noinput", "-v0")
+            node.gunicorn_args = ["--config", str(ROOT / "bench" / "request_cpu.py")]
+            node.env["REQUEST_CPU_LOG"] = str(node.tmp / f"{node.name}-requests.jsonl")
         a.manage("create_institution", "IOM", "IOM")
         a.manage("create_institution", "UNHCR", "UNHCR")
         b.manage("create_institution", "DP", "DP")
@@ -234,6 +261,16 @@ def main() -> None:
             print(
                 f"accept: forwarded to the authority median {forwarded_ms * 1000:.1f} ms, local "
                 f"{local_ms * 1000:.1f} ms: {forwarded_ms / local_ms:.2f}x"
+            )
+            at_b, at_a, local_cpu = forwarded_cpu(a, b)
+            both = [x + y for x, y in zip(at_b, at_a, strict=True)]
+            med = statistics.median
+            load = Path("/proc/loadavg").read_text().split()[0]
+            print(
+                f"accept, CPU of the serving threads: forwarded median {med(both):.1f} ms "
+                f"(B {med(at_b):.1f}, A's door {med(at_a):.1f}), local {med(local_cpu):.1f} ms: "
+                f"{med(both) / med(local_cpu):.2f}x"
+                f"  (load {load})"
             )
         if args.waiting:
             before = b.shell(COPIES)

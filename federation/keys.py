@@ -6,6 +6,8 @@ never logged, never in an exception message (a missing or malformed key names th
 
 from __future__ import annotations
 
+import functools
+
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from django.conf import settings
@@ -47,14 +49,26 @@ def _raw(name: str) -> bytes:
     return raw
 
 
+# A private key object is built from its 32 bytes once per process and value (≈ 60 µs each: the public key is
+# derived), not at every message signed or opened; a changed setting (a rotation, a test) is a new value.
+@functools.lru_cache(maxsize=4)
+def _signing_key(raw: bytes) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(raw)
+
+
+@functools.lru_cache(maxsize=4)
+def _encryption_key(raw: bytes) -> X25519PrivateKey:
+    return X25519PrivateKey.from_private_bytes(raw)
+
+
 def signing_key() -> Ed25519PrivateKey:
     """The node's Ed25519 key (``NODE_SIGNING_KEY`` is its 32-byte seed)."""
-    return Ed25519PrivateKey.from_private_bytes(_raw("NODE_SIGNING_KEY"))
+    return _signing_key(_raw("NODE_SIGNING_KEY"))
 
 
 def encryption_key() -> X25519PrivateKey:
     """The node's X25519 key (``NODE_ENCRYPTION_KEY``: 32 bytes)."""
-    return X25519PrivateKey.from_private_bytes(_raw("NODE_ENCRYPTION_KEY"))
+    return _encryption_key(_raw("NODE_ENCRYPTION_KEY"))
 
 
 def own_card(institutions) -> Card:

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable
 
 from django.contrib.auth.models import Group
-from django.db.models import Value
+from django.db.models import CharField, IntegerField, Value
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -138,12 +138,29 @@ def state(referral: Referral) -> dict:
     if remembered is not None and remembered[0] == (referral.version, referral.updated_at):
         return remembered[1]
     # The draft's own steps stay with the sender: the receiver's timeline starts at ``send``, as on one node.
-    events = (
+    # The events, and which notes there are, in one query (``UNION ALL``); the notes' bodies (sealed with the
+    # case's key: model instances) only when there are notes — most referrals have none.
+    text, number = CharField(), IntegerField()
+    rows = sorted(
         referral.events.exclude(to_status=Status.DRAFT)
-        .order_by("at", "sequence")
-        .values_list("pk", "at", "actor_institution__code", "action", "from_status", "to_status", "sequence")
-    )
-    notes = referral.notes.select_related("author_institution").order_by("at")
+        .order_by()
+        .values_list(
+            "pk", "at", "actor_institution__code", "action", "from_status", "to_status", "sequence",
+            Value("event", output_field=text),
+        )
+        .union(
+            referral.notes.order_by().values_list(
+                "pk", "at", "author_institution__code", Value("", output_field=text),
+                Value("", output_field=text), Value("", output_field=text), Value(0, output_field=number),
+                Value("note", output_field=text),
+            ),
+            all=True,
+        ),
+        key=lambda row: (row[1], row[6]),
+    )  # fmt: skip
+    events = [row[:7] for row in rows if row[7] == "event"]
+    has_notes = any(row[7] == "note" for row in rows)
+    notes = referral.notes.select_related("author_institution").order_by("at") if has_notes else ()
     data = {
         "version": referral.version,
         "status": referral.status,
@@ -322,9 +339,13 @@ def apply_state(referral: Referral, data: dict, *, actor: Actor, new: bool = Fal
         return None
     previous = referral.status
     revoked_before = referral.receiver_access_revoked_at is not None
-    for name, value in fields.items():
-        setattr(referral, name, value)
-    referral.save(update_fields=list(fields))
+    # Only what the authority changed is written (an unchanged text is not encrypted and written again; no
+    # text and an empty one are the same).
+    changed = [name for name, value in fields.items() if getattr(referral, name) != value]
+    changed = [name for name in changed if getattr(referral, name) is not None or fields[name] != ""]
+    for name in changed:
+        setattr(referral, name, fields[name])
+    referral.save(update_fields=changed)
     if referral.receiver_access_revoked_at is not None and not revoked_before:
         permissions.revoke_receiver(referral=referral, actor=actor)
     return (previous, referral.status) if previous != referral.status else None

@@ -18,7 +18,8 @@ from accounts.choices import Scope
 from federation import transport
 from federation.models import Direction, Message, Outgoing, Peer
 from referrals import remote
-from referrals.models import Referral
+from referrals.models import Referral, ReferralEvent
+from referrals.services import note_create
 
 from .conftest import new_remote
 from .copies import Peers, envelope, federate, host_elsewhere, institutions_and_staff, sent_referral
@@ -77,7 +78,10 @@ def test_a_forwarded_accept_at_the_authoritys_door(settings, db, post):
     # The peer is read once (its signature), the referral once (locked, by referral_transition).
     assert sum('FROM "federation_peer"' in q for q in sql) == 1
     assert sum(q.startswith("SELECT") and 'FROM "referrals_referral"' in q for q in sql) == 1
-    assert len(sql) <= 18, "\n".join(sql)
+    # The new state (the answer, and the echo queued for the peer): its timeline in one query, no notes read.
+    assert sum('"referrals_referralevent"' in q and q.lstrip("(").startswith("SELECT") for q in sql) == 1
+    assert not any(q.startswith('SELECT "referrals_note"') for q in sql)
+    assert len(sql) <= 17, "\n".join(sql)
 
 
 def test_a_forwarded_accept_at_the_receivers_node(settings, db, api_as, monkeypatch):
@@ -106,4 +110,41 @@ def test_a_forwarded_accept_at_the_receivers_node(settings, db, api_as, monkeypa
     assert sum('INSERT INTO "federation_pendingreceipt"' in q for q in sql) == 1
     # The copy's known events and notes: one query.
     assert sum(q.lstrip("(").startswith("SELECT") and '"referrals_referralevent"' in q for q in sql) == 1
+    # The copy takes what the authority changed: its texts, unchanged, are not encrypted and written again.
+    (update,) = [q for q in sql if q.startswith('UPDATE "referrals_referral"')]
+    assert '"status" = ' in update and '"status_reason"' not in update and '"outcome"' not in update
     assert len(sql) <= 16, "\n".join(sql)
+
+
+def test_the_state_reads_its_timeline_in_one_query_and_notes_only_when_there_are(settings, db):
+    """``remote.state``: the events and which notes there are in one query (``UNION ALL``), then the notes
+    (their bodies sealed with the case's key) only when there are any; each in its order."""
+    staff = institutions_and_staff("IOM", "DP")
+    sender = staff["IOM"][1]
+    sent = sent_referral(sender, staff["DP"][0])
+
+    def state_of() -> tuple[dict, list[str]]:
+        referral = Referral.objects.select_related("case").get(pk=sent.pk)  # as the lifecycle reads it
+        with CaptureQueriesContext(connection) as queries:
+            data = remote.state(referral)
+        return data, _without_audit(queries)
+
+    data, sql = state_of()
+    assert len(sql) == 1, sql
+    assert [(e["action"], e["to"]) for e in data["events"]] == [("send", "requested")]
+    assert data["notes"] == []
+    first = note_create(actor=sender, referral_id=sent.pk, body="Primera nota")
+    second = note_create(actor=sender, referral_id=sent.pk, body="Segunda nota")
+    data, sql = state_of()
+    assert len(sql) == 2, sql
+    assert [(n["id"], n["institution"], n["body"]) for n in data["notes"]] == [
+        (str(first.pk), "IOM", "Primera nota"),
+        (str(second.pk), "IOM", "Segunda nota"),
+    ]
+    expected = list(
+        ReferralEvent.objects.filter(referral=sent)
+        .exclude(to_status="draft")
+        .order_by("at", "sequence")
+        .values_list("pk", flat=True)
+    )
+    assert [e["id"] for e in data["events"]] == [str(pk) for pk in expected]

@@ -192,6 +192,7 @@ def test_a_newer_state_is_taken_an_older_ignored_and_only_from_the_authority(pai
     assert _state_message(post, paired, rid, newer).status_code == 200
     copy = Referral.objects.get(pk=rid)
     assert (copy.status, copy.version, copy.events.count()) == ("cancelled", 3, 2)
+    assert copy.status_reason == "Retiró su consentimiento"  # a text the authority changed is taken
     assert copy.receiver_access_revoked_at is not None
     assert AuditEvent.objects.filter(action="referral.transitioned", object_id=rid).exists()
     older = dict(data["state"], version=2, status="requested")

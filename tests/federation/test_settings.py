@@ -98,3 +98,23 @@ def test_deploy_check_knows_the_node_keys(settings):
         NODE_ENCRYPTION_KEY=secrets.token_bytes(32),
     ):
         assert _ids(check_node_keys()) == {"federation.E003"}
+
+
+def test_the_node_keys_are_built_once_per_value_and_follow_a_changed_setting(settings):
+    """``keys.signing_key``/``encryption_key`` keep the key object built from the setting's bytes (not rebuilt
+    at every message signed or opened), and a new value — a rotation — is used at once."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from federation import keys
+    from federation.cards import raw_public
+
+    first, second = secrets.token_bytes(32), secrets.token_bytes(32)
+    settings.NODE_URL = "https://iom.node.example"
+    settings.NODE_SIGNING_KEY, settings.NODE_ENCRYPTION_KEY = first, second
+    assert keys.signing_key() is keys.signing_key() and keys.encryption_key() is keys.encryption_key()
+    assert raw_public(keys.signing_key()) == raw_public(Ed25519PrivateKey.from_private_bytes(first))
+    assert raw_public(keys.encryption_key()) == raw_public(X25519PrivateKey.from_private_bytes(second))
+    settings.NODE_SIGNING_KEY, settings.NODE_ENCRYPTION_KEY = second, first  # rotated
+    assert raw_public(keys.signing_key()) == raw_public(Ed25519PrivateKey.from_private_bytes(second))
+    assert raw_public(keys.encryption_key()) == raw_public(X25519PrivateKey.from_private_bytes(first))
