@@ -49,28 +49,6 @@ def _check_detail(detail: dict) -> dict:
 
 _batching = threading.local()
 
-#: The order in which ``record`` passes the event's fields: the model's (tests/audit/test_append_path.py).
-_FIELDS = (
-    "id",
-    "sequence",
-    "at",
-    "actor_type",
-    "actor_id",
-    "actor_label",
-    "actor_institution",
-    "action",
-    "object_type",
-    "object_id",
-    "case_id",
-    "institutions",
-    "ip",
-    "request_id",
-    "outcome",
-    "detail",
-    "prev_hash",
-    "hash",
-)
-
 
 @contextmanager
 def batch():
@@ -126,8 +104,9 @@ def record(
     institutions = list(institutions)
     if actor_institution:
         institutions.append(actor_institution)
-    # Positional, in the model's field order (as ``Model.from_db`` builds instances): a third of the cost of
-    # keyword arguments, on every audited request.
+    # Positional, in the model's field order (as ``Model.from_db`` builds instances; the order is the chain's
+    # ``ROW_FIELDS``, pinned by tests/audit/test_append_path.py): a third of the cost of keyword arguments,
+    # on every audited request.
     event = AuditEvent(
         uuid.uuid4(),  # id
         None,  # sequence: the sequencer's

@@ -13,8 +13,8 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from audit import recorder, sequencer
-from audit.chain import event_hash
+from audit import sequencer
+from audit.chain import ROW_FIELDS, event_hash
 from audit.models import AuditChainHead, AuditEvent, AuditQueue
 from audit.recorder import batch, record
 from audit.verification import verify_chain
@@ -53,7 +53,9 @@ def _rich_event() -> AuditEvent:
 
 
 def test_record_passes_the_fields_in_the_models_order():
-    assert tuple(COLUMNS) == recorder._FIELDS
+    """``record()`` builds its event positionally in this order (the chain's row: id, the hashed fields,
+    hash)."""
+    assert tuple(COLUMNS) == ROW_FIELDS
 
 
 def test_the_queue_row_and_the_sealed_event_hold_what_was_recorded():
