@@ -40,6 +40,34 @@ HASHED_FIELDS = (
 #: Every column a verifier reads (the hashed ones, the id and the stored hash).
 ROW_FIELDS = ("id", *HASHED_FIELDS, "hash")
 
+#: PostgreSQL's expressions giving a column as the text this encoding takes it (``_text`` accepts both):
+#: ``at`` formatted by ``to_char`` as ``_text`` formats it — years 1000–9999; any other is read as a datetime,
+#: in the extra last column of :func:`pg_text_columns`, and formatted here — and ``detail``'s JSON text
+#: (parsed and re-encoded here: key order and spacing are the encoding's, not jsonb's). Read this way, rows
+#: that are only hashed build no UUID, datetime or dict (the verifier's events, the sequencer's queue).
+_PG_TEXT = {
+    "at": "CASE WHEN at >= '1000-01-01' AND at < '10000-01-01' THEN "
+    "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') END",
+    "detail": "detail::text",
+}
+_PG_AT_OTHERWISE = "CASE WHEN at < '1000-01-01' OR at >= '10000-01-01' THEN at END"
+
+
+def pg_text_columns(names, *, id_column: str = "id") -> str:
+    """The select list reading ``names`` as this encoding's text (``id`` from ``id_column``, as text), then
+    ``at`` itself when ``to_char`` does not give its text; :func:`pg_text_values` reads a row of it."""
+    expressions = {"id": f"{id_column}::text", **_PG_TEXT}
+    return ", ".join([*(expressions.get(name, name) for name in names), _PG_AT_OTHERWISE])
+
+
+def pg_text_values(names, row) -> dict:
+    """A row selected by :func:`pg_text_columns` → the values by name, ready for this encoding."""
+    width = len(names)
+    values = dict(zip(names, row[:width], strict=True))
+    if values["at"] is None:
+        values["at"] = row[width]
+    return values
+
 
 def _text(name: str, value) -> str:
     if name == "at":

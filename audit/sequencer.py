@@ -41,7 +41,7 @@ import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, close_old_connections, connection, connections, models, transaction
 
-from .chain import GENESIS_HASH, HASHED_FIELDS, values_hash
+from .chain import GENESIS_HASH, HASHED_FIELDS, pg_text_columns, pg_text_values, values_hash
 from .models import AuditChainHead, AuditEvent, AuditQueue
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ STALE_AFTER = timedelta(seconds=60)
 #: the chain's order.
 QUEUED_FIELDS = tuple(name for name in HASHED_FIELDS if name not in ("sequence", "prev_hash"))
 # ``_pg_row`` writes them out in this order.
-assert HASHED_FIELDS[1:-1] == QUEUED_FIELDS and QUEUED_FIELDS[-1] == "detail"
+assert HASHED_FIELDS[1:-1] == QUEUED_FIELDS
 
 _process = {"thread": None}
 
@@ -271,17 +271,12 @@ def _delete_sealed(queue_ids: list[int]) -> None:
             cursor.execute(f"DELETE FROM {table} WHERE id IN ({placeholders})", chunk)  # noqa: S608
 
 
-#: The queue's columns as the canonical encoding takes them (``audit.chain``), read as PostgreSQL's text: the
-#: id, ``at`` formatted by ``to_char`` as ``audit.chain`` formats it (years 1000–9999; any other is read as a
-#: datetime, the last column, and formatted in Python), ``detail``'s JSON text (parsed and re-encoded by
-#: ``audit.chain``: key order and spacing are the encoding's, not jsonb's). As ``audit.verification`` reads
-#: the sealed events: no UUID, datetime or dict is built for an event the sequencer only hashes.
-_PG_QUEUED = (  # noqa: S608 — fixed column expressions; the only value is a parameter
-    "SELECT id, event_id::text, CASE WHEN at >= '1000-01-01' AND at < '10000-01-01' THEN "
-    "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') END, {columns}, detail::text, "
-    "CASE WHEN at < '1000-01-01' OR at >= '10000-01-01' THEN at END "
-    'FROM "audit_auditqueue" ORDER BY id LIMIT %s'
-).format(columns=", ".join(QUEUED_FIELDS[1:-1]))
+#: The queue's rows in arrival order, their columns as the canonical encoding takes them
+#: (``audit.chain.pg_text_columns``, as ``audit.verification`` reads the sealed events): no UUID, datetime or
+#: dict is built for an event the sequencer only hashes.
+_PG_COLUMNS = pg_text_columns(("id", *QUEUED_FIELDS), id_column="event_id")
+# fixed column expressions; the only value is a parameter
+_PG_QUEUED = f'SELECT id, {_PG_COLUMNS} FROM "audit_auditqueue" ORDER BY id LIMIT %s'  # noqa: S608
 #: The sealed events, copied from their queue rows by the server: Python sends only what it computed — the
 #: queue ids in sealing order, each event's ``prev_hash`` and ``hash`` — three arrays, each as one text.
 #: The ``sequence`` is the head's + the row's position in those arrays.
@@ -299,16 +294,9 @@ def _queued(limit: int) -> list[tuple[int, dict]]:
     if connection.vendor != "postgresql":
         rows = AuditQueue.objects.order_by("id").values_list("id", "event_id", *QUEUED_FIELDS)[:limit]
         return [(row[0], dict(zip(names, row[1:], strict=True))) for row in rows]
-    width = len(names)
-    queued = []
     with connection.cursor() as cursor:
         cursor.execute(_PG_QUEUED, [limit])
-        for row in cursor.fetchall():
-            values = dict(zip(names, row[1 : width + 1], strict=True))
-            if values["at"] is None:
-                values["at"] = row[width + 1]
-            queued.append((row[0], values))
-    return queued
+        return [(row[0], pg_text_values(names, row[1:])) for row in cursor.fetchall()]
 
 
 def _array(values) -> str:
